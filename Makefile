@@ -1,0 +1,362 @@
+# SPDX-License-Identifier: MIT
+#
+# ringo - GNU make build.
+#
+#   make [all]                build libringo.a, libringo.so and ringo.pc in build/
+#   make test | check         build tests/test_*.c and run them (tests/run.sh);
+#                             TESTS="runq chan" runs only those
+#   make test SAN=address     the same with ASan + UBSan, in build/san-address/
+#   make test SAN=thread      the same with TSan, in build/san-thread/
+#   make run                  build the benchmarks, run the quick benchmark profile
+#   make bench                build the benchmarks, run the full benchmark profile
+#   make examples             build examples/*.c
+#   make install              PREFIX=/usr/local DESTDIR= (also: uninstall)
+#   make defconfig            .config from configs/defconfig
+#   make menuconfig           edit .config
+#   make olddefconfig         update .config after Kconfig changed, new options default
+#   make savedefconfig        write the minimal form of .config to ./defconfig
+#   make config-header        generate $(BUILD)/include/generated/autoconf.h
+#   make lint                 check the layering rules
+#   make format | format-check  clang-format the sources / check they are formatted
+#   make clean | distclean    remove build/ | and the configuration
+#
+# V=1 shows full commands.  SKIP_DEPS=1 skips the check for the Debian packages
+# (scripts/deps.sh) that every build goal otherwise makes once.
+
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+.SECONDARY:
+.SUFFIXES:
+MAKEFLAGS += --no-builtin-rules
+
+# ---------------------------------------------------------------------------
+# Tools and install locations
+
+PY := /usr/bin/python3
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+GO ?= go
+CLANG_FORMAT ?= clang-format
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DESTDIR ?=
+
+# Libraries that programs linking libringo.a need too (ringo.pc Libs.private);
+# libringo.so records them itself.
+LIBS = -lpthread
+
+VERSION := $(or $(shell awk '/^\#define RINGO_VERSION_(MAJOR|MINOR|PATCH)[ \t]/ \
+		{ v = v sep $$3; sep = "." } END { print v }' include/ringo.h 2>/dev/null),0.1.0)
+SOVERSION := 0
+
+# ---------------------------------------------------------------------------
+# Build variants: one directory per sanitizer, so they can coexist.
+
+SAN ?=
+ifeq ($(SAN),)
+BUILD := build
+OPT := -O2
+SANFLAGS :=
+else ifeq ($(SAN),address)
+BUILD := build/san-address
+OPT := -O1
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else ifeq ($(SAN),thread)
+BUILD := build/san-thread
+OPT := -O1
+SANFLAGS := -fsanitize=thread
+else
+$(error SAN must be empty, "address" or "thread", not "$(SAN)")
+endif
+
+AUTOCONF := $(BUILD)/include/generated/autoconf.h
+KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
+
+# The generated configuration is included in every translation unit, as in the
+# kernel, so no file can test a CONFIG_ symbol without seeing it.
+RG_CPPFLAGS := -D_GNU_SOURCE -Iinclude -I. -I$(BUILD)/include -include $(AUTOCONF)
+RG_CFLAGS := -std=gnu11 -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer \
+	-fPIC -fvisibility=hidden $(SANFLAGS)
+# CPPFLAGS, CFLAGS and LDFLAGS from the command line are added last.
+ALL_CFLAGS = $(RG_CFLAGS) $(RG_CPPFLAGS) $(CPPFLAGS) $(CFLAGS)
+ALL_ASFLAGS = -D__ASSEMBLY__ -Wall -Werror -g -fPIC -Wa,--noexecstack $(RG_CPPFLAGS) $(CPPFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+
+ifneq ($(V),1)
+Q := @
+msg = @printf '  %-8s%s\n' '$(1)' '$(2)'
+else
+Q :=
+msg = @true
+endif
+
+# ---------------------------------------------------------------------------
+# Sources
+
+LIB_SRCS := $(wildcard kernel_iface/*.c runtime/*.c numa/*.c runtime/arch/x86_64/*.S)
+TEST_SRCS := $(wildcard tests/test_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
+GO_BENCH_SRCS := $(wildcard bench/go/*.go)
+EXAMPLE_SRCS := $(wildcard examples/*.c)
+
+# objs(SRCS): the object files of sources, under $(BUILD)/obj/.
+objs = $(patsubst %,$(BUILD)/obj/%.o,$(basename $(1)))
+# prog_name(SRC): program name of a main source (tests/test_runq.c -> test_runq).
+prog_name = $(basename $(notdir $(1)))
+
+LIB_OBJS := $(call objs,$(LIB_SRCS))
+TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+GO_BENCH_BINS := $(patsubst bench/go/%.go,$(BUILD)/bench/go/%,$(GO_BENCH_SRCS))
+EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+
+# Per-program extras, for a test, benchmark or example that needs more than its
+# own source file and libringo.a (PROG is the program's name, e.g. test_netpoll):
+#   PROG_SRCS    further sources compiled and linked into it
+#   PROG_LDLIBS  further libraries, linked before $(LIBS)
+# For example:
+#   test_netpoll_SRCS := tests/helpers/seccomp.c
+#   test_numa_LDLIBS := -lnuma
+
+PROG_SRCS := $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS)
+EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))
+ALL_OBJS := $(LIB_OBJS) $(call objs,$(PROG_SRCS) $(EXTRA_SRCS))
+
+# ---------------------------------------------------------------------------
+# Build dependencies (Debian packages), checked once per build tree.
+
+DEPS_STAMP := build/.deps-ok
+
+ifeq ($(SKIP_DEPS),)
+$(DEPS_STAMP): scripts/deps.sh
+	$(Q)bash scripts/deps.sh --check || bash scripts/deps.sh
+	@mkdir -p $(@D) && touch $@
+else
+$(DEPS_STAMP):
+	@mkdir -p $(@D) && touch $@
+endif
+
+.PHONY: deps
+deps:
+	$(Q)bash scripts/deps.sh
+	@mkdir -p $(dir $(DEPS_STAMP)) && touch $(DEPS_STAMP)
+
+# ---------------------------------------------------------------------------
+# Configuration (Kconfig, through Kconfiglib)
+#
+# .config is read by make as well: CONFIG_FOO=y is visible here.  When it is
+# missing it is created from configs/defconfig.
+
+KCONFIG_ENV := KCONFIG_CONFIG=.config
+
+NOCONFIG_GOALS := clean distclean help lint format format-check uninstall deps
+ifneq ($(filter-out $(NOCONFIG_GOALS),$(or $(MAKECMDGOALS),all)),)
+-include .config
+endif
+
+.config: | $(DEPS_STAMP)
+	$(Q)$(KCONFIG_ENV) $(PY) -m defconfig --kconfig Kconfig configs/defconfig >/dev/null
+
+$(AUTOCONF): .config $(KCONFIG_FILES) | $(DEPS_STAMP)
+	$(call msg,GEN,$@)
+	@mkdir -p $(@D)
+	$(Q)$(KCONFIG_ENV) $(PY) -m genconfig --header-path $@ Kconfig
+	@touch $@
+
+.PHONY: config-header defconfig menuconfig olddefconfig savedefconfig
+config-header: $(AUTOCONF)
+
+defconfig: | $(DEPS_STAMP)
+	$(Q)$(KCONFIG_ENV) $(PY) -m defconfig --kconfig Kconfig configs/defconfig
+
+menuconfig: | $(DEPS_STAMP)
+	$(Q)$(KCONFIG_ENV) $(PY) -m menuconfig Kconfig
+
+olddefconfig: | $(DEPS_STAMP)
+	$(Q)$(KCONFIG_ENV) $(PY) -m olddefconfig Kconfig
+
+savedefconfig: | $(DEPS_STAMP)
+	$(Q)$(KCONFIG_ENV) $(PY) -m savedefconfig --kconfig Kconfig --out defconfig
+
+# ---------------------------------------------------------------------------
+# The library
+
+.PHONY: all
+all: $(BUILD)/libringo.a $(BUILD)/libringo.so $(BUILD)/ringo.pc | $(DEPS_STAMP)
+
+$(BUILD)/obj/%.o: %.c $(AUTOCONF)
+	$(call msg,CC,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.S $(AUTOCONF)
+	$(call msg,AS,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_ASFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libringo.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+# Exports: only rg_* (-fvisibility=hidden, then the version script).
+$(BUILD)/libringo.so: $(LIB_OBJS) ringo.map
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared $(ALL_LDFLAGS) -Wl,-soname,libringo.so.$(SOVERSION) \
+		-Wl,--version-script=ringo.map -Wl,-z,defs -Wl,-z,noexecstack \
+		-o $@ $(LIB_OBJS) $(LIBS)
+	@ln -sf libringo.so $(BUILD)/libringo.so.$(SOVERSION)
+
+# ringo.pc depends on the values substituted into it, recorded in .pc-vars.
+PC_VARS := $(PREFIX)|$(LIBDIR)|$(INCLUDEDIR)|$(VERSION)|$(LIBS)
+PC_LIBDIR := $(patsubst $(PREFIX)/%,$${exec_prefix}/%,$(LIBDIR))
+PC_INCLUDEDIR := $(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+$(BUILD)/.pc-vars: FORCE
+	@mkdir -p $(@D)
+	@echo '$(PC_VARS)' | cmp -s - $@ || echo '$(PC_VARS)' > $@
+
+$(BUILD)/ringo.pc: ringo.pc.in $(BUILD)/.pc-vars
+	$(call msg,GEN,$@)
+	$(Q)sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(PC_LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(PC_INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+		-e 's|@LIBS@|$(LIBS)|g' $< > $@
+
+.PHONY: FORCE
+FORCE:
+
+# ---------------------------------------------------------------------------
+# Programs: tests, benchmarks, examples.  Each is one main source linked
+# against libringo.a, plus its optional PROG_SRCS and PROG_LDLIBS.
+
+# link_prog(BIN, MAIN_SRC, LIBS_BEFORE_LIBS)
+define link_prog
+$(1): $(call objs,$(2) $($(call prog_name,$(2))_SRCS)) $(BUILD)/libringo.a
+	$$(call msg,LD,$$@)
+	@mkdir -p $$(@D)
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(BUILD)/libringo.a \
+		$$($(call prog_name,$(2))_LDLIBS) $(3) $$(LIBS)
+endef
+
+$(foreach s,$(TEST_SRCS),\
+	$(eval $(call link_prog,$(BUILD)/tests/$(call prog_name,$(s)),$(s),-lcmocka)))
+$(foreach s,$(BENCH_SRCS),\
+	$(eval $(call link_prog,$(BUILD)/bench/$(call prog_name,$(s)),$(s))))
+$(foreach s,$(EXAMPLE_SRCS),\
+	$(eval $(call link_prog,$(BUILD)/examples/$(call prog_name,$(s)),$(s))))
+
+# Go twins of the benchmarks.  Caches live in build/ so that a fresh machine
+# (or root without a home directory) needs nothing else.
+GO_ENV := GOCACHE=$(abspath build/gocache) GOPATH=$(abspath build/gopath) \
+	GO111MODULE=off GOFLAGS= GOENV=off GOTOOLCHAIN=local
+
+$(BUILD)/bench/go/%: bench/go/%.go | $(DEPS_STAMP)
+	$(call msg,GO,$@)
+	@mkdir -p $(@D)
+	$(Q)$(GO_ENV) $(GO) build -o $@ $<
+
+.PHONY: tests test check examples bench-build bench run
+tests: all $(TEST_BINS)
+
+test: tests
+	$(Q)RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(or $(TESTS),$(notdir $(TEST_BINS)))
+
+check: test
+
+examples: all $(EXAMPLE_BINS)
+
+bench-build: all $(BENCH_BINS) $(GO_BENCH_BINS)
+
+bench: bench-build
+	$(PY) scripts/bench.py --profile full --build $(BUILD)
+
+run: bench-build
+	$(PY) scripts/bench.py --profile quick --build $(BUILD)
+
+# ---------------------------------------------------------------------------
+# Install
+
+.PHONY: install uninstall
+install: all
+	install -d $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR)
+	install -m 644 include/ringo.h $(DESTDIR)$(INCLUDEDIR)/ringo.h
+	install -m 644 $(BUILD)/libringo.a $(DESTDIR)$(LIBDIR)/libringo.a
+	install -m 755 $(BUILD)/libringo.so $(DESTDIR)$(LIBDIR)/libringo.so.$(SOVERSION)
+	ln -sf libringo.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libringo.so
+	install -m 644 $(BUILD)/ringo.pc $(DESTDIR)$(PKGCONFIGDIR)/ringo.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ringo.h $(DESTDIR)$(LIBDIR)/libringo.a \
+		$(DESTDIR)$(LIBDIR)/libringo.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libringo.so \
+		$(DESTDIR)$(PKGCONFIGDIR)/ringo.pc
+
+# ---------------------------------------------------------------------------
+# Lint: the layering rules of the library (tests and benchmarks may talk to
+# the kernel directly).
+#   - only kernel_iface/ includes <liburing.h> or <linux/...> or calls syscall();
+#   - only numa/ includes <numa.h>.
+
+LINT_DIRS := include runtime kernel_iface numa examples
+LINT_FILES = $(shell find $(LINT_DIRS) -type f \( -name '*.[ch]' -o -name '*.S' \) 2>/dev/null | sort)
+# Lines that are comments ("file:line:  * text") are not code.
+LINT_NOT_COMMENT := grep -vE '^[^:]+:[0-9]+:[[:space:]]*(\*|/\*|//)'
+
+.PHONY: lint
+lint:
+	@files='$(LINT_FILES)'; status=0; \
+	bad=$$(grep -nHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(liburing(\.h|/)|linux/)' \
+		$$files /dev/null | grep -v '^kernel_iface/'); \
+	if [ -n "$$bad" ]; then \
+		echo "lint: only kernel_iface/ may include <liburing.h> or <linux/...>:"; \
+		echo "$$bad"; status=1; \
+	fi; \
+	bad=$$(grep -nHE '(^|[^[:alnum:]_.>])syscall[[:space:]]*\(' $$files /dev/null | \
+		grep -v '^kernel_iface/' | $(LINT_NOT_COMMENT)); \
+	if [ -n "$$bad" ]; then \
+		echo "lint: only kernel_iface/ may call syscall(); wrap the call there:"; \
+		echo "$$bad"; status=1; \
+	fi; \
+	bad=$$(grep -nHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<numa\.h>' \
+		$$files /dev/null | grep -v '^numa/'); \
+	if [ -n "$$bad" ]; then \
+		echo "lint: only numa/ may include <numa.h>:"; \
+		echo "$$bad"; status=1; \
+	fi; \
+	if [ $$status -eq 0 ]; then echo "lint: OK"; fi; \
+	exit $$status
+
+# ---------------------------------------------------------------------------
+# Formatting (.clang-format: kernel style)
+
+FORMAT_FILES = $(shell find include kernel_iface runtime numa tests bench examples \
+	-type f -name '*.[ch]' 2>/dev/null | sort)
+
+.PHONY: format format-check
+format:
+	@command -v $(CLANG_FORMAT) >/dev/null || \
+		{ echo "format: $(CLANG_FORMAT) not found (apt-get install clang-format)"; exit 1; }
+	$(if $(FORMAT_FILES),$(CLANG_FORMAT) -i $(FORMAT_FILES))
+
+format-check:
+	@command -v $(CLANG_FORMAT) >/dev/null || \
+		{ echo "format-check: $(CLANG_FORMAT) not found (apt-get install clang-format)"; exit 1; }
+	$(if $(FORMAT_FILES),$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES))
+
+# ---------------------------------------------------------------------------
+
+.PHONY: clean distclean help
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -f .config .config.old defconfig
+
+help:
+	@sed -n '/^#   make/,/^# V=1/p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+
+-include $(ALL_OBJS:.o=.d)

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel_iface/kernel.h - the only door to the kernel.
+ *
+ * Every other layer reaches system calls, memory mappings, signals, threads
+ * and clocks through these wrappers.  Each returns 0 (or a value) on success
+ * and -errno on failure; none of them touches errno as seen by the caller's
+ * goroutine (errno belongs to the M, see include/ringo.h).
+ *
+ * All functions may be called from any thread, with or without a P, and,
+ * where noted, from a signal handler (async-signal-safe).
+ */
+#ifndef RINGO_KERNEL_IFACE_KERNEL_H
+#define RINGO_KERNEL_IFACE_KERNEL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* --- futex (private, 32-bit) --------------------------------------------- */
+
+/* Sleep while *addr == val.  timeout_ns < 0 waits forever (relative time).
+ * Returns 0 when woken (possibly spuriously), -EAGAIN if *addr != val,
+ * -ETIMEDOUT, -EINTR. */
+int ki_futex_wait(const uint32_t *addr, uint32_t val, int64_t timeout_ns);
+/* Wake up to n sleepers on addr.  Returns the number woken or -errno.
+ * Async-signal-safe. */
+int ki_futex_wake(const uint32_t *addr, int n);
+
+/* --- threads ------------------------------------------------------------- */
+
+pid_t ki_gettid(void);                 /* async-signal-safe */
+int ki_tgkill(pid_t tgid, pid_t tid, int sig);
+pid_t ki_getpid(void);
+/* Create a joinable thread with a stack of stack_size bytes (0: default)
+ * and name it (at most 15 characters). */
+int ki_thread_create(pthread_t *thr, void *(*fn)(void *), void *arg, size_t stack_size,
+		     const char *name);
+int ki_thread_join(pthread_t thr);
+/* The calling thread's stack bounds [*lo, *lo + *size). */
+int ki_thread_stack(void **lo, size_t *size);
+/* The number of CPUs in the calling thread's affinity mask (>= 1), or -errno. */
+int ki_affinity_count(void);
+/* Count the live threads of this process whose tid is not in tids[0..n),
+ * reading /proc/self/task.  Returns the count or -errno. */
+int ki_count_other_threads(const pid_t *tids, int n);
+/* Yield the CPU to another thread (sched_yield). */
+void ki_osyield(void);
+
+/* --- memory -------------------------------------------------------------- */
+
+size_t ki_page_size(void);
+/* Anonymous private mapping; noreserve adds MAP_NORESERVE.  *out on success. */
+int ki_mmap_anon(size_t len, bool noreserve, void **out);
+int ki_munmap(void *addr, size_t len);
+int ki_madvise(void *addr, size_t len, int advice);
+int ki_mprotect(void *addr, size_t len, int prot);
+/* vm.max_map_count, or -errno. */
+long ki_max_map_count(void);
+
+/* MADV_GUARD_INSTALL (Linux 6.13+), absent from older kernel headers. */
+#define KI_MADV_GUARD_INSTALL 102
+
+/* --- signals ------------------------------------------------------------- */
+
+int ki_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+int ki_sigaltstack(const stack_t *ss, stack_t *old);
+
+/* --- clocks and output --------------------------------------------------- */
+
+/* CLOCK_MONOTONIC in nanoseconds.  Async-signal-safe (vDSO). */
+int64_t ki_nanotime(void);
+/* Sleep for ns nanoseconds (the thread, not a goroutine). */
+void ki_usleep_ns(int64_t ns);
+/* Write all of buf to fd, retrying short writes and EINTR.
+ * Async-signal-safe.  Returns 0 or -errno. */
+int ki_write_all(int fd, const void *buf, size_t len);
+/* Terminate the process now with status (no atexit handlers). */
+_Noreturn void ki_exit(int status);
+
+#endif /* RINGO_KERNEL_IFACE_KERNEL_H */

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/env.c - RINGO_MAXPROCS and RINGO_DEBUG, parsed once per rg_main.
+ *
+ *   RINGO_MAXPROCS=N        number of Ps (1..1024); shadows CONFIG_MAXPROCS_DEFAULT
+ *   RINGO_DEBUG=k=v[,k=v]   schedtrace=MS   print a SCHED line every MS ms
+ *                           scheddetail=1   add per-P, per-M and per-G lines
+ *
+ * A malformed value is reported on stderr, naming the variable and the
+ * offending text, and ignored: never silently misread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/runtime.h"
+
+/* Parse a decimal integer in [lo, hi] spanning exactly s[0..len). */
+static bool parse_int(const char *s, size_t len, long long lo, long long hi, long long *out)
+{
+	char buf[32], *end;
+	long long v;
+
+	if (len == 0 || len >= sizeof(buf))
+		return false;
+	memcpy(buf, s, len);
+	buf[len] = 0;
+	if (buf[0] < '0' || buf[0] > '9')
+		return false;
+	errno = 0;
+	v = strtoll(buf, &end, 10);
+	if (errno || *end || v < lo || v > hi)
+		return false;
+	*out = v;
+	return true;
+}
+
+static void debug_option(struct rg_env *env, const char *opt, size_t len)
+{
+	const char *eq = memchr(opt, '=', len);
+	size_t klen = eq ? (size_t)(eq - opt) : len;
+	const char *val = eq ? eq + 1 : "";
+	size_t vlen = eq ? len - klen - 1 : 0;
+	long long v;
+
+	if (klen == 10 && !memcmp(opt, "schedtrace", 10)) {
+		if (parse_int(val, vlen, 0, 3600000, &v)) {
+			env->schedtrace_ms = v;
+			return;
+		}
+	} else if (klen == 11 && !memcmp(opt, "scheddetail", 11)) {
+		if (parse_int(val, vlen, 0, 1, &v)) {
+			env->scheddetail = v;
+			return;
+		}
+	} else {
+		fprintf(stderr, "ringo: RINGO_DEBUG: unknown option \"%.*s\" ignored\n", (int)len, opt);
+		return;
+	}
+	fprintf(stderr, "ringo: RINGO_DEBUG: malformed value in \"%.*s\" ignored\n", (int)len, opt);
+}
+
+void env_parse(struct rg_env *env)
+{
+	const char *s = getenv("RINGO_MAXPROCS");
+	long long v;
+
+	memset(env, 0, sizeof(*env));
+	if (s) {
+		if (parse_int(s, strlen(s), 1, MAXPROCS_LIMIT, &v))
+			env->maxprocs = (int)v;
+		else
+			fprintf(stderr,
+				"ringo: RINGO_MAXPROCS=\"%s\" is not a number from 1 to %d; ignored\n",
+				s, MAXPROCS_LIMIT);
+	}
+	s = getenv("RINGO_DEBUG");
+	while (s && *s) {
+		const char *comma = strchr(s, ',');
+		size_t len = comma ? (size_t)(comma - s) : strlen(s);
+
+		if (len)
+			debug_option(env, s, len);
+		s = comma ? comma + 1 : NULL;
+	}
+	if (env->scheddetail && !env->schedtrace_ms)
+		fprintf(stderr, "ringo: RINGO_DEBUG: scheddetail=1 needs schedtrace=MS\n");
+}

@@ -1,0 +1,1178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/proc.c - the scheduler: goroutines, Ms, Ps, schedule, parking.
+ *
+ * See runtime/runtime.h for the G/M/P glossary, ownership and lock order.
+ *
+ * Switching
+ * ---------
+ * A goroutine that stops running (yield, park, exit) switches straight to
+ * the next G of its P when there is one (one ctx_switch, a few ns), and to
+ * its M's g0 otherwise; g0 runs the slow path (find_runnable: global queue,
+ * stealing, parking the M).  The leaving G cannot publish itself while it
+ * still runs on its own stack: put on a run queue it could be stolen and
+ * resumed by another M before its registers are saved.  So it records what
+ * must happen to it in mp->after, and the context that resumes after the
+ * switch performs it (switch_done): enqueue it (yield), mark it waiting and
+ * call the park's unlock function (gopark), or free its stack and G (exit).
+ * This is Go's mcall(park_m) without the detour through g0.
+ *
+ * Stacks are lazy: rg_go stores fn/arg in a G; the G gets a stack when it
+ * first runs and gives it back when it exits (runtime/stack.c).
+ *
+ * Worker thread parking/unparking
+ * -------------------------------
+ * As in Go: we want enough running Ms to use the available Ps, and we want
+ * to park Ms that have nothing to do, without a lost wake-up.  An M is
+ * "spinning" while it holds a P and looks for work (global queue, stealing);
+ * sched.nmspinning counts them and at most half as many Ms as busy Ps spin.
+ * When work is made ready (rg_go, goready) and there is an idle P and no
+ * spinning M, wakep starts one (startm).  A spinning M that finds work
+ * stops spinning and, if it was the last spinner, calls wakep so that the
+ * next piece of work finds a spinner too.  A spinning M that finds nothing
+ * releases its P, decrements nmspinning and only then re-checks every run
+ * queue (the "delicate dance"): work submitted concurrently either saw
+ * nmspinning > 0 and relied on us, and we see it in the re-check, or saw 0
+ * and started a new M itself.
+ *
+ * Idle path and its seams
+ * -----------------------
+ * find_runnable is ordered: local queue (every 61st tick the global queue
+ * first, for fairness), global queue, [poller: non-blocking poll], steal
+ * (4 passes over the other Ps in the order numa/steal.h gives; runnext only
+ * on the last), [timers: the next deadline bounds the sleep], then release
+ * the P and park the M on its note.  The poller and timers plug in at the
+ * bracketed points; an idle M will then sleep in the poller instead of on
+ * the note.
+ *
+ * Shutdown
+ * --------
+ * When goroutine 1 returns, NEED_G0_STOP is raised and idle Ms are woken;
+ * every M leaves at its next scheduling point and m0 (the thread that
+ * called rg_main) joins the others and frees everything.  Goroutines still
+ * alive are abandoned.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringo.h"
+#include "kernel_iface/kernel.h"
+#include "runtime/runtime.h"
+#include "runtime/san.h"
+#include "runtime/signal.h"
+
+struct sched sched;
+__thread struct m *tls_m __attribute__((tls_model("initial-exec")));
+
+static _Atomic int runtime_state; /* 0: stopped, 1: running */
+static struct {
+	pthread_t thread;
+	struct note stop;
+	bool started;
+	_Atomic pid_t tid;
+} tracer;
+
+static void schedule(struct m *mp);
+static bool stopm(struct m *mp);
+static void startm(struct p *pp, bool spinning);
+static void checkdead(void);
+
+int rg_version(void)
+{
+	return RINGO_VERSION;
+}
+
+/* --- misc ------------------------------------------------------------------ */
+
+uint32_t fastrand(void)
+{
+	struct m *mp = getm();
+	uint64_t x;
+
+	if (!mp)
+		return (uint32_t)ki_nanotime();
+	/* wyrand */
+	mp->fastrand += 0xa0761d6478bd642full;
+	x = mp->fastrand;
+	__uint128_t t = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
+	return (uint32_t)((uint64_t)(t >> 64) ^ (uint64_t)t);
+}
+
+_Noreturn static void throw_outside(const char *call)
+{
+	throw("%s called from a thread that is not running a goroutine", call);
+}
+
+/* --- P ----------------------------------------------------------------------- */
+
+/* sched.lock held. */
+static void pidleput(struct p *pp)
+{
+	if (!runqempty(pp))
+		throw("pidleput: P %d has a non-empty run queue", pp->id);
+	store_relaxed(&pp->status, P_IDLE);
+	pp->link = sched.pidle;
+	sched.pidle = pp;
+	atomic_fetch_add(&sched.npidle, 1);
+}
+
+/* sched.lock held. */
+static struct p *pidleget(void)
+{
+	struct p *pp = sched.pidle;
+
+	if (pp) {
+		sched.pidle = pp->link;
+		atomic_fetch_sub(&sched.npidle, 1);
+	}
+	return pp;
+}
+
+static void acquirep(struct m *mp, struct p *pp)
+{
+	if (mp->p || READ_ONCE(pp->m))
+		throw("acquirep: M %ld or P %d already attached", (long)mp->id, pp->id);
+	WRITE_ONCE(mp->p, pp);
+	WRITE_ONCE(pp->m, mp);
+	store_relaxed(&pp->status, P_RUNNING);
+}
+
+static struct p *releasep(struct m *mp)
+{
+	struct p *pp = mp->p;
+
+	if (!pp || READ_ONCE(pp->m) != mp)
+		throw("releasep: invalid P state");
+	WRITE_ONCE(pp->m, NULL);
+	WRITE_ONCE(mp->p, NULL);
+	store_relaxed(&pp->status, P_IDLE);
+	return pp;
+}
+
+static struct p *p_alloc(int32_t id)
+{
+	struct p *pp = aligned_alloc(CACHELINE, sizeof(*pp));
+
+	if (!pp)
+		return NULL;
+	memset(pp, 0, sizeof(*pp));
+	pp->id = id;
+	store_relaxed(&pp->status, P_GCSTOP);
+	return pp;
+}
+
+/* --- G ----------------------------------------------------------------------- */
+
+#define GFREE_MAX   64
+#define GFREE_BATCH 32
+
+/* Put a dead G on pp's free list; half of a long list goes global. */
+static void gfput(struct p *pp, struct g *gp)
+{
+	gp->schedlink = pp->gfree;
+	pp->gfree = gp;
+	WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
+	if (unlikely(pp->gfreecnt >= GFREE_MAX)) {
+		struct g *head = NULL, *tail = NULL;
+		int32_t n = 0;
+
+		while (pp->gfreecnt > GFREE_MAX - GFREE_BATCH) {
+			struct g *g1 = pp->gfree;
+
+			pp->gfree = g1->schedlink;
+			WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
+			g1->schedlink = head;
+			head = g1;
+			if (!tail)
+				tail = g1;
+			n++;
+		}
+		lock(&sched.gflock);
+		tail->schedlink = sched.gfree;
+		sched.gfree = head;
+		sched.ngfree += n;
+		unlock(&sched.gflock);
+	}
+}
+
+static struct g *gfget(struct p *pp)
+{
+	struct g *gp;
+
+	if (!pp->gfree && load_relaxed(&sched.ngfree) == 0)
+		return NULL;
+	if (!pp->gfree) {
+		lock(&sched.gflock);
+		while (pp->gfreecnt < GFREE_BATCH && sched.gfree) {
+			gp = sched.gfree;
+			sched.gfree = gp->schedlink;
+			sched.ngfree--;
+			gp->schedlink = pp->gfree;
+			pp->gfree = gp;
+			WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
+		}
+		unlock(&sched.gflock);
+		if (!pp->gfree)
+			return NULL;
+	}
+	gp = pp->gfree;
+	pp->gfree = gp->schedlink;
+	WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
+	return gp;
+}
+
+/* Allocate a new G and record it in allgs. */
+static struct g *malg(void)
+{
+	struct g *gp = aligned_alloc(CACHELINE, (sizeof(struct g) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+
+	if (!gp)
+		return NULL;
+	memset(gp, 0, sizeof(*gp));
+	lock(&sched.allglock);
+	gp->alllink = sched.allgs;
+	sched.allgs = gp;
+	sched.nallgs++;
+	unlock(&sched.allglock);
+	return gp;
+}
+
+static uint64_t goid_next(struct p *pp)
+{
+	if (pp->goidcache == pp->goidcacheend) {
+		pp->goidcache = atomic_fetch_add(&sched.goidgen, 16) + 1;
+		pp->goidcacheend = pp->goidcache + 16;
+	}
+	return pp->goidcache++;
+}
+
+int32_t gcount(void)
+{
+	int32_t i, n = load_acquire(&sched.nprocs) ? READ_ONCE(sched.nallp) : 0;
+	int64_t live = 0;
+
+	for (i = 0; i < n; i++) {
+		struct p *pp = sched.allp[i];
+
+		live += load_relaxed(&pp->gcreated) - load_relaxed(&pp->gexited);
+	}
+	return (int32_t)live;
+}
+
+/* --- switching ----------------------------------------------------------------- */
+
+static _Noreturn void goexit1(void);
+
+void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void *arg)
+{
+	uint64_t *sp = (uint64_t *)((uintptr_t)hi & ~(uintptr_t)15);
+
+	sp[-1] = (uint64_t)(uintptr_t)ctx_entry; /* ret target */
+	sp[-2] = 0;                              /* rbp: end of frame chain */
+	sp[-3] = 0;                              /* rbx */
+	sp[-4] = (uint64_t)(uintptr_t)entry;     /* r12 */
+	sp[-5] = (uint64_t)(uintptr_t)arg;       /* r13 */
+	sp[-6] = 0;                              /* r14 */
+	sp[-7] = 0;                              /* r15 */
+	sp[-8] = 0x1f80ull | (0x037full << 32);  /* MXCSR, x87 control word */
+	c->sp = &sp[-8];
+}
+
+/* Perform what the context we switched away from left in mp->after. */
+static void switch_done(void)
+{
+	struct m *mp = getm();
+	struct after a = mp->after;
+	struct p *pp = mp->p;
+
+	if (a.op == AFTER_NONE)
+		return;
+	mp->after.op = AFTER_NONE;
+	switch (a.op) {
+	case AFTER_YIELD:
+		store_relaxed(&a.gp->status, G_RUNNABLE);
+		runqput(pp, a.gp, false);
+		break;
+	case AFTER_PARK:
+		store_relaxed(&a.gp->status, G_WAITING);
+		if (a.unlockf && !a.unlockf(a.gp, a.arg)) {
+			store_relaxed(&a.gp->status, G_RUNNABLE);
+			runqput(pp, a.gp, true);
+		}
+		break;
+	case AFTER_EXIT:
+		stackfree(&pp->stackcache, a.gp->stack);
+		a.gp->stack = NULL;
+		san_fiber_destroy(a.gp->tsan_fiber);
+		a.gp->tsan_fiber = NULL;
+		store_relaxed(&a.gp->status, G_DEAD);
+		gfput(pp, a.gp);
+		break;
+	default:
+		throw("switch_done: bad action %d", a.op);
+	}
+}
+
+/* Switch from the running context from (a G or g0) to to. */
+static inline void gogo(struct m *mp, struct g *from, struct g *to)
+{
+	bool exiting = mp->after.op == AFTER_EXIT;
+	const void *lo = to == &mp->g0 ? mp->g0_lo : (const void *)to->stack->lo;
+	size_t size = to == &mp->g0 ? mp->g0_size : (size_t)(to->stack->hi - to->stack->lo);
+
+	san_switch_begin(exiting ? NULL : &from->asan_fake_stack, lo, size, to->tsan_fiber);
+	ctx_switch(&from->ctx, &to->ctx);
+	san_switch_end(from->asan_fake_stack);
+	switch_done();
+}
+
+static _Noreturn void g_entry(void *arg)
+{
+	struct g *gp = arg;
+
+	san_switch_end(NULL);
+	switch_done();
+	gp->fn(gp->arg);
+	goexit1();
+}
+
+/* Give gp a stack on its first run.  Out of stacks is fatal here: rg_go
+ * already admitted the goroutine. */
+static void g_prepare(struct p *pp, struct g *gp)
+{
+	int err = -ENOMEM;
+	struct stk *s = stackalloc(&pp->stackcache, &err);
+
+	if (!s)
+		throw("cannot allocate a stack for goroutine %llu: %s",
+		      (unsigned long long)gp->goid, strerror(-err));
+	gp->stack = s;
+	ctx_init(&gp->ctx, s->hi, g_entry, gp);
+	gp->tsan_fiber = san_fiber_create();
+}
+
+/* Run gp on mp, switching from the context from.  Returns when from is
+ * resumed.  inherit: gp came from runnext and keeps the time slice. */
+static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
+{
+	struct p *pp = mp->p;
+
+	if (!inherit)
+		store_relaxed(&pp->schedtick, load_relaxed(&pp->schedtick) + 1);
+	if (unlikely(!gp->stack))
+		g_prepare(pp, gp);
+	store_relaxed(&gp->status, G_RUNNING);
+	store_relaxed(&gp->m, mp);
+	store_relaxed(&mp->curg, gp);
+	gogo(mp, from, gp);
+}
+
+/* The next G of pp without leaving the P: runnext, local ring, and every
+ * 61st tick one G of the global queue first. */
+static inline struct g *runq_next_local(struct p *pp, bool *inherit)
+{
+	if (unlikely(load_relaxed(&pp->schedtick) % 61 == 0) && load_relaxed(&sched.runqsize) > 0) {
+		struct g *gp;
+
+		lock(&sched.lock);
+		gp = globrunqget(pp, 1);
+		unlock(&sched.lock);
+		if (gp) {
+			*inherit = false;
+			return gp;
+		}
+	}
+	return runqget(pp, inherit);
+}
+
+/* The running G gp leaves (mp->after says why): switch to the next local
+ * G, or to g0 for the slow path.  Returns when gp resumes. */
+static void gleave(struct m *mp, struct g *gp)
+{
+	struct g *next = NULL;
+	bool inherit = false;
+
+	store_relaxed(&gp->m, NULL);
+	if (likely(load_relaxed(&sched.need_g0) == 0))
+		next = runq_next_local(mp->p, &inherit);
+	if (next) {
+		execute(mp, gp, next, inherit);
+		return;
+	}
+	store_relaxed(&mp->curg, NULL);
+	gogo(mp, gp, &mp->g0);
+}
+
+void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+
+	if (!gp)
+		throw("gopark: not on a goroutine");
+	WRITE_ONCE(gp->waitreason, reason);
+	gp->param = NULL;
+	mp->after = (struct after){ AFTER_PARK, gp, unlockf, arg };
+	gleave(mp, gp);
+	return gp->param;
+}
+
+void goready(struct g *gp, void *param)
+{
+	struct m *mp = getm();
+	struct p *pp = mp ? mp->p : NULL;
+
+	if (load_relaxed(&gp->status) != G_WAITING)
+		throw("goready: goroutine %llu is not waiting", (unsigned long long)gp->goid);
+	gp->param = param;
+	store_relaxed(&gp->status, G_RUNNABLE);
+	if (pp) {
+		runqput(pp, gp, true);
+	} else {
+		lock(&sched.lock);
+		globrunqput(gp);
+		unlock(&sched.lock);
+	}
+	wakep();
+}
+
+void rg_yield(void)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+
+	if (unlikely(!gp))
+		throw_outside("rg_yield");
+	if (likely(load_relaxed(&sched.need_g0) == 0)) {
+		bool inherit;
+		struct g *next = runq_next_local(mp->p, &inherit);
+
+		if (next) {
+			mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
+			store_relaxed(&gp->m, NULL);
+			execute(mp, gp, next, inherit);
+			return;
+		}
+		/* Nothing local: only the global queue can hold others. */
+		if (load_relaxed(&sched.runqsize) == 0)
+			return;
+	}
+	mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
+	store_relaxed(&gp->m, NULL);
+	store_relaxed(&mp->curg, NULL);
+	gogo(mp, gp, &mp->g0);
+}
+
+static void main_exit(void);
+
+static _Noreturn void goexit1(void)
+{
+	struct m *mp = getm();
+	struct g *gp = load_relaxed(&mp->curg);
+	struct p *pp = mp->p;
+
+	store_relaxed(&pp->gexited, load_relaxed(&pp->gexited) + 1);
+	if (gp->goid == 1)
+		main_exit();
+	mp->after = (struct after){ AFTER_EXIT, gp, NULL, NULL };
+	gleave(mp, gp);
+	throw("goexit: a dead goroutine was resumed");
+}
+
+_Noreturn void rg_exit(void)
+{
+	if (!getg())
+		throw_outside("rg_exit");
+	goexit1();
+}
+
+int rg_go(void (*fn)(void *), void *arg)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+	struct p *pp;
+	struct g *newg;
+
+	if (unlikely(!gp))
+		return -EPERM;
+	if (unlikely(!fn))
+		return -EINVAL;
+	pp = mp->p;
+	if (unlikely(stack_guard_limit()) && gcount() >= stack_guard_limit()) {
+		static _Atomic bool warned;
+
+		if (!atomic_exchange(&warned, true))
+			fprintf(stderr,
+				"ringo: rg_go: no more guarded stacks: without MADV_GUARD_INSTALL "
+				"(Linux 6.13+) each guard page costs two memory maps, so "
+				"vm.max_map_count=%ld allows about %lld goroutines\n",
+				ki_max_map_count(), (long long)stack_guard_limit());
+		return -EAGAIN;
+	}
+	newg = gfget(pp);
+	if (!newg) {
+		newg = malg();
+		if (!newg)
+			return -ENOMEM;
+	}
+	newg->fn = fn;
+	newg->arg = arg;
+	WRITE_ONCE(newg->goid, goid_next(pp));
+	WRITE_ONCE(newg->waitreason, NULL);
+	store_relaxed(&newg->status, G_RUNNABLE);
+	store_relaxed(&pp->gcreated, load_relaxed(&pp->gcreated) + 1);
+	runqput(pp, newg, true);
+	wakep();
+	return 0;
+}
+
+uint64_t rg_goid(void)
+{
+	struct g *gp = getg();
+
+	return gp ? gp->goid : 0;
+}
+
+int rg_num_goroutine(void)
+{
+	return load_acquire(&runtime_state) ? gcount() : 0;
+}
+
+/* --- M ------------------------------------------------------------------------- */
+
+/* sched.lock held. */
+static void mput(struct m *mp)
+{
+	mp->schedlink = sched.midle;
+	sched.midle = mp;
+	sched.nmidle++;
+}
+
+/* sched.lock held. */
+static struct m *mget(void)
+{
+	struct m *mp = sched.midle;
+
+	if (mp) {
+		sched.midle = mp->schedlink;
+		sched.nmidle--;
+	}
+	return mp;
+}
+
+/* Per-thread set-up of an M, on that thread. */
+static void minit(struct m *mp)
+{
+	tls_m = mp;
+	mp->tid = ki_gettid();
+	mp->fastrand = (uint64_t)ki_nanotime() ^ ((uint64_t)mp->id << 32);
+	if (ki_thread_stack(&mp->g0_lo, &mp->g0_size))
+		mp->g0_lo = NULL, mp->g0_size = 0;
+	mp->g0.tsan_fiber = san_fiber_current();
+	store_relaxed(&mp->g0.status, G_RUNNING);
+	if (signal_minit(mp))
+		throw("cannot set up the signal stack of M %ld", (long)mp->id);
+}
+
+static void *mstart(void *arg)
+{
+	struct m *mp = arg;
+	struct p *pp;
+
+	minit(mp);
+	lock(&sched.lock);
+	pp = mp->nextp;
+	mp->nextp = NULL;
+	unlock(&sched.lock);
+	if (pp) {
+		acquirep(mp, pp);
+		schedule(mp);
+	}
+	signal_unminit(mp);
+	tls_m = NULL;
+	return NULL;
+}
+
+/* Create an M (an OS thread) that starts with pp.  Its id and mcount were
+ * reserved under sched.lock by the caller. */
+static void newm(struct p *pp, bool spinning, int64_t id)
+{
+	struct m *mp = aligned_alloc(CACHELINE, (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+	char name[16];
+	int r;
+
+	if (!mp)
+		throw("newm: out of memory");
+	memset(mp, 0, sizeof(*mp));
+	mp->id = id;
+	WRITE_ONCE(mp->spinning, spinning);
+	lock(&sched.lock);
+	mp->nextp = pp;
+	mp->alllink = sched.allm;
+	sched.allm = mp;
+	unlock(&sched.lock);
+	snprintf(name, sizeof(name), "ringo-m%ld", (long)id);
+	r = ki_thread_create(&mp->thread, mstart, mp, 0, name);
+	if (r)
+		throw("newm: cannot create an OS thread (%d Ms exist): %s", sched.mcount, strerror(-r));
+}
+
+/* Park mp until startm hands it a P (true) or the runtime stops (false). */
+static bool stopm(struct m *mp)
+{
+	struct p *pp;
+
+	if (mp->p)
+		throw("stopm: holding a P");
+	lock(&sched.lock);
+	if (sched.stopping) {
+		unlock(&sched.lock);
+		return false;
+	}
+	noteclear(&mp->park);
+	mput(mp);
+	checkdead();
+	unlock(&sched.lock);
+	notesleep(&mp->park);
+	lock(&sched.lock);
+	pp = mp->nextp;
+	mp->nextp = NULL;
+	unlock(&sched.lock);
+	if (!pp)
+		return false;
+	acquirep(mp, pp);
+	return true;
+}
+
+/*
+ * Start an M to run pp (or an idle P if pp is NULL).  spinning: the caller
+ * already counted the new M in nmspinning (wakep).
+ */
+static void startm(struct p *pp, bool spinning)
+{
+	struct m *nmp;
+	int64_t id;
+
+	lock(&sched.lock);
+	if (sched.stopping)
+		goto out_undo;
+	if (!pp) {
+		pp = pidleget();
+		if (!pp)
+			goto out_undo;
+	}
+	nmp = mget();
+	if (!nmp) {
+		id = sched.mnext++;
+		sched.mcount++;
+		unlock(&sched.lock);
+		newm(pp, spinning, id);
+		return;
+	}
+	WRITE_ONCE(nmp->spinning, spinning);
+	nmp->nextp = pp;
+	unlock(&sched.lock);
+	notewakeup(&nmp->park);
+	return;
+out_undo:
+	unlock(&sched.lock);
+	if (spinning)
+		atomic_fetch_sub(&sched.nmspinning, 1);
+}
+
+void wakep(void)
+{
+	int32_t zero = 0;
+
+	if (load_relaxed(&sched.npidle) == 0)
+		return;
+	if (load_relaxed(&sched.nmspinning) != 0 || !cas(&sched.nmspinning, &zero, 1))
+		return;
+	startm(NULL, true);
+}
+
+static void resetspinning(struct m *mp)
+{
+	WRITE_ONCE(mp->spinning, false);
+	if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+		throw("resetspinning: negative nmspinning");
+	wakep();
+}
+
+/* --- stop the world ------------------------------------------------------------------ */
+
+/* The M holding a P saw NEED_G0_STW: give the P to the stopper and park. */
+static void gcstopm(struct m *mp)
+{
+	struct p *pp;
+
+	if (mp->spinning) {
+		WRITE_ONCE(mp->spinning, false);
+		atomic_fetch_sub(&sched.nmspinning, 1);
+	}
+	pp = releasep(mp);
+	lock(&sched.lock);
+	store_relaxed(&pp->status, P_GCSTOP);
+	if (--sched.stopwait == 0)
+		notewakeup(&sched.stopnote);
+	unlock(&sched.lock);
+	stopm(mp);
+}
+
+/* Make allp[0..n) the Ps in use; sched.lock held, world stopped.  Returns
+ * the Ps that have work (linked through ->link), mp's own excluded. */
+static struct p *procresize(struct m *mp, int32_t n)
+{
+	int32_t old = load_relaxed(&sched.nprocs), i;
+	struct p *runnable = NULL;
+
+	for (i = sched.nallp; i < n; i++) {
+		sched.allp[i] = p_alloc(i);
+		if (!sched.allp[i])
+			throw("procresize: out of memory");
+		WRITE_ONCE(sched.nallp, i + 1);
+	}
+	for (i = n; i < old; i++) {
+		struct p *pp = sched.allp[i];
+		struct g *gp;
+		bool inherit;
+
+		while ((gp = runqget(pp, &inherit)) != NULL)
+			globrunqput(gp);
+		lock(&sched.gflock);
+		while ((gp = pp->gfree) != NULL) {
+			pp->gfree = gp->schedlink;
+			gp->schedlink = sched.gfree;
+			sched.gfree = gp;
+			sched.ngfree++;
+		}
+		WRITE_ONCE(pp->gfreecnt, 0);
+		unlock(&sched.gflock);
+		stackcache_flush(&pp->stackcache);
+		store_relaxed(&pp->status, P_DEAD);
+	}
+	if (mp->p && mp->p->id >= n) {
+		WRITE_ONCE(mp->p->m, NULL);
+		WRITE_ONCE(mp->p, NULL);
+	}
+	if (!mp->p)
+		acquirep(mp, sched.allp[0]);
+	else
+		store_relaxed(&mp->p->status, P_RUNNING);
+	sched.pidle = NULL;
+	store_relaxed(&sched.npidle, 0);
+	if (steal_order_init(&sched.steal, (uint32_t)n))
+		throw("procresize: bad steal order for %d Ps", n);
+	store_release(&sched.nprocs, n);
+	for (i = n - 1; i >= 0; i--) {
+		struct p *pp = sched.allp[i];
+
+		if (pp == mp->p)
+			continue;
+		if (runqempty(pp)) {
+			pidleput(pp);
+		} else {
+			store_relaxed(&pp->status, P_IDLE);
+			pp->link = runnable;
+			runnable = pp;
+		}
+	}
+	return runnable;
+}
+
+/* Stop every other P at its next scheduling point.  Called by a goroutine;
+ * returns false if the runtime is shutting down instead. */
+static bool stop_the_world(struct m *mp)
+{
+	struct p *pp;
+	bool wait;
+
+	lock(&sched.lock);
+	if (sched.stopping) {
+		unlock(&sched.lock);
+		return false;
+	}
+	sched.stopwait = load_relaxed(&sched.nprocs) - 1;
+	atomic_fetch_or(&sched.need_g0, NEED_G0_STW);
+	store_relaxed(&mp->p->status, P_GCSTOP);
+	while ((pp = pidleget()) != NULL) {
+		store_relaxed(&pp->status, P_GCSTOP);
+		sched.stopwait--;
+	}
+	noteclear(&sched.stopnote);
+	wait = sched.stopwait > 0;
+	unlock(&sched.lock);
+	if (wait)
+		notesleep(&sched.stopnote);
+	lock(&sched.lock);
+	wait = sched.stopping;
+	unlock(&sched.lock);
+	return !wait;
+}
+
+static void start_the_world(struct m *mp, int32_t n)
+{
+	struct p *runnable, *pp;
+
+	lock(&sched.lock);
+	runnable = procresize(mp, n);
+	atomic_fetch_and(&sched.need_g0, ~NEED_G0_STW);
+	unlock(&sched.lock);
+	while ((pp = runnable) != NULL) {
+		runnable = pp->link;
+		startm(pp, false);
+	}
+	wakep();
+}
+
+int rg_gomaxprocs(int n)
+{
+	struct m *mp = getm();
+	int old;
+
+	if (!mp || !load_relaxed(&mp->curg))
+		return -EPERM;
+	old = load_relaxed(&sched.nprocs);
+	if (n <= 0 || n == old)
+		return old;
+	if (n > MAXPROCS_LIMIT)
+		n = MAXPROCS_LIMIT;
+	if (!stop_the_world(mp))
+		return old;
+	mp = getm(); /* the stopper blocked its thread, but did not switch: same M */
+	start_the_world(mp, n);
+	return old;
+}
+
+/* --- find work ---------------------------------------------------------------------- */
+
+static struct g *stealwork(struct m *mp, struct p *pp)
+{
+	int32_t procs = load_relaxed(&sched.nprocs);
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		bool last = i == 3;
+		struct steal_iter it;
+
+		for (steal_iter_start(&sched.steal, pp->id, fastrand(), &it); !steal_iter_done(&it);
+		     steal_iter_next(&it)) {
+			struct p *p2;
+			struct g *gp;
+
+			if (load_relaxed(&sched.need_g0))
+				return NULL;
+			p2 = sched.allp[steal_iter_p(&it)];
+			if (p2 == pp || (int32_t)steal_iter_p(&it) >= procs)
+				continue;
+			if (load_relaxed(&p2->status) == P_IDLE)
+				continue;
+			gp = runqsteal(pp, p2, last);
+			if (gp)
+				return gp;
+		}
+	}
+	(void)mp;
+	return NULL;
+}
+
+/* Find a G to run, parking the M when there is none.  On g0, with a P.
+ * Returns NULL only when the runtime stops. */
+static struct g *find_runnable(struct m *mp, bool *inherit)
+{
+	struct p *pp;
+	struct g *gp;
+	uint32_t need;
+	int32_t procs, i;
+
+top:
+	pp = mp->p;
+	*inherit = false;
+	need = load_relaxed(&sched.need_g0);
+	if (unlikely(need)) {
+		if (need & NEED_G0_STOP)
+			return NULL;
+		gcstopm(mp);
+		if (!mp->p)
+			return NULL;
+		goto top;
+	}
+	gp = runq_next_local(pp, inherit);
+	if (gp)
+		return gp;
+	if (load_relaxed(&sched.runqsize)) {
+		lock(&sched.lock);
+		gp = globrunqget(pp, 0);
+		unlock(&sched.lock);
+		if (gp)
+			return gp;
+	}
+	/* Seam: a non-blocking poll of the network poller goes here. */
+	procs = load_relaxed(&sched.nprocs);
+	if (mp->spinning || 2 * load_relaxed(&sched.nmspinning) < procs - load_relaxed(&sched.npidle)) {
+		if (!mp->spinning) {
+			WRITE_ONCE(mp->spinning, true);
+			atomic_fetch_add(&sched.nmspinning, 1);
+		}
+		gp = stealwork(mp, pp);
+		if (gp)
+			return gp;
+		if (load_relaxed(&sched.need_g0))
+			goto top;
+	}
+	/* Seam: the next timer deadline bounds the sleep below. */
+	lock(&sched.lock);
+	if (sched.need_g0) {
+		unlock(&sched.lock);
+		goto top;
+	}
+	if (sched.runqsize) {
+		gp = globrunqget(pp, 0);
+		unlock(&sched.lock);
+		return gp;
+	}
+	releasep(mp);
+	pidleput(pp);
+	unlock(&sched.lock);
+
+	/* The delicate dance: see "Worker thread parking/unparking". */
+	if (mp->spinning) {
+		WRITE_ONCE(mp->spinning, false);
+		if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
+			throw("find_runnable: negative nmspinning");
+		for (i = 0; i < procs; i++) {
+			struct p *p2 = sched.allp[i];
+
+			if (runqempty(p2))
+				continue;
+			lock(&sched.lock);
+			pp = pidleget();
+			unlock(&sched.lock);
+			if (pp) {
+				acquirep(mp, pp);
+				WRITE_ONCE(mp->spinning, true);
+				atomic_fetch_add(&sched.nmspinning, 1);
+				goto top;
+			}
+			break;
+		}
+	}
+	/* Seam: an idle M will sleep in the poller here, bounded by timers. */
+	if (!stopm(mp))
+		return NULL;
+	goto top;
+}
+
+/* The scheduler loop on g0: run goroutines until the runtime stops. */
+static void schedule(struct m *mp)
+{
+	for (;;) {
+		bool inherit;
+		struct g *gp = find_runnable(mp, &inherit);
+
+		if (!gp)
+			return;
+		if (mp->spinning)
+			resetspinning(mp);
+		execute(mp, &mp->g0, gp, inherit);
+	}
+}
+
+/* --- deadlock detection -------------------------------------------------------------- */
+
+/*
+ * Called by every M about to park, sched.lock held.  When no M is running,
+ * nothing is runnable and goroutines are alive, no one can wake them: the
+ * program is deadlocked.  Plain threads may still wake goroutines through
+ * the sync API, so a live thread that is not an M of this runtime (nor its
+ * tracer) disables the verdict, as cgo threads do in Go.
+ */
+static void checkdead(void)
+{
+	int32_t run = sched.mcount - sched.nmidle, n = 0;
+	pid_t *tids;
+	struct m *mp;
+	int others;
+
+	if (run > 0 || sched.stopping)
+		return;
+	if (run < 0)
+		throw("checkdead: inconsistent M counts (mcount=%d nmidle=%d)", sched.mcount,
+		      sched.nmidle);
+	if (sched.runqsize > 0 || gcount() <= 0)
+		return;
+	tids = malloc(sizeof(pid_t) * (size_t)(sched.mcount + 2));
+	if (!tids)
+		return;
+	for (mp = sched.allm; mp; mp = mp->alllink)
+		tids[n++] = mp->tid;
+	if (load_relaxed(&tracer.tid))
+		tids[n++] = load_relaxed(&tracer.tid);
+	others = ki_count_other_threads(tids, n);
+	free(tids);
+	if (others != 0)
+		return;
+	fatal_deadlock();
+}
+
+/* --- start and stop ----------------------------------------------------------------- */
+
+static void main_exit(void)
+{
+	struct m *mp;
+
+	lock(&sched.lock);
+	sched.stopping = true;
+	atomic_fetch_or(&sched.need_g0, NEED_G0_STOP);
+	while ((mp = mget()) != NULL) {
+		mp->nextp = NULL;
+		notewakeup(&mp->park);
+	}
+	notewakeup(&sched.stopnote);
+	unlock(&sched.lock);
+}
+
+static void *tracer_main(void *arg)
+{
+	(void)arg;
+	store_relaxed(&tracer.tid, ki_gettid());
+	while (!notetsleep(&tracer.stop, sched.schedtrace_ms * 1000000))
+		schedtrace(sched.scheddetail);
+	return NULL;
+}
+
+static void teardown(struct m *m0)
+{
+	struct m *mp, *next;
+	struct g *gp, *gnext;
+	int32_t i;
+
+	if (tracer.started) {
+		notewakeup(&tracer.stop);
+		ki_thread_join(tracer.thread);
+		tracer.started = false;
+		store_relaxed(&tracer.tid, 0);
+	}
+	for (mp = sched.allm; mp; mp = mp->alllink)
+		if (mp != m0)
+			ki_thread_join(mp->thread);
+	signal_unminit(m0);
+	signal_fini();
+	tls_m = NULL;
+	for (mp = sched.allm; mp; mp = next) {
+		next = mp->alllink;
+		free(mp);
+	}
+	for (gp = sched.allgs; gp; gp = gnext) {
+		gnext = gp->alllink;
+		san_fiber_destroy(gp->tsan_fiber);
+		free(gp);
+	}
+	for (i = 0; i < sched.nallp; i++)
+		free(sched.allp[i]);
+	free(sched.allp);
+	stack_fini();
+	memset(&sched, 0, sizeof(sched));
+}
+
+static int config_resolve(const rg_config *cfg, const struct rg_env *env, int32_t *procs,
+			  size_t *stack)
+{
+	int n = cfg->maxprocs;
+
+	if (cfg->maxprocs < 0 || cfg->maxprocs > MAXPROCS_LIMIT)
+		return -EINVAL;
+	if (cfg->stack_size && (cfg->stack_size < 16384 || cfg->stack_size > (1ul << 30)))
+		return -EINVAL;
+	if (!n)
+		n = env->maxprocs;
+	if (!n)
+		n = CONFIG_MAXPROCS_DEFAULT;
+	if (!n)
+		n = ki_affinity_count();
+	if (n < 1)
+		n = 1;
+	if (n > MAXPROCS_LIMIT)
+		n = MAXPROCS_LIMIT;
+	*procs = n;
+	*stack = cfg->stack_size ? cfg->stack_size : (size_t)CONFIG_STACK_SIZE_KB * 1024;
+	return 0;
+}
+
+int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
+{
+	static const rg_config defaults;
+	struct rg_env env;
+	struct m *m0;
+	struct g *maing;
+	int32_t procs;
+	size_t stack;
+	int zero = 0, r;
+
+	if (!cfg)
+		cfg = &defaults;
+	if (!fn)
+		return -EINVAL;
+	if (!cas(&runtime_state, &zero, 1))
+		return -EBUSY;
+	env_parse(&env);
+	r = config_resolve(cfg, &env, &procs, &stack);
+	if (r)
+		goto err_state;
+	memset(&sched, 0, sizeof(sched));
+	sched.stack_size = stack;
+	sched.schedtrace_ms = env.schedtrace_ms;
+	sched.scheddetail = env.scheddetail;
+	sched.start_ns = ki_nanotime();
+	sched.allp = calloc(MAXPROCS_LIMIT, sizeof(*sched.allp));
+	m0 = aligned_alloc(CACHELINE, (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+	maing = malg();
+	r = -ENOMEM;
+	if (!sched.allp || !m0 || !maing)
+		goto err_free;
+	memset(m0, 0, sizeof(*m0));
+	r = stack_init(stack);
+	if (r)
+		goto err_free;
+	r = signal_init();
+	if (r)
+		goto err_stack;
+	m0->is_m0 = true;
+	m0->id = sched.mnext++;
+	sched.mcount = 1;
+	sched.allm = m0;
+	minit(m0);
+
+	lock(&sched.lock);
+	procresize(m0, procs);
+	unlock(&sched.lock);
+
+	maing->fn = fn;
+	maing->arg = arg;
+	WRITE_ONCE(maing->goid, goid_next(m0->p));
+	store_relaxed(&maing->status, G_RUNNABLE);
+	store_relaxed(&m0->p->gcreated, 1);
+	runqput(m0->p, maing, false);
+
+	if (sched.schedtrace_ms) {
+		noteclear(&tracer.stop);
+		tracer.started = !ki_thread_create(&tracer.thread, tracer_main, NULL, 0, "ringo-trace");
+	}
+	schedule(m0);
+	teardown(m0);
+	store_release(&runtime_state, 0);
+	return 0;
+
+err_stack:
+	stack_fini();
+err_free:
+	free(maing);
+	free(m0);
+	free(sched.allp);
+	memset(&sched, 0, sizeof(sched));
+err_state:
+	store_release(&runtime_state, 0);
+	return r;
+}

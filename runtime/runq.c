@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/runq.c - per-P run queues and the global run queue.
+ *
+ * Each P has a 256-slot ring plus a runnext slot.  The ring is
+ * single-producer (only the owner P adds, at tail, with a release store)
+ * and multi-consumer: the owner takes from head and thieves grab half of
+ * the ring from head, both advancing head with CAS.  runnext holds the G
+ * readied by the running G: it runs next and inherits the time slice, so a
+ * producer/consumer pair keeps ping-ponging on one P.  Thieves may take
+ * runnext too, but only on their last pass (see stealwork in proc.c).
+ *
+ * When the ring is full, runqput moves half of it plus the new G to the
+ * global queue in one batch (runqputslow), so an overflow costs one lock
+ * per 128 goroutines.
+ *
+ * The global queue is a list linked through g->schedlink under sched.lock;
+ * runqsize is also read without the lock as a hint.
+ *
+ * Every function here can be used on bare Ps with no M (tests do).
+ */
+#include "runtime/runtime.h"
+
+#define RUNQ_MASK (RUNQ_SIZE - 1)
+
+bool runqempty(struct p *pp)
+{
+	/* A G may move from runnext to the ring between our loads of head,
+	 * tail and runnext (runqput kicking runnext out): re-read tail to
+	 * make sure the three values are consistent. */
+	for (;;) {
+		uint32_t head = load_acquire(&pp->runqhead);
+		uint32_t tail = load_acquire(&pp->runqtail);
+		struct g *next = load_acquire(&pp->runnext);
+
+		if (load_acquire(&pp->runqtail) == tail)
+			return head == tail && next == NULL;
+	}
+}
+
+uint32_t runqlen(struct p *pp)
+{
+	uint32_t head = load_acquire(&pp->runqhead);
+	uint32_t tail = load_acquire(&pp->runqtail);
+
+	return tail - head;
+}
+
+/* Put gp and a batch of half the local ring on the global queue.  Owner
+ * only.  Returns false if a thief got in the way (the caller retries). */
+static bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail)
+{
+	struct g *batch[RUNQ_SIZE / 2 + 1];
+	uint32_t n = (tail - head) / 2, i;
+
+	if (n != RUNQ_SIZE / 2)
+		throw("runqputslow: queue is not full");
+	for (i = 0; i < n; i++)
+		batch[i] = load_relaxed(&pp->runq[(head + i) & RUNQ_MASK]);
+	if (!cas_release(&pp->runqhead, &head, head + n))
+		return false;
+	batch[n] = gp;
+	for (i = 0; i < n; i++)
+		batch[i]->schedlink = batch[i + 1];
+	lock(&sched.lock);
+	globrunqputbatch(batch[0], batch[n], (int32_t)n + 1);
+	unlock(&sched.lock);
+	return true;
+}
+
+void runqput(struct p *pp, struct g *gp, bool next)
+{
+	uint32_t head, tail;
+
+	if (next) {
+		struct g *old = load_relaxed(&pp->runnext);
+
+		while (!cas(&pp->runnext, &old, gp))
+			;
+		if (!old)
+			return;
+		gp = old; /* kick the old runnext to the ring */
+	}
+	for (;;) {
+		head = load_acquire(&pp->runqhead);
+		tail = load_relaxed(&pp->runqtail);
+		if (tail - head < RUNQ_SIZE) {
+			store_relaxed(&pp->runq[tail & RUNQ_MASK], gp);
+			store_release(&pp->runqtail, tail + 1);
+			return;
+		}
+		if (runqputslow(pp, gp, head, tail))
+			return;
+	}
+}
+
+struct g *runqget(struct p *pp, bool *inherit)
+{
+	struct g *next = load_relaxed(&pp->runnext);
+
+	/* Only the owner sets runnext to non-NULL, so a failed CAS means a
+	 * thief took it; the ring may still have work. */
+	if (next && cas(&pp->runnext, &next, NULL)) {
+		*inherit = true;
+		return next;
+	}
+	*inherit = false;
+	for (;;) {
+		uint32_t head = load_acquire(&pp->runqhead);
+		uint32_t tail = load_relaxed(&pp->runqtail);
+		struct g *gp;
+
+		if (tail == head)
+			return NULL;
+		gp = load_relaxed(&pp->runq[head & RUNQ_MASK]);
+		if (cas_release(&pp->runqhead, &head, head + 1))
+			return gp;
+	}
+}
+
+/*
+ * Grab half of pp's ring into batch[batch_head...].  Any M.  Returns the
+ * number grabbed.  With steal_runnext, an empty ring yields runnext.
+ */
+static uint32_t runqgrab(struct p *pp, struct g *_Atomic *batch, uint32_t batch_head,
+			 bool steal_runnext)
+{
+	for (;;) {
+		uint32_t head = load_acquire(&pp->runqhead);
+		uint32_t tail = load_acquire(&pp->runqtail);
+		uint32_t n = tail - head, i;
+
+		n -= n / 2;
+		if (n == 0) {
+			struct g *next;
+
+			if (!steal_runnext)
+				return 0;
+			next = load_acquire(&pp->runnext);
+			if (!next)
+				return 0;
+			/* pp's M is likely about to run it (it was just
+			 * readied): give it a moment before taking it. */
+			if (load_relaxed(&pp->status) == P_RUNNING) {
+				for (i = 0; i < 200; i++)
+					cpu_relax();
+			}
+			if (!cas(&pp->runnext, &next, NULL))
+				continue;
+			store_relaxed(&batch[batch_head & RUNQ_MASK], next);
+			return 1;
+		}
+		if (n > RUNQ_SIZE / 2)
+			continue; /* head and tail read at different times */
+		for (i = 0; i < n; i++) {
+			struct g *gp = load_relaxed(&pp->runq[(head + i) & RUNQ_MASK]);
+
+			store_relaxed(&batch[(batch_head + i) & RUNQ_MASK], gp);
+		}
+		if (cas_release(&pp->runqhead, &head, head + n))
+			return n;
+	}
+}
+
+struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext)
+{
+	uint32_t tail = load_relaxed(&pp->runqtail);
+	uint32_t n = runqgrab(victim, pp->runq, tail, steal_runnext);
+	struct g *gp;
+	uint32_t head;
+
+	if (n == 0)
+		return NULL;
+	n--;
+	gp = load_relaxed(&pp->runq[(tail + n) & RUNQ_MASK]);
+	if (n == 0)
+		return gp;
+	head = load_acquire(&pp->runqhead);
+	if (tail - head + n >= RUNQ_SIZE)
+		throw("runqsteal: runq overflow");
+	store_release(&pp->runqtail, tail + n);
+	return gp;
+}
+
+void globrunqput(struct g *gp)
+{
+	gp->schedlink = NULL;
+	if (sched.runqtail)
+		sched.runqtail->schedlink = gp;
+	else
+		sched.runqhead = gp;
+	sched.runqtail = gp;
+	store_relaxed(&sched.runqsize, sched.runqsize + 1);
+}
+
+void globrunqputhead(struct g *gp)
+{
+	gp->schedlink = sched.runqhead;
+	sched.runqhead = gp;
+	if (!sched.runqtail)
+		sched.runqtail = gp;
+	store_relaxed(&sched.runqsize, sched.runqsize + 1);
+}
+
+void globrunqputbatch(struct g *head, struct g *tail, int32_t n)
+{
+	tail->schedlink = NULL;
+	if (sched.runqtail)
+		sched.runqtail->schedlink = head;
+	else
+		sched.runqhead = head;
+	sched.runqtail = tail;
+	store_relaxed(&sched.runqsize, sched.runqsize + n);
+}
+
+struct g *globrunqget(struct p *pp, int32_t max)
+{
+	int32_t size = load_relaxed(&sched.runqsize);
+	int32_t nprocs = load_relaxed(&sched.nprocs);
+	int32_t n;
+	struct g *gp;
+
+	if (size == 0)
+		return NULL;
+	n = size / (nprocs > 0 ? nprocs : 1) + 1;
+	if (n > size)
+		n = size;
+	if (max > 0 && n > max)
+		n = max;
+	if (n > RUNQ_SIZE / 2)
+		n = RUNQ_SIZE / 2;
+	store_relaxed(&sched.runqsize, size - n);
+	gp = sched.runqhead;
+	sched.runqhead = gp->schedlink;
+	while (--n > 0) {
+		struct g *g1 = sched.runqhead;
+
+		sched.runqhead = g1->schedlink;
+		runqput(pp, g1, false);
+	}
+	if (!sched.runqhead)
+		sched.runqtail = NULL;
+	return gp;
+}

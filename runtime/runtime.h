@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/runtime.h - G, M, P and the scheduler's shared state.
+ *
+ * Glossary (as in Go's runtime):
+ *   G  a goroutine: a function, its saved context and (once it has run) a
+ *      stack.  struct g.
+ *   M  an OS thread ("machine").  It runs Go-style code only while it holds
+ *      a P.  Every M has a g0: the thread's own stack, on which the
+ *      scheduler's slow paths (find_runnable, parking the M) run.  struct m.
+ *   P  a logical processor, GOMAXPROCS of them.  A P owns a run queue, free
+ *      G and stack caches and the per-P counters.  struct p.
+ *
+ * Who owns what:
+ *   - A P is owned by the M that holds it (mp->p == pp, pp->m == mp).  Only
+ *     the owner touches fields marked "owner"; run queue head and runnext
+ *     are also written by thieves, with atomics (see runtime/runq.c).
+ *   - A G in state G_RUNNING is owned by the M running it; in G_RUNNABLE by
+ *     the run queue that holds it; in G_WAITING by the wait queue or object
+ *     that will ready it; G_DEAD Gs by the free list holding them.
+ *   - Fields marked "sched.lock" may be read or written only with
+ *     sched.lock held.
+ *
+ * Lock order (acquire in this order, never the reverse):
+ *   sema bucket lock  ->  sched.lock  ->  sched.gflock / stack pool lock
+ *   allglock is a leaf.  No runtime lock is held across a context switch,
+ *   except the lock that gopark's unlock function releases after it.
+ */
+#ifndef RINGO_RUNTIME_RUNTIME_H
+#define RINGO_RUNTIME_RUNTIME_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "runtime/compiler.h"
+#include "runtime/lock.h"
+#include "runtime/stack.h"
+#include "numa/steal.h"
+
+#define MAXPROCS_LIMIT 1024 /* like Go's _MaxGomaxprocs on 64-bit Linux, bounded */
+#define RUNQ_SIZE 256       /* per-P ring; must be a power of two */
+
+/* --- context (arch) ------------------------------------------------------ */
+
+struct ctx {
+	void *sp; /* saved stack pointer; the rest is on the stack */
+};
+
+/* runtime/arch/x86_64/switch.S */
+void ctx_switch(struct ctx *from, struct ctx *to);
+void ctx_entry(void);
+/* Prepare ctx to start entry(arg) on the stack [lo, hi). */
+void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void *arg);
+
+/* --- G ------------------------------------------------------------------- */
+
+enum g_status {
+	G_IDLE,     /* just allocated, not yet initialised */
+	G_RUNNABLE, /* on a run queue, not running; owned by that queue */
+	G_RUNNING,  /* running on an M (g->m) with a P */
+	G_WAITING,  /* parked by gopark; owned by whoever will goready it */
+	G_DEAD,     /* exited; on a free list */
+};
+
+struct g {
+	struct ctx ctx;            /* saved context; valid while not G_RUNNING */
+	struct stk *stack;         /* NULL until first run (stacks are lazy) */
+	_Atomic uint32_t status;   /* enum g_status; transitions documented above */
+	uint32_t pad0;
+	uint64_t goid;             /* set at creation by the creating M */
+	void (*fn)(void *);        /* entry and argument, set at creation */
+	void *arg;
+	struct g *schedlink;       /* run/free list link; owned by the list */
+	const char *waitreason;    /* why it waits, valid in G_WAITING */
+	struct m *_Atomic m;       /* M running it, NULL otherwise (read by trace) */
+	struct g *alllink;         /* allgs list; written once under allglock */
+	void *param;               /* passed by the waker to the parked G */
+	void *asan_fake_stack;     /* sanitizer bookkeeping (runtime/san.h) */
+	void *tsan_fiber;
+};
+
+/* --- P ------------------------------------------------------------------- */
+
+enum p_status {
+	P_IDLE,    /* on sched.pidle, no M */
+	P_RUNNING, /* held by an M */
+	P_GCSTOP,  /* stopped by stop_the_world; held by nobody */
+	P_DEAD,    /* beyond gomaxprocs; kept in allp, never used */
+};
+
+struct p {
+	int32_t id;
+	_Atomic uint32_t status;   /* enum p_status; changed by the owner or under sched.lock */
+	struct p *link;            /* sched.pidle list; sched.lock */
+	struct m *m;               /* M holding it; owner */
+	uint64_t goidcache;        /* next goid to hand out; owner */
+	uint64_t goidcacheend;
+
+	/* Read by sysmon and schedtrace without a lock (relaxed). */
+	_Atomic uint32_t schedtick;   /* incremented on every schedule */
+	_Atomic uint32_t syscalltick; /* incremented on every system call (later) */
+
+	/* Live-goroutine accounting, summed by rg_num_goroutine (relaxed). */
+	_Atomic int64_t gcreated; /* written by owner only */
+	_Atomic int64_t gexited;  /* written by owner only */
+
+	/* Free Gs; owner. */
+	struct g *gfree;
+	int32_t gfreecnt;
+
+	struct stk_cache stackcache; /* owner */
+
+	/* Run queue (runtime/runq.c): head is advanced by the owner and by
+	 * thieves with CAS; tail is written only by the owner (release). */
+	_Atomic uint32_t runqhead cacheline_aligned;
+	_Atomic uint32_t runqtail cacheline_aligned;
+	struct g *_Atomic runq[RUNQ_SIZE];
+	/* A G readied by the running G runs next, inheriting the time slice.
+	 * Written by the owner and by thieves (CAS). */
+	struct g *_Atomic runnext;
+} cacheline_aligned;
+
+/* --- M ------------------------------------------------------------------- */
+
+/* What the next context must do for the one that switched away from it:
+ * the switching G cannot publish itself (enqueue, park, free its stack)
+ * while still running on its own stack, so the code that resumes after
+ * the switch does it (see "Switching" in runtime/proc.c). */
+enum after_op {
+	AFTER_NONE,
+	AFTER_YIELD, /* put gp on the local run queue */
+	AFTER_PARK,  /* commit gp's park: status, then unlockf(gp, arg) */
+	AFTER_EXIT,  /* free gp's stack and gp */
+};
+
+struct after {
+	enum after_op op;
+	struct g *gp;
+	bool (*unlockf)(struct g *gp, void *arg);
+	void *arg;
+};
+
+struct m {
+	struct g g0;               /* the thread's own stack; scheduler code runs here */
+	struct g *_Atomic curg;    /* running G (or NULL); written by this M only */
+	struct p *p;               /* attached P; this M only */
+	struct p *nextp;           /* P handed over by startm; sched.lock */
+	bool spinning;             /* looking for work; this M only (see nmspinning) */
+	struct note park;          /* stopm sleeps here */
+	struct m *schedlink;       /* sched.midle list; sched.lock */
+	struct m *alllink;         /* allm list; written under sched.lock before publish */
+	int64_t id;
+	pid_t tid;
+	pthread_t thread;
+	bool is_m0;                /* the thread that called rg_main */
+	struct after after;        /* pending post-switch action; this M only */
+	uint64_t fastrand;         /* this M only */
+	int locks;                 /* runtime locks held (debug and preemption checks) */
+	void *g0_lo;               /* g0 stack bounds (sanitizers, overflow checks) */
+	size_t g0_size;
+	void *altstack;            /* signal stack */
+	size_t altstack_size;
+	stack_t old_altstack;      /* m0 only: the caller's, restored at exit */
+};
+
+/* --- sched --------------------------------------------------------------- */
+
+/* Bits of sched.need_g0: reasons a G must enter the scheduler on g0 rather
+ * than switch straight to the next G. */
+#define NEED_G0_STW  1u /* stop_the_world is waiting for Ps */
+#define NEED_G0_STOP 2u /* the main goroutine returned: Ms are leaving */
+
+struct sched {
+	struct lock lock;
+
+	/* Idle Ms; sched.lock. */
+	struct m *midle;
+	int32_t nmidle;
+	int32_t mcount;            /* Ms created; sched.lock */
+	int64_t mnext;             /* next M id; sched.lock */
+	struct m *allm;            /* every M; sched.lock for writers, stable while running */
+
+	/* Idle Ps; sched.lock (npidle also read without it). */
+	struct p *pidle;
+	_Atomic int32_t npidle;
+	_Atomic int32_t nmspinning; /* Ms spinning for work; see "Spinning" */
+
+	/* Global run queue; sched.lock (runqsize also read without it). */
+	struct g *runqhead;
+	struct g *runqtail;
+	_Atomic int32_t runqsize;
+
+	/* Global free Gs; gflock. */
+	struct lock gflock;
+	struct g *gfree;
+	_Atomic int32_t ngfree;    /* also read without gflock as a hint */
+
+	_Atomic uint64_t goidgen;  /* goid batches are taken from here */
+
+	/* Stop-the-world and shutdown; see NEED_G0_*. */
+	_Atomic uint32_t need_g0;
+	int32_t stopwait;          /* Ps still to stop; sched.lock */
+	struct note stopnote;      /* the stopper sleeps here */
+	bool stopping;             /* main returned; sched.lock */
+
+	/* Ps: allp[0..nprocs) are in use; allp[nprocs..nallp) are P_DEAD and
+	 * kept so that a racing reader never sees freed memory.  allp only
+	 * changes during stop-the-world. */
+	struct p **allp;
+	_Atomic int32_t nprocs;
+	int32_t nallp;             /* grows only, under stop-the-world (READ_ONCE) */
+	struct steal_order steal;  /* changes only during stop-the-world */
+
+	/* Every G ever allocated, for dumps; allglock. */
+	struct lock allglock;
+	struct g *allgs;
+	int64_t nallgs;
+
+	/* Live goroutines of destroyed Ps are kept in the P (never freed), so
+	 * rg_num_goroutine sums allp[0..nallp). */
+
+	/* Plain threads that woke a goroutine: a plain thread may wake more,
+	 * so deadlock detection must not fire while such threads live. */
+	_Atomic int32_t nforeign;
+
+	/* Configuration, fixed while the runtime runs. */
+	size_t stack_size;
+	int64_t schedtrace_ms;     /* 0: off */
+	bool scheddetail;
+	int64_t start_ns;
+};
+
+extern struct sched sched;
+
+/* --- the current M --------------------------------------------------------- */
+
+extern __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
+
+/*
+ * getm - the M this code runs on.  Read through asm volatile so that the
+ * compiler never keeps the value (or the TLS address) across a call that
+ * can switch goroutines: the G may resume on another thread.
+ */
+static inline struct m *getm(void)
+{
+	struct m *mp;
+
+	__asm__ volatile("movq tls_m@gottpoff(%%rip), %0\n\t"
+			 "movq %%fs:(%0), %0"
+			 : "=r"(mp));
+	return mp;
+}
+
+/* getg - the running goroutine, or NULL on g0 and on plain threads. */
+static inline struct g *getg(void)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+
+	return gp;
+}
+
+/* --- proc.c ---------------------------------------------------------------- */
+
+/*
+ * gopark - park the running goroutine.  (goroutine, with a P)
+ * After the switch, gp is G_WAITING and unlockf(gp, arg) runs on the next
+ * context; if it returns false, gp is made runnable again at once.
+ * reason is a static string shown by deadlock dumps and scheddetail.
+ * Returns gp->param as set by the waker.
+ */
+void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason);
+/* goready - make a waiting goroutine runnable.  (any thread: with a P it
+ * goes to runnext; from a plain thread to the global queue) */
+void goready(struct g *gp, void *param);
+/* wakep - start a spinning M if there is an idle P and nobody spins. */
+void wakep(void);
+uint32_t fastrand(void);
+int32_t gcount(void);
+
+/* --- runq.c ------------------------------------------------------------------ */
+
+bool runqempty(struct p *pp);
+uint32_t runqlen(struct p *pp);
+void runqput(struct p *pp, struct g *gp, bool next);
+struct g *runqget(struct p *pp, bool *inherit);
+struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext);
+/* Global queue, sched.lock held. */
+void globrunqput(struct g *gp);
+void globrunqputhead(struct g *gp);
+void globrunqputbatch(struct g *head, struct g *tail, int32_t n);
+struct g *globrunqget(struct p *pp, int32_t max);
+
+/* --- trace.c / fatal -------------------------------------------------------- */
+
+/* Print "fatal error: <msg>" naming the running goroutine, and exit(2). */
+_Noreturn void throw(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print the SCHED line (and details) to stderr. */
+void schedtrace(bool detailed);
+/* The deadlock report, then exit(2).  sched.lock held. */
+_Noreturn void fatal_deadlock(void);
+
+#if IS_ENABLED(CONFIG_DEBUG_CHECKS)
+#define rg_assert(cond)                                                              \
+	do {                                                                         \
+		if (unlikely(!(cond)))                                               \
+			throw("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
+	} while (0)
+#else
+#define rg_assert(cond) ((void)0)
+#endif
+
+/* --- env.c -------------------------------------------------------------------- */
+
+struct rg_env {
+	int maxprocs;          /* 0: not set */
+	int64_t schedtrace_ms; /* 0: off */
+	bool scheddetail;
+};
+/* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */
+void env_parse(struct rg_env *env);
+
+#endif /* RINGO_RUNTIME_RUNTIME_H */

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/stack.h - goroutine stacks: arenas, guards and caches.
+ *
+ * See the design comment at the top of runtime/stack.c.
+ */
+#ifndef RINGO_RUNTIME_STACK_H
+#define RINGO_RUNTIME_STACK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One stack slot.  Descriptors live in their arena's table, never in the
+ * stack memory itself, so a cold stack (pages given back) stays cold. */
+struct stk {
+	char *lo;          /* lowest usable byte, just above the guard */
+	char *hi;          /* one past the highest byte */
+	struct stk *next;  /* free-list link; owned by the list */
+	bool cold;         /* pages were given back (MADV_DONTNEED) */
+};
+
+/* Per-P cache of free stacks; owned by the P. */
+struct stk_cache {
+	struct stk *head;
+	int32_t n;
+};
+
+enum stack_guard_mode {
+	STACK_GUARD_MADVISE,  /* MADV_GUARD_INSTALL: no VMA split */
+	STACK_GUARD_MPROTECT, /* PROT_NONE page: one VMA split per stack */
+	STACK_GUARD_NONE,
+};
+
+/* Start-up: set the stack size (bytes, page multiple, guard included) and
+ * probe the guard mechanism.  Returns 0 or -errno.  No P needed. */
+int stack_init(size_t size);
+/* Tear-down: unmap every arena.  Only when no goroutine runs. */
+void stack_fini(void);
+
+/* Take a stack, from the cache c, then the global pool, then a new slot.
+ * Returns NULL with *err = -ENOMEM or -EAGAIN when none can be had. */
+struct stk *stackalloc(struct stk_cache *c, int *err);
+/* Give s back to the cache c; overflow goes to the global pool, whose
+ * stacks beyond the high-water mark give their pages back. */
+void stackfree(struct stk_cache *c, struct stk *s);
+/* Move every stack in c to the global pool (a P is being destroyed). */
+void stackcache_flush(struct stk_cache *c);
+
+/* Guard mode in use and, for mprotect guards, how many stacks the kernel's
+ * map limit allows (0: no such limit). */
+enum stack_guard_mode stack_guard_mode(void);
+int64_t stack_guard_limit(void);
+
+/*
+ * stack_guard_lookup - whether addr lies in a stack guard; async-signal-safe.
+ * Returns the stack whose guard it is, or NULL.
+ */
+struct stk *stack_guard_lookup(const void *addr);
+
+/* Number of stacks carved so far and pooled (for traces and tests). */
+void stack_stats(int64_t *carved, int64_t *hot, int64_t *cold);
+
+#endif /* RINGO_RUNTIME_STACK_H */

@@ -1,0 +1,526 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Run ringo's benchmarks against their Go twins and print one comparison table.
+
+Usage:
+    bench.py --profile quick|full --build DIR [--only NAME] [--rounds R]
+             [--json FILE] [--timeout S]
+
+Benchmarks are discovered as pairs of executables DIR/bench/<name> (C, linked
+with ringo) and DIR/bench/go/<name> (Go twin).  Every round runs the C binary
+and the Go binary of each benchmark, alternating which side goes first from
+one round to the next.  Each run prints lines of the form
+
+    name: value unit
+
+(one figure per line); every other line is ignored, except "# params: ..."
+lines, which are compared between the two sides as a sanity check.
+
+Exit status: 0 when every run succeeded, 1 when a run failed (non-zero exit,
+timeout, or no figures printed), 2 for usage or discovery errors.
+
+Only the Python standard library is used.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+
+# --------------------------------------------------------------------------
+# Profiles: rounds, and the arguments given to both the C binary and its Go
+# twin.  A benchmark missing from a profile's table runs with no arguments
+# (its defaults).
+# --------------------------------------------------------------------------
+PROFILES = {
+    "quick": {
+        "rounds": 3,
+        "args": {
+            "spawn": ["-n", "1000000"],
+            "yield": ["-n", "2000000"],
+        },
+    },
+    "full": {
+        "rounds": 7,
+        "args": {
+            "spawn": [],  # default: 1,000,000 goroutines
+            "yield": [],  # default: 10,000,000 yields per goroutine
+        },
+    },
+}
+
+RUN_TIMEOUT_S = 120
+STDERR_TAIL_LINES = 15
+
+SIDES = ("ringo", "go")
+
+# Units for which a lower value is better; units ending in "/s" are rates,
+# for which a higher value is better.  Other units get no verdict.
+LOWER_IS_BETTER = {"ns", "us", "ms", "s", "B", "KiB", "MiB", "GiB", "bytes"}
+
+METRIC_RE = re.compile(
+    r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*):\s+"
+    r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s+(\S+)\s*$"
+)
+PARAMS_RE = re.compile(r"^#\s*params:\s*(.*?)\s*$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+def eprint(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def die(msg):
+    eprint(f"bench.py: {msg}")
+    sys.exit(2)
+
+
+# --------------------------------------------------------------------------
+# Machine description
+# --------------------------------------------------------------------------
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() in ("model name", "Model", "Hardware", "cpu model"):
+                    if val.strip():
+                        return val.strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def ncpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 0
+
+
+def go_version_of_binary(path):
+    """The Go version recorded in a Go executable's build info, or None."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    magic = b"\xff Go buildinf:"
+    at = data.find(magic)
+    if at < 0 or len(data) < at + 33:
+        return None
+    flags = data[at + 15]
+    if not flags & 0x2:  # pre-1.18 layout: version behind pointers; skip
+        return None
+    pos = at + 32
+    length, shift = 0, 0
+    while pos < len(data):
+        b = data[pos]
+        pos += 1
+        length |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    version = data[pos:pos + length].decode("ascii", errors="replace")
+    return version if version.startswith("go") else None
+
+
+def go_version(go_binaries):
+    for path in go_binaries:
+        v = go_version_of_binary(path)
+        if v:
+            return v
+    go = shutil.which("go")
+    if go:
+        try:
+            out = subprocess.run([go, "version"], capture_output=True, text=True,
+                                 timeout=30).stdout.split()
+            if len(out) >= 3:
+                return out[2]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return "unknown"
+
+
+def header_lines(go_binaries, profile, rounds):
+    date = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    lines = [
+        f"date: {date} | kernel: {os.uname().release} | cpu: {cpu_model()} | "
+        f"nproc: {ncpus()} | go: {go_version(go_binaries)}",
+        f"profile: {profile}, {rounds} round{'s' if rounds != 1 else ''}",
+    ]
+    env = [f"{k}={os.environ[k]}" for k in ("GOMAXPROCS", "RINGO_MAXPROCS",
+                                            "RINGO_DEBUG", "GODEBUG", "GOGC")
+           if k in os.environ]
+    if env:
+        lines.append("environment: " + " ".join(env))
+    return lines
+
+
+# --------------------------------------------------------------------------
+# Discovery and running
+# --------------------------------------------------------------------------
+def is_exe(path):
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def discover(build):
+    cdir = os.path.join(build, "bench")
+    godir = os.path.join(cdir, "go")
+    if not os.path.isdir(cdir):
+        die(f"no benchmarks: {cdir} does not exist (build first)")
+
+    def names(d):
+        if not os.path.isdir(d):
+            return set()
+        return {n for n in os.listdir(d)
+                if NAME_RE.match(n) and is_exe(os.path.join(d, n))}
+
+    cnames, gonames = names(cdir), names(godir)
+    errors = []
+    for n in sorted(cnames - gonames):
+        errors.append(f"C benchmark {os.path.join(cdir, n)} has no Go twin "
+                      f"{os.path.join(godir, n)}")
+    for n in sorted(gonames - cnames):
+        errors.append(f"Go benchmark {os.path.join(godir, n)} has no C twin "
+                      f"{os.path.join(cdir, n)}")
+    if errors:
+        die("\nbench.py: ".join(errors))
+    if not cnames:
+        die(f"no benchmarks found in {cdir}")
+    return {n: {"ringo": os.path.join(cdir, n), "go": os.path.join(godir, n)}
+            for n in sorted(cnames)}
+
+
+def decimals_of(text):
+    """Digits after the point as printed; None for exponent notation."""
+    if "e" in text or "E" in text:
+        return None
+    _, dot, frac = text.partition(".")
+    return len(frac) if dot else 0
+
+
+def parse_output(text):
+    metrics, params, dups = {}, None, []
+    for line in text.splitlines():
+        m = METRIC_RE.match(line)
+        if m:
+            name, text, unit = m.group(1), m.group(2), m.group(3)
+            if name in metrics:
+                dups.append(name)
+            metrics[name] = (float(text), unit, decimals_of(text))
+            continue
+        p = PARAMS_RE.match(line)
+        if p:
+            params = p.group(1)
+    return metrics, params, dups
+
+
+def tail(text, n=STDERR_TAIL_LINES):
+    lines = text.rstrip("\n").splitlines()
+    cut = lines[-n:]
+    if len(lines) > n:
+        cut.insert(0, f"... ({len(lines) - n} earlier lines)")
+    return "\n".join("    | " + l for l in cut) if cut else "    | (empty)"
+
+
+def run_one(bench, side, cmd, rnd, timeout):
+    rec = {"bench": bench, "side": side, "round": rnd, "cmd": cmd,
+           "rc": None, "timed_out": False, "wall_s": None,
+           "metrics": {}, "params": None, "error": None}
+    t0 = time.monotonic()
+    out, err = "", ""
+    try:
+        # Own session, so that a timeout kills everything the run started.
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, errors="replace",
+                             start_new_session=True)
+    except OSError as e:
+        err = str(e)
+        rec["error"] = f"cannot run: {e}"
+    else:
+        try:
+            out, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rec["timed_out"] = True
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            out, err = p.communicate()
+        except BaseException:
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            p.wait()
+            raise
+        rec["rc"] = p.returncode
+    rec["wall_s"] = time.monotonic() - t0
+
+    metrics, params, dups = parse_output(out)
+    rec["metrics"] = {k: {"value": v, "unit": u, "decimals": d}
+                      for k, (v, u, d) in metrics.items()}
+    rec["params"] = params
+    if rec["error"] is None:
+        if rec["timed_out"]:
+            rec["error"] = f"timed out after {timeout} s"
+        elif rec["rc"] != 0:
+            rec["error"] = (f"exit status {rec['rc']}" if rec["rc"] > 0
+                            else f"killed by signal {-rec['rc']}")
+        elif not metrics:
+            rec["error"] = "printed no 'name: value unit' line"
+    if rec["error"]:
+        rec["stderr_tail"] = err[-8192:]
+        rec["stdout_tail"] = out[-2048:]
+    if dups:
+        rec["duplicates"] = dups
+    return rec, err
+
+
+# --------------------------------------------------------------------------
+# Summary table
+# --------------------------------------------------------------------------
+def fmt(v, decimals):
+    """v with as many decimals as the benchmarks printed (general form when
+    they used exponent notation)."""
+    if v is None:
+        return "-"
+    if decimals is None:
+        return f"{v:.4g}"
+    return f"{v:.{decimals}f}"
+
+
+def direction(unit):
+    if unit in LOWER_IS_BETTER:
+        return -1
+    if unit.endswith("/s"):
+        return 1
+    return 0
+
+
+def summarize(runs, bench_order):
+    """One row per (benchmark, metric), in benchmark then first-seen order."""
+    rows = {}
+    for r in runs:
+        if r["error"]:
+            continue  # figures of a failed run are not trusted
+        for name, mv in r["metrics"].items():
+            key = (r["bench"], name)
+            row = rows.setdefault(key, {"bench": r["bench"], "metric": name,
+                                        "units": {}, "ringo": [], "go": [],
+                                        "decimals": 0})
+            row[r["side"]].append(mv["value"])
+            row["units"].setdefault(r["side"], mv["unit"])
+            d = mv["decimals"]
+            if d is None or row["decimals"] is None:
+                row["decimals"] = None
+            else:
+                row["decimals"] = max(row["decimals"], d)
+            if row["units"][r["side"]] != mv["unit"]:
+                row["unit_conflict"] = True
+    order = {b: i for i, b in enumerate(bench_order)}
+    out = []
+    for key in sorted(rows, key=lambda k: order.get(k[0], len(order))):
+        row = rows[key]
+        units = set(row["units"].values())
+        if len(units) == 1:
+            row["unit"] = units.pop()
+        else:
+            row["unit"] = "/".join(row["units"].get(s, "?") for s in SIDES)
+            row["unit_mismatch"] = True
+        if row.pop("unit_conflict", False):
+            row["unit_mismatch"] = True
+        for s in SIDES:
+            v = row[s]
+            row[s + "_median"] = statistics.median(v) if v else None
+            row[s + "_min"] = min(v) if v else None
+            row[s + "_max"] = max(v) if v else None
+        rm, gm = row["ringo_median"], row["go_median"]
+        row["ratio"] = rm / gm if (rm is not None and gm) else None
+        d = direction(row["unit"]) if not row.get("unit_mismatch") else 0
+        verdict = ""
+        if d and rm is not None and gm is not None:
+            overlap = (row["ringo_min"] <= row["go_max"]
+                       and row["go_min"] <= row["ringo_max"])
+            if overlap or rm == gm or len(row["ringo"]) < 2 or len(row["go"]) < 2:
+                verdict = "~"
+            elif (rm < gm) == (d < 0):
+                verdict = "ringo"
+            else:
+                verdict = "go"
+        row["better"] = verdict
+        del row["units"]
+        out.append(row)
+    return out
+
+
+def render_table(rows):
+    head = ["metric", "unit", "ringo (median)", "go (median)", "ringo/go",
+            "better", "ringo min..max", "go min..max", "n"]
+    right = {2, 3, 4, 8}
+    body = []
+    for r in rows:
+        def rng(s):
+            if r[s + "_min"] is None:
+                return "-"
+            return f"{fmt(r[s + '_min'], dec)}..{fmt(r[s + '_max'], dec)}"
+        dec = r["decimals"]
+        n = f"{len(r['ringo'])}/{len(r['go'])}"
+        body.append([r["metric"], r["unit"], fmt(r["ringo_median"], dec),
+                     fmt(r["go_median"], dec),
+                     f"{r['ratio']:.2f}" if r["ratio"] is not None else "-",
+                     r["better"] or "-", rng("ringo"), rng("go"), n])
+    widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
+
+    def line(cells):
+        parts = [c.rjust(w) if i in right else c.ljust(w)
+                 for i, (c, w) in enumerate(zip(cells, widths))]
+        return " | ".join(parts).rstrip()
+
+    sep = "-+-".join("-" * w for w in widths)
+    return "\n".join([line(head), sep] + [line(b) for b in body])
+
+
+# --------------------------------------------------------------------------
+def main():
+    ap = argparse.ArgumentParser(
+        description="Compare ringo's benchmarks with their Go twins.")
+    ap.add_argument("--profile", choices=sorted(PROFILES), required=True)
+    ap.add_argument("--build", required=True, metavar="DIR",
+                    help="build directory holding bench/<name> and bench/go/<name>")
+    ap.add_argument("--only", action="append", metavar="NAME",
+                    help="run only this benchmark (repeatable, or comma-separated)")
+    ap.add_argument("--rounds", type=int, metavar="R",
+                    help="override the profile's number of rounds")
+    ap.add_argument("--json", metavar="FILE", help="also write the raw samples here")
+    ap.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S, metavar="S",
+                    help=f"per-run timeout in seconds (default {RUN_TIMEOUT_S})")
+    a = ap.parse_args()
+
+    prof = PROFILES[a.profile]
+    rounds = a.rounds if a.rounds is not None else prof["rounds"]
+    if rounds < 1:
+        ap.error("--rounds must be at least 1")
+
+    benches = discover(a.build)
+    if a.only:
+        wanted = [n for o in a.only for n in o.split(",") if n]
+        unknown = [n for n in wanted if n not in benches]
+        if unknown:
+            die(f"unknown benchmark(s): {', '.join(unknown)}"
+                f" (have: {', '.join(benches)})")
+        benches = {n: benches[n] for n in benches if n in wanted}
+
+    names = list(benches)
+    go_bins = [benches[n]["go"] for n in names]
+    print(f"bench: {len(names)} benchmark(s) [{', '.join(names)}], profile {a.profile}, "
+          f"{rounds} round(s), each C binary then its Go twin, order alternating",
+          flush=True)
+    for n in names:
+        args = prof["args"].get(n, [])
+        print(f"  {n}: args: {' '.join(args) if args else '(defaults)'}", flush=True)
+
+    runs, failures, warnings = [], [], []
+    seen_params = {}
+    t_start = time.monotonic()
+    interrupted = False
+    try:
+        for rnd in range(rounds):
+            for n in names:
+                args = prof["args"].get(n, [])
+                sides = SIDES if rnd % 2 == 0 else SIDES[::-1]
+                shown = []
+                for side in sides:
+                    rec, err = run_one(n, side, [benches[n][side]] + args, rnd + 1,
+                                       a.timeout)
+                    runs.append(rec)
+                    if rec["error"]:
+                        failures.append(rec)
+                        shown.append(f"{side} FAILED")
+                        eprint(f"\n[{rnd + 1}/{rounds}] {n} ({side}): {rec['error']}: "
+                               f"{' '.join(rec['cmd'])}")
+                        eprint("  stderr tail:")
+                        eprint(tail(err))
+                    else:
+                        shown.append(f"{side} {rec['wall_s']:.2f}s")
+                    if rec.get("duplicates"):
+                        warnings.append(f"{n} ({side}): printed "
+                                        f"{', '.join(sorted(set(rec['duplicates'])))} "
+                                        "more than once; the last value was kept")
+                    if rec["params"] is not None and not rec["error"]:
+                        seen_params.setdefault(n, {}).setdefault(side, set()).add(
+                            rec["params"])
+                print(f"[{rnd + 1}/{rounds}] {n:<12} " + "   ".join(shown), flush=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        eprint("\ninterrupted; summarizing the runs done so far")
+
+    # Sanity checks between twins.
+    for n, by_side in seen_params.items():
+        r, g = by_side.get("ringo", set()), by_side.get("go", set())
+        if r and g and r != g:
+            warnings.append(f"{n}: the twins report different parameters: "
+                            f"ringo [{'; '.join(sorted(r))}] vs go [{'; '.join(sorted(g))}]")
+    rows = summarize(runs, names)
+    for row in rows:
+        if row.get("unit_mismatch"):
+            warnings.append(f"{row['metric']}: the twins use different units "
+                            f"({row['unit']}); no ratio verdict")
+        for s, other in (("ringo", "go"), ("go", "ringo")):
+            ran = any(r["bench"] == row["bench"] and r["side"] == s
+                      and not r["error"] for r in runs)
+            if row[other] and not row[s] and ran:
+                warnings.append(f"{row['metric']}: printed only by the {other} side")
+
+    print()
+    for h in header_lines(go_bins, a.profile, rounds):
+        print(h)
+    print(f"elapsed: {time.monotonic() - t_start:.1f} s")
+    print()
+    if rows:
+        print(render_table(rows))
+        print()
+        print("medians over the rounds; ringo/go < 1 means ringo's figure is smaller;"
+              " lower is better for ns and KiB;")
+        print("better: '~' when the min..max ranges overlap or a side has fewer than"
+              " 2 samples; n: samples ringo/go")
+    else:
+        print("(no figures collected)")
+    for w in warnings:
+        print(f"warning: {w}")
+    if failures:
+        print(f"\n{len(failures)} run(s) FAILED:")
+        for f in failures:
+            print(f"  round {f['round']} {f['bench']} ({f['side']}): {f['error']}")
+
+    if a.json:
+        doc = {
+            "header": header_lines(go_bins, a.profile, rounds),
+            "profile": a.profile,
+            "rounds": rounds,
+            "args": {n: prof["args"].get(n, []) for n in names},
+            "runs": runs,
+            "summary": rows,
+            "warnings": warnings,
+            "interrupted": interrupted,
+        }
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=2)
+            f.write("\n")
+        print(f"raw samples written to {a.json}")
+
+    if interrupted:
+        return 130
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
