@@ -168,74 +168,109 @@ static struct p *p_alloc(int32_t id)
 #define GFREE_MAX   64
 #define GFREE_BATCH 32
 
-/* Put a dead G on pp's free list; half of a long list goes global. */
+/*
+ * Free Gs.  Each P keeps a list of dead Gs; above GFREE_MAX it moves a chain
+ * of GFREE_BATCH to the global free list, which is a stack of such chains
+ * (linked through the chain head's gfreebatch), so that moving a chain in
+ * either direction is O(1) and never walks Gs that are hot in another
+ * CPU's cache.
+ */
+#define GFREE_MAX   64
+#define GFREE_BATCH 32
+
+/* Push the chain head..(n Gs) on the global free list. */
+static void gfree_push_chain(struct g *head, int32_t n)
+{
+	head->gfreebatchn = n;
+	lock(&sched.gflock);
+	head->gfreebatch = sched.gfree;
+	sched.gfree = head;
+	store_relaxed(&sched.ngfree, load_relaxed(&sched.ngfree) + n);
+	unlock(&sched.gflock);
+}
+
 static void gfput(struct p *pp, struct g *gp)
 {
 	gp->schedlink = pp->gfree;
 	pp->gfree = gp;
 	WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
 	if (unlikely(pp->gfreecnt >= GFREE_MAX)) {
-		struct g *head = NULL, *tail = NULL;
-		int32_t n = 0;
+		struct g *head = pp->gfree, *tail = head;
+		int32_t n;
 
-		while (pp->gfreecnt > GFREE_MAX - GFREE_BATCH) {
-			struct g *g1 = pp->gfree;
-
-			pp->gfree = g1->schedlink;
-			WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
-			g1->schedlink = head;
-			head = g1;
-			if (!tail)
-				tail = g1;
-			n++;
-		}
-		lock(&sched.gflock);
-		tail->schedlink = sched.gfree;
-		sched.gfree = head;
-		sched.ngfree += n;
-		unlock(&sched.gflock);
+		for (n = 1; n < GFREE_BATCH; n++)
+			tail = tail->schedlink;
+		pp->gfree = tail->schedlink;
+		tail->schedlink = NULL;
+		WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - GFREE_BATCH);
+		gfree_push_chain(head, GFREE_BATCH);
 	}
 }
 
 static struct g *gfget(struct p *pp)
 {
-	struct g *gp;
+	struct g *gp = pp->gfree;
 
-	if (!pp->gfree && load_relaxed(&sched.ngfree) == 0)
-		return NULL;
-	if (!pp->gfree) {
+	if (!gp) {
+		if (load_relaxed(&sched.ngfree) == 0)
+			return NULL;
 		lock(&sched.gflock);
-		while (pp->gfreecnt < GFREE_BATCH && sched.gfree) {
-			gp = sched.gfree;
-			sched.gfree = gp->schedlink;
-			sched.ngfree--;
-			gp->schedlink = pp->gfree;
-			pp->gfree = gp;
-			WRITE_ONCE(pp->gfreecnt, pp->gfreecnt + 1);
+		gp = sched.gfree;
+		if (gp) {
+			sched.gfree = gp->gfreebatch;
+			store_relaxed(&sched.ngfree, load_relaxed(&sched.ngfree) - gp->gfreebatchn);
+			WRITE_ONCE(pp->gfreecnt, gp->gfreebatchn);
 		}
 		unlock(&sched.gflock);
-		if (!pp->gfree)
+		if (!gp)
 			return NULL;
 	}
-	gp = pp->gfree;
 	pp->gfree = gp->schedlink;
 	WRITE_ONCE(pp->gfreecnt, pp->gfreecnt - 1);
+	/* The next one will be initialised soon: start pulling it in. */
+	if (pp->gfree)
+		__builtin_prefetch(pp->gfree, 1);
 	return gp;
 }
 
-/* Allocate a new G and record it in allgs. */
-static struct g *malg(void)
-{
-	struct g *gp = aligned_alloc(CACHELINE, (sizeof(struct g) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+/* Gs come in slabs: one allocation and one allglock round trip per GSLAB
+ * goroutines, cache-line aligned so that two Gs never share a line. */
+#define GSLAB 64
 
-	if (!gp)
+struct gslab {
+	struct gslab *next; /* allglock */
+	struct g gs[GSLAB];
+};
+
+/* A new G for pp (NULL: out of memory).  pp may be NULL (start-up). */
+static struct g *malg(struct p *pp)
+{
+	struct gslab *slab;
+	struct g *gp;
+	int i;
+
+	if (pp && pp->gslab_left > 0) {
+		pp->gslab_left--;
+		return pp->gslab_next++;
+	}
+	slab = aligned_alloc(CACHELINE, sizeof(*slab));
+	if (!slab)
 		return NULL;
-	memset(gp, 0, sizeof(*gp));
+	memset(slab, 0, sizeof(*slab));
 	lock(&sched.allglock);
-	gp->alllink = sched.allgs;
-	sched.allgs = gp;
-	sched.nallgs++;
+	slab->next = sched.gslabs;
+	sched.gslabs = slab;
+	for (i = GSLAB - 1; i >= 0; i--) {
+		slab->gs[i].alllink = sched.allgs;
+		sched.allgs = &slab->gs[i];
+	}
+	sched.nallgs += GSLAB;
 	unlock(&sched.allglock);
+	gp = &slab->gs[0];
+	if (pp) {
+		pp->gslab_next = &slab->gs[1];
+		pp->gslab_left = GSLAB - 1;
+	}
 	return gp;
 }
 
@@ -513,7 +548,7 @@ int rg_go(void (*fn)(void *), void *arg)
 	}
 	newg = gfget(pp);
 	if (!newg) {
-		newg = malg();
+		newg = malg(pp);
 		if (!newg)
 			return -ENOMEM;
 	}
@@ -741,15 +776,10 @@ static struct p *procresize(struct m *mp, int32_t n)
 
 		while ((gp = runqget(pp, &inherit)) != NULL)
 			globrunqput(gp);
-		lock(&sched.gflock);
-		while ((gp = pp->gfree) != NULL) {
-			pp->gfree = gp->schedlink;
-			gp->schedlink = sched.gfree;
-			sched.gfree = gp;
-			sched.ngfree++;
-		}
+		if (pp->gfree)
+			gfree_push_chain(pp->gfree, pp->gfreecnt);
+		pp->gfree = NULL;
 		WRITE_ONCE(pp->gfreecnt, 0);
-		unlock(&sched.gflock);
 		stackcache_flush(&pp->stackcache);
 		store_relaxed(&pp->status, P_DEAD);
 	}
@@ -1046,7 +1076,8 @@ static void *tracer_main(void *arg)
 static void teardown(struct m *m0)
 {
 	struct m *mp, *next;
-	struct g *gp, *gnext;
+	struct gslab *slab;
+	struct g *gp;
 	int32_t i;
 
 	if (tracer.started) {
@@ -1065,14 +1096,16 @@ static void teardown(struct m *m0)
 		next = mp->alllink;
 		free(mp);
 	}
-	for (gp = sched.allgs; gp; gp = gnext) {
-		gnext = gp->alllink;
+	for (gp = sched.allgs; gp; gp = gp->alllink)
 		san_fiber_destroy(gp->tsan_fiber);
-		free(gp);
+	while ((slab = sched.gslabs) != NULL) {
+		sched.gslabs = slab->next;
+		free(slab);
 	}
 	for (i = 0; i < sched.nallp; i++)
 		free(sched.allp[i]);
 	free(sched.allp);
+	globrunq_fini();
 	stack_fini();
 	memset(&sched, 0, sizeof(sched));
 }
@@ -1128,7 +1161,7 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	sched.start_ns = ki_nanotime();
 	sched.allp = calloc(MAXPROCS_LIMIT, sizeof(*sched.allp));
 	m0 = aligned_alloc(CACHELINE, (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
-	maing = malg();
+	maing = malg(NULL);
 	r = -ENOMEM;
 	if (!sched.allp || !m0 || !maing)
 		goto err_free;
@@ -1168,7 +1201,7 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 err_stack:
 	stack_fini();
 err_free:
-	free(maing);
+	free(sched.gslabs);
 	free(m0);
 	free(sched.allp);
 	memset(&sched, 0, sizeof(sched));

@@ -14,11 +14,13 @@
  * global queue in one batch (runqputslow), so an overflow costs one lock
  * per 128 goroutines.
  *
- * The global queue is a list linked through g->schedlink under sched.lock;
- * runqsize is also read without the lock as a hint.
+ * The global queue is a circular array of G pointers under sched.lock
+ * (see globrunq_reserve); runqsize is also read without the lock as a hint.
  *
  * Every function here can be used on bare Ps with no M (tests do).
  */
+#include <stdlib.h>
+
 #include "runtime/runtime.h"
 
 #define RUNQ_MASK (RUNQ_SIZE - 1)
@@ -60,10 +62,8 @@ static bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail
 	if (!cas_release(&pp->runqhead, &head, head + n))
 		return false;
 	batch[n] = gp;
-	for (i = 0; i < n; i++)
-		batch[i]->schedlink = batch[i + 1];
 	lock(&sched.lock);
-	globrunqputbatch(batch[0], batch[n], (int32_t)n + 1);
+	globrunqputbatch(batch, (int32_t)n + 1);
 	unlock(&sched.lock);
 	return true;
 }
@@ -113,8 +113,12 @@ struct g *runqget(struct p *pp, bool *inherit)
 		if (tail == head)
 			return NULL;
 		gp = load_relaxed(&pp->runq[head & RUNQ_MASK]);
-		if (cas_release(&pp->runqhead, &head, head + 1))
+		if (cas_release(&pp->runqhead, &head, head + 1)) {
+			/* The next G is likely the next to run: start pulling it in
+			 * (a stale slot is harmless, prefetch never faults). */
+			__builtin_prefetch(load_relaxed(&pp->runq[(head + 1) & RUNQ_MASK]));
 			return gp;
+		}
 	}
 }
 
@@ -182,43 +186,61 @@ struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext)
 	return gp;
 }
 
+/* Make room for n more Gs in the global queue; sched.lock held.  The queue
+ * is a circular array of G pointers, so moving a batch in or out copies
+ * pointers and never touches the Gs themselves (they are usually hot in
+ * another CPU's cache). */
+static void globrunq_reserve(uint32_t n)
+{
+	uint32_t size = (uint32_t)load_relaxed(&sched.runqsize), cap, i;
+	struct g **q;
+
+	if (size + n <= sched.runqcap)
+		return;
+	for (cap = sched.runqcap ? sched.runqcap : 1024; cap < size + n; cap *= 2)
+		;
+	q = malloc(sizeof(*q) * cap);
+	if (!q)
+		throw("globrunqput: out of memory growing the global run queue to %u", cap);
+	for (i = 0; i < size; i++)
+		q[i] = sched.runq[(sched.runqfirst + i) & (sched.runqcap - 1)];
+	free(sched.runq);
+	sched.runq = q;
+	sched.runqcap = cap;
+	sched.runqfirst = 0;
+}
+
 void globrunqput(struct g *gp)
 {
-	gp->schedlink = NULL;
-	if (sched.runqtail)
-		sched.runqtail->schedlink = gp;
-	else
-		sched.runqhead = gp;
-	sched.runqtail = gp;
-	store_relaxed(&sched.runqsize, sched.runqsize + 1);
+	globrunqputbatch(&gp, 1);
 }
 
 void globrunqputhead(struct g *gp)
 {
-	gp->schedlink = sched.runqhead;
-	sched.runqhead = gp;
-	if (!sched.runqtail)
-		sched.runqtail = gp;
+	globrunq_reserve(1);
+	sched.runqfirst = (sched.runqfirst - 1) & (sched.runqcap - 1);
+	sched.runq[sched.runqfirst] = gp;
 	store_relaxed(&sched.runqsize, sched.runqsize + 1);
 }
 
-void globrunqputbatch(struct g *head, struct g *tail, int32_t n)
+void globrunqputbatch(struct g *const *batch, int32_t n)
 {
-	tail->schedlink = NULL;
-	if (sched.runqtail)
-		sched.runqtail->schedlink = head;
-	else
-		sched.runqhead = head;
-	sched.runqtail = tail;
-	store_relaxed(&sched.runqsize, sched.runqsize + n);
+	uint32_t size, i;
+
+	globrunq_reserve((uint32_t)n);
+	size = (uint32_t)load_relaxed(&sched.runqsize);
+	for (i = 0; i < (uint32_t)n; i++)
+		sched.runq[(sched.runqfirst + size + i) & (sched.runqcap - 1)] = batch[i];
+	store_relaxed(&sched.runqsize, (int32_t)(size + (uint32_t)n));
 }
 
 struct g *globrunqget(struct p *pp, int32_t max)
 {
 	int32_t size = load_relaxed(&sched.runqsize);
 	int32_t nprocs = load_relaxed(&sched.nprocs);
-	int32_t n;
+	uint32_t mask = sched.runqcap - 1;
 	struct g *gp;
+	int32_t n;
 
 	if (size == 0)
 		return NULL;
@@ -230,15 +252,21 @@ struct g *globrunqget(struct p *pp, int32_t max)
 	if (n > RUNQ_SIZE / 2)
 		n = RUNQ_SIZE / 2;
 	store_relaxed(&sched.runqsize, size - n);
-	gp = sched.runqhead;
-	sched.runqhead = gp->schedlink;
+	gp = sched.runq[sched.runqfirst];
+	sched.runqfirst = (sched.runqfirst + 1) & mask;
 	while (--n > 0) {
-		struct g *g1 = sched.runqhead;
-
-		sched.runqhead = g1->schedlink;
-		runqput(pp, g1, false);
+		runqput(pp, sched.runq[sched.runqfirst], false);
+		sched.runqfirst = (sched.runqfirst + 1) & mask;
 	}
-	if (!sched.runqhead)
-		sched.runqtail = NULL;
 	return gp;
+}
+
+/* Free the global queue's array (tear-down). */
+void globrunq_fini(void)
+{
+	free(sched.runq);
+	sched.runq = NULL;
+	sched.runqcap = 0;
+	sched.runqfirst = 0;
+	store_relaxed(&sched.runqsize, 0);
 }

@@ -69,18 +69,19 @@ struct g {
 	struct ctx ctx;            /* saved context; valid while not G_RUNNING */
 	struct stk *stack;         /* NULL until first run (stacks are lazy) */
 	_Atomic uint32_t status;   /* enum g_status; transitions documented above */
-	uint32_t pad0;
+	int32_t gfreebatchn;       /* Gs in the free chain this G heads; gflock */
 	uint64_t goid;             /* set at creation by the creating M */
 	void (*fn)(void *);        /* entry and argument, set at creation */
 	void *arg;
-	struct g *schedlink;       /* run/free list link; owned by the list */
+	struct g *schedlink;       /* free list link; owned by the list */
+	struct g *gfreebatch;      /* global free list: next chain; gflock */
 	const char *waitreason;    /* why it waits, valid in G_WAITING */
 	struct m *_Atomic m;       /* M running it, NULL otherwise (read by trace) */
 	struct g *alllink;         /* allgs list; written once under allglock */
 	void *param;               /* passed by the waker to the parked G */
 	void *asan_fake_stack;     /* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
-};
+} cacheline_aligned;               /* two Gs never share a cache line */
 
 /* --- P ------------------------------------------------------------------- */
 
@@ -97,6 +98,8 @@ struct p {
 	struct p *link;            /* sched.pidle list; sched.lock */
 	struct m *m;               /* M holding it; owner */
 	uint64_t goidcache;        /* next goid to hand out; owner */
+	struct g *gslab_next;      /* unused Gs of this P's last slab; owner */
+	int32_t gslab_left;
 	uint64_t goidcacheend;
 
 	/* Read by sysmon and schedtrace without a lock (relaxed). */
@@ -188,15 +191,18 @@ struct sched {
 	_Atomic int32_t npidle;
 	_Atomic int32_t nmspinning; /* Ms spinning for work; see "Spinning" */
 
-	/* Global run queue; sched.lock (runqsize also read without it). */
-	struct g *runqhead;
-	struct g *runqtail;
+	/* Global run queue: a circular array of runqcap (a power of two)
+	 * slots starting at runqfirst; sched.lock (runqsize also read
+	 * without it, as a hint). */
+	struct g **runq;
+	uint32_t runqcap;
+	uint32_t runqfirst;
 	_Atomic int32_t runqsize;
 
-	/* Global free Gs; gflock. */
+	/* Global free Gs: a stack of chains (see gfput); gflock. */
 	struct lock gflock;
 	struct g *gfree;
-	_Atomic int32_t ngfree;    /* also read without gflock as a hint */
+	_Atomic int32_t ngfree;    /* written under gflock, read without it as a hint */
 
 	_Atomic uint64_t goidgen;  /* goid batches are taken from here */
 
@@ -214,10 +220,12 @@ struct sched {
 	int32_t nallp;             /* grows only, under stop-the-world (READ_ONCE) */
 	struct steal_order steal;  /* changes only during stop-the-world */
 
-	/* Every G ever allocated, for dumps; allglock. */
+	/* Every G ever allocated, for dumps; allglock.  Gs are allocated in
+	 * slabs of GSLAB (see malg) and freed only at tear-down. */
 	struct lock allglock;
 	struct g *allgs;
 	int64_t nallgs;
+	struct gslab *gslabs;
 
 	/* Live goroutines of destroyed Ps are kept in the P (never freed), so
 	 * rg_num_goroutine sums allp[0..nallp). */
@@ -291,8 +299,9 @@ struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext);
 /* Global queue, sched.lock held. */
 void globrunqput(struct g *gp);
 void globrunqputhead(struct g *gp);
-void globrunqputbatch(struct g *head, struct g *tail, int32_t n);
+void globrunqputbatch(struct g *const *batch, int32_t n);
 struct g *globrunqget(struct p *pp, int32_t max);
+void globrunq_fini(void);
 
 /* --- trace.c / fatal -------------------------------------------------------- */
 
