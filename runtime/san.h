@@ -63,6 +63,12 @@ static inline void san_switch_end(void *fake_stack)
 #endif
 }
 
+/* Threads a sanitizer runtime may run in the process besides ours (TSan
+ * starts a background thread with the first pthread_create); deadlock
+ * detection does not count them as plain threads that could wake
+ * goroutines. */
+#define SAN_RUNTIME_THREADS (RG_TSAN ? 1 : 0)
+
 static inline void *san_fiber_create(void)
 {
 #if RG_TSAN
