@@ -45,6 +45,8 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 DESTDIR ?=
 
+OBJCOPY ?= objcopy
+
 # Libraries that programs linking libringo.a need too (ringo.pc Libs.private);
 # libringo.so records them itself.
 LIBS = -lpthread
@@ -198,7 +200,18 @@ $(BUILD)/obj/%.o: %.S $(AUTOCONF)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_ASFLAGS) -MMD -MP -c -o $@ $<
 
+# libringo.a holds one relocatable object in which every hidden symbol has
+# been made local, so that the runtime's internal names (lock, schedule,
+# throw, ...) can never clash with a program's own.  Tests link the plain
+# archive, libringo-internal.a, to reach internals on bare Ps.
 $(BUILD)/libringo.a: $(LIB_OBJS)
+	$(call msg,AR,$@)
+	@mkdir -p $(@D)
+	$(Q)$(LD) -r -o $(BUILD)/ringo.o $^ && \
+		$(OBJCOPY) --localize-hidden $(BUILD)/ringo.o && \
+		rm -f $@ && $(AR) rcs $@ $(BUILD)/ringo.o
+
+$(BUILD)/libringo-internal.a: $(LIB_OBJS)
 	$(call msg,AR,$@)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
@@ -234,21 +247,21 @@ FORCE:
 # Programs: tests, benchmarks, examples.  Each is one main source linked
 # against libringo.a, plus its optional PROG_SRCS and PROG_LDLIBS.
 
-# link_prog(BIN, MAIN_SRC, LIBS_BEFORE_LIBS)
+# link_prog(BIN, MAIN_SRC, LIBS_BEFORE_LIBS, ARCHIVE)
 define link_prog
-$(1): $(call objs,$(2) $($(call prog_name,$(2))_SRCS)) $(BUILD)/libringo.a
+$(1): $(call objs,$(2) $($(call prog_name,$(2))_SRCS)) $(4)
 	$$(call msg,LD,$$@)
 	@mkdir -p $$(@D)
-	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(BUILD)/libringo.a \
+	$$(Q)$$(CC) $$(ALL_CFLAGS) $$(ALL_LDFLAGS) -o $$@ $$(filter %.o,$$^) $(4) \
 		$$($(call prog_name,$(2))_LDLIBS) $(3) $$(LIBS)
 endef
 
 $(foreach s,$(TEST_SRCS),\
-	$(eval $(call link_prog,$(BUILD)/tests/$(call prog_name,$(s)),$(s),-lcmocka)))
+	$(eval $(call link_prog,$(BUILD)/tests/$(call prog_name,$(s)),$(s),-lcmocka,$(BUILD)/libringo-internal.a)))
 $(foreach s,$(BENCH_SRCS),\
-	$(eval $(call link_prog,$(BUILD)/bench/$(call prog_name,$(s)),$(s))))
+	$(eval $(call link_prog,$(BUILD)/bench/$(call prog_name,$(s)),$(s),,$(BUILD)/libringo.a)))
 $(foreach s,$(EXAMPLE_SRCS),\
-	$(eval $(call link_prog,$(BUILD)/examples/$(call prog_name,$(s)),$(s))))
+	$(eval $(call link_prog,$(BUILD)/examples/$(call prog_name,$(s)),$(s),,$(BUILD)/libringo.a)))
 
 # Go twins of the benchmarks.  Caches live in build/ so that a fresh machine
 # (or root without a home directory) needs nothing else.
