@@ -5,6 +5,10 @@
  *   RINGO_MAXPROCS=N        number of Ps (1..1024); shadows CONFIG_MAXPROCS_DEFAULT
  *   RINGO_DEBUG=k=v[,k=v]   schedtrace=MS   print a SCHED line every MS ms
  *                           scheddetail=1   add per-P, per-M and per-G lines
+ *                           stackguard=mprotect
+ *                                           use mprotect guard pages even where
+ *                                           MADV_GUARD_INSTALL works (to test
+ *                                           or measure the fallback)
  *
  * A malformed value is reported on stderr, naming the variable and the
  * offending text, and ignored: never silently misread.
@@ -52,6 +56,11 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 11 && !memcmp(opt, "scheddetail", 11)) {
 		if (parse_int(val, vlen, 0, 1, &v)) {
 			env->scheddetail = v;
+			return;
+		}
+	} else if (klen == 10 && !memcmp(opt, "stackguard", 10)) {
+		if (vlen == 8 && !memcmp(val, "mprotect", 8)) {
+			env->stackguard_mprotect = true;
 			return;
 		}
 	} else {

@@ -1166,7 +1166,7 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	if (!sched.allp || !m0 || !maing)
 		goto err_free;
 	memset(m0, 0, sizeof(*m0));
-	r = stack_init(stack);
+	r = stack_init(stack, env.stackguard_mprotect);
 	if (r)
 		goto err_free;
 	r = signal_init();

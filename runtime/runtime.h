@@ -328,6 +328,7 @@ struct rg_env {
 	int maxprocs;          /* 0: not set */
 	int64_t schedtrace_ms; /* 0: off */
 	bool scheddetail;
+	bool stackguard_mprotect;
 };
 /* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */
 void env_parse(struct rg_env *env);

@@ -150,7 +150,7 @@ static int carve(struct stk **out)
 	return 0;
 }
 
-int stack_init(size_t size)
+int stack_init(size_t size, bool force_mprotect)
 {
 	size_t page = ki_page_size();
 	struct stk *probe;
@@ -168,8 +168,9 @@ int stack_init(size_t size)
 		pool.guard = 0;
 		return 0;
 	}
-	pool.mode = IS_ENABLED(CONFIG_STACK_GUARD_MPROTECT) ? STACK_GUARD_MPROTECT
-							     : STACK_GUARD_MADVISE;
+	pool.mode = IS_ENABLED(CONFIG_STACK_GUARD_MPROTECT) || force_mprotect
+			    ? STACK_GUARD_MPROTECT
+			    : STACK_GUARD_MADVISE;
 	/* Probe by carving the first slot: MADV_GUARD_INSTALL answers EINVAL
 	 * on kernels that lack it. */
 	lock(&pool.lock);

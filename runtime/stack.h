@@ -32,9 +32,10 @@ enum stack_guard_mode {
 	STACK_GUARD_NONE,
 };
 
-/* Start-up: set the stack size (bytes, page multiple, guard included) and
- * probe the guard mechanism.  Returns 0 or -errno.  No P needed. */
-int stack_init(size_t size);
+/* Start-up: set the stack size (bytes, rounded up to pages, guard
+ * included) and probe the guard mechanism; force_mprotect skips
+ * MADV_GUARD_INSTALL.  Returns 0 or -errno.  No P needed. */
+int stack_init(size_t size, bool force_mprotect);
 /* Tear-down: unmap every arena.  Only when no goroutine runs. */
 void stack_fini(void);
 

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_stack.c - goroutine stacks: reuse through the caches, pages given
+ * back above the high-water mark, guard modes and the mprotect fallback.
+ */
+#include "helpers.h"
+
+#include "runtime/stack.h"
+
+/* --- reuse ------------------------------------------------------------------ */
+
+static void noop(void *arg)
+{
+	rg_wg_done(arg);
+}
+
+static void reuse_main(void *arg)
+{
+	int64_t carved, hot, cold;
+	rg_wg wg = { 0 };
+	int round, i;
+
+	(void)arg;
+	for (round = 0; round < 200; round++) {
+		for (i = 0; i < 100; i++) {
+			rg_wg_add(&wg, 1);
+			GCHECK_EQ(rg_go(noop, &wg), 0);
+		}
+		rg_wg_wait(&wg);
+	}
+	stack_stats(&carved, &hot, &cold);
+	/* 20,000 goroutines, at most 101 alive at a time: the caches recycle
+	 * stacks, so only a few hundred slots are ever carved. */
+	GCHECK(carved <= 400);
+}
+
+static void test_reuse(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, reuse_main, NULL);
+	RUN_IN_RUNTIME(2, reuse_main, NULL);
+}
+
+/* --- RSS follows the live goroutine count ------------------------------------ */
+
+#define TOUCH (48 * 1024)
+
+struct rss_state {
+	rg_wg started, gate, done;
+};
+
+static long rss_kib(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = -1;
+	fclose(f);
+	return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static __attribute__((noinline)) void touch_stack(void)
+{
+	volatile char buf[TOUCH];
+
+	for (size_t i = 0; i < sizeof(buf); i += 1024)
+		buf[i] = (char)i;
+}
+
+static void rss_worker(void *arg)
+{
+	struct rss_state *st = arg;
+
+	touch_stack();
+	rg_wg_done(&st->started);
+	rg_wg_wait(&st->gate);
+	rg_wg_done(&st->done);
+}
+
+static void rss_main(void *arg)
+{
+	int n = TEST_SCALE(3000, 600), i;
+	struct rss_state st = { 0 };
+	int64_t carved, hot, cold;
+	long base, peak, after;
+
+	(void)arg;
+	base = rss_kib();
+	rg_wg_add(&st.gate, 1);
+	for (i = 0; i < n; i++) {
+		rg_wg_add(&st.started, 1);
+		rg_wg_add(&st.done, 1);
+		GCHECK_EQ(rg_go(rss_worker, &st), 0);
+	}
+	rg_wg_wait(&st.started);
+	peak = rss_kib();
+	rg_wg_done(&st.gate);
+	rg_wg_wait(&st.done);
+	/* Let the last ones finish exiting. */
+	for (i = 0; i < 100; i++)
+		rg_yield();
+	after = rss_kib();
+	stack_stats(&carved, &hot, &cold);
+	GCHECK(carved >= n);
+	GCHECK(cold > 0);
+	if (!RG_TEST_SANITIZED) {
+		/* ASan keeps large frames on its fake stacks, off ours. */
+		GCHECK(peak - base >= (long)n * TOUCH / 1024 / 2);
+		GCHECK(after - base <= (peak - base) / 2);
+	}
+}
+
+static void test_rss_follows_live(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(2, rss_main, NULL);
+}
+
+/* --- guard modes ----------------------------------------------------------- */
+
+static void mode_main(void *arg)
+{
+	(void)arg;
+	printf("mode=%d limit=%lld\n", (int)stack_guard_mode(), (long long)stack_guard_limit());
+	fprintf(stderr, "mode=%d limit=%lld\n", (int)stack_guard_mode(),
+		(long long)stack_guard_limit());
+}
+
+static int child_mode(void)
+{
+	return rg_main(NULL, mode_main, NULL) ? 1 : 0;
+}
+
+static void test_guard_modes(void **state)
+{
+	const char *env[] = { "RINGO_DEBUG=stackguard=mprotect", NULL };
+	struct child_result r;
+	int mode = -1;
+	long long limit = -1;
+
+	(void)state;
+	run_child_case("mode", NULL, &r);
+	assert_child_exit("mode", &r, 0);
+	assert_int_equal(sscanf(r.err, "mode=%d limit=%lld", &mode, &limit), 2);
+	/* MADV_GUARD_INSTALL where the kernel has it, mprotect otherwise. */
+	assert_true(mode == STACK_GUARD_MADVISE || mode == STACK_GUARD_MPROTECT);
+	assert_true(mode == STACK_GUARD_MADVISE ? limit == 0 : limit > 1000);
+	child_result_free(&r);
+
+	run_child_case("mode", env, &r);
+	assert_child_exit("mode", &r, 0);
+	assert_int_equal(sscanf(r.err, "mode=%d limit=%lld", &mode, &limit), 2);
+	assert_int_equal(mode, STACK_GUARD_MPROTECT);
+	assert_true(limit > 1000);
+	child_result_free(&r);
+}
+
+/* --- the mprotect fallback ------------------------------------------------------ */
+
+static volatile int depth_limit = 1 << 30;
+
+static __attribute__((noinline)) int recurse(int depth)
+{
+	volatile char frame[512];
+
+	frame[0] = (char)depth;
+	if (depth >= depth_limit)
+		return frame[0];
+	return recurse(depth + 1) + frame[0];
+}
+
+static void overflow_worker(void *arg)
+{
+	(void)arg;
+	recurse(0);
+}
+
+static void overflow_main(void *arg)
+{
+	rg_wg wg = { 0 };
+
+	(void)arg;
+	rg_wg_add(&wg, 1);
+	rg_go(overflow_worker, NULL);
+	rg_wg_wait(&wg);
+}
+
+static int child_overflow(void)
+{
+	rg_config cfg = { .maxprocs = 1, .stack_size = 64 * 1024 };
+
+	rg_main(&cfg, overflow_main, NULL);
+	return 0;
+}
+
+static void test_overflow_mprotect(void **state)
+{
+	const char *env[] = { "RINGO_DEBUG=stackguard=mprotect", NULL };
+	struct child_result r;
+
+	(void)state;
+	run_child_case("overflow", env, &r);
+	assert_child_exit("overflow", &r, 2);
+	assert_child_stderr_has("overflow", &r, "fatal error: stack overflow in goroutine 2");
+	assert_child_stderr_has("overflow", &r, "65536-byte stack");
+	child_result_free(&r);
+}
+
+static void park_worker(void *arg)
+{
+	rg_wg_wait(arg);
+}
+
+static void limit_main(void *arg)
+{
+	rg_wg gate = { 0 };
+	long n = 0;
+	int r = 0;
+
+	(void)arg;
+	rg_wg_add(&gate, 1);
+	while (n < 200000 && (r = rg_go(park_worker, &gate)) == 0) {
+		n++;
+		if ((n & 255) == 0)
+			rg_yield(); /* let them run and take their stacks */
+	}
+	fprintf(stderr, "spawned=%ld r=%d limit=%lld\n", n, r, (long long)stack_guard_limit());
+	rg_wg_done(&gate);
+}
+
+static int child_limit(void)
+{
+	rg_config cfg = { .maxprocs = 1, .stack_size = 16 * 1024 };
+
+	return rg_main(&cfg, limit_main, NULL) ? 1 : 0;
+}
+
+static void test_mprotect_limit(void **state)
+{
+	const char *env[] = { "RINGO_DEBUG=stackguard=mprotect", NULL };
+	struct child_result r;
+	long spawned = 0;
+	long long limit = 0;
+	int rc = 0;
+	const char *line;
+
+	(void)state;
+	if (RG_TEST_SANITIZED)
+		skip();
+	run_child_case("limit", env, &r);
+	assert_child_exit("limit", &r, 0);
+	/* rg_go refuses with -EAGAIN, and says why, before the kernel's map
+	 * limit is hit. */
+	assert_child_stderr_has("limit", &r, "vm.max_map_count");
+	line = strstr(r.err, "spawned=");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line, "spawned=%ld r=%d limit=%lld", &spawned, &rc, &limit), 3);
+	assert_int_equal(rc, -EAGAIN);
+	assert_true(spawned + 1 >= limit - 1 && spawned < limit);
+	child_result_free(&r);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct child_case cases[] = {
+		{ "mode", child_mode },
+		{ "overflow", child_overflow },
+		{ "limit", child_limit },
+	};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reuse),
+		cmocka_unit_test(test_rss_follows_live),
+		cmocka_unit_test(test_guard_modes),
+		cmocka_unit_test(test_overflow_mprotect),
+		cmocka_unit_test(test_mprotect_limit),
+	};
+	int rc = child_dispatch(argc, argv, cases, ARRAY_SIZE(cases));
+
+	if (rc >= 0)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
