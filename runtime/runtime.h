@@ -93,37 +93,35 @@ enum p_status {
 };
 
 struct p {
+	/* Read by other Ms (thieves, startm, schedtrace): written rarely. */
 	int32_t id;
 	_Atomic uint32_t status;   /* enum p_status; changed by the owner or under sched.lock */
 	struct p *link;            /* sched.pidle list; sched.lock */
-	struct m *m;               /* M holding it; owner */
+	struct m *m;               /* M holding it; owner (READ_ONCE elsewhere) */
+
+	/* Owner-hot: written on every spawn, switch or exit, so on lines of
+	 * their own.  schedtick and the counters are also read, relaxed, by
+	 * schedtrace, rg_num_goroutine and (later) sysmon. */
+	_Atomic uint32_t schedtick cacheline_aligned; /* incremented on every schedule */
+	_Atomic uint32_t syscalltick; /* incremented on every system call (later) */
+	_Atomic int64_t gcreated;  /* goroutines created on this P; owner writes */
+	_Atomic int64_t gexited;   /* goroutines exited on this P; owner writes */
 	uint64_t goidcache;        /* next goid to hand out; owner */
+	uint64_t goidcacheend;
 	struct g *gslab_next;      /* unused Gs of this P's last slab; owner */
 	int32_t gslab_left;
-	uint64_t goidcacheend;
-
-	/* Read by sysmon and schedtrace without a lock (relaxed). */
-	_Atomic uint32_t schedtick;   /* incremented on every schedule */
-	_Atomic uint32_t syscalltick; /* incremented on every system call (later) */
-
-	/* Live-goroutine accounting, summed by rg_num_goroutine (relaxed). */
-	_Atomic int64_t gcreated; /* written by owner only */
-	_Atomic int64_t gexited;  /* written by owner only */
-
-	/* Free Gs; owner. */
-	struct g *gfree;
-	int32_t gfreecnt;
-
+	int32_t gfreecnt;          /* owner (READ_ONCE elsewhere) */
+	struct g *gfree;           /* free Gs; owner */
 	struct stk_cache stackcache; /* owner */
 
 	/* Run queue (runtime/runq.c): head is advanced by the owner and by
 	 * thieves with CAS; tail is written only by the owner (release). */
 	_Atomic uint32_t runqhead cacheline_aligned;
 	_Atomic uint32_t runqtail cacheline_aligned;
-	struct g *_Atomic runq[RUNQ_SIZE];
+	struct g *_Atomic runq[RUNQ_SIZE] cacheline_aligned;
 	/* A G readied by the running G runs next, inheriting the time slice.
 	 * Written by the owner and by thieves (CAS). */
-	struct g *_Atomic runnext;
+	struct g *_Atomic runnext cacheline_aligned;
 } cacheline_aligned;
 
 /* --- M ------------------------------------------------------------------- */
@@ -176,21 +174,24 @@ struct m {
 #define NEED_G0_STW  1u /* stop_the_world is waiting for Ps */
 #define NEED_G0_STOP 2u /* the main goroutine returned: Ms are leaving */
 
+/*
+ * The fields are grouped by who writes them, each group on its own cache
+ * lines, so that a spawn loop on one P and the Ms consuming its goroutines
+ * do not invalidate each other's read-mostly data.
+ */
 struct sched {
-	struct lock lock;
+	/* Read on every spawn, wake-up and switch; written rarely. */
+	_Atomic int32_t npidle;     /* idle Ps (also under sched.lock) */
+	_Atomic int32_t nmspinning; /* Ms spinning for work; see "Worker thread parking" */
+	_Atomic uint32_t need_g0;   /* NEED_G0_* */
+	_Atomic int32_t nprocs;     /* Ps in use (gomaxprocs) */
+	/* Ps: allp[0..nprocs) are in use; allp[nprocs..nallp) are P_DEAD and
+	 * kept so that a racing reader never sees freed memory.  allp only
+	 * changes during stop-the-world. */
+	struct p **allp;
+	int32_t nallp;             /* grows only, under stop-the-world (READ_ONCE) */
 
-	/* Idle Ms; sched.lock. */
-	struct m *midle;
-	int32_t nmidle;
-	int32_t mcount;            /* Ms created; sched.lock */
-	int64_t mnext;             /* next M id; sched.lock */
-	struct m *allm;            /* every M; sched.lock for writers, stable while running */
-
-	/* Idle Ps; sched.lock (npidle also read without it). */
-	struct p *pidle;
-	_Atomic int32_t npidle;
-	_Atomic int32_t nmspinning; /* Ms spinning for work; see "Spinning" */
-
+	struct lock lock cacheline_aligned;
 	/* Global run queue: a circular array of runqcap (a power of two)
 	 * slots starting at runqfirst; sched.lock (runqsize also read
 	 * without it, as a hint). */
@@ -198,41 +199,33 @@ struct sched {
 	uint32_t runqcap;
 	uint32_t runqfirst;
 	_Atomic int32_t runqsize;
+	/* Idle Ms and Ps; sched.lock. */
+	struct m *midle;
+	int32_t nmidle;
+	int32_t mcount;            /* Ms created; sched.lock */
+	int64_t mnext;             /* next M id; sched.lock */
+	struct m *allm;            /* every M; sched.lock for writers, stable while running */
+	struct p *pidle;
+	/* Stop-the-world and shutdown; see NEED_G0_*. */
+	int32_t stopwait;          /* Ps still to stop; sched.lock */
+	bool stopping;             /* main returned; sched.lock */
+	struct note stopnote;      /* the stopper sleeps here */
 
 	/* Global free Gs: a stack of chains (see gfput); gflock. */
-	struct lock gflock;
+	struct lock gflock cacheline_aligned;
 	struct g *gfree;
 	_Atomic int32_t ngfree;    /* written under gflock, read without it as a hint */
 
-	_Atomic uint64_t goidgen;  /* goid batches are taken from here */
-
-	/* Stop-the-world and shutdown; see NEED_G0_*. */
-	_Atomic uint32_t need_g0;
-	int32_t stopwait;          /* Ps still to stop; sched.lock */
-	struct note stopnote;      /* the stopper sleeps here */
-	bool stopping;             /* main returned; sched.lock */
-
-	/* Ps: allp[0..nprocs) are in use; allp[nprocs..nallp) are P_DEAD and
-	 * kept so that a racing reader never sees freed memory.  allp only
-	 * changes during stop-the-world. */
-	struct p **allp;
-	_Atomic int32_t nprocs;
-	int32_t nallp;             /* grows only, under stop-the-world (READ_ONCE) */
-	struct steal_order steal;  /* changes only during stop-the-world */
+	_Atomic uint64_t goidgen cacheline_aligned; /* goid batches are taken from here */
 
 	/* Every G ever allocated, for dumps; allglock.  Gs are allocated in
 	 * slabs of GSLAB (see malg) and freed only at tear-down. */
-	struct lock allglock;
+	struct lock allglock cacheline_aligned;
 	struct g *allgs;
 	int64_t nallgs;
 	struct gslab *gslabs;
 
-	/* Live goroutines of destroyed Ps are kept in the P (never freed), so
-	 * rg_num_goroutine sums allp[0..nallp). */
-
-	/* Plain threads that woke a goroutine: a plain thread may wake more,
-	 * so deadlock detection must not fire while such threads live. */
-	_Atomic int32_t nforeign;
+	struct steal_order steal;  /* changes only during stop-the-world */
 
 	/* Configuration, fixed while the runtime runs. */
 	size_t stack_size;

@@ -59,7 +59,6 @@ static struct {
 	size_t size;          /* slot size, guard included */
 	size_t guard;
 	enum stack_guard_mode mode;
-	int64_t limit;        /* mprotect mode: stacks the map limit allows */
 	struct stk *hot;      /* pool.lock */
 	int64_t nhot;
 	struct stk *cold;     /* pool.lock */
@@ -74,10 +73,7 @@ enum stack_guard_mode stack_guard_mode(void)
 	return pool.mode;
 }
 
-int64_t stack_guard_limit(void)
-{
-	return pool.limit;
-}
+int64_t stack_limit;
 
 static int arena_new(struct arena **out)
 {
@@ -128,7 +124,7 @@ static int carve(struct stk **out)
 	char *slot;
 	int r;
 
-	if (pool.limit && pool.ncarved >= pool.limit)
+	if (stack_limit && pool.ncarved >= stack_limit)
 		return -EAGAIN;
 	if (!a || a->ncarved == a->nslots) {
 		r = arena_new(&a);
@@ -161,7 +157,7 @@ int stack_init(size_t size, bool force_mprotect)
 	pool.guard = page;
 	pool.hot = pool.cold = NULL;
 	pool.nhot = pool.ncold = pool.ncarved = 0;
-	pool.limit = 0;
+	stack_limit = 0;
 	store_relaxed(&pool.narenas, 0);
 	if (IS_ENABLED(CONFIG_STACK_GUARD_NONE)) {
 		pool.mode = STACK_GUARD_NONE;
@@ -195,7 +191,7 @@ int stack_init(size_t size, bool force_mprotect)
 	unlock(&pool.lock);
 	if (pool.mode == STACK_GUARD_MPROTECT) {
 		maps = ki_max_map_count();
-		pool.limit = maps > 2048 ? (maps - 1024) / 2 : 1024;
+		stack_limit = maps > 2048 ? (maps - 1024) / 2 : 1024;
 	}
 	return r;
 }

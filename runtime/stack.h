@@ -49,9 +49,13 @@ void stackfree(struct stk_cache *c, struct stk *s);
 void stackcache_flush(struct stk_cache *c);
 
 /* Guard mode in use and, for mprotect guards, how many stacks the kernel's
- * map limit allows (0: no such limit). */
+ * map limit allows (0: no such limit).  Fixed while the runtime runs. */
 enum stack_guard_mode stack_guard_mode(void);
-int64_t stack_guard_limit(void);
+extern int64_t stack_limit;
+static inline int64_t stack_guard_limit(void)
+{
+	return stack_limit;
+}
 
 /*
  * stack_guard_lookup - whether addr lies in a stack guard; async-signal-safe.
