@@ -66,11 +66,11 @@ SANFLAGS :=
 else ifeq ($(SAN),address)
 BUILD := build/san-address
 OPT := -O1
-SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -DRG_SAN_BUILD
 else ifeq ($(SAN),thread)
 BUILD := build/san-thread
 OPT := -O1
-SANFLAGS := -fsanitize=thread
+SANFLAGS := -fsanitize=thread -DRG_SAN_BUILD
 else
 $(error SAN must be empty, "address" or "thread", not "$(SAN)")
 endif

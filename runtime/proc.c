@@ -110,6 +110,7 @@ _Noreturn static void throw_outside(const char *call)
 /* sched.lock held. */
 static void pidleput(struct p *pp)
 {
+	assert_lock_held(&sched.lock);
 	if (!runqempty(pp))
 		throw("pidleput: P %d has a non-empty run queue", pp->id);
 	store_relaxed(&pp->status, P_IDLE);
@@ -123,6 +124,7 @@ static struct p *pidleget(void)
 {
 	struct p *pp = sched.pidle;
 
+	assert_lock_held(&sched.lock);
 	if (pp) {
 		sched.pidle = pp->link;
 		atomic_fetch_sub(&sched.npidle, 1);
@@ -327,13 +329,13 @@ static void switch_done(void)
 	mp->after.op = AFTER_NONE;
 	switch (a.op) {
 	case AFTER_YIELD:
-		store_relaxed(&a.gp->status, G_RUNNABLE);
+		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
 		runqput(pp, a.gp, false);
 		break;
 	case AFTER_PARK:
-		store_relaxed(&a.gp->status, G_WAITING);
+		casgstatus(a.gp, G_RUNNING, G_WAITING);
 		if (a.unlockf && !a.unlockf(a.gp, a.arg)) {
-			store_relaxed(&a.gp->status, G_RUNNABLE);
+			casgstatus(a.gp, G_WAITING, G_RUNNABLE);
 			runqput(pp, a.gp, true);
 		}
 		break;
@@ -342,7 +344,7 @@ static void switch_done(void)
 		a.gp->stack = NULL;
 		san_fiber_destroy(a.gp->tsan_fiber);
 		a.gp->tsan_fiber = NULL;
-		store_relaxed(&a.gp->status, G_DEAD);
+		casgstatus(a.gp, G_RUNNING, G_DEAD);
 		gfput(pp, a.gp);
 		break;
 	default:
@@ -398,7 +400,7 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 		store_relaxed(&pp->schedtick, load_relaxed(&pp->schedtick) + 1);
 	if (unlikely(!gp->stack))
 		g_prepare(pp, gp);
-	store_relaxed(&gp->status, G_RUNNING);
+	casgstatus(gp, G_RUNNABLE, G_RUNNING);
 	store_relaxed(&gp->m, mp);
 	store_relaxed(&mp->curg, gp);
 	gogo(mp, from, gp);
@@ -580,6 +582,7 @@ int rg_num_goroutine(void)
 /* sched.lock held. */
 static void mput(struct m *mp)
 {
+	assert_lock_held(&sched.lock);
 	mp->schedlink = sched.midle;
 	sched.midle = mp;
 	sched.nmidle++;
@@ -590,6 +593,7 @@ static struct m *mget(void)
 {
 	struct m *mp = sched.midle;
 
+	assert_lock_held(&sched.lock);
 	if (mp) {
 		sched.midle = mp->schedlink;
 		sched.nmidle--;
@@ -763,6 +767,7 @@ static struct p *procresize(struct m *mp, int32_t n)
 	int32_t old = load_relaxed(&sched.nprocs), i;
 	struct p *runnable = NULL;
 
+	assert_lock_held(&sched.lock);
 	for (i = sched.nallp; i < n; i++) {
 		sched.allp[i] = p_alloc(i);
 		if (!sched.allp[i])
@@ -1026,6 +1031,7 @@ static void checkdead(void)
 	struct m *mp;
 	int others;
 
+	assert_lock_held(&sched.lock);
 	if (run > 0 || sched.stopping)
 		return;
 	if (run < 0)
@@ -1185,7 +1191,7 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	maing->fn = fn;
 	maing->arg = arg;
 	WRITE_ONCE(maing->goid, goid_next(m0->p));
-	store_relaxed(&maing->status, G_RUNNABLE);
+	casgstatus(maing, G_IDLE, G_RUNNABLE);
 	store_relaxed(&m0->p->gcreated, 1);
 	runqput(m0->p, maing, false);
 

@@ -195,6 +195,8 @@ static void globrunq_reserve(uint32_t n)
 	uint32_t size = (uint32_t)load_relaxed(&sched.runqsize), cap, i;
 	struct g **q;
 
+	assert_lock_held(&sched.lock);
+
 	if (size + n <= sched.runqcap)
 		return;
 	for (cap = sched.runqcap ? sched.runqcap : 1024; cap < size + n; cap *= 2)
@@ -217,6 +219,7 @@ void globrunqput(struct g *gp)
 
 void globrunqputhead(struct g *gp)
 {
+	assert_lock_held(&sched.lock);
 	globrunq_reserve(1);
 	sched.runqfirst = (sched.runqfirst - 1) & (sched.runqcap - 1);
 	sched.runq[sched.runqfirst] = gp;
@@ -226,6 +229,8 @@ void globrunqputhead(struct g *gp)
 void globrunqputbatch(struct g *const *batch, int32_t n)
 {
 	uint32_t size, i;
+
+	assert_lock_held(&sched.lock);
 
 	globrunq_reserve((uint32_t)n);
 	size = (uint32_t)load_relaxed(&sched.runqsize);
@@ -241,6 +246,8 @@ struct g *globrunqget(struct p *pp, int32_t max)
 	uint32_t mask = sched.runqcap - 1;
 	struct g *gp;
 	int32_t n;
+
+	assert_lock_held(&sched.lock);
 
 	if (size == 0)
 		return NULL;

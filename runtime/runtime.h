@@ -305,15 +305,39 @@ void schedtrace(bool detailed);
 /* The deadlock report, then exit(2).  sched.lock held. */
 _Noreturn void fatal_deadlock(void);
 
-#if IS_ENABLED(CONFIG_DEBUG_CHECKS)
-#define rg_assert(cond)                                                              \
-	do {                                                                         \
-		if (unlikely(!(cond)))                                               \
+/* Debug checks: CONFIG_DEBUG_CHECKS, and always in sanitizer builds.  The
+ * condition is compiled (and type-checked) in every build and optimised
+ * away when checks are off. */
+#if defined(RG_SAN_BUILD)
+#define RG_DEBUG 1
+#else
+#define RG_DEBUG IS_ENABLED(CONFIG_DEBUG_CHECKS)
+#endif
+
+#define rg_assert(cond)                                                                  \
+	do {                                                                             \
+		if (RG_DEBUG && unlikely(!(cond)))                                       \
 			throw("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
 	} while (0)
-#else
-#define rg_assert(cond) ((void)0)
-#endif
+#define assert_lock_held(l) rg_assert(lock_held(l))
+
+/*
+ * casgstatus - move gp from status old to new.  With debug checks, any
+ * other current status is a fatal error naming both: the transitions are
+ * the ones documented with enum g_status.
+ */
+static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
+{
+	if (RG_DEBUG) {
+		uint32_t cur = old;
+
+		if (!atomic_compare_exchange_strong(&gp->status, &cur, new))
+			throw("casgstatus: goroutine %llu has status %u, expected %u (to %u)",
+			      (unsigned long long)gp->goid, cur, old, new);
+		return;
+	}
+	store_relaxed(&gp->status, new);
+}
 
 /* --- env.c -------------------------------------------------------------------- */
 
