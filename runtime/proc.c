@@ -468,9 +468,16 @@ void goready(struct g *gp, void *param)
 	if (pp) {
 		runqput(pp, gp, true);
 	} else {
+		/* A plain thread (or an M without a P): no M of ours will look
+		 * at the global queue unless one is running or woken.  The
+		 * fence orders the queue update before wakep's look at
+		 * nmspinning; a spinning M re-checks the global queue after
+		 * it stops spinning (see find_runnable), so one side sees
+		 * the other. */
 		lock(&sched.lock);
 		globrunqput(gp);
 		unlock(&sched.lock);
+		atomic_thread_fence(memory_order_seq_cst);
 	}
 	wakep();
 }
@@ -977,10 +984,9 @@ top:
 		WRITE_ONCE(mp->spinning, false);
 		if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
 			throw("find_runnable: negative nmspinning");
-		for (i = 0; i < procs; i++) {
-			struct p *p2 = sched.allp[i];
-
-			if (runqempty(p2))
+		for (i = 0; i <= procs; i++) {
+			/* i == procs: the global queue, which plain threads fill. */
+			if (i < procs ? runqempty(sched.allp[i]) : !atomic_load(&sched.runqsize))
 				continue;
 			lock(&sched.lock);
 			pp = pidleget();
