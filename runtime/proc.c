@@ -45,6 +45,15 @@
  * bracketed points; an idle M will then sleep in the poller instead of on
  * the note.
  *
+ * What sysmon will read
+ * ---------------------
+ * Each P's schedtick counts schedules that start a new time slice (a G
+ * taken from runnext inherits its predecessor's slice and does not count);
+ * syscalltick will count system calls.  As in Go, sysmon remembers the
+ * value and when it first saw it: an unchanged schedtick means one G has
+ * been running since then, without a clock read on the switch path.
+ * mp->curg and gp->m say which G runs where.
+ *
  * Shutdown
  * --------
  * When goroutine 1 returns, NEED_G0_STOP is raised and idle Ms are woken;
@@ -86,18 +95,20 @@ int rg_version(void)
 
 /* --- misc ------------------------------------------------------------------ */
 
+/* wyrand over the M's state. */
+static uint32_t mrand(struct m *mp)
+{
+	uint64_t x = mp->fastrand += 0xa0761d6478bd642full;
+	__uint128_t t = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
+
+	return (uint32_t)((uint64_t)(t >> 64) ^ (uint64_t)t);
+}
+
 uint32_t fastrand(void)
 {
 	struct m *mp = getm();
-	uint64_t x;
 
-	if (!mp)
-		return (uint32_t)ki_nanotime();
-	/* wyrand */
-	mp->fastrand += 0xa0761d6478bd642full;
-	x = mp->fastrand;
-	__uint128_t t = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
-	return (uint32_t)((uint64_t)(t >> 64) ^ (uint64_t)t);
+	return mp ? mrand(mp) : (uint32_t)ki_nanotime();
 }
 
 _Noreturn static void throw_outside(const char *call)
@@ -899,7 +910,7 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 		bool last = i == 3;
 		struct steal_iter it;
 
-		for (steal_iter_start(&sched.steal, pp->id, fastrand(), &it); !steal_iter_done(&it);
+		for (steal_iter_start(&sched.steal, pp->id, mrand(mp), &it); !steal_iter_done(&it);
 		     steal_iter_next(&it)) {
 			struct p *p2;
 			struct g *gp;
@@ -916,7 +927,6 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 				return gp;
 		}
 	}
-	(void)mp;
 	return NULL;
 }
 
