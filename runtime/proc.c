@@ -70,6 +70,7 @@
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
 #include "runtime/san.h"
+#include "runtime/sema.h"
 #include "runtime/signal.h"
 
 struct sched sched;
@@ -1113,6 +1114,7 @@ static void teardown(struct m *m0)
 			ki_thread_join(mp->thread);
 	signal_unminit(m0);
 	signal_fini();
+	sema_abandon_goroutines();
 	tls_m = NULL;
 	for (mp = sched.allm; mp; mp = next) {
 		next = mp->alllink;

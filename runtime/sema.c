@@ -132,3 +132,26 @@ void semrelease(_Atomic uint32_t *addr, bool handoff)
 		ki_futex_wake((const uint32_t *)&s->woken, 1);
 	}
 }
+
+void sema_abandon_goroutines(void)
+{
+	size_t i;
+
+	for (i = 0; i < SEMTABSZ; i++) {
+		struct semroot *root = &semtable[i];
+		struct sudog **link, *s;
+
+		lock(&root->lock);
+		root->tail = NULL;
+		for (link = &root->head; (s = *link) != NULL;) {
+			if (s->gp) {
+				*link = s->next;
+				atomic_fetch_sub(&root->nwait, 1);
+			} else {
+				root->tail = s;
+				link = &s->next;
+			}
+		}
+		unlock(&root->lock);
+	}
+}

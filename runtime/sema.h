@@ -25,4 +25,12 @@ void semacquire(_Atomic uint32_t *addr, const char *reason);
  * goroutine cannot take it first. */
 void semrelease(_Atomic uint32_t *addr, bool handoff);
 
+/*
+ * sema_abandon_goroutines - forget every waiting goroutine.  Called when
+ * the runtime stops: goroutines still waiting are abandoned and their
+ * stacks (where their wait entries live) are about to be unmapped.  Plain
+ * threads keep waiting.  No goroutine may run.
+ */
+void sema_abandon_goroutines(void);
+
 #endif /* RINGO_RUNTIME_SEMA_H */
