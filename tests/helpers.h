@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * helpers.h - shared scaffolding for ringo's cmocka test binaries.
+ *
+ * Three things every test binary needs:
+ *
+ *  1. Checks inside goroutines.  cmocka's assert_*() longjmp back to the
+ *     test on failure, which must never happen from a goroutine (another
+ *     stack, maybe another thread).  Goroutines use GCHECK()/GCHECK_EQ()
+ *     instead: a failure is counted and the first one is described; the
+ *     test asserts that none happened after rg_main() returned
+ *     (RUN_IN_RUNTIME does this).
+ *
+ *  2. Running the runtime: RUN_IN_RUNTIME(maxprocs, fn, arg) runs fn as
+ *     the main goroutine and asserts that rg_main() returned 0 and that no
+ *     GCHECK failed.
+ *
+ *  3. Child processes, for what ends a process (fatal errors, signals) and
+ *     for environment variables that rg_main() reads.  A test binary
+ *     re-executes itself ("/proc/self/exe --rg-test-child NAME") with a
+ *     chosen environment; main() hands such an invocation to
+ *     child_dispatch(), which runs the named case and exits with its return
+ *     value.  The parent collects the child's stderr and exit status with
+ *     child_run().  Re-executing (posix_spawn) rather than forking keeps
+ *     the child independent of any runtime threads the parent may still
+ *     hold after an earlier rg_main().
+ *
+ * Sizes: RG_TEST_ASAN / RG_TEST_TSAN are 1 in sanitizer builds;
+ * TEST_SCALE(full, sanitized) picks the size of a stress loop.
+ */
+#ifndef RINGO_TESTS_HELPERS_H
+#define RINGO_TESTS_HELPERS_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "ringo.h"
+
+extern char **environ;
+
+/* --------------------------------------------------------------------- */
+/* Sanitizer builds                                                      */
+/* --------------------------------------------------------------------- */
+
+#if defined(__SANITIZE_ADDRESS__)
+#define RG_TEST_ASAN 1
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define RG_TEST_TSAN 1
+#endif
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(RG_TEST_ASAN)
+#define RG_TEST_ASAN 1
+#endif
+#if __has_feature(thread_sanitizer) && !defined(RG_TEST_TSAN)
+#define RG_TEST_TSAN 1
+#endif
+#endif
+#ifndef RG_TEST_ASAN
+#define RG_TEST_ASAN 0
+#endif
+#ifndef RG_TEST_TSAN
+#define RG_TEST_TSAN 0
+#endif
+#define RG_TEST_SANITIZED (RG_TEST_ASAN || RG_TEST_TSAN)
+
+/* The size of a stress loop: @full normally, @sanitized under ASan/TSan. */
+#define TEST_SCALE(full, sanitized) (RG_TEST_SANITIZED ? (sanitized) : (full))
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#define TEST_STR_(x) #x
+#define TEST_STR(x) TEST_STR_(x)
+
+/* Seconds a child process may run before it is killed as hung. */
+#define CHILD_TIMEOUT_S (RG_TEST_SANITIZED ? 30 : 10)
+
+/* --------------------------------------------------------------------- */
+/* Checks inside goroutines                                              */
+/* --------------------------------------------------------------------- */
+
+static _Atomic int gcheck_failures __attribute__((unused));
+static atomic_bool gcheck_claimed __attribute__((unused));
+static atomic_bool gcheck_written __attribute__((unused));
+static char gcheck_first[512] __attribute__((unused));
+
+static inline void gcheck_reset(void)
+{
+	atomic_store(&gcheck_failures, 0);
+	atomic_store(&gcheck_claimed, false);
+	atomic_store(&gcheck_written, false);
+	gcheck_first[0] = '\0';
+}
+
+/* Record a failed check; the first failure's text is kept. (any thread) */
+static inline void __attribute__((format(printf, 1, 2))) gcheck_fail(const char *fmt, ...)
+{
+	bool expected = false;
+	va_list ap;
+
+	atomic_fetch_add(&gcheck_failures, 1);
+	if (!atomic_compare_exchange_strong(&gcheck_claimed, &expected, true))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(gcheck_first, sizeof(gcheck_first), fmt, ap);
+	va_end(ap);
+	atomic_store_explicit(&gcheck_written, true, memory_order_release);
+}
+
+static inline int gcheck_count(void)
+{
+	return atomic_load(&gcheck_failures);
+}
+
+/* Fail the current test if any GCHECK failed.  (test thread only) */
+static inline void gcheck_assert_none(void)
+{
+	int n = atomic_load(&gcheck_failures);
+
+	if (n == 0)
+		return;
+	if (atomic_load_explicit(&gcheck_written, memory_order_acquire))
+		fail_msg("%d check(s) failed inside the runtime; first: %s", n, gcheck_first);
+	fail_msg("%d check(s) failed inside the runtime", n);
+}
+
+#define GCHECK(cond)                                                         \
+	do {                                                                 \
+		if (!(cond))                                                 \
+			gcheck_fail("%s:%d: %s", __FILE__, __LINE__, #cond); \
+	} while (0)
+
+#define GCHECK_EQ(a, b)                                                                          \
+	do {                                                                                     \
+		long long a_ = (long long)(a), b_ = (long long)(b);                              \
+		if (a_ != b_)                                                                    \
+			gcheck_fail("%s:%d: %s == %s: %lld != %lld", __FILE__, __LINE__, #a, #b, \
+				    a_, b_);                                                     \
+	} while (0)
+
+/* --------------------------------------------------------------------- */
+/* Running the runtime                                                   */
+/* --------------------------------------------------------------------- */
+
+/* rg_main() with the given maxprocs and stack size; 0 means the default. */
+static inline int run_runtime(int maxprocs, size_t stack_size, void (*fn)(void *), void *arg)
+{
+	rg_config cfg = { .maxprocs = maxprocs, .stack_size = stack_size };
+
+	return rg_main(&cfg, fn, arg);
+}
+
+#define RUN_IN_RUNTIME_STACK(maxprocs, stack_size, fn, arg)                   \
+	do {                                                                  \
+		gcheck_reset();                                               \
+		int rc_ = run_runtime((maxprocs), (stack_size), (fn), (arg)); \
+		assert_int_equal(rc_, 0);                                     \
+		gcheck_assert_none();                                         \
+	} while (0)
+
+#define RUN_IN_RUNTIME(maxprocs, fn, arg) RUN_IN_RUNTIME_STACK(maxprocs, 0, fn, arg)
+
+/* Monotonic time in nanoseconds. */
+static inline int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* --------------------------------------------------------------------- */
+/* Child processes                                                       */
+/* --------------------------------------------------------------------- */
+
+#define CHILD_FLAG "--rg-test-child"
+
+struct child_case {
+	const char *name;
+	int (*fn)(void); /* returns the child's exit status */
+};
+
+struct child_result {
+	int status; /* raw waitpid() status */
+	bool exited; /* WIFEXITED */
+	int exit_code; /* WEXITSTATUS, if exited */
+	bool signaled; /* WIFSIGNALED */
+	int signo; /* WTERMSIG, if signaled */
+	bool timed_out; /* killed after CHILD_TIMEOUT_S */
+	char *err; /* the child's stderr, NUL-terminated */
+	size_t err_len;
+};
+
+/*
+ * child_dispatch - if this process was started as a child case, run it.
+ * Returns the case's exit status (>= 0), or -1 for a normal invocation.
+ * Call first thing in main().
+ */
+static inline int child_dispatch(int argc, char **argv, const struct child_case *cases,
+				 size_t ncases)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (argc < 3 || strcmp(argv[1], CHILD_FLAG) != 0)
+		return -1;
+	/* Children that die of a signal on purpose must not leave cores. */
+	setrlimit(RLIMIT_CORE, &no_core);
+	for (size_t i = 0; i < ncases; i++) {
+		if (strcmp(cases[i].name, argv[2]) == 0) {
+			int rc = cases[i].fn();
+
+			fflush(NULL);
+			return rc;
+		}
+	}
+	fprintf(stderr, "unknown child case '%s'\n", argv[2]);
+	return 99;
+}
+
+/* Is @name=... one of the runtime's variables, which children never inherit? */
+static inline bool child_env_filtered(const char *entry)
+{
+	return strncmp(entry, "RINGO_MAXPROCS=", 15) == 0 ||
+	       strncmp(entry, "RINGO_DEBUG=", 12) == 0;
+}
+
+static inline void child_result_free(struct child_result *r)
+{
+	free(r->err);
+	r->err = NULL;
+	r->err_len = 0;
+}
+
+/*
+ * child_run - run child case @name of this binary and wait for it.
+ * @env: NULL-terminated "NAME=value" strings added to the environment, or
+ * NULL.  RINGO_MAXPROCS and RINGO_DEBUG are never inherited from the test
+ * process, only passed through @env.  The child's stdout goes to /dev/null;
+ * its stderr is collected in r->err.  Returns 0 or -errno (spawn failure).
+ */
+static inline int child_run(const char *name, const char *const *env, struct child_result *r)
+{
+	char exe[4096];
+	char *argv[] = { exe, (char *)CHILD_FLAG, (char *)name, NULL };
+	size_t nenv = 0, nextra = 0, cap = 4096;
+	char **envp;
+	posix_spawn_file_actions_t fa;
+	int pipefd[2], rc;
+	pid_t pid;
+	ssize_t len;
+	int64_t deadline;
+
+	memset(r, 0, sizeof(*r));
+	len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (len < 0)
+		return -errno;
+	exe[len] = '\0';
+
+	while (environ && environ[nenv])
+		nenv++;
+	while (env && env[nextra])
+		nextra++;
+	envp = calloc(nenv + nextra + 1, sizeof(*envp));
+	if (!envp)
+		return -ENOMEM;
+	nenv = 0;
+	for (size_t i = 0; environ && environ[i]; i++)
+		if (!child_env_filtered(environ[i]))
+			envp[nenv++] = environ[i];
+	for (size_t i = 0; i < nextra; i++)
+		envp[nenv++] = (char *)env[i];
+	envp[nenv] = NULL;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		rc = -errno;
+		free(envp);
+		return rc;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+	rc = -posix_spawn(&pid, exe, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	free(envp);
+	close(pipefd[1]);
+	if (rc < 0) {
+		close(pipefd[0]);
+		return rc;
+	}
+
+	r->err = malloc(cap);
+	deadline = now_ns() + (int64_t)CHILD_TIMEOUT_S * 1000000000;
+	for (;;) {
+		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+		int64_t left_ms = (deadline - now_ns()) / 1000000;
+		ssize_t n;
+
+		if (left_ms <= 0) {
+			r->timed_out = true;
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&pfd, 1, (int)left_ms) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (!pfd.revents)
+			continue;
+		if (r->err && r->err_len + 1024 >= cap && cap < (16u << 20)) {
+			char *bigger = realloc(r->err, cap * 2);
+
+			if (bigger) {
+				r->err = bigger;
+				cap *= 2;
+			}
+		}
+		if (!r->err || r->err_len + 1 >= cap) {
+			char sink[4096];
+
+			n = read(pipefd[0], sink, sizeof(sink)); /* out of room: drop */
+		} else {
+			n = read(pipefd[0], r->err + r->err_len, cap - r->err_len - 1);
+			if (n > 0)
+				r->err_len += (size_t)n;
+		}
+		if (n == 0)
+			break;
+		if (n < 0 && errno != EINTR)
+			break;
+	}
+	close(pipefd[0]);
+	if (r->err)
+		r->err[r->err_len] = '\0';
+
+	while (waitpid(pid, &r->status, 0) < 0 && errno == EINTR)
+		;
+	r->exited = WIFEXITED(r->status);
+	r->exit_code = r->exited ? WEXITSTATUS(r->status) : -1;
+	r->signaled = WIFSIGNALED(r->status);
+	r->signo = r->signaled ? WTERMSIG(r->status) : 0;
+	return 0;
+}
+
+/* Describe how the child ended, for failure messages. */
+static inline const char *child_describe(const struct child_result *r, char *buf, size_t len)
+{
+	if (r->timed_out)
+		snprintf(buf, len, "timed out after %d s", CHILD_TIMEOUT_S);
+	else if (r->exited)
+		snprintf(buf, len, "exited with status %d", r->exit_code);
+	else if (r->signaled)
+		snprintf(buf, len, "killed by signal %d (%s)", r->signo, strsignal(r->signo));
+	else
+		snprintf(buf, len, "ended with raw status 0x%x", r->status);
+	return buf;
+}
+
+/* Print the child's stderr, indented, to help read a failure. */
+static inline void child_dump(const char *name, const struct child_result *r)
+{
+	char how[128];
+
+	print_error("child '%s' %s; its stderr:\n", name, child_describe(r, how, sizeof(how)));
+	print_error("-----\n%s%s-----\n", r->err ? r->err : "",
+		    r->err_len && r->err[r->err_len - 1] != '\n' ? "\n" : "");
+}
+
+/* Assert that the child exited (not signaled, not hung) with @code. */
+#define assert_child_exit(name, r, code)                                                 \
+	do {                                                                             \
+		if ((r)->timed_out || !(r)->exited || (r)->exit_code != (code)) {        \
+			child_dump((name), (r));                                         \
+			fail_msg("child '%s': expected exit status %d", (name), (code)); \
+		}                                                                        \
+	} while (0)
+
+/* Assert that the child's stderr contains @needle. */
+#define assert_child_stderr_has(name, r, needle)                                       \
+	do {                                                                           \
+		if (!(r)->err || !strstr((r)->err, (needle))) {                        \
+			child_dump((name), (r));                                       \
+			fail_msg("child '%s': stderr lacks \"%s\"", (name), (needle)); \
+		}                                                                      \
+	} while (0)
+
+/* Assert that the child's stderr does not contain @needle. */
+#define assert_child_stderr_lacks(name, r, needle)                                                \
+	do {                                                                                      \
+		if ((r)->err && strstr((r)->err, (needle))) {                                     \
+			child_dump((name), (r));                                                  \
+			fail_msg("child '%s': stderr unexpectedly has \"%s\"", (name), (needle)); \
+		}                                                                                 \
+	} while (0)
+
+/* Run child case @name with @env (may be NULL), asserting the spawn worked. */
+#define run_child_case(name, env, r)                                                           \
+	do {                                                                                   \
+		int spawn_rc_ = child_run((name), (env), (r));                                 \
+		if (spawn_rc_ < 0)                                                             \
+			fail_msg("cannot start child '%s': %s", (name), strerror(-spawn_rc_)); \
+	} while (0)
+
+/*
+ * Find "KEY <int>" in the child's stderr (the first occurrence) and return
+ * the integer through @out.  Returns false if absent.
+ */
+static inline bool child_find_int(const struct child_result *r, const char *key, long *out)
+{
+	const char *p = r->err ? strstr(r->err, key) : NULL;
+	char *end;
+
+	if (!p)
+		return false;
+	p += strlen(key);
+	*out = strtol(p, &end, 10);
+	return end != p;
+}
+
+/* --------------------------------------------------------------------- */
+/* Watchdog                                                              */
+/* --------------------------------------------------------------------- */
+
+/*
+ * A test binary that hangs (a lost wake-up, say) is killed by SIGALRM after
+ * @seconds (more under sanitizers), so that it fails even when run by hand.
+ */
+static inline void test_watchdog(unsigned int seconds)
+{
+	alarm(RG_TEST_SANITIZED ? seconds * 10 : seconds);
+}
+
+#endif /* RINGO_TESTS_HELPERS_H */
