@@ -666,15 +666,17 @@ static void newm(struct p *pp, bool spinning, int64_t id)
 	memset(mp, 0, sizeof(*mp));
 	mp->id = id;
 	WRITE_ONCE(mp->spinning, spinning);
-	lock(&sched.lock);
 	mp->nextp = pp;
-	mp->alllink = sched.allm;
-	sched.allm = mp;
-	unlock(&sched.lock);
 	snprintf(name, sizeof(name), "ringo-m%ld", (long)id);
 	r = ki_thread_create(&mp->thread, mstart, mp, 0, name);
 	if (r)
-		throw("newm: cannot create an OS thread (%d Ms exist): %s", sched.mcount, strerror(-r));
+		throw("newm: cannot create an OS thread (M%ld): %s", (long)id, strerror(-r));
+	/* Published once mp->thread is set: teardown joins every M in allm,
+	 * and waits until allm holds all mcount of them. */
+	lock(&sched.lock);
+	mp->alllink = sched.allm;
+	sched.allm = mp;
+	unlock(&sched.lock);
 }
 
 /* Park mp until startm hands it a P (true) or the runtime stops (false). */
@@ -1056,11 +1058,13 @@ static void checkdead(void)
 		      sched.nmidle);
 	if (sched.runqsize > 0 || gcount() <= 0)
 		return;
-	tids = malloc(sizeof(pid_t) * (size_t)(sched.mcount + 2));
+	tids = malloc(sizeof(pid_t) * (size_t)(sched.mcount + 3));
 	if (!tids)
 		return;
 	for (mp = sched.allm; mp; mp = mp->alllink)
 		tids[n++] = mp->tid;
+	/* The caller may be a new M that newm has not published yet. */
+	tids[n++] = getm()->tid;
 	if (load_relaxed(&tracer.tid))
 		tids[n++] = load_relaxed(&tracer.tid);
 	others = ki_count_other_threads(tids, n);
@@ -1108,6 +1112,21 @@ static void teardown(struct m *m0)
 		ki_thread_join(tracer.thread);
 		tracer.started = false;
 		store_relaxed(&tracer.tid, 0);
+	}
+	/* No M is reserved after stopping; wait for those reserved before it
+	 * to be published, then join them all. */
+	for (;;) {
+		int32_t n = 0;
+		bool all;
+
+		lock(&sched.lock);
+		for (mp = sched.allm; mp; mp = mp->alllink)
+			n++;
+		all = n == sched.mcount;
+		unlock(&sched.lock);
+		if (all)
+			break;
+		ki_osyield();
 	}
 	for (mp = sched.allm; mp; mp = mp->alllink)
 		if (mp != m0)

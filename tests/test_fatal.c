@@ -157,22 +157,6 @@ static void check_deadlock(const char *name, int want_goroutines)
 	child_result_free(&r);
 }
 
-/*
- * The runtime withholds the deadlock verdict while a thread it does not own
- * is alive, since such a thread could still call rg_wg_done() (as Go does
- * for cgo threads).  ThreadSanitizer starts a background thread of its own
- * as soon as a second thread is created, so under TSan the verdict can only
- * come from a runtime that never started a second M: maxprocs 1.
- */
-static void skip_if_tsan_multi_m(void)
-{
-	if (RG_TEST_TSAN) {
-		print_message(
-			"skipped under TSan: its background thread counts as a plain thread\n");
-		skip();
-	}
-}
-
 static void test_deadlock_main(void **state)
 {
 	(void)state;
@@ -182,7 +166,6 @@ static void test_deadlock_main(void **state)
 static void test_deadlock_main_procs2(void **state)
 {
 	(void)state;
-	skip_if_tsan_multi_m();
 	check_deadlock("deadlock_main_p2", 0);
 }
 
@@ -195,7 +178,6 @@ static void test_deadlock_three(void **state)
 static void test_deadlock_three_procs4(void **state)
 {
 	(void)state;
-	skip_if_tsan_multi_m();
 	check_deadlock("deadlock_three_p4", 4);
 }
 
