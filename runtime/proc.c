@@ -52,7 +52,7 @@
  * syscalltick will count system calls.  As in Go, sysmon remembers the
  * value and when it first saw it: an unchanged schedtick means one G has
  * been running since then, without a clock read on the switch path.
- * mp->curg and gp->m say which G runs where.
+ * mp->curg says which G an M runs.
  *
  * Shutdown
  * --------
@@ -249,19 +249,11 @@ static struct g *gfget(struct p *pp)
 
 /* Gs come in slabs: one allocation and one allglock round trip per GSLAB
  * goroutines, cache-line aligned so that two Gs never share a line. */
-#define GSLAB 64
-
-struct gslab {
-	struct gslab *next; /* allglock */
-	struct g gs[GSLAB];
-};
-
 /* A new G for pp (NULL: out of memory).  pp may be NULL (start-up). */
 static struct g *malg(struct p *pp)
 {
 	struct gslab *slab;
 	struct g *gp;
-	int i;
 
 	if (pp && pp->gslab_left > 0) {
 		pp->gslab_left--;
@@ -274,11 +266,6 @@ static struct g *malg(struct p *pp)
 	lock(&sched.allglock);
 	slab->next = sched.gslabs;
 	sched.gslabs = slab;
-	for (i = GSLAB - 1; i >= 0; i--) {
-		slab->gs[i].alllink = sched.allgs;
-		sched.allgs = &slab->gs[i];
-	}
-	sched.nallgs += GSLAB;
 	unlock(&sched.allglock);
 	gp = &slab->gs[0];
 	if (pp) {
@@ -352,10 +339,10 @@ static void switch_done(void)
 		}
 		break;
 	case AFTER_EXIT:
+		san_fiber_destroy(a.gp->stack->tsan_fiber);
+		a.gp->stack->tsan_fiber = NULL;
 		stackfree(&pp->stackcache, a.gp->stack);
-		a.gp->stack = NULL;
-		san_fiber_destroy(a.gp->tsan_fiber);
-		a.gp->tsan_fiber = NULL;
+		WRITE_ONCE(a.gp->stack, NULL);
 		casgstatus(a.gp, G_RUNNING, G_DEAD);
 		gfput(pp, a.gp);
 		break;
@@ -368,12 +355,12 @@ static void switch_done(void)
 static inline void gogo(struct m *mp, struct g *from, struct g *to)
 {
 	bool exiting = mp->after.op == AFTER_EXIT;
-	const void *lo = to == &mp->g0 ? mp->g0_lo : (const void *)to->stack->lo;
-	size_t size = to == &mp->g0 ? mp->g0_size : (size_t)(to->stack->hi - to->stack->lo);
+	struct stk *fs = from->stack, *ts = to->stack;
 
-	san_switch_begin(exiting ? NULL : &from->asan_fake_stack, lo, size, to->tsan_fiber);
+	san_switch_begin(exiting ? NULL : &fs->asan_fake_stack, ts->lo, (size_t)(ts->hi - ts->lo),
+			 ts->tsan_fiber);
 	ctx_switch(&from->ctx, &to->ctx);
-	san_switch_end(from->asan_fake_stack);
+	san_switch_end(fs->asan_fake_stack);
 	switch_done();
 }
 
@@ -397,9 +384,11 @@ static void g_prepare(struct p *pp, struct g *gp)
 	if (!s)
 		throw("cannot allocate a stack for goroutine %llu: %s",
 		      (unsigned long long)gp->goid, strerror(-err));
-	gp->stack = s;
+	WRITE_ONCE(gp->stack, s);
 	ctx_init(&gp->ctx, s->hi, g_entry, gp);
-	gp->tsan_fiber = san_fiber_create();
+	s->tsan_fiber = san_fiber_create();
+	s->asan_fake_stack = NULL;
+	WRITE_ONCE(s->waitreason, NULL);
 }
 
 /* Run gp on mp, switching from the context from.  Returns when from is
@@ -413,7 +402,6 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 	if (unlikely(!gp->stack))
 		g_prepare(pp, gp);
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
-	store_relaxed(&gp->m, mp);
 	store_relaxed(&mp->curg, gp);
 	gogo(mp, from, gp);
 }
@@ -443,7 +431,6 @@ static void gleave(struct m *mp, struct g *gp)
 	struct g *next = NULL;
 	bool inherit = false;
 
-	store_relaxed(&gp->m, NULL);
 	if (likely(load_relaxed(&sched.need_g0) == 0))
 		next = runq_next_local(mp->p, &inherit);
 	if (next) {
@@ -461,11 +448,11 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 
 	if (!gp)
 		throw("gopark: not on a goroutine");
-	WRITE_ONCE(gp->waitreason, reason);
-	gp->param = NULL;
+	WRITE_ONCE(gp->stack->waitreason, reason);
+	gp->stack->param = NULL;
 	mp->after = (struct after){ AFTER_PARK, gp, unlockf, arg };
 	gleave(mp, gp);
-	return gp->param;
+	return gp->stack->param;
 }
 
 void goready(struct g *gp, void *param)
@@ -475,7 +462,7 @@ void goready(struct g *gp, void *param)
 
 	if (load_relaxed(&gp->status) != G_WAITING)
 		throw("goready: goroutine %llu is not waiting", (unsigned long long)gp->goid);
-	gp->param = param;
+	gp->stack->param = param;
 	store_relaxed(&gp->status, G_RUNNABLE);
 	if (pp) {
 		runqput(pp, gp, true);
@@ -507,8 +494,7 @@ void rg_yield(void)
 
 		if (next) {
 			mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
-			store_relaxed(&gp->m, NULL);
-			execute(mp, gp, next, inherit);
+					execute(mp, gp, next, inherit);
 			return;
 		}
 		/* Nothing local: only the global queue can hold others. */
@@ -516,7 +502,6 @@ void rg_yield(void)
 			return;
 	}
 	mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
-	store_relaxed(&gp->m, NULL);
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
 }
@@ -576,7 +561,6 @@ int rg_go(void (*fn)(void *), void *arg)
 	newg->fn = fn;
 	newg->arg = arg;
 	WRITE_ONCE(newg->goid, goid_next(pp));
-	WRITE_ONCE(newg->waitreason, NULL);
 	store_relaxed(&newg->status, G_RUNNABLE);
 	store_relaxed(&pp->gcreated, load_relaxed(&pp->gcreated) + 1);
 	runqput(pp, newg, true);
@@ -623,12 +607,18 @@ static struct m *mget(void)
 /* Per-thread set-up of an M, on that thread. */
 static void minit(struct m *mp)
 {
+	void *lo;
+	size_t size;
+
 	tls_m = mp;
 	mp->tid = ki_gettid();
 	mp->fastrand = (uint64_t)ki_nanotime() ^ ((uint64_t)mp->id << 32);
-	if (ki_thread_stack(&mp->g0_lo, &mp->g0_size))
-		mp->g0_lo = NULL, mp->g0_size = 0;
-	mp->g0.tsan_fiber = san_fiber_current();
+	if (ki_thread_stack(&lo, &size))
+		lo = NULL, size = 0;
+	mp->g0stack.lo = lo;
+	mp->g0stack.hi = (char *)lo + size;
+	mp->g0stack.tsan_fiber = san_fiber_current();
+	mp->g0.stack = &mp->g0stack;
 	store_relaxed(&mp->g0.status, G_RUNNING);
 	if (signal_minit(mp))
 		throw("cannot set up the signal stack of M %ld", (long)mp->id);
@@ -1139,8 +1129,9 @@ static void teardown(struct m *m0)
 		next = mp->alllink;
 		free(mp);
 	}
-	for (gp = sched.allgs; gp; gp = gp->alllink)
-		san_fiber_destroy(gp->tsan_fiber);
+	for_each_g(slab, gp)
+		if (gp->stack)
+			san_fiber_destroy(gp->stack->tsan_fiber);
 	while ((slab = sched.gslabs) != NULL) {
 		sched.gslabs = slab->next;
 		free(slab);

@@ -65,23 +65,37 @@ enum g_status {
 	G_DEAD,     /* exited; on a free list */
 };
 
+/*
+ * One cache line: a burst of spawns may queue hundreds of thousands of Gs
+ * before they run.  What only a started G needs (wait reason, wake-up
+ * parameter, sanitizer state) lives in its stack's descriptor, gp->stack.
+ */
 struct g {
 	struct ctx ctx;            /* saved context; valid while not G_RUNNING */
-	struct stk *stack;         /* NULL until first run (stacks are lazy) */
+	struct stk *stack;         /* NULL until first run (stacks are lazy); READ_ONCE */
 	_Atomic uint32_t status;   /* enum g_status; transitions documented above */
 	int32_t gfreebatchn;       /* Gs in the free chain this G heads; gflock */
-	uint64_t goid;             /* set at creation by the creating M */
+	uint64_t goid;             /* set at creation by the creating M (READ_ONCE) */
 	void (*fn)(void *);        /* entry and argument, set at creation */
 	void *arg;
 	struct g *schedlink;       /* free list link; owned by the list */
 	struct g *gfreebatch;      /* global free list: next chain; gflock */
-	const char *waitreason;    /* why it waits, valid in G_WAITING */
-	struct m *_Atomic m;       /* M running it, NULL otherwise (read by trace) */
-	struct g *alllink;         /* allgs list; written once under allglock */
-	void *param;               /* passed by the waker to the parked G */
-	void *asan_fake_stack;     /* sanitizer bookkeeping (runtime/san.h) */
-	void *tsan_fiber;
 } cacheline_aligned;               /* two Gs never share a cache line */
+
+_Static_assert(sizeof(struct g) == CACHELINE, "struct g must fit one cache line");
+
+/* Gs are allocated GSLAB at a time and freed only at tear-down; the slabs
+ * are how traces and tear-down visit every G (for_each_g). */
+#define GSLAB 64
+
+struct gslab {
+	struct g gs[GSLAB];
+	struct gslab *next; /* sched.gslabs; allglock */
+};
+
+#define for_each_g(slab, gp)                                             \
+	for ((slab) = sched.gslabs; (slab); (slab) = (slab)->next)      \
+		for ((gp) = (slab)->gs; (gp) < (slab)->gs + GSLAB; (gp)++)
 
 /* --- P ------------------------------------------------------------------- */
 
@@ -160,8 +174,7 @@ struct m {
 	struct after after;        /* pending post-switch action; this M only */
 	uint64_t fastrand;         /* this M only */
 	int locks;                 /* runtime locks held (debug and preemption checks) */
-	void *g0_lo;               /* g0 stack bounds (sanitizers, overflow checks) */
-	size_t g0_size;
+	struct stk g0stack;        /* g0's stack: the thread's own (g0.stack points here) */
 	void *altstack;            /* signal stack */
 	size_t altstack_size;
 	stack_t old_altstack;      /* m0 only: the caller's, restored at exit */
@@ -218,11 +231,8 @@ struct sched {
 
 	_Atomic uint64_t goidgen cacheline_aligned; /* goid batches are taken from here */
 
-	/* Every G ever allocated, for dumps; allglock.  Gs are allocated in
-	 * slabs of GSLAB (see malg) and freed only at tear-down. */
+	/* Every G ever allocated, in slabs (see for_each_g); allglock. */
 	struct lock allglock cacheline_aligned;
-	struct g *allgs;
-	int64_t nallgs;
 	struct gslab *gslabs;
 
 	struct steal_order steal;  /* changes only during stop-the-world */

@@ -72,20 +72,30 @@ _Noreturn void throw(const char *fmt, ...)
 	ki_exit(2);
 }
 
+/* The wait reason of a waiting G, else its status. */
+static const char *g_state_name(struct g *gp, uint32_t st)
+{
+	struct stk *s = READ_ONCE(gp->stack);
+	const char *reason = st == G_WAITING && s ? READ_ONCE(s->waitreason) : NULL;
+
+	return reason ? reason : status_name(st);
+}
+
 _Noreturn void fatal_deadlock(void)
 {
 	struct out o = { .len = 0 };
+	struct gslab *slab;
 	struct g *gp;
 
 	out_printf(&o, "fatal error: all goroutines are asleep - deadlock!\n");
 	lock(&sched.allglock);
-	for (gp = sched.allgs; gp; gp = gp->alllink) {
+	for_each_g(slab, gp) {
 		uint32_t st = load_relaxed(&gp->status);
 
 		if (st == G_DEAD || st == G_IDLE)
 			continue;
-		out_printf(&o, "\ngoroutine %llu [%s]:\n", (unsigned long long)gp->goid,
-			   st == G_WAITING && READ_ONCE(gp->waitreason) ? READ_ONCE(gp->waitreason) : status_name(st));
+		out_printf(&o, "\ngoroutine %llu [%s]:\n", (unsigned long long)READ_ONCE(gp->goid),
+			   g_state_name(gp, st));
 	}
 	unlock(&sched.allglock);
 	out_printf(&o, "\n");
@@ -98,6 +108,8 @@ void schedtrace(bool detailed)
 	struct out o = { .len = 0 };
 	int64_t now = ki_nanotime();
 	int32_t i, nprocs;
+	struct gslab *slab;
+	struct g *gp;
 	struct m *mp;
 	int nspinning = 0;
 
@@ -148,19 +160,13 @@ void schedtrace(bool detailed)
 	}
 	unlock(&sched.lock);
 	lock(&sched.allglock);
-	{
-		struct g *gp;
+	for_each_g(slab, gp) {
+		uint32_t st = load_relaxed(&gp->status);
 
-		for (gp = sched.allgs; gp; gp = gp->alllink) {
-			uint32_t st = load_relaxed(&gp->status);
-			struct m *gm = load_relaxed(&gp->m);
-
-			if (st == G_DEAD || st == G_IDLE)
-				continue;
-			out_printf(&o, "  G%llu: status=%u(%s) m=%ld\n", (unsigned long long)READ_ONCE(gp->goid),
-				   st, st == G_WAITING && READ_ONCE(gp->waitreason) ? READ_ONCE(gp->waitreason) : "",
-				   gm ? (long)gm->id : -1L);
-		}
+		if (st == G_DEAD || st == G_IDLE)
+			continue;
+		out_printf(&o, "  G%llu: status=%u(%s)\n", (unsigned long long)READ_ONCE(gp->goid), st,
+			   g_state_name(gp, st));
 	}
 	unlock(&sched.allglock);
 	out_flush(&o);
