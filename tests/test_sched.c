@@ -30,7 +30,9 @@ static void spread_worker(void *arg)
 	struct spread *sp = arg;
 	volatile unsigned long x = 0;
 
-	for (int i = 0; i < 20000; i++)
+	/* About 15 us of work each, 6 ms in all: far longer than it takes to
+	 * start a second M. */
+	for (int i = 0; i < 100000; i++)
 		x += (unsigned long)i;
 	atomic_store(&sp->tid, (pid_t)syscall(SYS_gettid));
 	rg_wg_done(sp->wg);
