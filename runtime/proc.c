@@ -196,11 +196,11 @@ static struct p *p_alloc(int32_t id)
 static void gfree_push_chain(struct g *head, int32_t n)
 {
 	head->gfreebatchn = n;
-	lock(&sched.gflock);
+	lockr(&sched.gflock, LR_GFREE);
 	head->gfreebatch = sched.gfree;
 	sched.gfree = head;
 	store_relaxed(&sched.ngfree, load_relaxed(&sched.ngfree) + n);
-	unlock(&sched.gflock);
+	unlockr(&sched.gflock, LR_GFREE);
 }
 
 static void gfput(struct p *pp, struct g *gp)
@@ -228,14 +228,14 @@ static struct g *gfget(struct p *pp)
 	if (!gp) {
 		if (load_relaxed(&sched.ngfree) == 0)
 			return NULL;
-		lock(&sched.gflock);
+		lockr(&sched.gflock, LR_GFREE);
 		gp = sched.gfree;
 		if (gp) {
 			sched.gfree = gp->gfreebatch;
 			store_relaxed(&sched.ngfree, load_relaxed(&sched.ngfree) - gp->gfreebatchn);
 			WRITE_ONCE(pp->gfreecnt, gp->gfreebatchn);
 		}
-		unlock(&sched.gflock);
+		unlockr(&sched.gflock, LR_GFREE);
 		if (!gp)
 			return NULL;
 	}
@@ -263,10 +263,10 @@ static struct g *malg(struct p *pp)
 	if (!slab)
 		return NULL;
 	memset(slab, 0, sizeof(*slab));
-	lock(&sched.allglock);
+	lockr(&sched.allglock, LR_ALLG);
 	slab->next = sched.gslabs;
 	sched.gslabs = slab;
-	unlock(&sched.allglock);
+	unlockr(&sched.allglock, LR_ALLG);
 	gp = &slab->gs[0];
 	if (pp) {
 		pp->gslab_next = &slab->gs[1];
@@ -413,9 +413,9 @@ static inline struct g *runq_next_local(struct p *pp, bool *inherit)
 	if (unlikely(load_relaxed(&pp->schedtick) % 61 == 0) && load_relaxed(&sched.runqsize) > 0) {
 		struct g *gp;
 
-		lock(&sched.lock);
+		lockr(&sched.lock, LR_SCHED);
 		gp = globrunqget(pp, 1);
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		if (gp) {
 			*inherit = false;
 			return gp;
@@ -473,9 +473,9 @@ void goready(struct g *gp, void *param)
 		 * nmspinning; a spinning M re-checks the global queue after
 		 * it stops spinning (see find_runnable), so one side sees
 		 * the other. */
-		lock(&sched.lock);
+		lockr(&sched.lock, LR_SCHED);
 		globrunqput(gp);
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		atomic_thread_fence(memory_order_seq_cst);
 	}
 	wakep();
@@ -630,10 +630,10 @@ static void *mstart(void *arg)
 	struct p *pp;
 
 	minit(mp);
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	pp = mp->nextp;
 	mp->nextp = NULL;
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	if (pp) {
 		acquirep(mp, pp);
 		schedule(mp);
@@ -663,10 +663,10 @@ static void newm(struct p *pp, bool spinning, int64_t id)
 		throw("newm: cannot create an OS thread (M%ld): %s", (long)id, strerror(-r));
 	/* Published once mp->thread is set: teardown joins every M in allm,
 	 * and waits until allm holds all mcount of them. */
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	mp->alllink = sched.allm;
 	sched.allm = mp;
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 }
 
 /* Park mp until startm hands it a P (true) or the runtime stops (false). */
@@ -676,20 +676,20 @@ static bool stopm(struct m *mp)
 
 	if (mp->p)
 		throw("stopm: holding a P");
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	if (sched.stopping) {
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		return false;
 	}
 	noteclear(&mp->park);
 	mput(mp);
 	checkdead();
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	notesleep(&mp->park);
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	pp = mp->nextp;
 	mp->nextp = NULL;
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	if (!pp)
 		return false;
 	acquirep(mp, pp);
@@ -705,7 +705,7 @@ static void startm(struct p *pp, bool spinning)
 	struct m *nmp;
 	int64_t id;
 
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	if (sched.stopping)
 		goto out_undo;
 	if (!pp) {
@@ -717,17 +717,17 @@ static void startm(struct p *pp, bool spinning)
 	if (!nmp) {
 		id = sched.mnext++;
 		sched.mcount++;
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		newm(pp, spinning, id);
 		return;
 	}
 	WRITE_ONCE(nmp->spinning, spinning);
 	nmp->nextp = pp;
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	notewakeup(&nmp->park);
 	return;
 out_undo:
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	if (spinning)
 		atomic_fetch_sub(&sched.nmspinning, 1);
 }
@@ -763,11 +763,11 @@ static void gcstopm(struct m *mp)
 		atomic_fetch_sub(&sched.nmspinning, 1);
 	}
 	pp = releasep(mp);
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	store_relaxed(&pp->status, P_GCSTOP);
 	if (--sched.stopwait == 0)
 		notewakeup(&sched.stopnote);
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	stopm(mp);
 }
 
@@ -835,9 +835,9 @@ static bool stop_the_world(struct m *mp)
 	struct p *pp;
 	bool wait;
 
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	if (sched.stopping) {
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		return false;
 	}
 	sched.stopwait = load_relaxed(&sched.nprocs) - 1;
@@ -849,12 +849,12 @@ static bool stop_the_world(struct m *mp)
 	}
 	noteclear(&sched.stopnote);
 	wait = sched.stopwait > 0;
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	if (wait)
 		notesleep(&sched.stopnote);
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	wait = sched.stopping;
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	return !wait;
 }
 
@@ -862,10 +862,10 @@ static void start_the_world(struct m *mp, int32_t n)
 {
 	struct p *runnable, *pp;
 
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	runnable = procresize(mp, n);
 	atomic_fetch_and(&sched.need_g0, ~NEED_G0_STW);
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	while ((pp = runnable) != NULL) {
 		runnable = pp->link;
 		startm(pp, false);
@@ -948,9 +948,9 @@ top:
 	if (gp)
 		return gp;
 	if (load_relaxed(&sched.runqsize)) {
-		lock(&sched.lock);
+		lockr(&sched.lock, LR_SCHED);
 		gp = globrunqget(pp, 0);
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		if (gp)
 			return gp;
 	}
@@ -968,19 +968,19 @@ top:
 			goto top;
 	}
 	/* Seam: the next timer deadline bounds the sleep below. */
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	if (sched.need_g0) {
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		goto top;
 	}
 	if (sched.runqsize) {
 		gp = globrunqget(pp, 0);
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		return gp;
 	}
 	releasep(mp);
 	pidleput(pp);
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 
 	/* The delicate dance: see "Worker thread parking/unparking". */
 	if (mp->spinning) {
@@ -991,9 +991,9 @@ top:
 			/* i == procs: the global queue, which plain threads fill. */
 			if (i < procs ? runqempty(sched.allp[i]) : !atomic_load(&sched.runqsize))
 				continue;
-			lock(&sched.lock);
+			lockr(&sched.lock, LR_SCHED);
 			pp = pidleget();
-			unlock(&sched.lock);
+			unlockr(&sched.lock, LR_SCHED);
 			if (pp) {
 				acquirep(mp, pp);
 				WRITE_ONCE(mp->spinning, true);
@@ -1070,7 +1070,7 @@ static void main_exit(void)
 {
 	struct m *mp;
 
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	sched.stopping = true;
 	atomic_fetch_or(&sched.need_g0, NEED_G0_STOP);
 	while ((mp = mget()) != NULL) {
@@ -1078,7 +1078,7 @@ static void main_exit(void)
 		notewakeup(&mp->park);
 	}
 	notewakeup(&sched.stopnote);
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 }
 
 static void *tracer_main(void *arg)
@@ -1109,11 +1109,11 @@ static void teardown(struct m *m0)
 		int32_t n = 0;
 		bool all;
 
-		lock(&sched.lock);
+		lockr(&sched.lock, LR_SCHED);
 		for (mp = sched.allm; mp; mp = mp->alllink)
 			n++;
 		all = n == sched.mcount;
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		if (all)
 			break;
 		ki_osyield();
@@ -1212,9 +1212,9 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	sched.allm = m0;
 	minit(m0);
 
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	procresize(m0, procs);
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 
 	maing->fn = fn;
 	maing->arg = arg;

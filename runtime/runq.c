@@ -62,9 +62,9 @@ static bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail
 	if (!cas_release(&pp->runqhead, &head, head + n))
 		return false;
 	batch[n] = gp;
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	globrunqputbatch(batch, (int32_t)n + 1);
-	unlock(&sched.lock);
+	unlockr(&sched.lock, LR_SCHED);
 	return true;
 }
 

@@ -21,10 +21,12 @@
  *   - Fields marked "sched.lock" may be read or written only with
  *     sched.lock held.
  *
- * Lock order (acquire in this order, never the reverse):
- *   sema bucket lock  ->  sched.lock  ->  sched.gflock / stack pool lock
- *   allglock is a leaf.  No runtime lock is held across a context switch,
- *   except the lock that gopark's unlock function releases after it.
+ * Lock order (acquire in this order, never the reverse); enum lock_rank
+ * below numbers it, and debug builds check every acquisition against it:
+ *   sema bucket lock  ->  sched.lock  ->  sched.gflock  ->  stack pool lock
+ *   ->  allglock.  No runtime lock is held across a context switch, except
+ *   the lock that gopark's unlock function releases after it (on the same
+ *   M).
  */
 #ifndef RINGO_RUNTIME_RUNTIME_H
 #define RINGO_RUNTIME_RUNTIME_H
@@ -173,7 +175,8 @@ struct m {
 	bool is_m0;                /* the thread that called rg_main */
 	struct after after;        /* pending post-switch action; this M only */
 	uint64_t fastrand;         /* this M only */
-	int locks;                 /* runtime locks held (debug and preemption checks) */
+	int locks;                 /* runtime locks held; this M only (see lockr) */
+	uint8_t lockranks[8];      /* ranks of the locks held, in order (debug builds) */
 	struct stk g0stack;        /* g0's stack: the thread's own (g0.stack points here) */
 	void *altstack;            /* signal stack */
 	size_t altstack_size;
@@ -347,6 +350,49 @@ static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 		return;
 	}
 	store_relaxed(&gp->status, new);
+}
+
+/* --- lock ranks -------------------------------------------------------------- */
+
+enum lock_rank {
+	LR_SEMA = 1, /* a semaphore bucket (runtime/sema.c) */
+	LR_SCHED,    /* sched.lock */
+	LR_GFREE,    /* sched.gflock */
+	LR_STACK,    /* the stack pool (runtime/stack.c) */
+	LR_ALLG,     /* sched.allglock */
+};
+
+void lockrank_acquire(struct m *mp, enum lock_rank r);
+void lockrank_release(struct m *mp, enum lock_rank r);
+
+/*
+ * lockr/unlockr - the runtime's locks, taken with their rank.  Every M
+ * counts the locks it holds (mp->locks: a goroutine holding one must not
+ * be preempted), and debug builds throw on an acquisition out of order.
+ * Plain threads (no M) only take the lock.
+ */
+static inline void lockr(struct lock *l, enum lock_rank r)
+{
+	struct m *mp = getm();
+
+	if (mp) {
+		if (RG_DEBUG)
+			lockrank_acquire(mp, r);
+		mp->locks++;
+	}
+	lock(l);
+}
+
+static inline void unlockr(struct lock *l, enum lock_rank r)
+{
+	struct m *mp = getm();
+
+	unlock(l);
+	if (mp) {
+		if (RG_DEBUG)
+			lockrank_release(mp, r);
+		mp->locks--;
+	}
 }
 
 /* --- env.c -------------------------------------------------------------------- */

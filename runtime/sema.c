@@ -53,7 +53,7 @@ static bool semunlock(struct g *gp, void *arg)
 	struct semroot *root = arg;
 
 	(void)gp;
-	unlock(&root->lock);
+	unlockr(&root->lock, LR_SEMA);
 	return true;
 }
 
@@ -68,11 +68,11 @@ void semacquire(_Atomic uint32_t *addr, const char *reason)
 	s.gp = getg();
 	s.addr = addr;
 	for (;;) {
-		lock(&root->lock);
+		lockr(&root->lock, LR_SEMA);
 		atomic_fetch_add(&root->nwait, 1);
 		if (cansemacquire(addr)) {
 			atomic_fetch_sub(&root->nwait, 1);
-			unlock(&root->lock);
+			unlockr(&root->lock, LR_SEMA);
 			return;
 		}
 		s.next = NULL;
@@ -86,7 +86,7 @@ void semacquire(_Atomic uint32_t *addr, const char *reason)
 		if (s.gp) {
 			gopark(semunlock, root, reason);
 		} else {
-			unlock(&root->lock);
+			unlockr(&root->lock, LR_SEMA);
 			while (!load_acquire(&s.woken))
 				ki_futex_wait((const uint32_t *)&s.woken, 0, -1);
 		}
@@ -103,9 +103,9 @@ void semrelease(_Atomic uint32_t *addr, bool handoff)
 	atomic_fetch_add(addr, 1);
 	if (atomic_load(&root->nwait) == 0)
 		return;
-	lock(&root->lock);
+	lockr(&root->lock, LR_SEMA);
 	if (atomic_load(&root->nwait) == 0) {
-		unlock(&root->lock);
+		unlockr(&root->lock, LR_SEMA);
 		return;
 	}
 	for (s = root->head; s; prev = s, s = s->next)
@@ -120,7 +120,7 @@ void semrelease(_Atomic uint32_t *addr, bool handoff)
 			root->tail = prev;
 		atomic_fetch_sub(&root->nwait, 1);
 	}
-	unlock(&root->lock);
+	unlockr(&root->lock, LR_SEMA);
 	if (!s)
 		return;
 	if (handoff && cansemacquire(addr))
@@ -141,7 +141,7 @@ void sema_abandon_goroutines(void)
 		struct semroot *root = &semtable[i];
 		struct sudog **link, *s;
 
-		lock(&root->lock);
+		lockr(&root->lock, LR_SEMA);
 		root->tail = NULL;
 		for (link = &root->head; (s = *link) != NULL;) {
 			if (s->gp) {
@@ -152,6 +152,6 @@ void sema_abandon_goroutines(void)
 				link = &s->next;
 			}
 		}
-		unlock(&root->lock);
+		unlockr(&root->lock, LR_SEMA);
 	}
 }

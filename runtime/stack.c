@@ -38,6 +38,7 @@
 #include "kernel_iface/kernel.h"
 #include "runtime/compiler.h"
 #include "runtime/lock.h"
+#include "runtime/runtime.h"
 #include "runtime/san.h"
 
 #define STK_CACHE_MAX  32
@@ -169,7 +170,7 @@ int stack_init(size_t size, bool force_mprotect)
 			    : STACK_GUARD_MADVISE;
 	/* Probe by carving the first slot: MADV_GUARD_INSTALL answers EINVAL
 	 * on kernels that lack it. */
-	lock(&pool.lock);
+	lockr(&pool.lock, LR_STACK);
 	r = carve(&probe);
 	if (r == -EINVAL && pool.mode == STACK_GUARD_MADVISE) {
 		pool.mode = STACK_GUARD_MPROTECT;
@@ -188,7 +189,7 @@ int stack_init(size_t size, bool force_mprotect)
 		pool.hot = probe;
 		pool.nhot++;
 	}
-	unlock(&pool.lock);
+	unlockr(&pool.lock, LR_STACK);
 	if (pool.mode == STACK_GUARD_MPROTECT) {
 		maps = ki_max_map_count();
 		stack_limit = maps > 2048 ? (maps - 1024) / 2 : 1024;
@@ -214,7 +215,7 @@ static struct stk *pool_get(int *err)
 {
 	struct stk *s;
 
-	lock(&pool.lock);
+	lockr(&pool.lock, LR_STACK);
 	if ((s = pool.hot) != NULL) {
 		pool.hot = s->next;
 		pool.nhot--;
@@ -224,7 +225,7 @@ static struct stk *pool_get(int *err)
 	} else {
 		*err = carve(&s);
 	}
-	unlock(&pool.lock);
+	unlockr(&pool.lock, LR_STACK);
 	return s;
 }
 
@@ -246,7 +247,7 @@ static void pool_put(struct stk_cache *c, int32_t n)
 {
 	struct stk *release = NULL, *s;
 
-	lock(&pool.lock);
+	lockr(&pool.lock, LR_STACK);
 	while (n-- > 0 && (s = c->head) != NULL) {
 		c->head = s->next;
 		c->n--;
@@ -260,21 +261,21 @@ static void pool_put(struct stk_cache *c, int32_t n)
 			release = s;
 		}
 	}
-	unlock(&pool.lock);
+	unlockr(&pool.lock, LR_STACK);
 	if (!release)
 		return;
 	for (s = release; s; s = s->next) {
 		ki_madvise(s->lo, (size_t)(s->hi - s->lo), MADV_DONTNEED);
 		s->cold = true;
 	}
-	lock(&pool.lock);
+	lockr(&pool.lock, LR_STACK);
 	while ((s = release) != NULL) {
 		release = s->next;
 		s->next = pool.cold;
 		pool.cold = s;
 		pool.ncold++;
 	}
-	unlock(&pool.lock);
+	unlockr(&pool.lock, LR_STACK);
 }
 
 void stackfree(struct stk_cache *c, struct stk *s)
@@ -316,9 +317,9 @@ struct stk *stack_guard_lookup(const void *addr)
 
 void stack_stats(int64_t *carved, int64_t *hot, int64_t *cold)
 {
-	lock(&pool.lock);
+	lockr(&pool.lock, LR_STACK);
 	*carved = pool.ncarved;
 	*hot = pool.nhot;
 	*cold = pool.ncold;
-	unlock(&pool.lock);
+	unlockr(&pool.lock, LR_STACK);
 }

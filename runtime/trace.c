@@ -88,7 +88,7 @@ _Noreturn void fatal_deadlock(void)
 	struct g *gp;
 
 	out_printf(&o, "fatal error: all goroutines are asleep - deadlock!\n");
-	lock(&sched.allglock);
+	lockr(&sched.allglock, LR_ALLG);
 	for_each_g(slab, gp) {
 		uint32_t st = load_relaxed(&gp->status);
 
@@ -97,7 +97,7 @@ _Noreturn void fatal_deadlock(void)
 		out_printf(&o, "\ngoroutine %llu [%s]:\n", (unsigned long long)READ_ONCE(gp->goid),
 			   g_state_name(gp, st));
 	}
-	unlock(&sched.allglock);
+	unlockr(&sched.allglock, LR_ALLG);
 	out_printf(&o, "\n");
 	out_flush(&o);
 	ki_exit(2);
@@ -113,7 +113,7 @@ void schedtrace(bool detailed)
 	struct m *mp;
 	int nspinning = 0;
 
-	lock(&sched.lock);
+	lockr(&sched.lock, LR_SCHED);
 	nprocs = load_relaxed(&sched.nprocs);
 	for (mp = sched.allm; mp; mp = mp->alllink)
 		nspinning += READ_ONCE(mp->spinning);
@@ -146,7 +146,7 @@ void schedtrace(bool detailed)
 	}
 	if (!detailed) {
 		out_printf(&o, "]\n");
-		unlock(&sched.lock);
+		unlockr(&sched.lock, LR_SCHED);
 		out_flush(&o);
 		return;
 	}
@@ -158,8 +158,8 @@ void schedtrace(bool detailed)
 			   pp ? pp->id : -1, gp ? (long long)gp->goid : -1LL,
 			   READ_ONCE(mp->spinning) ? "true" : "false", !pp ? "true" : "false");
 	}
-	unlock(&sched.lock);
-	lock(&sched.allglock);
+	unlockr(&sched.lock, LR_SCHED);
+	lockr(&sched.allglock, LR_ALLG);
 	for_each_g(slab, gp) {
 		uint32_t st = load_relaxed(&gp->status);
 
@@ -168,6 +168,6 @@ void schedtrace(bool detailed)
 		out_printf(&o, "  G%llu: status=%u(%s)\n", (unsigned long long)READ_ONCE(gp->goid), st,
 			   g_state_name(gp, st));
 	}
-	unlock(&sched.allglock);
+	unlockr(&sched.allglock, LR_ALLG);
 	out_flush(&o);
 }

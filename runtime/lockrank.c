@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/lockrank.c - checking the lock order (debug builds).
+ *
+ * Each M keeps the ranks of the runtime locks it holds, in the order it
+ * took them.  A lock may be taken only when its rank is above every rank
+ * held (the order is written in runtime/runtime.h); locks are released in
+ * the reverse order.  Anything else is a fatal error naming both locks, so
+ * that a lock-order inversion shows up in the first test that takes the
+ * two paths, not as a rare deadlock.
+ */
+#include "runtime/runtime.h"
+
+static const char *rank_name(unsigned r)
+{
+	static const char *const names[] = {
+		[LR_SEMA] = "semaphore bucket", [LR_SCHED] = "sched.lock",
+		[LR_GFREE] = "sched.gflock",     [LR_STACK] = "stack pool",
+		[LR_ALLG] = "sched.allglock",
+	};
+
+	return r < ARRAY_SIZE(names) && names[r] ? names[r] : "?";
+}
+
+void lockrank_acquire(struct m *mp, enum lock_rank r)
+{
+	int n = mp->locks;
+
+	if (n >= (int)ARRAY_SIZE(mp->lockranks))
+		throw("lock order: M%ld holds %d runtime locks", (long)mp->id, n);
+	if (n > 0 && mp->lockranks[n - 1] >= r)
+		throw("lock order: taking %s while holding %s", rank_name(r),
+		      rank_name(mp->lockranks[n - 1]));
+	mp->lockranks[n] = (uint8_t)r;
+}
+
+void lockrank_release(struct m *mp, enum lock_rank r)
+{
+	int n = mp->locks; /* unlockr decrements it after this check */
+
+	if (n <= 0 || mp->lockranks[n - 1] != r)
+		throw("lock order: releasing %s, which is not the last lock taken (%s)",
+		      rank_name(r), n > 0 ? rank_name(mp->lockranks[n - 1]) : "none held");
+}
