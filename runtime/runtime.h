@@ -23,8 +23,8 @@
  *
  * Lock order (acquire in this order, never the reverse); enum lock_rank
  * below numbers it, and debug builds check every acquisition against it:
- *   sema bucket lock  ->  sched.lock  ->  sched.gflock  ->  stack pool lock
- *   ->  allglock.  No runtime lock is held across a context switch, except
+ *   channel locks (several, in address order)  ->  sema bucket lock  ->
+ *   sched.lock  ->  sched.gflock  ->  stack pool lock  ->  allglock.  No runtime lock is held across a context switch, except
  *   the lock that gopark's unlock function releases after it (on the same
  *   M).
  */
@@ -177,6 +177,8 @@ struct m {
 	uint64_t fastrand;         /* this M only */
 	int locks;                 /* runtime locks held; this M only (see lockr) */
 	uint8_t lockranks[8];      /* ranks of the locks held, in order (debug builds) */
+	uint16_t lockrankn[8];     /* how many of each (only LR_CHAN repeats) */
+	int nlockranks;
 	struct stk g0stack;        /* g0's stack: the thread's own (g0.stack points here) */
 	void *altstack;            /* signal stack */
 	size_t altstack_size;
@@ -355,7 +357,8 @@ static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 /* --- lock ranks -------------------------------------------------------------- */
 
 enum lock_rank {
-	LR_SEMA = 1, /* a semaphore bucket (runtime/sema.c) */
+	LR_CHAN = 1, /* a channel; select holds several, taken in address order */
+	LR_SEMA,     /* a semaphore bucket (runtime/sema.c) */
 	LR_SCHED,    /* sched.lock */
 	LR_GFREE,    /* sched.gflock */
 	LR_STACK,    /* the stack pool (runtime/stack.c) */
