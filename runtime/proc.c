@@ -96,20 +96,30 @@ int rg_version(void)
 
 /* --- misc ------------------------------------------------------------------ */
 
-/* wyrand over the M's state. */
-static uint32_t mrand(struct m *mp)
+/* wyrand over *state. */
+static uint32_t wyrand(uint64_t *state)
 {
-	uint64_t x = mp->fastrand += 0xa0761d6478bd642full;
+	uint64_t x = *state += 0xa0761d6478bd642full;
 	__uint128_t t = (__uint128_t)x * (x ^ 0xe7037ed1a0b428dbull);
 
 	return (uint32_t)((uint64_t)(t >> 64) ^ (uint64_t)t);
 }
 
+static uint32_t mrand(struct m *mp)
+{
+	return wyrand(&mp->fastrand);
+}
+
 uint32_t fastrand(void)
 {
+	static __thread uint64_t plain; /* a plain thread's state */
 	struct m *mp = getm();
 
-	return mp ? mrand(mp) : (uint32_t)ki_nanotime();
+	if (mp)
+		return mrand(mp);
+	if (!plain)
+		plain = (uint64_t)ki_nanotime() ^ ((uint64_t)ki_gettid() << 32);
+	return wyrand(&plain);
 }
 
 _Noreturn static void throw_outside(const char *call)
