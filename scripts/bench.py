@@ -45,6 +45,7 @@ PROFILES = {
         "args": {
             "spawn": ["-n", "1000000"],
             "yield": ["-n", "2000000"],
+            "pingpong": ["-n", "200000"],
         },
     },
     "full": {
@@ -52,6 +53,7 @@ PROFILES = {
         "args": {
             "spawn": [],  # default: 1,000,000 goroutines
             "yield": [],  # default: 10,000,000 yields per goroutine
+            "pingpong": [],  # default: 2,000,000 round trips, at maxprocs 1 and 2
         },
     },
 }
