@@ -46,6 +46,7 @@ PROFILES = {
             "spawn": ["-n", "1000000"],
             "yield": ["-n", "2000000"],
             "pingpong": ["-n", "200000"],
+            "skynet": [],  # full size: 1,000,000 leaves, well under 1 s a run
         },
     },
     "full": {
@@ -54,6 +55,7 @@ PROFILES = {
             "spawn": [],  # default: 1,000,000 goroutines
             "yield": [],  # default: 10,000,000 yields per goroutine
             "pingpong": [],  # default: 2,000,000 round trips, at maxprocs 1 and 2
+            "skynet": [],  # default: 1,000,000 leaves, 1,111,111 goroutines
         },
     },
 }
