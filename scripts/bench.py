@@ -47,6 +47,7 @@ PROFILES = {
             "yield": ["-n", "2000000"],
             "pingpong": ["-n", "200000"],
             "skynet": [],  # full size: 1,000,000 leaves, well under 1 s a run
+            "park": ["-n", "200000"],
         },
     },
     "full": {
@@ -56,6 +57,7 @@ PROFILES = {
             "yield": [],  # default: 10,000,000 yields per goroutine
             "pingpong": [],  # default: 2,000,000 round trips, at maxprocs 1 and 2
             "skynet": [],  # default: 1,000,000 leaves, 1,111,111 goroutines
+            "park": [],  # default: 1,000,000 parked goroutines (GBs of RSS)
         },
     },
 }
