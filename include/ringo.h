@@ -96,13 +96,76 @@ uint64_t rg_goid(void);
 int rg_num_goroutine(void);
 
 /* ===================================================================== */
+/* Channels                                                              */
+/* ===================================================================== */
+
+/*
+ * rg_chan - a Go channel of elements of elem_size bytes (0 allowed), with
+ * a buffer of cap elements (0: unbuffered).  Every operation may be called
+ * from goroutines (blocking parks the goroutine, never the M) and from
+ * plain threads (blocking blocks the thread).  Waiters are served FIFO; a
+ * value sent to a waiting receiver is copied straight into its element.
+ * Elements are copied with memcpy.
+ */
+typedef struct rg_chan rg_chan;
+
+/* A new channel, or NULL with errno EINVAL (elem_size > 65536 or the
+ * buffer size overflows) or ENOMEM.  (any) */
+rg_chan *rg_chan_make(size_t elem_size, size_t cap);
+/* Send *elem: 0; -EPIPE if c is or becomes closed (nothing is sent).  A
+ * NULL c blocks forever, as a nil channel does.  (any) */
+int rg_chan_send(rg_chan *c, const void *elem);
+/* Receive into elem (may be NULL): 1 when a value was received; 0 when c
+ * is closed and drained (elem zeroed).  A NULL c blocks forever.  (any) */
+int rg_chan_recv(rg_chan *c, void *elem);
+/* Like send and recv, but -EAGAIN instead of blocking.  (any) */
+int rg_chan_try_send(rg_chan *c, const void *elem);
+int rg_chan_try_recv(rg_chan *c, void *elem);
+/* Close c: 0; -EPIPE if it was already closed.  Waiting receivers get 0,
+ * waiting senders -EPIPE.  (any) */
+int rg_chan_close(rg_chan *c);
+/* Buffered elements and buffer size.  (any) */
+size_t rg_chan_len(const rg_chan *c);
+size_t rg_chan_cap(const rg_chan *c);
+/* Free c (NULL is ignored).  Safe as soon as no goroutine or thread is
+ * blocked on it: one woken from an operation on c never touches c again.
+ * A fatal error if some are still blocked on it.  (any) */
+void rg_chan_free(rg_chan *c);
+
+enum { RG_SEND = 1, RG_RECV = 2 };
+
+typedef struct rg_case {
+	rg_chan *chan; /* NULL: never ready (a nil channel) */
+	int op;        /* RG_SEND or RG_RECV */
+	void *elem;    /* the value to send, or where to receive (may be NULL) */
+	int ok;        /* RG_RECV, set when chosen: 1 a value, 0 closed */
+} rg_case;
+
+/*
+ * rg_select - Go's select over n cases.  Returns the index of the case
+ * that proceeded (a RG_RECV case sets ok).  timeout_ns < 0 blocks; 0 is
+ * Go's default: -EAGAIN when no case is ready; > 0 gives up after that
+ * long with -ETIMEDOUT (-ENOSYS until the runtime has timers).  A send
+ * case whose channel is closed makes it return -EPIPE with no case taken.
+ * Among ready cases the choice is uniformly random.  -EINVAL for a bad op
+ * or n < 0.  (any)
+ */
+int rg_select(rg_case *cases, int n, int64_t timeout_ns);
+
+/* ===================================================================== */
 /* Sync                                                                  */
 /* ===================================================================== */
 
 /*
- * rg_wg - sync.WaitGroup.  The zero value is ready to use.  Waiting parks
- * the goroutine, never the M; from a plain thread it blocks that thread.
- * A counter that goes negative is a fatal error.  (any)
+ * The zero value of every type below is ready to use.  Blocking parks the
+ * goroutine, never the M; from a plain thread it blocks the thread.
+ * Misuse (unlocking an unlocked mutex, a negative WaitGroup counter,
+ * releasing more than was acquired) is a fatal error naming the call and
+ * the goroutine.  (any, for every function here)
+ */
+
+/*
+ * rg_wg - sync.WaitGroup.
  */
 typedef struct rg_wg {
 	_Alignas(8) unsigned char opaque_[16];
@@ -111,6 +174,64 @@ typedef struct rg_wg {
 void rg_wg_add(rg_wg *wg, int delta);
 void rg_wg_done(rg_wg *wg);
 void rg_wg_wait(rg_wg *wg);
+
+/* rg_mutex - sync.Mutex: spins briefly, then parks; waiters are served in
+ * order once one has waited over 1 ms (Go's starvation mode). */
+typedef struct rg_mutex {
+	_Alignas(8) unsigned char opaque_[8];
+} rg_mutex;
+
+void rg_mutex_lock(rg_mutex *m);
+void rg_mutex_unlock(rg_mutex *m);
+/* 0 when acquired, -EBUSY when held by someone else. */
+int rg_mutex_trylock(rg_mutex *m);
+
+/* rg_rwmutex - sync.RWMutex: a waiting writer blocks new readers, so
+ * writers are not starved. */
+typedef struct rg_rwmutex {
+	_Alignas(8) unsigned char opaque_[24];
+} rg_rwmutex;
+
+void rg_rwmutex_lock(rg_rwmutex *rw);
+void rg_rwmutex_unlock(rg_rwmutex *rw);
+void rg_rwmutex_rlock(rg_rwmutex *rw);
+void rg_rwmutex_runlock(rg_rwmutex *rw);
+int rg_rwmutex_trylock(rg_rwmutex *rw);  /* 0 or -EBUSY */
+int rg_rwmutex_tryrlock(rg_rwmutex *rw); /* 0 or -EBUSY */
+
+/* rg_cond - sync.Cond over an rg_mutex (passed to wait, which must hold it). */
+typedef struct rg_cond {
+	_Alignas(8) unsigned char opaque_[32];
+} rg_cond;
+
+void rg_cond_wait(rg_cond *c, rg_mutex *m);
+void rg_cond_signal(rg_cond *c);
+void rg_cond_broadcast(rg_cond *c);
+
+/* rg_once - sync.Once: fn(arg) runs once; every caller returns after it
+ * has returned. */
+typedef struct rg_once {
+	_Alignas(8) unsigned char opaque_[16];
+} rg_once;
+
+void rg_once_do(rg_once *o, void (*fn)(void *), void *arg);
+
+/*
+ * rg_sema - a weighted semaphore (golang.org/x/sync/semaphore): acquirers
+ * are served FIFO, so a large request is not starved by small ones.  The
+ * zero value has no capacity; rg_sema_init sets it (before any use).
+ */
+typedef struct rg_sema {
+	_Alignas(8) unsigned char opaque_[48];
+} rg_sema;
+
+void rg_sema_init(rg_sema *s, int64_t capacity);
+/* 0; -EINVAL if n < 0 or n exceeds the capacity (it could never succeed). */
+int rg_sema_acquire(rg_sema *s, int64_t n);
+/* 0 or -EAGAIN (also -EINVAL as acquire). */
+int rg_sema_try_acquire(rg_sema *s, int64_t n);
+/* Release n; a fatal error if more than is held. */
+void rg_sema_release(rg_sema *s, int64_t n);
 
 #pragma GCC visibility pop
 
