@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/sync.h - the layouts behind the opaque sync types of ringo.h,
+ * and the internal mutex calls that rwmutex.c and once.c build on.
+ *
+ * Each public type is a fixed-size opaque buffer; its file asserts that
+ * the private struct fits it.  Tests include this header to look at the
+ * state words (for example to see a mutex enter starvation mode).
+ */
+#ifndef RINGO_RUNTIME_SYNC_H
+#define RINGO_RUNTIME_SYNC_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/sema.h"
+
+/* --- sync.Mutex (runtime/mutex.c) ----------------------------------------------- */
+
+#define MUTEX_LOCKED       1 /* held */
+#define MUTEX_WOKEN        2 /* a waiter is awake (spinning or woken): unlock wakes no other */
+#define MUTEX_STARVING     4 /* starvation mode: unlock hands the mutex to the first waiter */
+#define MUTEX_WAITER_SHIFT 3 /* the rest counts the waiters blocked on sema */
+
+struct mutex {
+	_Atomic int32_t state; /* MUTEX_* bits and waiter count; atomics only */
+	_Atomic uint32_t sema; /* the semaphore waiters block on (runtime/sema.c) */
+};
+
+/* Lock m; reason is the wait reason shown if the caller blocks. */
+void mutex_lock(struct mutex *m, const char *reason);
+void mutex_unlock(struct mutex *m);
+bool mutex_trylock(struct mutex *m);
+
+#endif /* RINGO_RUNTIME_SYNC_H */
