@@ -33,4 +33,18 @@ void mutex_lock(struct mutex *m, const char *reason);
 void mutex_unlock(struct mutex *m);
 bool mutex_trylock(struct mutex *m);
 
+/* --- sync.RWMutex (runtime/rwmutex.c) --------------------------------------------- */
+
+#define RWMUTEX_MAX_READERS (1 << 30)
+
+struct rwmutex {
+	struct mutex w;               /* held by the writer, from before it waits for readers */
+	_Atomic uint32_t writer_sem;  /* the writer waits here for departing readers */
+	_Atomic uint32_t reader_sem;  /* readers wait here for the writer to finish */
+	_Atomic int32_t reader_count; /* readers holding or waiting, less
+				       * RWMUTEX_MAX_READERS while a writer is pending
+				       * or holds the lock; atomics only */
+	_Atomic int32_t reader_wait;  /* readers the pending writer still waits for; atomics only */
+};
+
 #endif /* RINGO_RUNTIME_SYNC_H */
