@@ -47,4 +47,10 @@ struct rwmutex {
 	_Atomic int32_t reader_wait;  /* readers the pending writer still waits for; atomics only */
 };
 
+/* --- sync.Cond (runtime/cond.c) ---------------------------------------------------- */
+
+struct cond {
+	struct notify_list notify; /* its waiters */
+};
+
 #endif /* RINGO_RUNTIME_SYNC_H */
