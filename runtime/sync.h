@@ -53,4 +53,11 @@ struct cond {
 	struct notify_list notify; /* its waiters */
 };
 
+/* --- sync.Once (runtime/once.c) ------------------------------------------------------ */
+
+struct once {
+	_Atomic uint32_t done; /* 1 once fn has returned; set under m, read without it */
+	struct mutex m;        /* held by the caller running fn */
+};
+
 #endif /* RINGO_RUNTIME_SYNC_H */
