@@ -60,4 +60,11 @@ struct once {
 	struct mutex m;        /* held by the caller running fn */
 };
 
+/* --- weighted semaphore (runtime/wsema.c) -------------------------------------------- */
+
+struct wsema {
+	int64_t size; /* capacity; the wait-queue lock of the wsema's address */
+	int64_t cur;  /* tokens held; same lock */
+};
+
 #endif /* RINGO_RUNTIME_SYNC_H */

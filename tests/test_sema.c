@@ -259,14 +259,15 @@ static void test_counts(void **state)
  * stacks unmapped.  Their wait entries must not stay in the semaphore
  * table: a later runtime waiting on any address of the same bucket would
  * walk into unmapped memory.  1,000 addresses cover every bucket.  The
- * abandoned goroutines wait on semaphores and notify lists (some of them
- * objects on their own stacks); a plain thread waiting in the same
- * buckets must survive the clean-up.
+ * abandoned goroutines wait on semaphores, notify lists (some of them
+ * objects on their own stacks) and weighted semaphores; a plain thread
+ * waiting in the same buckets must survive the clean-up.
  */
 #define NWG 1000
 
 static rg_wg first[NWG], second[NWG];
 static struct notify_list lists[NWG];
+static rg_sema wsemas[16];
 static _Atomic uint32_t thread_sema;
 
 static void park_on(void *arg)
@@ -289,6 +290,11 @@ static void park_on_own_list(void *arg)
 	notify_list_wait(&own, notify_list_add(&own), "test");
 }
 
+static void park_on_wsema(void *arg)
+{
+	rg_sema_acquire(arg, 1);
+}
+
 static void *thread_waiter(void *arg)
 {
 	(void)arg;
@@ -307,6 +313,11 @@ static void abandon_main(void *arg)
 		GCHECK_EQ(rg_go(park_on_list, &lists[i]), 0);
 		if (i % 10 == 0)
 			GCHECK_EQ(rg_go(park_on_own_list, NULL), 0);
+	}
+	for (i = 0; i < 16; i++) {
+		rg_sema_init(&wsemas[i], 1);
+		GCHECK_EQ(rg_sema_acquire(&wsemas[i], 1), 0);
+		GCHECK_EQ(rg_go(park_on_wsema, &wsemas[i]), 0);
 	}
 	for (i = 0; i < 50; i++)
 		rg_yield(); /* let them all park */
@@ -329,6 +340,11 @@ static void rerun_main(void *arg)
 		/* The abandoned waiters are gone from every list. */
 		notify_list_notify_all(&lists[i]);
 	}
+	for (i = 0; i < 16; i++) {
+		/* No abandoned acquirer queued ahead of us. */
+		GCHECK_EQ(rg_sema_try_acquire(&wsemas[i], 1), 0);
+		rg_sema_release(&wsemas[i], 1);
+	}
 }
 
 static void test_abandoned_waiters_forgotten(void **state)
@@ -338,6 +354,9 @@ static void test_abandoned_waiters_forgotten(void **state)
 	(void)state;
 	assert_int_equal(pthread_create(&th, NULL, thread_waiter, NULL), 0);
 	RUN_IN_RUNTIME(2, abandon_main, NULL);
+	/* Main's tokens; the abandoned acquirers were never granted any. */
+	for (int i = 0; i < 16; i++)
+		rg_sema_release(&wsemas[i], 1);
 	RUN_IN_RUNTIME(2, rerun_main, NULL);
 	RUN_IN_RUNTIME(1, rerun_main, NULL);
 	/* The plain thread was kept waiting, and is still woken. */

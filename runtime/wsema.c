@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/wsema.c - rg_sema, the weighted semaphore of
+ * golang.org/x/sync/semaphore.
+ *
+ * size and cur are kept under the wait-queue lock of the semaphore's
+ * address (runtime/sema.h, raw waits), and the waiters in that queue, so
+ * that a goroutine abandoned while waiting is forgotten with the others
+ * when the runtime stops.  Each waiter records how many tokens it wants.
+ *
+ * FIFO without starvation: acquire succeeds at once only when the tokens
+ * are free and nobody waits; otherwise it queues at the tail.  Release
+ * grants tokens from the head of the queue, as many waiters as fit, and
+ * stops at the first that does not fit, even if a smaller request behind
+ * it would: a large request at the head is never overtaken.  The releaser
+ * adds a woken waiter's tokens to cur before waking it, so the waiter
+ * returns owning them and no wake-up can be lost or stolen.
+ */
+#include <errno.h>
+
+#include "ringo.h"
+#include "runtime/runtime.h"
+#include "runtime/sema.h"
+#include "runtime/sync.h"
+
+_Static_assert(sizeof(struct wsema) <= sizeof(rg_sema), "rg_sema too small");
+_Static_assert(_Alignof(struct wsema) <= _Alignof(rg_sema), "rg_sema misaligned");
+
+void rg_sema_init(rg_sema *sp, int64_t capacity)
+{
+	struct wsema *s = (struct wsema *)sp;
+	struct semroot *root;
+
+	if (capacity < 0)
+		throw("semaphore: negative capacity (rg_sema_init %p, %lld)", (void *)sp,
+		      (long long)capacity);
+	root = semroot_lock(s);
+	s->size = capacity;
+	s->cur = 0;
+	semroot_unlock(root);
+}
+
+static int wsema_acquire(struct wsema *s, int64_t n, bool block)
+{
+	struct semroot *root;
+	struct sudog w;
+
+	if (n < 0)
+		return -EINVAL;
+	root = semroot_lock(s);
+	if (n > s->size) {
+		/* It could never succeed; do not make others queue behind it. */
+		semroot_unlock(root);
+		return -EINVAL;
+	}
+	if (s->size - s->cur >= n && !semroot_first(root, s)) {
+		s->cur += n;
+		semroot_unlock(root);
+		return 0;
+	}
+	if (!block) {
+		semroot_unlock(root);
+		return -EAGAIN;
+	}
+	w.addr = s;
+	w.n = n;
+	semroot_wait(root, &w, "semaphore.Weighted.Acquire");
+	return 0; /* the releaser counted our tokens in cur */
+}
+
+int rg_sema_acquire(rg_sema *s, int64_t n)
+{
+	return wsema_acquire((struct wsema *)s, n, true);
+}
+
+int rg_sema_try_acquire(rg_sema *s, int64_t n)
+{
+	return wsema_acquire((struct wsema *)s, n, false);
+}
+
+void rg_sema_release(rg_sema *sp, int64_t n)
+{
+	struct wsema *s = (struct wsema *)sp;
+	struct sudog *w, *woken = NULL, **tail = &woken;
+	struct semroot *root = semroot_lock(s);
+
+	if (n < 0 || n > s->cur) {
+		semroot_unlock(root);
+		if (n < 0)
+			throw("semaphore: negative release (rg_sema_release %p, %lld)", (void *)sp,
+			      (long long)n);
+		throw("semaphore: released more than held (rg_sema_release %p, %lld)", (void *)sp,
+		      (long long)n);
+	}
+	s->cur -= n;
+	while ((w = semroot_first(root, s)) != NULL && s->size - s->cur >= w->n) {
+		semroot_dequeue(root, s);
+		s->cur += w->n;
+		*tail = w;
+		tail = &w->waitlink;
+	}
+	semroot_unlock(root);
+	/* Wake them in queue order; read each link before waking. */
+	while ((w = woken) != NULL) {
+		woken = w->waitlink;
+		sudog_ready(w);
+	}
+}
