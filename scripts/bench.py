@@ -48,6 +48,7 @@ PROFILES = {
             "pingpong": ["-n", "200000"],
             "skynet": [],  # full size: 1,000,000 leaves, well under 1 s a run
             "park": ["-n", "200000"],
+            "mutex": ["-n", "2000000"],
         },
     },
     "full": {
@@ -58,6 +59,7 @@ PROFILES = {
             "pingpong": [],  # default: 2,000,000 round trips, at maxprocs 1 and 2
             "skynet": [],  # default: 1,000,000 leaves, 1,111,111 goroutines
             "park": [],  # default: 1,000,000 parked goroutines (GBs of RSS)
+            "mutex": [],  # default: 10,000,000 increments by 8 goroutines, maxprocs 2
         },
     },
 }
