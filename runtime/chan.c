@@ -72,7 +72,8 @@ struct sudog {
 };
 
 struct waitq {
-	struct sudog *first, *last;
+	struct sudog *first;       /* the channel's lock; READ_ONCE in fast paths */
+	struct sudog *last;        /* the channel's lock */
 };
 
 struct rg_chan {
@@ -96,7 +97,7 @@ static void waitq_enqueue(struct waitq *q, struct sudog *sg)
 	if (q->last)
 		q->last->next = sg;
 	else
-		q->first = sg;
+		WRITE_ONCE(q->first, sg);
 	q->last = sg;
 }
 
@@ -105,7 +106,7 @@ static void waitq_remove(struct waitq *q, struct sudog *sg)
 	if (sg->prev)
 		sg->prev->next = sg->next;
 	else
-		q->first = sg->next;
+		WRITE_ONCE(q->first, sg->next);
 	if (sg->next)
 		sg->next->prev = sg->prev;
 	else

@@ -35,6 +35,20 @@
  * nmspinning > 0 and relied on us, and we see it in the re-check, or saw 0
  * and started a new M itself.
  *
+ * Wake-ups into runnext
+ * ---------------------
+ * goready puts the woken G in the waker's runnext and, unlike Go, does not
+ * wake another M for it: the waker usually blocks right after (a channel
+ * hand-off, an unlock), and its P then runs the G at once.  Waking an M
+ * costs the waker a futex system call and a spinning M on the other CPU,
+ * which here doubles the cost of a hand-off.  If the displaced runnext
+ * went to the ring, there is work for others and wakep runs as usual; rg_go
+ * always calls wakep.  A runnext G whose P does not switch for a few
+ * microseconds counts as stalled (runnext_stalled): thieves take it, and
+ * an M about to park re-checks for it.  sysmon will also wake an M for a
+ * stalled runnext when Ps are idle, so that a waker that computes for long
+ * without blocking does not hold the woken G back.
+ *
  * Idle path and its seams
  * -----------------------
  * find_runnable is ordered: local queue (every 61st tick the global queue
@@ -341,6 +355,12 @@ static void switch_done(void)
 		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
 		runqput(pp, a.gp, false);
 		break;
+	case AFTER_YIELD_GLOBAL:
+		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
+		lockr(&sched.lock, LR_SCHED);
+		globrunqput(a.gp);
+		unlockr(&sched.lock, LR_SCHED);
+		break;
 	case AFTER_PARK:
 		casgstatus(a.gp, G_RUNNING, G_WAITING);
 		if (a.unlockf && !a.unlockf(a.gp, a.arg)) {
@@ -409,6 +429,7 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 
 	if (!inherit)
 		store_relaxed(&pp->schedtick, load_relaxed(&pp->schedtick) + 1);
+	store_relaxed(&pp->switchtick, load_relaxed(&pp->switchtick) + 1);
 	if (unlikely(!gp->stack))
 		g_prepare(pp, gp);
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
@@ -475,19 +496,21 @@ void goready(struct g *gp, void *param)
 	gp->stack->param = param;
 	store_relaxed(&gp->status, G_RUNNABLE);
 	if (pp) {
-		runqput(pp, gp, true);
-	} else {
-		/* A plain thread (or an M without a P): no M of ours will look
-		 * at the global queue unless one is running or woken.  The
-		 * fence orders the queue update before wakep's look at
-		 * nmspinning; a spinning M re-checks the global queue after
-		 * it stops spinning (see find_runnable), so one side sees
-		 * the other. */
-		lockr(&sched.lock, LR_SCHED);
-		globrunqput(gp);
-		unlockr(&sched.lock, LR_SCHED);
-		atomic_thread_fence(memory_order_seq_cst);
+		/* See "Wake-ups into runnext": no wakep unless the ring got
+		 * work too. */
+		if (runqput_next(pp, gp))
+			wakep();
+		return;
 	}
+	/* A plain thread (or an M without a P): no M of ours will look at the
+	 * global queue unless one is running or woken.  The fence orders the
+	 * queue update before wakep's look at nmspinning; a spinning M
+	 * re-checks the global queue after it stops spinning (see
+	 * find_runnable), so one side sees the other. */
+	lockr(&sched.lock, LR_SCHED);
+	globrunqput(gp);
+	unlockr(&sched.lock, LR_SCHED);
+	atomic_thread_fence(memory_order_seq_cst);
 	wakep();
 }
 
@@ -511,7 +534,9 @@ void rg_yield(void)
 		if (load_relaxed(&sched.runqsize) == 0)
 			return;
 	}
-	mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
+	/* As Go's Gosched: behind the goroutines of the global queue, so
+	 * that they run before this one again. */
+	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
 }
@@ -745,12 +770,20 @@ out_undo:
 void wakep(void)
 {
 	int32_t zero = 0;
+	struct m *mp;
+	struct p *pp;
 
 	if (load_relaxed(&sched.npidle) == 0)
 		return;
 	if (load_relaxed(&sched.nmspinning) != 0 || !cas(&sched.nmspinning, &zero, 1))
 		return;
+	mp = getm();
+	pp = mp ? mp->p : NULL;
+	if (pp)
+		store_relaxed(&pp->waking, 1);
 	startm(NULL, true);
+	if (pp)
+		store_relaxed(&pp->waking, 0);
 }
 
 static void resetspinning(struct m *mp)
@@ -998,8 +1031,11 @@ top:
 		if (atomic_fetch_sub(&sched.nmspinning, 1) <= 0)
 			throw("find_runnable: negative nmspinning");
 		for (i = 0; i <= procs; i++) {
-			/* i == procs: the global queue, which plain threads fill. */
-			if (i < procs ? runqempty(sched.allp[i]) : !atomic_load(&sched.runqsize))
+			/* i == procs: the global queue, which plain threads fill.
+			 * A runnext G counts only if its P left it waiting. */
+			if (i < procs ? runqlen(sched.allp[i]) == 0 &&
+						!runnext_stalled(sched.allp[i])
+				      : !atomic_load(&sched.runqsize))
 				continue;
 			lockr(&sched.lock, LR_SCHED);
 			pp = pidleget();

@@ -21,7 +21,11 @@
  */
 #include <stdlib.h>
 
+#include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
+
+/* How long a thief leaves a running P's runnext alone. */
+#define RUNNEXT_GRACE_NS 3000
 
 #define RUNQ_MASK (RUNQ_SIZE - 1)
 
@@ -68,18 +72,23 @@ static bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail
 	return true;
 }
 
+bool runqput_next(struct p *pp, struct g *gp)
+{
+	struct g *old = atomic_exchange(&pp->runnext, gp);
+
+	if (!old)
+		return false;
+	runqput(pp, old, false); /* kick the old runnext to the ring */
+	return true;
+}
+
 void runqput(struct p *pp, struct g *gp, bool next)
 {
 	uint32_t head, tail;
 
 	if (next) {
-		struct g *old = load_relaxed(&pp->runnext);
-
-		while (!cas(&pp->runnext, &old, gp))
-			;
-		if (!old)
-			return;
-		gp = old; /* kick the old runnext to the ring */
+		runqput_next(pp, gp);
+		return;
 	}
 	for (;;) {
 		head = load_acquire(&pp->runqhead);
@@ -123,6 +132,33 @@ struct g *runqget(struct p *pp, bool *inherit)
 }
 
 /*
+ * runnext_stalled - whether pp's runnext G is left waiting: pp's M is
+ * likely about to run it, since it was just readied by pp's running G,
+ * which often blocks right after (a channel hand-off).  Give it a few
+ * microseconds, as Go does, and call it stalled only if pp did not switch
+ * meanwhile: a P that keeps switching (a pair of goroutines ping-ponging
+ * through runnext) runs it soon and cheaply, and stealing it would split
+ * the pair across CPUs.  A P whose M is busy waking another M (wakep) is
+ * not stalled either.  Any M; spins for up to RUNNEXT_GRACE_NS.
+ */
+bool runnext_stalled(struct p *pp)
+{
+	uint32_t tick;
+	int64_t until;
+
+	if (!load_relaxed(&pp->runnext))
+		return false;
+	if (load_relaxed(&pp->status) != P_RUNNING)
+		return true;
+	tick = load_relaxed(&pp->switchtick);
+	until = ki_nanotime() + RUNNEXT_GRACE_NS;
+	while (ki_nanotime() < until)
+		cpu_relax();
+	return load_relaxed(&pp->runnext) && load_relaxed(&pp->switchtick) == tick &&
+	       !load_relaxed(&pp->waking);
+}
+
+/*
  * Grab half of pp's ring into batch[batch_head...].  Any M.  Returns the
  * number grabbed.  With steal_runnext, an empty ring yields runnext.
  */
@@ -143,12 +179,8 @@ static uint32_t runqgrab(struct p *pp, struct g *_Atomic *batch, uint32_t batch_
 			next = load_acquire(&pp->runnext);
 			if (!next)
 				return 0;
-			/* pp's M is likely about to run it (it was just
-			 * readied): give it a moment before taking it. */
-			if (load_relaxed(&pp->status) == P_RUNNING) {
-				for (i = 0; i < 200; i++)
-					cpu_relax();
-			}
+			if (!runnext_stalled(pp))
+				return 0;
 			if (!cas(&pp->runnext, &next, NULL))
 				continue;
 			store_relaxed(&batch[batch_head & RUNQ_MASK], next);

@@ -120,6 +120,8 @@ struct p {
 	 * schedtrace, rg_num_goroutine and (later) sysmon. */
 	_Atomic uint32_t schedtick cacheline_aligned; /* incremented on every schedule */
 	_Atomic uint32_t syscalltick; /* incremented on every system call (later) */
+	_Atomic uint32_t switchtick; /* incremented on every switch to a G, runnext too */
+	_Atomic uint32_t waking;   /* the owner is in wakep (a futex wake-up) */
 	_Atomic int64_t gcreated;  /* goroutines created on this P; owner writes */
 	_Atomic int64_t gexited;   /* goroutines exited on this P; owner writes */
 	uint64_t goidcache;        /* next goid to hand out; owner */
@@ -149,6 +151,7 @@ struct p {
 enum after_op {
 	AFTER_NONE,
 	AFTER_YIELD, /* put gp on the local run queue */
+	AFTER_YIELD_GLOBAL, /* put gp on the global run queue */
 	AFTER_PARK,  /* commit gp's park: status, then unlockf(gp, arg) */
 	AFTER_EXIT,  /* free gp's stack and gp */
 };
@@ -300,8 +303,11 @@ int32_t gcount(void);
 /* --- runq.c ------------------------------------------------------------------ */
 
 bool runqempty(struct p *pp);
+bool runnext_stalled(struct p *pp);
 uint32_t runqlen(struct p *pp);
 void runqput(struct p *pp, struct g *gp, bool next);
+/* Put gp in runnext; true if a G it displaced went to the ring.  Owner. */
+bool runqput_next(struct p *pp, struct g *gp);
 struct g *runqget(struct p *pp, bool *inherit);
 struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext);
 /* Global queue, sched.lock held. */
