@@ -23,7 +23,9 @@
  * warm pages); a cache above STK_CACHE_MAX moves half of itself to the
  * global pool.  The pool keeps STK_HOT_MAX stacks resident; stacks beyond
  * that high-water mark give their pages back with MADV_DONTNEED (the guard
- * stays), so RSS follows the live goroutine count.
+ * stays), so RSS follows the live goroutine count.  They do so in batches
+ * of STK_RELEASE_BATCH, neighbours in one call (release_batch), and stay
+ * usable until then.
  *
  * Locking: pool.lock protects the hot/cold lists and carving; the arena
  * table is append-only and published with a release store so that the
@@ -43,6 +45,7 @@
 
 #define STK_CACHE_MAX  32
 #define STK_HOT_MAX    256
+#define STK_RELEASE_BATCH 256
 #define ARENA_BYTES    (1ul << 30)
 #define ARENA_MIN_SLOTS 64
 #define MAX_ARENAS     8192
@@ -62,6 +65,8 @@ static struct {
 	enum stack_guard_mode mode;
 	struct stk *hot;      /* pool.lock */
 	int64_t nhot;
+	struct stk *pending;  /* beyond the high-water mark, to give back; pool.lock */
+	int64_t npending;
 	struct stk *cold;     /* pool.lock */
 	int64_t ncold;
 	int64_t ncarved;
@@ -156,8 +161,8 @@ int stack_init(size_t size, bool force_mprotect)
 
 	pool.size = (size + page - 1) & ~(page - 1);
 	pool.guard = page;
-	pool.hot = pool.cold = NULL;
-	pool.nhot = pool.ncold = pool.ncarved = 0;
+	pool.hot = pool.pending = pool.cold = NULL;
+	pool.nhot = pool.npending = pool.ncold = pool.ncarved = 0;
 	stack_limit = 0;
 	store_relaxed(&pool.narenas, 0);
 	if (IS_ENABLED(CONFIG_STACK_GUARD_NONE)) {
@@ -207,8 +212,19 @@ void stack_fini(void)
 		free(pool.arenas[i]);
 		pool.arenas[i] = NULL;
 	}
-	pool.hot = pool.cold = NULL;
-	pool.nhot = pool.ncold = pool.ncarved = 0;
+	pool.hot = pool.pending = pool.cold = NULL;
+	pool.nhot = pool.npending = pool.ncold = pool.ncarved = 0;
+}
+
+static struct stk *list_pop(struct stk **list, int64_t *n)
+{
+	struct stk *s = *list;
+
+	if (s) {
+		*list = s->next;
+		(*n)--;
+	}
+	return s;
 }
 
 static struct stk *pool_get(int *err)
@@ -216,17 +232,46 @@ static struct stk *pool_get(int *err)
 	struct stk *s;
 
 	lockr(&pool.lock, LR_STACK);
-	if ((s = pool.hot) != NULL) {
-		pool.hot = s->next;
-		pool.nhot--;
-	} else if ((s = pool.cold) != NULL) {
-		pool.cold = s->next;
-		pool.ncold--;
-	} else {
+	/* Warm stacks first: hot, then those waiting to be given back. */
+	s = list_pop(&pool.hot, &pool.nhot);
+	if (!s)
+		s = list_pop(&pool.pending, &pool.npending);
+	if (!s)
+		s = list_pop(&pool.cold, &pool.ncold);
+	if (!s)
 		*err = carve(&s);
-	}
 	unlockr(&pool.lock, LR_STACK);
 	return s;
+}
+
+static int stk_addr_cmp(const void *a, const void *b)
+{
+	const struct stk *x = *(struct stk *const *)a, *y = *(struct stk *const *)b;
+
+	return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+/*
+ * Give back the pages of a batch of stacks: sorted by address, runs of
+ * neighbouring slots go in one madvise (guards keep their state under
+ * MADV_DONTNEED), since every call costs a TLB shoot-down on every CPU
+ * the process runs on.  No lock held.
+ */
+static void release_batch(struct stk **batch, int n)
+{
+	int i = 0;
+
+	qsort(batch, (size_t)n, sizeof(*batch), stk_addr_cmp);
+	while (i < n) {
+		char *lo = batch[i]->lo, *hi = batch[i]->hi;
+
+		batch[i++]->cold = true;
+		while (i < n && batch[i]->lo == hi + pool.guard) {
+			hi = batch[i]->hi;
+			batch[i++]->cold = true;
+		}
+		ki_madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
+	}
 }
 
 struct stk *stackalloc(struct stk_cache *c, int *err)
@@ -241,11 +286,14 @@ struct stk *stackalloc(struct stk_cache *c, int *err)
 	return pool_get(err);
 }
 
-/* Move n stacks from the head of c to the pool, giving back the pages of
- * those beyond the high-water mark.  No lock held on entry. */
+/* Move n stacks from the head of c to the pool.  Those beyond the
+ * high-water mark wait on the pending list, still usable, until
+ * STK_RELEASE_BATCH of them give their pages back together.  No lock held
+ * on entry. */
 static void pool_put(struct stk_cache *c, int32_t n)
 {
-	struct stk *release = NULL, *s;
+	struct stk *batch[STK_RELEASE_BATCH], *s;
+	int nbatch = 0, i;
 
 	lockr(&pool.lock, LR_STACK);
 	while (n-- > 0 && (s = c->head) != NULL) {
@@ -257,22 +305,23 @@ static void pool_put(struct stk_cache *c, int32_t n)
 			pool.hot = s;
 			pool.nhot++;
 		} else {
-			s->next = release;
-			release = s;
+			s->next = pool.pending;
+			pool.pending = s;
+			pool.npending++;
 		}
 	}
-	unlockr(&pool.lock, LR_STACK);
-	if (!release)
-		return;
-	for (s = release; s; s = s->next) {
-		ki_madvise(s->lo, (size_t)(s->hi - s->lo), MADV_DONTNEED);
-		s->cold = true;
+	if (pool.npending >= STK_RELEASE_BATCH) {
+		while (nbatch < STK_RELEASE_BATCH)
+			batch[nbatch++] = list_pop(&pool.pending, &pool.npending);
 	}
+	unlockr(&pool.lock, LR_STACK);
+	if (!nbatch)
+		return;
+	release_batch(batch, nbatch);
 	lockr(&pool.lock, LR_STACK);
-	while ((s = release) != NULL) {
-		release = s->next;
-		s->next = pool.cold;
-		pool.cold = s;
+	for (i = 0; i < nbatch; i++) {
+		batch[i]->next = pool.cold;
+		pool.cold = batch[i];
 		pool.ncold++;
 	}
 	unlockr(&pool.lock, LR_STACK);
