@@ -622,26 +622,44 @@ static int select_poll(rg_case *cases, const uint16_t *pollorder, const uint16_t
 	return -EAGAIN;
 }
 
-/* After a win: take the selector's other sudogs off their channels, and
- * free channels that rg_chan_free left to the last stale sudog.  lockorder
- * no longer holds the winning case. */
-static void select_cleanup(rg_case *cases, struct sudog *sgs, const uint16_t *lockorder, int n)
+/*
+ * After a win: take the selector's other sudogs off their channels, and
+ * free channels that rg_chan_free left to the last stale sudog.  The
+ * winning case (wi) is skipped: its waker already dequeued it, and its
+ * channel may be gone.  lockorder is only read: until this has locked
+ * every other channel, selparkcommit on the parking M may still be
+ * reading it (it holds those locks).
+ */
+static void select_cleanup(rg_case *cases, struct sudog *sgs, const uint16_t *lockorder, int n,
+			   int wi)
 {
+	rg_chan *prev = NULL;
 	int i;
 
-	sellock(cases, lockorder, n);
 	for (i = 0; i < n; i++) {
-		struct sudog *sg = &sgs[lockorder[i]];
-		rg_chan *c = sg->c;
+		rg_chan *c = cases[lockorder[i]].chan;
 
-		waitq_remove(cases[lockorder[i]].op == RG_SEND ? &c->sendq : &c->recvq, sg);
+		if (lockorder[i] == wi || c == prev)
+			continue;
+		lockr(&c->lock, LR_CHAN);
+		prev = c;
 	}
+	for (i = 0; i < n; i++) {
+		int ci = lockorder[i];
+
+		if (ci == wi)
+			continue;
+		waitq_remove(cases[ci].op == RG_SEND ? &sgs[ci].c->sendq : &sgs[ci].c->recvq,
+			     &sgs[ci]);
+	}
+	prev = NULL;
 	for (i = n - 1; i >= 0; i--) {
 		rg_chan *c = cases[lockorder[i]].chan;
 		bool dead;
 
-		if (i > 0 && c == cases[lockorder[i - 1]].chan)
+		if (lockorder[i] == wi || c == prev)
 			continue;
+		prev = c;
 		dead = c->freed && !c->recvq.first && !c->sendq.first;
 		unlockr(&c->lock, LR_CHAN);
 		if (dead)
@@ -732,11 +750,8 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 	/* Woken: the winner's waker filled in its sudog and dequeued it. */
 	win = sw.winner;
 	wi = win->caseidx;
-	for (i = j = 0; i < norder; i++)
-		if (lockorder[i] != wi)
-			lockorder[j++] = lockorder[i];
-	if (j > 0)
-		select_cleanup(cases, sgs, lockorder, j);
+	if (norder > 1)
+		select_cleanup(cases, sgs, lockorder, norder, wi);
 	if (cases[wi].op == RG_RECV) {
 		cases[wi].ok = win->success;
 		r = wi;

@@ -633,6 +633,78 @@ static void test_select_no_stale_waiter(void **state)
 }
 
 /*
+ * Many selectors blocked on the same two channels: each value sent wakes
+ * exactly one of them (none is lost to a selector already woken through
+ * the other channel), and every selector is woken.
+ */
+#define MANY_SEL 8
+#define MANY_ROUNDS TEST_SCALE(1000, 100)
+
+struct many_ctx {
+	rg_chan *a, *b;
+	atomic_llong sum;
+	atomic_int started;
+	rg_wg done;
+};
+
+static void many_selector(void *arg)
+{
+	struct many_ctx *ctx = arg;
+	int va = 0, vb = 0;
+	rg_case cs[2] = { recv_case(ctx->a, &va), recv_case(ctx->b, &vb) };
+	int r;
+
+	atomic_fetch_add(&ctx->started, 1);
+	r = rg_select(cs, 2, -1);
+	GCHECK(r == 0 || r == 1);
+	if (r == 0 || r == 1) {
+		GCHECK_EQ(cs[r].ok, 1);
+		atomic_fetch_add(&ctx->sum, r == 0 ? va : vb);
+	}
+	rg_wg_done(&ctx->done);
+}
+
+static void many_main(void *arg)
+{
+	struct many_ctx *ctx = arg;
+	long long want = 0;
+
+	ctx->a = make_int_chan(0);
+	ctx->b = make_int_chan(0);
+	for (int r = 0; r < MANY_ROUNDS; r++) {
+		atomic_store(&ctx->started, 0);
+		for (int i = 0; i < MANY_SEL; i++) {
+			rg_wg_add(&ctx->done, 1);
+			GCHECK_EQ(rg_go(many_selector, ctx), 0);
+		}
+		if (r % 2)
+			await_count(&ctx->started, MANY_SEL);
+		for (int i = 0; i < MANY_SEL; i++) {
+			int v = r * MANY_SEL + i + 1;
+
+			GCHECK_EQ(rg_chan_send((r + i) % 2 ? ctx->a : ctx->b, &v), 0);
+			want += v;
+		}
+		rg_wg_wait(&ctx->done);
+		GCHECK_EQ(atomic_load(&ctx->sum), want);
+	}
+	rg_chan_free(ctx->a);
+	rg_chan_free(ctx->b);
+}
+
+static void test_select_many_waiters(void **state)
+{
+	static const int procs[] = { 1, 2, 4 };
+
+	(void)state;
+	for (size_t p = 0; p < ARRAY_SIZE(procs); p++) {
+		struct many_ctx ctx = { 0 };
+
+		RUN_IN_RUNTIME(procs[p], many_main, &ctx);
+	}
+}
+
+/*
  * More cases than a select keeps on its stack: one ready case among 40 is
  * found, a blocked select over 40 channels is woken through the one that
  * gets a value, and leaves no waiter on the other 39.
@@ -1510,6 +1582,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_select_nil_cases),
 		cmocka_unit_test(test_select_bad_args),
 		cmocka_unit_test(test_select_no_stale_waiter),
+		cmocka_unit_test(test_select_many_waiters),
 		cmocka_unit_test(test_select_many_cases),
 		cmocka_unit_test(test_select_send_recv_same_chan),
 		cmocka_unit_test(test_select_opposite_orders),
