@@ -188,6 +188,30 @@ static inline int64_t now_ns(void)
 }
 
 /* --------------------------------------------------------------------- */
+/* Waiting for goroutines (goroutine only)                               */
+/* --------------------------------------------------------------------- */
+
+#define DEADLOCK_MSG "fatal error: all goroutines are asleep - deadlock!"
+
+/* Let every runnable goroutine run until it blocks or ends (maxprocs 1:
+ * nothing preempts a goroutine, so 20 yields are plenty). */
+static inline void settle_yields(void)
+{
+	for (int i = 0; i < 20; i++)
+		rg_yield();
+}
+
+/* Yield until *count reaches want, then settle: at maxprocs 1 goroutines
+ * that counted themselves just before a blocking call are parked in it
+ * when this returns. */
+static inline void await_count(atomic_int *count, int want)
+{
+	while (atomic_load(count) < want)
+		rg_yield();
+	settle_yields();
+}
+
+/* --------------------------------------------------------------------- */
 /* Child processes                                                       */
 /* --------------------------------------------------------------------- */
 

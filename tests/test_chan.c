@@ -19,27 +19,6 @@
 
 #include "tests/helpers.h"
 
-#define DEADLOCK_MSG "fatal error: all goroutines are asleep - deadlock!"
-
-/* Let every runnable goroutine run until it blocks or ends. */
-static void settle(void)
-{
-	for (int i = 0; i < 20; i++)
-		rg_yield();
-}
-
-/*
- * Yield until *@count reaches @want, then settle.  With maxprocs 1 the
- * goroutines that incremented *@count just before a blocking operation are
- * parked in it when this returns.
- */
-static void await_count(atomic_int *count, int want)
-{
-	while (atomic_load(count) < want)
-		rg_yield();
-	settle();
-}
-
 /* Yield (and sleep a little) until *@done reaches @want, then join. */
 static void join_threads_when_done(pthread_t *th, int n, atomic_int *done, int want)
 {
@@ -332,9 +311,9 @@ static void rendezvous_main(void *arg)
 
 	rg_wg_add(&ctx->done, 1);
 	GCHECK_EQ(rg_go(rendezvous_sender, ctx), 0);
-	settle();
+	settle_yields();
 	usleep(2000);
-	settle();
+	settle_yields();
 	GCHECK_EQ(atomic_load(&ctx->sent), (int)cap);
 	GCHECK_EQ(rg_chan_len(ctx->c), cap);
 	GCHECK_EQ(rg_chan_recv(ctx->c, &v), 1);
@@ -697,7 +676,7 @@ static void signal_main(void *arg)
 	for (int i = 0; i < SIGNAL_N; i++)
 		GCHECK_EQ(rg_chan_recv(ctx->c, NULL), 1);
 	GCHECK_EQ(rg_chan_try_recv(ctx->c, NULL), -EAGAIN);
-	settle();
+	settle_yields();
 	GCHECK_EQ(atomic_load(&ctx->stopped), 0);
 	GCHECK_EQ(rg_chan_close(ctx->stop), 0);
 	rg_wg_wait(&ctx->done);
@@ -768,7 +747,7 @@ static void start_close_waiters(struct close_ctx *ctx, void (*fn)(void *))
 	if (ctx->procs == 1)
 		await_count(&ctx->started, CLOSE_K); /* all parked */
 	else
-		settle(); /* most parked; the rest find it closed */
+		settle_yields(); /* most parked; the rest find it closed */
 	GCHECK_EQ(atomic_load(&ctx->finished), 0);
 }
 

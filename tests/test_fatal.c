@@ -12,7 +12,6 @@
 
 #include "tests/helpers.h"
 
-#define DEADLOCK_MSG "fatal error: all goroutines are asleep - deadlock!"
 #define OVERFLOW_MSG "fatal error: stack overflow"
 
 static void print_goid(void)

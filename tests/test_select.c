@@ -16,23 +16,6 @@
 
 #include "tests/helpers.h"
 
-#define DEADLOCK_MSG "fatal error: all goroutines are asleep - deadlock!"
-
-/* Let every runnable goroutine run until it blocks or ends. */
-static void settle(void)
-{
-	for (int i = 0; i < 20; i++)
-		rg_yield();
-}
-
-/* Yield until *@count reaches @want, then settle (see the top comment). */
-static void await_count(atomic_int *count, int want)
-{
-	while (atomic_load(count) < want)
-		rg_yield();
-	settle();
-}
-
 /* Wait a little: yield too when running as a goroutine. */
 static void pause_briefly(void)
 {
@@ -397,7 +380,7 @@ static void close_wake_main(void *arg)
 	if (ctx->procs == 1)
 		await_count(&ctx->started, 1);
 	else
-		settle();
+		settle_yields();
 	GCHECK_EQ(rg_chan_close(ctx->c), 0);
 	rg_wg_wait(&ctx->done);
 	/* The selector left d's queue: nobody receives there any more. */
@@ -596,7 +579,7 @@ static void stale_main(void *arg)
 		struct stale_report rep;
 
 		if (ctx->procs == 1 && r % 2 == 0)
-			settle(); /* the selector is parked in rg_select */
+			settle_yields(); /* the selector is parked in rg_select */
 		if (ctx->send_cases) {
 			GCHECK_EQ(rg_chan_recv(ctx->c[k], &v), 1);
 			GCHECK_EQ(v, r);
