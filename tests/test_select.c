@@ -1553,6 +1553,62 @@ static void test_select_free_blocked_fatal(void **state)
 	child_result_free(&r);
 }
 
+/* --- freeing the other channels right after a select won ----------------------- */
+
+/*
+ * A select blocked on {a, b} is won through a; the sender, which no longer
+ * sees anyone blocked on b, frees both at once while the selector's stale
+ * waiter is still queued on b.  The free must wait for the selector to take
+ * it off (ASan checks that nothing touches freed memory).
+ */
+struct freewin {
+	rg_chan *a, *b;
+	atomic_int ready;
+	rg_wg done;
+	int got;
+};
+
+static void freewin_selector(void *arg)
+{
+	struct freewin *fw = arg;
+	int va = 0, vb = 0;
+	rg_case cases[] = { { fw->a, RG_RECV, &va, 0 }, { fw->b, RG_RECV, &vb, 0 } };
+
+	atomic_fetch_add(&fw->ready, 1);
+	GCHECK_EQ(rg_select(cases, 2, -1), 0);
+	fw->got = va;
+	rg_wg_done(&fw->done);
+}
+
+static void freewin_main(void *arg)
+{
+	int rounds = TEST_SCALE(2000, 200);
+
+	(void)arg;
+	for (int r = 0; r < rounds; r++) {
+		struct freewin fw = { .a = rg_chan_make(sizeof(int), 0),
+				      .b = rg_chan_make(sizeof(int), 0) };
+		int v = r + 1;
+
+		rg_wg_add(&fw.done, 1);
+		GCHECK_EQ(rg_go(freewin_selector, &fw), 0);
+		while (atomic_load(&fw.ready) == 0)
+			rg_yield();
+		GCHECK_EQ(rg_chan_send(fw.a, &v), 0);
+		rg_chan_free(fw.a);
+		rg_chan_free(fw.b); /* the selector's waiter may still be on b */
+		rg_wg_wait(&fw.done);
+		GCHECK_EQ(fw.got, v);
+	}
+}
+
+static void test_free_after_select_win(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, freewin_main, NULL);
+	RUN_IN_RUNTIME(2, freewin_main, NULL);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
@@ -1575,6 +1631,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_select_stress),
 		cmocka_unit_test(test_select_deadlock_reports),
 		cmocka_unit_test(test_select_free_blocked_fatal),
+		cmocka_unit_test(test_free_after_select_win),
 	};
 
 	if (rc >= 0)
