@@ -711,6 +711,7 @@ static bool stopm(struct m *mp)
 
 	if (mp->p)
 		throw("stopm: holding a P");
+	stack_release_pending(); /* idle time: give pages back (runtime/stack.c) */
 	lockr(&sched.lock, LR_SCHED);
 	if (sched.stopping) {
 		unlockr(&sched.lock, LR_SCHED);

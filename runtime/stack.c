@@ -23,9 +23,12 @@
  * warm pages); a cache above STK_CACHE_MAX moves half of itself to the
  * global pool.  The pool keeps STK_HOT_MAX stacks resident; stacks beyond
  * that high-water mark give their pages back with MADV_DONTNEED (the guard
- * stays), so RSS follows the live goroutine count.  They do so in batches
- * of STK_RELEASE_BATCH, neighbours in one call (release_batch), and stay
- * usable until then.
+ * stays), so RSS follows the live goroutine count.  That costs a TLB
+ * shoot-down per call, so it is done off the goroutines' path: when an M
+ * goes idle (stack_release_pending, from stopm), in sorted batches with
+ * neighbours in one call (release_batch); only when STK_PENDING_MAX stacks
+ * wait does an exiting goroutine's M release a batch itself.  Pending
+ * stacks stay usable until then.
  *
  * Locking: pool.lock protects the hot/cold lists and carving; the arena
  * table is append-only and published with a release store so that the
@@ -46,6 +49,7 @@
 #define STK_CACHE_MAX  32
 #define STK_HOT_MAX    256
 #define STK_RELEASE_BATCH 256
+#define STK_PENDING_MAX 8192
 #define ARENA_BYTES    (1ul << 30)
 #define ARENA_MIN_SLOTS 64
 #define MAX_ARENAS     8192
@@ -66,7 +70,7 @@ static struct {
 	struct stk *hot;      /* pool.lock */
 	int64_t nhot;
 	struct stk *pending;  /* beyond the high-water mark, to give back; pool.lock */
-	int64_t npending;
+	int64_t npending;     /* pool.lock (READ_ONCE without it) */
 	struct stk *cold;     /* pool.lock */
 	int64_t ncold;
 	int64_t ncarved;
@@ -222,7 +226,7 @@ static struct stk *list_pop(struct stk **list, int64_t *n)
 
 	if (s) {
 		*list = s->next;
-		(*n)--;
+		WRITE_ONCE(*n, *n - 1);
 	}
 	return s;
 }
@@ -286,14 +290,46 @@ struct stk *stackalloc(struct stk_cache *c, int *err)
 	return pool_get(err);
 }
 
+/* Give back the pages of up to STK_RELEASE_BATCH pending stacks.  No lock
+ * held on entry.  Returns how many. */
+static int release_pending(void)
+{
+	struct stk *batch[STK_RELEASE_BATCH];
+	int n = 0, i;
+
+	lockr(&pool.lock, LR_STACK);
+	while (n < STK_RELEASE_BATCH && pool.pending)
+		batch[n++] = list_pop(&pool.pending, &pool.npending);
+	unlockr(&pool.lock, LR_STACK);
+	if (!n)
+		return 0;
+	release_batch(batch, n);
+	lockr(&pool.lock, LR_STACK);
+	for (i = 0; i < n; i++) {
+		batch[i]->next = pool.cold;
+		pool.cold = batch[i];
+		pool.ncold++;
+	}
+	unlockr(&pool.lock, LR_STACK);
+	return n;
+}
+
+void stack_release_pending(void)
+{
+	if (!READ_ONCE(pool.npending))
+		return;
+	while (release_pending() > 0)
+		;
+}
+
 /* Move n stacks from the head of c to the pool.  Those beyond the
- * high-water mark wait on the pending list, still usable, until
- * STK_RELEASE_BATCH of them give their pages back together.  No lock held
- * on entry. */
+ * high-water mark wait on the pending list, still usable, until an M goes
+ * idle (stack_release_pending) or STK_PENDING_MAX of them wait.  No lock
+ * held on entry. */
 static void pool_put(struct stk_cache *c, int32_t n)
 {
-	struct stk *batch[STK_RELEASE_BATCH], *s;
-	int nbatch = 0, i;
+	struct stk *s;
+	bool over;
 
 	lockr(&pool.lock, LR_STACK);
 	while (n-- > 0 && (s = c->head) != NULL) {
@@ -307,24 +343,13 @@ static void pool_put(struct stk_cache *c, int32_t n)
 		} else {
 			s->next = pool.pending;
 			pool.pending = s;
-			pool.npending++;
+			WRITE_ONCE(pool.npending, pool.npending + 1);
 		}
 	}
-	if (pool.npending >= STK_RELEASE_BATCH) {
-		while (nbatch < STK_RELEASE_BATCH)
-			batch[nbatch++] = list_pop(&pool.pending, &pool.npending);
-	}
+	over = pool.npending >= STK_PENDING_MAX;
 	unlockr(&pool.lock, LR_STACK);
-	if (!nbatch)
-		return;
-	release_batch(batch, nbatch);
-	lockr(&pool.lock, LR_STACK);
-	for (i = 0; i < nbatch; i++) {
-		batch[i]->next = pool.cold;
-		pool.cold = batch[i];
-		pool.ncold++;
-	}
-	unlockr(&pool.lock, LR_STACK);
+	if (over)
+		release_pending();
 }
 
 void stackfree(struct stk_cache *c, struct stk *s)

@@ -52,6 +52,9 @@ struct stk *stackalloc(struct stk_cache *c, int *err);
 /* Give s back to the cache c; overflow goes to the global pool, whose
  * stacks beyond the high-water mark give their pages back. */
 void stackfree(struct stk_cache *c, struct stk *s);
+/* Give back the pages of the stacks waiting beyond the high-water mark.
+ * Called by an M going idle (no lock held). */
+void stack_release_pending(void);
 /* Move every stack in c to the global pool (a P is being destroyed). */
 void stackcache_flush(struct stk_cache *c);
 

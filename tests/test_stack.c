@@ -3,6 +3,8 @@
  * test_stack.c - goroutine stacks: reuse through the caches, pages given
  * back above the high-water mark, guard modes and the mprotect fallback.
  */
+#include <pthread.h>
+
 #include "helpers.h"
 
 #include "runtime/stack.h"
@@ -70,6 +72,33 @@ static __attribute__((noinline)) void touch_stack(void)
 		buf[i] = (char)i;
 }
 
+struct later {
+	rg_wg wg;
+	int ms;
+};
+
+static void *wake_later(void *arg)
+{
+	struct later *l = arg;
+
+	usleep((useconds_t)l->ms * 1000);
+	rg_wg_done(&l->wg);
+	return NULL;
+}
+
+/* Block the calling goroutine about ms while nothing else runs, so that
+ * every M parks. */
+static void idle_for_ms(int ms)
+{
+	struct later l = { .ms = ms };
+	pthread_t th;
+
+	rg_wg_add(&l.wg, 1);
+	GCHECK_EQ(pthread_create(&th, NULL, wake_later, &l), 0);
+	rg_wg_wait(&l.wg);
+	pthread_join(th, NULL);
+}
+
 static void rss_worker(void *arg)
 {
 	struct rss_state *st = arg;
@@ -99,9 +128,11 @@ static void rss_main(void *arg)
 	peak = rss_kib();
 	rg_wg_done(&st.gate);
 	rg_wg_wait(&st.done);
-	/* Let the last ones finish exiting. */
+	/* Let the last ones finish exiting, then let every M go idle: idle Ms
+	 * give the pages of stacks beyond the high-water mark back. */
 	for (i = 0; i < 100; i++)
 		rg_yield();
+	idle_for_ms(50);
 	after = rss_kib();
 	stack_stats(&carved, &hot, &cold);
 	GCHECK(carved >= n);
