@@ -72,9 +72,24 @@ static bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail
 	return true;
 }
 
+/* With one P, no thief exists (thieves hold a P of their own), so the
+ * owner may use plain loads and stores on runnext; gomaxprocs changes
+ * only while the world is stopped. */
+static inline bool runnext_private(void)
+{
+	return load_relaxed(&sched.nprocs) == 1;
+}
+
 bool runqput_next(struct p *pp, struct g *gp)
 {
-	struct g *old = atomic_exchange(&pp->runnext, gp);
+	struct g *old;
+
+	if (runnext_private()) {
+		old = load_relaxed(&pp->runnext);
+		store_relaxed(&pp->runnext, gp);
+	} else {
+		old = atomic_exchange(&pp->runnext, gp);
+	}
 
 	if (!old)
 		return false;
@@ -109,6 +124,11 @@ struct g *runqget(struct p *pp, bool *inherit)
 
 	/* Only the owner sets runnext to non-NULL, so a failed CAS means a
 	 * thief took it; the ring may still have work. */
+	if (next && runnext_private()) {
+		store_relaxed(&pp->runnext, NULL);
+		*inherit = true;
+		return next;
+	}
 	if (next && cas(&pp->runnext, &next, NULL)) {
 		*inherit = true;
 		return next;
