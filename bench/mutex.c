@@ -27,6 +27,8 @@
 
 #include "ringo.h"
 
+#include "bench.h"
+
 #define DEFAULT_N 10000000L
 #define DEFAULT_G 8L
 #define MAXPROCS  2
@@ -46,13 +48,6 @@ struct worker {
 	struct params *p;
 	long iters;
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void incrementer(void *arg)
 {
@@ -96,27 +91,15 @@ static void bench_main(void *arg)
 	free(ws);
 }
 
-static long parse_count(const char *prog, const char *flag, const char *s)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0) {
-		fprintf(stderr, "%s: %s: want a positive integer, got '%s'\n", prog, flag, s);
-		exit(2);
-	}
-	return v;
-}
-
 int main(int argc, char **argv)
 {
 	static struct params p = { .n = DEFAULT_N, .g = DEFAULT_G };
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-			p.n = parse_count(argv[0], "-n", argv[++i]);
+			p.n = parse_count(argv[0], argv[++i]);
 		} else if (strcmp(argv[i], "-g") == 0 && i + 1 < argc) {
-			p.g = parse_count(argv[0], "-g", argv[++i]);
+			p.g = parse_count_flag(argv[0], "-g", argv[++i]);
 		} else {
 			fprintf(stderr,
 				"usage: %s [-n N] [-g G]   (defaults: N = %ld increments in all, "

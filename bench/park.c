@@ -31,6 +31,8 @@
 
 #include "ringo.h"
 
+#include "bench.h"
+
 #define DEFAULT_N 1000000L
 #define SETTLE_YIELDS 100
 
@@ -101,18 +103,6 @@ static void bench_main(void *arg)
 	rg_chan_close(p->c);
 	rg_wg_wait(&p->wg);
 	rg_chan_free(p->c);
-}
-
-static long parse_count(const char *prog, const char *s)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0) {
-		fprintf(stderr, "%s: -n: want a positive integer, got '%s'\n", prog, s);
-		exit(2);
-	}
-	return v;
 }
 
 int main(int argc, char **argv)

@@ -26,6 +26,8 @@
 
 #include "ringo.h"
 
+#include "bench.h"
+
 #define DEFAULT_N 2000000L
 #define WARMUP 10000L
 
@@ -39,13 +41,6 @@ struct run {
 	rg_chan *a, *b;
 	rg_wg wg;
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* Receives on A, sends the value + 1 on B, WARMUP + N times. */
 static void ponger(void *arg)
@@ -114,18 +109,6 @@ bad_reply:
 	r->err = "round trip (wrong reply or failed channel operation)";
 	r->rc = 0;
 	/* the other goroutine is abandoned with the channels */
-}
-
-static long parse_count(const char *prog, const char *s)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0) {
-		fprintf(stderr, "%s: -n: want a positive integer, got '%s'\n", prog, s);
-		exit(2);
-	}
-	return v;
 }
 
 int main(int argc, char **argv)

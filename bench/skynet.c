@@ -32,6 +32,8 @@
 
 #include "ringo.h"
 
+#include "bench.h"
+
 #define DEFAULT_N 1000000L
 #define DIV 10
 
@@ -50,13 +52,6 @@ struct params {
 	int64_t sum;
 	double elapsed_ns;
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 /* A goroutine of the tree cannot hand an error back up (its parent would
  * wait for ever), so it ends the process. */
@@ -123,25 +118,6 @@ static void bench_main(void *arg)
 
 	p->elapsed_ns = t1 - t0;
 	rg_chan_free(c);
-}
-
-static long parse_count(const char *prog, const char *s)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0) {
-		fprintf(stderr, "%s: -n: want a positive integer, got '%s'\n", prog, s);
-		exit(2);
-	}
-	long r = v;
-	while (r % DIV == 0)
-		r /= DIV;
-	if (r != 1) {
-		fprintf(stderr, "%s: -n: want a power of %d, got %ld\n", prog, DIV, v);
-		exit(2);
-	}
-	return v;
 }
 
 int main(int argc, char **argv)

@@ -25,6 +25,8 @@
 
 #include "ringo.h"
 
+#include "bench.h"
+
 #define DEFAULT_N 1000000L
 
 struct params {
@@ -34,13 +36,6 @@ struct params {
 	int  maxprocs;
 	double elapsed_ns;
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void worker(void *arg)
 {
@@ -68,18 +63,6 @@ static void bench_main(void *arg)
 	double t1 = now_ns();
 
 	p->elapsed_ns = t1 - t0;
-}
-
-static long parse_count(const char *prog, const char *s)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0) {
-		fprintf(stderr, "%s: -n: want a positive integer, got '%s'\n", prog, s);
-		exit(2);
-	}
-	return v;
 }
 
 int main(int argc, char **argv)

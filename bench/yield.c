@@ -23,6 +23,8 @@
 
 #include "ringo.h"
 
+#include "bench.h"
+
 #define DEFAULT_N 10000000L
 
 struct params {
@@ -32,13 +34,6 @@ struct params {
 	double elapsed_ns;
 	rg_wg wg;
 };
-
-static double now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void yielder(void *arg)
 {
@@ -67,18 +62,6 @@ static void bench_main(void *arg)
 	double t1 = now_ns();
 
 	p->elapsed_ns = t1 - t0;
-}
-
-static long parse_count(const char *prog, const char *s)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v <= 0) {
-		fprintf(stderr, "%s: -n: want a positive integer, got '%s'\n", prog, s);
-		exit(2);
-	}
-	return v;
 }
 
 int main(int argc, char **argv)
