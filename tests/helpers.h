@@ -472,4 +472,22 @@ static inline void test_watchdog(unsigned int seconds)
 	alarm(RG_TEST_SANITIZED ? seconds * 10 : seconds);
 }
 
+
+/* Run child case name: it must exit with status 2 (a fatal error) with
+ * every string of the NULL-terminated list on its stderr. */
+static inline void __attribute__((sentinel)) expect_fatal(const char *name, ...)
+{
+	struct child_result r;
+	const char *msg;
+	va_list ap;
+
+	run_child_case(name, NULL, &r);
+	assert_child_exit(name, &r, 2);
+	va_start(ap, name);
+	while ((msg = va_arg(ap, const char *)) != NULL)
+		assert_child_stderr_has(name, &r, msg);
+	va_end(ap);
+	child_result_free(&r);
+}
+
 #endif /* RINGO_TESTS_HELPERS_H */

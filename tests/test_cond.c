@@ -336,15 +336,8 @@ static int child_wait_forever(void)
 
 static void test_deadlock_reports_wait_reason(void **state)
 {
-	struct child_result r;
-
 	(void)state;
-	run_child_case("wait_forever", NULL, &r);
-	assert_child_exit("wait_forever", &r, 2);
-	assert_child_stderr_has("wait_forever", &r,
-				"fatal error: all goroutines are asleep - deadlock!");
-	assert_child_stderr_has("wait_forever", &r, "goroutine 1 [sync.Cond.Wait]");
-	child_result_free(&r);
+	expect_fatal("wait_forever", DEADLOCK_MSG, "goroutine 1 [sync.Cond.Wait]", NULL);
 }
 
 int main(int argc, char **argv)

@@ -386,15 +386,8 @@ static void test_unlock_unlocked_is_fatal(void **state)
 
 static void test_deadlock_reports_wait_reason(void **state)
 {
-	struct child_result r;
-
 	(void)state;
-	run_child_case("double_lock", NULL, &r);
-	assert_child_exit("double_lock", &r, 2);
-	assert_child_stderr_has("double_lock", &r,
-				"fatal error: all goroutines are asleep - deadlock!");
-	assert_child_stderr_has("double_lock", &r, "goroutine 1 [sync.Mutex.Lock]");
-	child_result_free(&r);
+	expect_fatal("double_lock", DEADLOCK_MSG, "goroutine 1 [sync.Mutex.Lock]", NULL);
 }
 
 int main(int argc, char **argv)

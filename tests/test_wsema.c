@@ -291,23 +291,6 @@ static int child_acquire_forever(void)
 	return run_runtime(2, 0, acquire_forever_main, NULL) ? 1 : 0;
 }
 
-/* Run child case name: it must die of a fatal error whose report has
- * every string of the NULL-terminated list. */
-static void __attribute__((sentinel)) expect_fatal(const char *name, ...)
-{
-	struct child_result r;
-	const char *msg;
-	va_list ap;
-
-	run_child_case(name, NULL, &r);
-	assert_child_exit(name, &r, 2);
-	va_start(ap, name);
-	while ((msg = va_arg(ap, const char *)) != NULL)
-		assert_child_stderr_has(name, &r, msg);
-	va_end(ap);
-	child_result_free(&r);
-}
-
 static void test_fatal_errors(void **state)
 {
 	(void)state;
