@@ -26,14 +26,16 @@
  * to park Ms that have nothing to do, without a lost wake-up.  An M is
  * "spinning" while it holds a P and looks for work (global queue, stealing);
  * sched.nmspinning counts them and at most half as many Ms as busy Ps spin.
- * When work is made ready (rg_go, goready) and there is an idle P and no
- * spinning M, wakep starts one (startm).  A spinning M that finds work
+ * When work is queued where other Ps can take it (rg_go, a ring or the
+ * global queue; see "Wake-ups into runnext" for goready) and there is an
+ * idle P and no spinning M, wakep starts one (startm).  A spinning M that
+ * finds work
  * stops spinning and, if it was the last spinner, calls wakep so that the
  * next piece of work finds a spinner too.  A spinning M that finds nothing
  * releases its P, decrements nmspinning and only then re-checks every run
- * queue (the "delicate dance"): work submitted concurrently either saw
- * nmspinning > 0 and relied on us, and we see it in the re-check, or saw 0
- * and started a new M itself.
+ * queue and the global queue (the "delicate dance"): work submitted
+ * concurrently either saw nmspinning > 0 and relied on us, and we see it in
+ * the re-check, or saw 0 and started a new M itself.
  *
  * Wake-ups into runnext
  * ---------------------
