@@ -33,7 +33,7 @@
 
 #include "bench.h"
 
-#define DEFAULT_N 1000000L
+#define DEFAULT_N     1000000L
 #define SETTLE_YIELDS 100
 
 struct params {
@@ -45,7 +45,7 @@ struct params {
 	rg_chan *c;
 	rg_wg wg;
 	long arrived; /* goroutines about to block */
-	long live; /* rg_num_goroutine() when all were parked */
+	long live;    /* rg_num_goroutine() when all were parked */
 };
 
 /* Resident bytes of the process, from /proc/self/statm; -1 on error. */

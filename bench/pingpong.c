@@ -29,12 +29,12 @@
 #include "bench.h"
 
 #define DEFAULT_N 2000000L
-#define WARMUP 10000L
+#define WARMUP	  10000L
 
 struct run {
 	long n;
-	int maxprocs; /* asked for */
-	int got_procs; /* rg_gomaxprocs(0) inside the run */
+	int maxprocs;	 /* asked for */
+	int got_procs;	 /* rg_gomaxprocs(0) inside the run */
 	const char *err; /* what failed, NULL if nothing */
 	int rc;
 	double elapsed_ns;

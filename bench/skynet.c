@@ -35,7 +35,7 @@
 #include "bench.h"
 
 #define DEFAULT_N 1000000L
-#define DIV 10
+#define DIV	  10
 
 /* What a goroutine of the tree gets: where to send its sum and the range
  * [num, num + size) it covers.  It lives in the parent's frame, which

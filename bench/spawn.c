@@ -31,9 +31,9 @@
 
 struct params {
 	long n;
-	int  err;        /* rg_go's error, 0 if none */
-	long spawned;    /* goroutines started before the error */
-	int  maxprocs;
+	int err;      /* rg_go's error, 0 if none */
+	long spawned; /* goroutines started before the error */
+	int maxprocs;
 	double elapsed_ns;
 };
 
@@ -45,7 +45,7 @@ static void worker(void *arg)
 static void bench_main(void *arg)
 {
 	struct params *p = arg;
-	static rg_wg wg;   /* zero value is ready; outlives abandoned goroutines */
+	static rg_wg wg; /* zero value is ready; outlives abandoned goroutines */
 
 	p->maxprocs = rg_gomaxprocs(0);
 
@@ -56,7 +56,7 @@ static void bench_main(void *arg)
 		if (rc < 0) {
 			p->err = rc;
 			p->spawned = i;
-			return;     /* remaining goroutines are abandoned */
+			return; /* remaining goroutines are abandoned */
 		}
 	}
 	rg_wg_wait(&wg);
@@ -73,8 +73,8 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
 			p.n = parse_count(argv[0], argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [-n N]   (default N = %ld)\n",
-				argv[0], DEFAULT_N);
+			fprintf(stderr, "usage: %s [-n N]   (default N = %ld)\n", argv[0],
+				DEFAULT_N);
 			return 2;
 		}
 	}
@@ -85,8 +85,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (p.err) {
-		fprintf(stderr, "rg_go failed after %ld goroutines: %s\n",
-			p.spawned, strerror(-p.err));
+		fprintf(stderr, "rg_go failed after %ld goroutines: %s\n", p.spawned,
+			strerror(-p.err));
 		return 1;
 	}
 

@@ -29,8 +29,8 @@
 
 struct params {
 	long n;
-	int  err;
-	int  maxprocs;
+	int err;
+	int maxprocs;
 	double elapsed_ns;
 	rg_wg wg;
 };

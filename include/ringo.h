@@ -31,7 +31,8 @@ extern "C" {
 #define RINGO_VERSION_MAJOR 0
 #define RINGO_VERSION_MINOR 1
 #define RINGO_VERSION_PATCH 0
-#define RINGO_VERSION ((RINGO_VERSION_MAJOR << 16) | (RINGO_VERSION_MINOR << 8) | RINGO_VERSION_PATCH)
+#define RINGO_VERSION \
+	((RINGO_VERSION_MAJOR << 16) | (RINGO_VERSION_MINOR << 8) | RINGO_VERSION_PATCH)
 
 /* ===================================================================== */
 /* Runtime                                                               */
@@ -41,9 +42,9 @@ extern "C" {
 int rg_version(void);
 
 typedef struct rg_config {
-	int    maxprocs;    /* number of Ps; 0: RINGO_MAXPROCS, else the default */
-	size_t stack_size;  /* virtual bytes per goroutine stack; 0: the default */
-} rg_config;            /* zero-initialised means all defaults; fields may be added */
+	int maxprocs;	   /* number of Ps; 0: RINGO_MAXPROCS, else the default */
+	size_t stack_size; /* virtual bytes per goroutine stack; 0: the default */
+} rg_config;		   /* zero-initialised means all defaults; fields may be added */
 
 /*
  * rg_main - start the runtime and run fn(arg) as goroutine 1.  (any plain thread)
@@ -136,9 +137,9 @@ enum { RG_SEND = 1, RG_RECV = 2 };
 
 typedef struct rg_case {
 	rg_chan *chan; /* NULL: never ready (a nil channel) */
-	int op;        /* RG_SEND or RG_RECV */
+	int op;	       /* RG_SEND or RG_RECV */
 	void *elem;    /* the value to send, or where to receive (may be NULL) */
-	int ok;        /* RG_RECV, set when chosen: 1 a value, 0 closed */
+	int ok;	       /* RG_RECV, set when chosen: 1 a value, 0 closed */
 } rg_case;
 
 /*
@@ -196,7 +197,7 @@ void rg_rwmutex_lock(rg_rwmutex *rw);
 void rg_rwmutex_unlock(rg_rwmutex *rw);
 void rg_rwmutex_rlock(rg_rwmutex *rw);
 void rg_rwmutex_runlock(rg_rwmutex *rw);
-int rg_rwmutex_trylock(rg_rwmutex *rw);  /* 0 or -EBUSY */
+int rg_rwmutex_trylock(rg_rwmutex *rw);	 /* 0 or -EBUSY */
 int rg_rwmutex_tryrlock(rg_rwmutex *rw); /* 0 or -EBUSY */
 
 /* rg_cond - sync.Cond over an rg_mutex (passed to wait, which must hold it). */

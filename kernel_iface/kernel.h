@@ -32,7 +32,7 @@ int ki_futex_wake(const uint32_t *addr, int n);
 
 /* --- threads ------------------------------------------------------------- */
 
-pid_t ki_gettid(void);                 /* async-signal-safe */
+pid_t ki_gettid(void); /* async-signal-safe */
 int ki_tgkill(pid_t tgid, pid_t tid, int sig);
 pid_t ki_getpid(void);
 /* Create a joinable thread with a stack of stack_size bytes (0: default)

@@ -34,12 +34,12 @@ int ki_mmap_anon(size_t len, bool noreserve, void **out)
 	return 0;
 }
 
-#define KI_RET(expr)                              \
-	do {                                      \
-		int saved_ = errno;               \
-		int r_ = (expr) ? -errno : 0;     \
-		errno = saved_;                   \
-		return r_;                        \
+#define KI_RET(expr)                          \
+	do {                                  \
+		int saved_ = errno;           \
+		int r_ = (expr) ? -errno : 0; \
+		errno = saved_;               \
+		return r_;                    \
 	} while (0)
 
 int ki_munmap(void *addr, size_t len)

@@ -50,42 +50,42 @@
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
 
-#define ELEM_MAX 65536
+#define ELEM_MAX	   65536
 #define SELECT_STACK_CASES 32
 
 struct selwait {
-	_Atomic uint32_t done;     /* 0 until a waker claims this select */
-	struct sudog *winner;      /* set by the claiming waker before it readies */
-	_Atomic uint32_t woken;    /* plain threads sleep on this */
+	_Atomic uint32_t done;	/* 0 until a waker claims this select */
+	struct sudog *winner;	/* set by the claiming waker before it readies */
+	_Atomic uint32_t woken; /* plain threads sleep on this */
 };
 
 struct sudog {
-	struct g *gp;              /* waiting goroutine, NULL for a plain thread */
+	struct g *gp;		   /* waiting goroutine, NULL for a plain thread */
 	struct sudog *next, *prev; /* wait queue; the channel's lock */
-	void *elem;                /* value to send / where to receive (may be NULL) */
+	void *elem;		   /* value to send / where to receive (may be NULL) */
 	rg_chan *c;
-	struct selwait *sel;       /* NULL unless in a select */
-	int caseidx;               /* select: the case this sudog stands for */
-	bool success;              /* set by the waker: value moved (true) or closed */
-	struct sudog *readylink;   /* closechan's list of waiters to wake */
-	_Atomic uint32_t woken;    /* plain threads outside select sleep on this */
+	struct selwait *sel;	 /* NULL unless in a select */
+	int caseidx;		 /* select: the case this sudog stands for */
+	bool success;		 /* set by the waker: value moved (true) or closed */
+	struct sudog *readylink; /* closechan's list of waiters to wake */
+	_Atomic uint32_t woken;	 /* plain threads outside select sleep on this */
 };
 
 struct waitq {
-	struct sudog *first;       /* the channel's lock; READ_ONCE in fast paths */
-	struct sudog *last;        /* the channel's lock */
+	struct sudog *first; /* the channel's lock; READ_ONCE in fast paths */
+	struct sudog *last;  /* the channel's lock */
 };
 
 struct rg_chan {
 	struct lock lock;
-	bool closed;               /* lock */
-	bool freed;                /* lock: rg_chan_free ran while stale sudogs remained */
-	size_t qcount;             /* lock (READ_ONCE for rg_chan_len) */
-	size_t dataqsiz;           /* fixed */
-	size_t elemsize;           /* fixed */
-	size_t sendx, recvx;       /* lock */
+	bool closed;		   /* lock */
+	bool freed;		   /* lock: rg_chan_free ran while stale sudogs remained */
+	size_t qcount;		   /* lock (READ_ONCE for rg_chan_len) */
+	size_t dataqsiz;	   /* fixed */
+	size_t elemsize;	   /* fixed */
+	size_t sendx, recvx;	   /* lock */
 	struct waitq recvq, sendq; /* lock */
-	char buf[];                /* dataqsiz * elemsize bytes */
+	char buf[];		   /* dataqsiz * elemsize bytes */
 };
 
 /* --- wait queues --------------------------------------------------------------- */
@@ -293,8 +293,8 @@ static int chansend(rg_chan *c, const void *ep, bool block)
 	/* Fast path for a failing non-blocking send: no lock needed to see a
 	 * full open channel (Go's reasoning in chansend). */
 	if (!block && !READ_ONCE(c->closed) &&
-	    (c->dataqsiz == 0 ? READ_ONCE(c->recvq.first) == NULL
-			      : READ_ONCE(c->qcount) == c->dataqsiz))
+	    (c->dataqsiz == 0 ? READ_ONCE(c->recvq.first) == NULL :
+				READ_ONCE(c->qcount) == c->dataqsiz))
 		return -EAGAIN;
 
 	lockr(&c->lock, LR_CHAN);
@@ -373,8 +373,8 @@ static int chanrecv(rg_chan *c, void *ep, bool block)
 			return -EAGAIN;
 		block_forever("chan receive (nil chan)");
 	}
-	if (!block && (c->dataqsiz == 0 ? READ_ONCE(c->sendq.first) == NULL
-					 : READ_ONCE(c->qcount) == 0)) {
+	if (!block &&
+	    (c->dataqsiz == 0 ? READ_ONCE(c->sendq.first) == NULL : READ_ONCE(c->qcount) == 0)) {
 		if (!READ_ONCE(c->closed))
 			return -EAGAIN;
 		/* Closed: fall through to the locked path, which drains. */
@@ -565,8 +565,7 @@ static void sort_by_chan(rg_case *cases, uint16_t *order, int n)
 /* Poll the cases once, channels locked; on success, unlock and return the
  * case index (or -EPIPE for a send on a closed channel).  -EAGAIN: none
  * ready, channels still locked. */
-static int select_poll(rg_case *cases, const uint16_t *pollorder, const uint16_t *lockorder,
-		       int n)
+static int select_poll(rg_case *cases, const uint16_t *pollorder, const uint16_t *lockorder, int n)
 {
 	int i;
 

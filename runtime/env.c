@@ -64,7 +64,8 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 			return;
 		}
 	} else {
-		fprintf(stderr, "ringo: RINGO_DEBUG: unknown option \"%.*s\" ignored\n", (int)len, opt);
+		fprintf(stderr, "ringo: RINGO_DEBUG: unknown option \"%.*s\" ignored\n", (int)len,
+			opt);
 		return;
 	}
 	fprintf(stderr, "ringo: RINGO_DEBUG: malformed value in \"%.*s\" ignored\n", (int)len, opt);

@@ -43,8 +43,8 @@ _Static_assert(sizeof(struct mutex) <= sizeof(rg_mutex), "rg_mutex too small");
 _Static_assert(_Alignof(struct mutex) <= _Alignof(rg_mutex), "rg_mutex misaligned");
 
 #define STARVATION_THRESHOLD_NS 1000000
-#define ACTIVE_SPIN 4      /* spin iterations before blocking */
-#define ACTIVE_SPIN_CNT 30 /* pause instructions per iteration */
+#define ACTIVE_SPIN		4  /* spin iterations before blocking */
+#define ACTIVE_SPIN_CNT		30 /* pause instructions per iteration */
 
 static const char reason_lock[] = "sync.Mutex.Lock";
 

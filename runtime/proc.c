@@ -332,13 +332,13 @@ void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void *arg)
 	uint64_t *sp = (uint64_t *)((uintptr_t)hi & ~(uintptr_t)15);
 
 	sp[-1] = (uint64_t)(uintptr_t)ctx_entry; /* ret target */
-	sp[-2] = 0;                              /* rbp: end of frame chain */
-	sp[-3] = 0;                              /* rbx */
-	sp[-4] = (uint64_t)(uintptr_t)entry;     /* r12 */
-	sp[-5] = (uint64_t)(uintptr_t)arg;       /* r13 */
-	sp[-6] = 0;                              /* r14 */
-	sp[-7] = 0;                              /* r15 */
-	sp[-8] = 0x1f80ull | (0x037full << 32);  /* MXCSR, x87 control word */
+	sp[-2] = 0;				 /* rbp: end of frame chain */
+	sp[-3] = 0;				 /* rbx */
+	sp[-4] = (uint64_t)(uintptr_t)entry;	 /* r12 */
+	sp[-5] = (uint64_t)(uintptr_t)arg;	 /* r13 */
+	sp[-6] = 0;				 /* r14 */
+	sp[-7] = 0;				 /* r15 */
+	sp[-8] = 0x1f80ull | (0x037full << 32);	 /* MXCSR, x87 control word */
 	c->sp = &sp[-8];
 }
 
@@ -529,7 +529,7 @@ void rg_yield(void)
 
 		if (next) {
 			mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
-					execute(mp, gp, next, inherit);
+			execute(mp, gp, next, inherit);
 			return;
 		}
 		/* Nothing local: only the global queue can hold others. */
@@ -684,7 +684,8 @@ static void *mstart(void *arg)
  * reserved under sched.lock by the caller. */
 static void newm(struct p *pp, bool spinning, int64_t id)
 {
-	struct m *mp = aligned_alloc(CACHELINE, (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+	struct m *mp = aligned_alloc(CACHELINE,
+				     (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
 	char name[16];
 	int r;
 
@@ -1002,7 +1003,8 @@ top:
 	}
 	/* Seam: a non-blocking poll of the network poller goes here. */
 	procs = load_relaxed(&sched.nprocs);
-	if (mp->spinning || 2 * load_relaxed(&sched.nmspinning) < procs - load_relaxed(&sched.npidle)) {
+	if (mp->spinning ||
+	    2 * load_relaxed(&sched.nmspinning) < procs - load_relaxed(&sched.npidle)) {
 		if (!mp->spinning) {
 			WRITE_ONCE(mp->spinning, true);
 			atomic_fetch_add(&sched.nmspinning, 1);
@@ -1036,9 +1038,9 @@ top:
 		for (i = 0; i <= procs; i++) {
 			/* i == procs: the global queue, which plain threads fill.
 			 * A runnext G counts only if its P left it waiting. */
-			if (i < procs ? runqlen(sched.allp[i]) == 0 &&
-						!runnext_stalled(sched.allp[i])
-				      : !atomic_load(&sched.runqsize))
+			if (i < procs ?
+				    runqlen(sched.allp[i]) == 0 && !runnext_stalled(sched.allp[i]) :
+				    !atomic_load(&sched.runqsize))
 				continue;
 			lockr(&sched.lock, LR_SCHED);
 			pp = pidleget();
@@ -1178,9 +1180,7 @@ static void teardown(struct m *m0)
 		next = mp->alllink;
 		free(mp);
 	}
-	for_each_g(slab, gp)
-		if (gp->stack)
-			san_fiber_destroy(gp->stack->tsan_fiber);
+	for_each_g(slab, gp) if (gp->stack) san_fiber_destroy(gp->stack->tsan_fiber);
 	while ((slab = sched.gslabs) != NULL) {
 		sched.gslabs = slab->next;
 		free(slab);
@@ -1243,7 +1243,8 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	sched.scheddetail = env.scheddetail;
 	sched.start_ns = ki_nanotime();
 	sched.allp = calloc(MAXPROCS_LIMIT, sizeof(*sched.allp));
-	m0 = aligned_alloc(CACHELINE, (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+	m0 = aligned_alloc(CACHELINE,
+			   (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
 	maing = malg(NULL);
 	r = -ENOMEM;
 	if (!sched.allp || !m0 || !maing)
@@ -1274,7 +1275,8 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 
 	if (sched.schedtrace_ms) {
 		noteclear(&tracer.stop);
-		tracer.started = !ki_thread_create(&tracer.thread, tracer_main, NULL, 0, "ringo-trace");
+		tracer.started =
+			!ki_thread_create(&tracer.thread, tracer_main, NULL, 0, "ringo-trace");
 	}
 	schedule(m0);
 	teardown(m0);

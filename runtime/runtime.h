@@ -43,7 +43,7 @@
 #include "numa/steal.h"
 
 #define MAXPROCS_LIMIT 1024 /* like Go's _MaxGomaxprocs on 64-bit Linux, bounded */
-#define RUNQ_SIZE 256       /* per-P ring; must be a power of two */
+#define RUNQ_SIZE      256  /* per-P ring; must be a power of two */
 
 /* --- context (arch) ------------------------------------------------------ */
 
@@ -60,11 +60,11 @@ void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void *arg);
 /* --- G ------------------------------------------------------------------- */
 
 enum g_status {
-	G_IDLE,     /* just allocated, not yet initialised */
+	G_IDLE,	    /* just allocated, not yet initialised */
 	G_RUNNABLE, /* on a run queue, not running; owned by that queue */
 	G_RUNNING,  /* running on an M (g->m) with a P */
 	G_WAITING,  /* parked by gopark; owned by whoever will goready it */
-	G_DEAD,     /* exited; on a free list */
+	G_DEAD,	    /* exited; on a free list */
 };
 
 /*
@@ -73,16 +73,16 @@ enum g_status {
  * parameter, sanitizer state) lives in its stack's descriptor, gp->stack.
  */
 struct g {
-	struct ctx ctx;            /* saved context; valid while not G_RUNNING */
-	struct stk *stack;         /* NULL until first run (stacks are lazy); READ_ONCE */
-	_Atomic uint32_t status;   /* enum g_status; transitions documented above */
-	int32_t gfreebatchn;       /* Gs in the free chain this G heads; gflock */
-	uint64_t goid;             /* set at creation by the creating M (READ_ONCE) */
-	void (*fn)(void *);        /* entry and argument, set at creation */
+	struct ctx ctx;		 /* saved context; valid while not G_RUNNING */
+	struct stk *stack;	 /* NULL until first run (stacks are lazy); READ_ONCE */
+	_Atomic uint32_t status; /* enum g_status; transitions documented above */
+	int32_t gfreebatchn;	 /* Gs in the free chain this G heads; gflock */
+	uint64_t goid;		 /* set at creation by the creating M (READ_ONCE) */
+	void (*fn)(void *);	 /* entry and argument, set at creation */
 	void *arg;
-	struct g *schedlink;       /* free list link; owned by the list */
-	struct g *gfreebatch;      /* global free list: next chain; gflock */
-} cacheline_aligned;               /* two Gs never share a cache line */
+	struct g *schedlink;  /* free list link; owned by the list */
+	struct g *gfreebatch; /* global free list: next chain; gflock */
+} cacheline_aligned;	      /* two Gs never share a cache line */
 
 _Static_assert(sizeof(struct g) == CACHELINE, "struct g must fit one cache line");
 
@@ -95,41 +95,41 @@ struct gslab {
 	struct gslab *next; /* sched.gslabs; allglock */
 };
 
-#define for_each_g(slab, gp)                                             \
-	for ((slab) = sched.gslabs; (slab); (slab) = (slab)->next)      \
+#define for_each_g(slab, gp)                                       \
+	for ((slab) = sched.gslabs; (slab); (slab) = (slab)->next) \
 		for ((gp) = (slab)->gs; (gp) < (slab)->gs + GSLAB; (gp)++)
 
 /* --- P ------------------------------------------------------------------- */
 
 enum p_status {
-	P_IDLE,    /* on sched.pidle, no M */
+	P_IDLE,	   /* on sched.pidle, no M */
 	P_RUNNING, /* held by an M */
 	P_GCSTOP,  /* stopped by stop_the_world; held by nobody */
-	P_DEAD,    /* beyond gomaxprocs; kept in allp, never used */
+	P_DEAD,	   /* beyond gomaxprocs; kept in allp, never used */
 };
 
 struct p {
 	/* Read by other Ms (thieves, startm, schedtrace): written rarely. */
 	int32_t id;
-	_Atomic uint32_t status;   /* enum p_status; changed by the owner or under sched.lock */
-	struct p *link;            /* sched.pidle list; sched.lock */
-	struct m *m;               /* M holding it; owner (READ_ONCE elsewhere) */
+	_Atomic uint32_t status; /* enum p_status; changed by the owner or under sched.lock */
+	struct p *link;		 /* sched.pidle list; sched.lock */
+	struct m *m;		 /* M holding it; owner (READ_ONCE elsewhere) */
 
 	/* Owner-hot: written on every spawn, switch or exit, so on lines of
 	 * their own.  schedtick and the counters are also read, relaxed, by
 	 * schedtrace, rg_num_goroutine and (later) sysmon. */
 	_Atomic uint32_t schedtick cacheline_aligned; /* incremented on every schedule */
-	_Atomic uint32_t syscalltick; /* incremented on every system call (later) */
+	_Atomic uint32_t syscalltick;		      /* incremented on every system call (later) */
 	_Atomic uint32_t switchtick; /* incremented on every switch to a G, runnext too */
-	_Atomic uint32_t waking;   /* the owner is in wakep (a futex wake-up) */
-	_Atomic int64_t gcreated;  /* goroutines created on this P; owner writes */
-	_Atomic int64_t gexited;   /* goroutines exited on this P; owner writes */
-	uint64_t goidcache;        /* next goid to hand out; owner */
+	_Atomic uint32_t waking;     /* the owner is in wakep (a futex wake-up) */
+	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
+	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
+	uint64_t goidcache;	     /* next goid to hand out; owner */
 	uint64_t goidcacheend;
-	struct g *gslab_next;      /* unused Gs of this P's last slab; owner */
+	struct g *gslab_next; /* unused Gs of this P's last slab; owner */
 	int32_t gslab_left;
-	int32_t gfreecnt;          /* owner (READ_ONCE elsewhere) */
-	struct g *gfree;           /* free Gs; owner */
+	int32_t gfreecnt;	     /* owner (READ_ONCE elsewhere) */
+	struct g *gfree;	     /* free Gs; owner */
 	struct stk_cache stackcache; /* owner */
 
 	/* Run queue (runtime/runq.c): head is advanced by the owner and by
@@ -150,10 +150,10 @@ struct p {
  * the switch does it (see "Switching" in runtime/proc.c). */
 enum after_op {
 	AFTER_NONE,
-	AFTER_YIELD, /* put gp on the local run queue */
+	AFTER_YIELD,	    /* put gp on the local run queue */
 	AFTER_YIELD_GLOBAL, /* put gp on the global run queue */
-	AFTER_PARK,  /* commit gp's park: status, then unlockf(gp, arg) */
-	AFTER_EXIT,  /* free gp's stack and gp */
+	AFTER_PARK,	    /* commit gp's park: status, then unlockf(gp, arg) */
+	AFTER_EXIT,	    /* free gp's stack and gp */
 };
 
 struct after {
@@ -164,28 +164,28 @@ struct after {
 };
 
 struct m {
-	struct g g0;               /* the thread's own stack; scheduler code runs here */
-	struct g *_Atomic curg;    /* running G (or NULL); written by this M only */
-	struct p *p;               /* attached P; this M only */
-	struct p *nextp;           /* P handed over by startm; sched.lock */
-	bool spinning;             /* looking for work; this M only (see nmspinning) */
-	struct note park;          /* stopm sleeps here */
-	struct m *schedlink;       /* sched.midle list; sched.lock */
-	struct m *alllink;         /* allm list; written under sched.lock before publish */
+	struct g g0;		/* the thread's own stack; scheduler code runs here */
+	struct g *_Atomic curg; /* running G (or NULL); written by this M only */
+	struct p *p;		/* attached P; this M only */
+	struct p *nextp;	/* P handed over by startm; sched.lock */
+	bool spinning;		/* looking for work; this M only (see nmspinning) */
+	struct note park;	/* stopm sleeps here */
+	struct m *schedlink;	/* sched.midle list; sched.lock */
+	struct m *alllink;	/* allm list; written under sched.lock before publish */
 	int64_t id;
 	pid_t tid;
 	pthread_t thread;
-	bool is_m0;                /* the thread that called rg_main */
-	struct after after;        /* pending post-switch action; this M only */
-	uint64_t fastrand;         /* this M only */
-	int locks;                 /* runtime locks held; this M only (see lockr) */
-	uint8_t lockranks[8];      /* ranks of the locks held, in order (debug builds) */
-	uint16_t lockrankn[8];     /* how many of each (only LR_CHAN repeats) */
+	bool is_m0;	       /* the thread that called rg_main */
+	struct after after;    /* pending post-switch action; this M only */
+	uint64_t fastrand;     /* this M only */
+	int locks;	       /* runtime locks held; this M only (see lockr) */
+	uint8_t lockranks[8];  /* ranks of the locks held, in order (debug builds) */
+	uint16_t lockrankn[8]; /* how many of each (only LR_CHAN repeats) */
 	int nlockranks;
-	struct stk g0stack;        /* g0's stack: the thread's own (g0.stack points here) */
-	void *altstack;            /* signal stack */
+	struct stk g0stack; /* g0's stack: the thread's own (g0.stack points here) */
+	void *altstack;	    /* signal stack */
 	size_t altstack_size;
-	stack_t old_altstack;      /* m0 only: the caller's, restored at exit */
+	stack_t old_altstack; /* m0 only: the caller's, restored at exit */
 };
 
 /* --- sched --------------------------------------------------------------- */
@@ -202,15 +202,15 @@ struct m {
  */
 struct sched {
 	/* Read on every spawn, wake-up and switch; written rarely. */
-	_Atomic int32_t npidle;     /* idle Ps (also under sched.lock) */
+	_Atomic int32_t npidle;	    /* idle Ps (also under sched.lock) */
 	_Atomic int32_t nmspinning; /* Ms spinning for work; see "Worker thread parking" */
 	_Atomic uint32_t need_g0;   /* NEED_G0_* */
-	_Atomic int32_t nprocs;     /* Ps in use (gomaxprocs) */
+	_Atomic int32_t nprocs;	    /* Ps in use (gomaxprocs) */
 	/* Ps: allp[0..nprocs) are in use; allp[nprocs..nallp) are P_DEAD and
 	 * kept so that a racing reader never sees freed memory.  allp only
 	 * changes during stop-the-world. */
 	struct p **allp;
-	int32_t nallp;             /* grows only, under stop-the-world (READ_ONCE) */
+	int32_t nallp; /* grows only, under stop-the-world (READ_ONCE) */
 
 	struct lock lock cacheline_aligned;
 	/* Global run queue: a circular array of runqcap (a power of two)
@@ -223,19 +223,19 @@ struct sched {
 	/* Idle Ms and Ps; sched.lock. */
 	struct m *midle;
 	int32_t nmidle;
-	int32_t mcount;            /* Ms created; sched.lock */
-	int64_t mnext;             /* next M id; sched.lock */
-	struct m *allm;            /* every M; sched.lock for writers, stable while running */
+	int32_t mcount; /* Ms created; sched.lock */
+	int64_t mnext;	/* next M id; sched.lock */
+	struct m *allm; /* every M; sched.lock for writers, stable while running */
 	struct p *pidle;
 	/* Stop-the-world and shutdown; see NEED_G0_*. */
-	int32_t stopwait;          /* Ps still to stop; sched.lock */
-	bool stopping;             /* main returned; sched.lock */
-	struct note stopnote;      /* the stopper sleeps here */
+	int32_t stopwait;     /* Ps still to stop; sched.lock */
+	bool stopping;	      /* main returned; sched.lock */
+	struct note stopnote; /* the stopper sleeps here */
 
 	/* Global free Gs: a stack of chains (see gfput); gflock. */
 	struct lock gflock cacheline_aligned;
 	struct g *gfree;
-	_Atomic int32_t ngfree;    /* written under gflock, read without it as a hint */
+	_Atomic int32_t ngfree; /* written under gflock, read without it as a hint */
 
 	_Atomic uint64_t goidgen cacheline_aligned; /* goid batches are taken from here */
 
@@ -243,11 +243,11 @@ struct sched {
 	struct lock allglock cacheline_aligned;
 	struct gslab *gslabs;
 
-	struct steal_order steal;  /* changes only during stop-the-world */
+	struct steal_order steal; /* changes only during stop-the-world */
 
 	/* Configuration, fixed while the runtime runs. */
 	size_t stack_size;
-	int64_t schedtrace_ms;     /* 0: off */
+	int64_t schedtrace_ms; /* 0: off */
 	bool scheddetail;
 	int64_t start_ns;
 };
@@ -335,9 +335,9 @@ _Noreturn void fatal_deadlock(void);
 #define RG_DEBUG IS_ENABLED(CONFIG_DEBUG_CHECKS)
 #endif
 
-#define rg_assert(cond)                                                                  \
-	do {                                                                             \
-		if (RG_DEBUG && unlikely(!(cond)))                                       \
+#define rg_assert(cond)                                                                   \
+	do {                                                                              \
+		if (RG_DEBUG && unlikely(!(cond)))                                        \
 			throw("assertion failed: %s (%s:%d)", #cond, __FILE__, __LINE__); \
 	} while (0)
 #define assert_lock_held(l) rg_assert(lock_held(l))
@@ -407,7 +407,7 @@ static inline void unlockr(struct lock *l, enum lock_rank r)
 /* --- env.c -------------------------------------------------------------------- */
 
 struct rg_env {
-	int maxprocs;          /* 0: not set */
+	int maxprocs;	       /* 0: not set */
 	int64_t schedtrace_ms; /* 0: off */
 	bool scheddetail;
 	bool stackguard_mprotect;

@@ -36,7 +36,6 @@
 #define RG_TSAN 0
 #endif
 
-
 static inline void san_switch_begin(void **fake_stack_save, const void *to_lo, size_t to_size,
 				    void *to_tsan)
 {

@@ -53,7 +53,7 @@ struct semroot {
 	_Atomic uint32_t nwait; /* entries queued here (plus, briefly, a semacquire
 				 * about to queue); written under lock, also read
 				 * without it */
-	struct sudog *head;     /* first waiter of each address; lock */
+	struct sudog *head;	/* first waiter of each address; lock */
 } cacheline_aligned;
 
 static struct semroot semtable[SEMTABSZ];
@@ -362,8 +362,8 @@ void semroot_unlock(struct semroot *root)
 struct sudog *semroot_first(struct semroot *root, const void *addr)
 {
 	assert_lock_held(&root->lock);
-	return atomic_load_explicit(&root->nwait, memory_order_relaxed) ? *queue_find(root, addr)
-									 : NULL;
+	return atomic_load_explicit(&root->nwait, memory_order_relaxed) ? *queue_find(root, addr) :
+									  NULL;
 }
 
 struct sudog *semroot_dequeue(struct semroot *root, const void *addr)

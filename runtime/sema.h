@@ -40,15 +40,15 @@ struct g;
  * removes it, then to that waker until sudog_ready.
  */
 struct sudog {
-	struct g *gp;             /* the waiting goroutine; NULL for a plain thread */
-	const void *addr;         /* the object waited on */
-	struct sudog *next;       /* next address's first waiter; root lock */
-	struct sudog *waitlink;   /* next waiter on the same address; root lock */
-	struct sudog *waittail;   /* first waiter only: the last one on addr; root lock */
-	uint32_t ticket;          /* notify lists: this waiter's ticket */
-	int64_t n;                /* raw waits: what the waiter asks for (rg_sema: tokens) */
+	struct g *gp;		  /* the waiting goroutine; NULL for a plain thread */
+	const void *addr;	  /* the object waited on */
+	struct sudog *next;	  /* next address's first waiter; root lock */
+	struct sudog *waitlink;	  /* next waiter on the same address; root lock */
+	struct sudog *waittail;	  /* first waiter only: the last one on addr; root lock */
+	uint32_t ticket;	  /* notify lists: this waiter's ticket */
+	int64_t n;		  /* raw waits: what the waiter asks for (rg_sema: tokens) */
 	_Atomic uint32_t handoff; /* semaphores: the releaser gave us the count */
-	_Atomic uint32_t woken;   /* plain threads: futex word, 1 once woken */
+	_Atomic uint32_t woken;	  /* plain threads: futex word, 1 once woken */
 };
 
 /* --- semaphores ------------------------------------------------------------ */
@@ -76,7 +76,7 @@ void semrelease(_Atomic uint32_t *addr, bool handoff);
  * The zero value is an empty list.
  */
 struct notify_list {
-	_Atomic uint32_t wait;   /* ticket of the next waiter; atomic add */
+	_Atomic uint32_t wait;	 /* ticket of the next waiter; atomic add */
 	_Atomic uint32_t notify; /* ticket of the next waiter to wake; written
 				  * under the queue lock of the list, read
 				  * without it by the fast paths */

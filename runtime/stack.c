@@ -46,32 +46,32 @@
 #include "runtime/runtime.h"
 #include "runtime/san.h"
 
-#define STK_CACHE_MAX  32
-#define STK_HOT_MAX    256
+#define STK_CACHE_MAX	  32
+#define STK_HOT_MAX	  256
 #define STK_RELEASE_BATCH 256
-#define STK_PENDING_MAX 8192
-#define ARENA_BYTES    (1ul << 30)
-#define ARENA_MIN_SLOTS 64
-#define MAX_ARENAS     8192
+#define STK_PENDING_MAX	  8192
+#define ARENA_BYTES	  (1ul << 30)
+#define ARENA_MIN_SLOTS	  64
+#define MAX_ARENAS	  8192
 
 struct arena {
 	char *base;
 	size_t len;
 	uint32_t nslots;
-	uint32_t ncarved;     /* pool.lock */
+	uint32_t ncarved; /* pool.lock */
 	struct stk slots[];
 };
 
 static struct {
 	struct lock lock;
-	size_t size;          /* slot size, guard included */
+	size_t size; /* slot size, guard included */
 	size_t guard;
 	enum stack_guard_mode mode;
-	struct stk *hot;      /* pool.lock */
+	struct stk *hot; /* pool.lock */
 	int64_t nhot;
-	struct stk *pending;  /* beyond the high-water mark, to give back; pool.lock */
-	int64_t npending;     /* pool.lock (READ_ONCE without it) */
-	struct stk *cold;     /* pool.lock */
+	struct stk *pending; /* beyond the high-water mark, to give back; pool.lock */
+	int64_t npending;    /* pool.lock (READ_ONCE without it) */
+	struct stk *cold;    /* pool.lock */
 	int64_t ncold;
 	int64_t ncarved;
 	struct arena *arenas[MAX_ARENAS]; /* append-only */
@@ -174,9 +174,9 @@ int stack_init(size_t size, bool force_mprotect)
 		pool.guard = 0;
 		return 0;
 	}
-	pool.mode = IS_ENABLED(CONFIG_STACK_GUARD_MPROTECT) || force_mprotect
-			    ? STACK_GUARD_MPROTECT
-			    : STACK_GUARD_MADVISE;
+	pool.mode = IS_ENABLED(CONFIG_STACK_GUARD_MPROTECT) || force_mprotect ?
+			    STACK_GUARD_MPROTECT :
+			    STACK_GUARD_MADVISE;
 	/* Probe by carving the first slot: MADV_GUARD_INSTALL answers EINVAL
 	 * on kernels that lack it. */
 	lockr(&pool.lock, LR_STACK);

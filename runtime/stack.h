@@ -14,16 +14,16 @@
 /* One stack slot.  Descriptors live in their arena's table, never in the
  * stack memory itself, so a cold stack (pages given back) stays cold. */
 struct stk {
-	char *lo;          /* lowest usable byte, just above the guard */
-	char *hi;          /* one past the highest byte */
-	struct stk *next;  /* free-list link; owned by the list */
-	bool cold;         /* pages were given back (MADV_DONTNEED) */
+	char *lo;	  /* lowest usable byte, just above the guard */
+	char *hi;	  /* one past the highest byte */
+	struct stk *next; /* free-list link; owned by the list */
+	bool cold;	  /* pages were given back (MADV_DONTNEED) */
 	/* State of the goroutine running on this stack that only a started
 	 * goroutine needs, kept here so that struct g fits one cache line.
 	 * Owned by that goroutine; waitreason is also read by traces. */
-	const char *waitreason;  /* why it waits, valid in G_WAITING */
-	void *param;             /* passed by the waker to the parked G */
-	void *asan_fake_stack;   /* sanitizer bookkeeping (runtime/san.h) */
+	const char *waitreason; /* why it waits, valid in G_WAITING */
+	void *param;		/* passed by the waker to the parked G */
+	void *asan_fake_stack;	/* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };
 

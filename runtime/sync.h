@@ -18,9 +18,9 @@
 
 /* --- sync.Mutex (runtime/mutex.c) ----------------------------------------------- */
 
-#define MUTEX_LOCKED       1 /* held */
-#define MUTEX_WOKEN        2 /* a waiter is awake (spinning or woken): unlock wakes no other */
-#define MUTEX_STARVING     4 /* starvation mode: unlock hands the mutex to the first waiter */
+#define MUTEX_LOCKED	   1 /* held */
+#define MUTEX_WOKEN	   2 /* a waiter is awake (spinning or woken): unlock wakes no other */
+#define MUTEX_STARVING	   4 /* starvation mode: unlock hands the mutex to the first waiter */
 #define MUTEX_WAITER_SHIFT 3 /* the rest counts the waiters blocked on sema */
 
 struct mutex {
@@ -38,7 +38,7 @@ bool mutex_trylock(struct mutex *m);
 #define RWMUTEX_MAX_READERS (1 << 30)
 
 struct rwmutex {
-	struct mutex w;               /* held by the writer, from before it waits for readers */
+	struct mutex w;		      /* held by the writer, from before it waits for readers */
 	_Atomic uint32_t writer_sem;  /* the writer waits here for departing readers */
 	_Atomic uint32_t reader_sem;  /* readers wait here for the writer to finish */
 	_Atomic int32_t reader_count; /* readers holding or waiting, less
@@ -57,7 +57,7 @@ struct cond {
 
 struct once {
 	_Atomic uint32_t done; /* 1 once fn has returned; set under m, read without it */
-	struct mutex m;        /* held by the caller running fn */
+	struct mutex m;	       /* held by the caller running fn */
 };
 
 /* --- weighted semaphore (runtime/wsema.c) -------------------------------------------- */

@@ -61,13 +61,15 @@ _Noreturn void throw(const char *fmt, ...)
 	n = vsnprintf(o.buf + o.len, sizeof(o.buf) - o.len - 64, fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		o.len += (size_t)n < sizeof(o.buf) - o.len - 64 ? (size_t)n : sizeof(o.buf) - o.len - 65;
+		o.len += (size_t)n < sizeof(o.buf) - o.len - 64 ? (size_t)n :
+								  sizeof(o.buf) - o.len - 65;
 	if (gp)
 		out_printf(&o, "\n\ngoroutine %llu [running]:\n", (unsigned long long)gp->goid);
 	else if (mp)
 		out_printf(&o, "\n\n[on the scheduler stack of M%ld]\n", (long)mp->id);
 	else
-		out_printf(&o, "\n\n[on thread %d, which is not running a goroutine]\n", (int)ki_gettid());
+		out_printf(&o, "\n\n[on thread %d, which is not running a goroutine]\n",
+			   (int)ki_gettid());
 	out_flush(&o);
 	ki_exit(2);
 }
@@ -89,7 +91,8 @@ _Noreturn void fatal_deadlock(void)
 
 	out_printf(&o, "fatal error: all goroutines are asleep - deadlock!\n");
 	lockr(&sched.allglock, LR_ALLG);
-	for_each_g(slab, gp) {
+	for_each_g(slab, gp)
+	{
 		uint32_t st = load_relaxed(&gp->status);
 
 		if (st == G_DEAD || st == G_IDLE)
@@ -160,13 +163,14 @@ void schedtrace(bool detailed)
 	}
 	unlockr(&sched.lock, LR_SCHED);
 	lockr(&sched.allglock, LR_ALLG);
-	for_each_g(slab, gp) {
+	for_each_g(slab, gp)
+	{
 		uint32_t st = load_relaxed(&gp->status);
 
 		if (st == G_DEAD || st == G_IDLE)
 			continue;
-		out_printf(&o, "  G%llu: status=%u(%s)\n", (unsigned long long)READ_ONCE(gp->goid), st,
-			   g_state_name(gp, st));
+		out_printf(&o, "  G%llu: status=%u(%s)\n", (unsigned long long)READ_ONCE(gp->goid),
+			   st, g_state_name(gp, st));
 	}
 	unlockr(&sched.allglock, LR_ALLG);
 	out_flush(&o);

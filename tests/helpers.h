@@ -88,7 +88,7 @@ extern char **environ;
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #define TEST_STR_(x) #x
-#define TEST_STR(x) TEST_STR_(x)
+#define TEST_STR(x)  TEST_STR_(x)
 
 /* Seconds a child process may run before it is killed as hung. */
 #define CHILD_TIMEOUT_S (RG_TEST_SANITIZED ? 30 : 10)
@@ -223,13 +223,13 @@ struct child_case {
 };
 
 struct child_result {
-	int status; /* raw waitpid() status */
-	bool exited; /* WIFEXITED */
-	int exit_code; /* WEXITSTATUS, if exited */
-	bool signaled; /* WIFSIGNALED */
-	int signo; /* WTERMSIG, if signaled */
+	int status;	/* raw waitpid() status */
+	bool exited;	/* WIFEXITED */
+	int exit_code;	/* WEXITSTATUS, if exited */
+	bool signaled;	/* WIFSIGNALED */
+	int signo;	/* WTERMSIG, if signaled */
 	bool timed_out; /* killed after CHILD_TIMEOUT_S */
-	char *err; /* the child's stderr, NUL-terminated */
+	char *err;	/* the child's stderr, NUL-terminated */
 	size_t err_len;
 };
 
@@ -471,7 +471,6 @@ static inline void test_watchdog(unsigned int seconds)
 {
 	alarm(RG_TEST_SANITIZED ? seconds * 10 : seconds);
 }
-
 
 /* Run child case name: it must exit with status 2 (a fatal error) with
  * every string of the NULL-terminated list on its stderr. */

@@ -466,7 +466,7 @@ static void test_buffer_fifo(void **state)
 /* FIFO order of blocked senders and receivers                           */
 /* --------------------------------------------------------------------- */
 
-#define QUEUE_K 16
+#define QUEUE_K	     16
 #define PREFILL_BASE 1000
 
 struct queue_ctx;
@@ -584,7 +584,7 @@ static void test_waiters_fifo(void **state)
 /* --------------------------------------------------------------------- */
 
 #define BIG_ELEM 65536
-#define BIG_N 16
+#define BIG_N	 16
 
 struct big_ctx {
 	rg_chan *c;
@@ -645,7 +645,7 @@ static void test_big_elements(void **state)
 #define SIGNAL_N 64
 
 struct signal_ctx {
-	rg_chan *c; /* elem_size 0 */
+	rg_chan *c;    /* elem_size 0 */
 	rg_chan *stop; /* elem_size 0, closed as a broadcast */
 	atomic_int stopped;
 	rg_wg done;
@@ -699,7 +699,7 @@ static void test_zero_size_signals(void **state)
 /* Close wakes every waiter                                              */
 /* --------------------------------------------------------------------- */
 
-#define CLOSE_K 32
+#define CLOSE_K	   32
 #define CLOSE_ELEM 16
 
 struct close_ctx {
@@ -826,7 +826,7 @@ static void test_close_wakes_waiters(void **state)
  * goroutine (ASan catches it).  Leaves are numbered 0..10^depth-1.
  * TSan starts goroutines slowly: smaller trees, more of them.
  */
-#define SKY_DEPTH (RG_TEST_TSAN ? 2 : TEST_SCALE(4, 3))
+#define SKY_DEPTH  (RG_TEST_TSAN ? 2 : TEST_SCALE(4, 3))
 #define SKY_ROUNDS (RG_TEST_TSAN ? 5 : TEST_SCALE(3, 2))
 
 struct sky {
@@ -1287,9 +1287,9 @@ static void test_plain_threads_no_runtime(void **state)
 /* Stress: many producers and consumers, every value exactly once        */
 /* --------------------------------------------------------------------- */
 
-#define STRESS_PROD 8
-#define STRESS_CONS 8
-#define STRESS_PER TEST_SCALE(10000, 600)
+#define STRESS_PROD  8
+#define STRESS_CONS  8
+#define STRESS_PER   TEST_SCALE(10000, 600)
 #define STRESS_TOTAL ((uint64_t)STRESS_PROD * STRESS_PER)
 
 struct stress_ctx;

@@ -28,8 +28,8 @@ struct wake {
 	rg_mutex mu;
 	rg_cond cond;
 	rg_wg wg;
-	int woke;            /* mu */
-	int order[NWAIT];    /* mu */
+	int woke;	  /* mu */
+	int order[NWAIT]; /* mu */
 };
 
 static struct wake wk;
@@ -139,19 +139,19 @@ static void test_signal_fifo(void **state)
 /* Producer/consumer: no lost wake-up                                    */
 /* --------------------------------------------------------------------- */
 
-#define QCAP        4
-#define PRODUCERS   4
-#define CONSUMERS   4
-#define THREADS     2 /* one producer and one consumer thread */
-#define ITEMS       TEST_SCALE(20000, 2000)
+#define QCAP	  4
+#define PRODUCERS 4
+#define CONSUMERS 4
+#define THREADS	  2 /* one producer and one consumer thread */
+#define ITEMS	  TEST_SCALE(20000, 2000)
 
 struct queue {
 	rg_mutex mu;
 	rg_cond not_empty;
 	rg_cond not_full;
 	long buf[QCAP]; /* mu */
-	int head, len;  /* mu */
-	long sum;       /* mu: what consumers took */
+	int head, len;	/* mu */
+	long sum;	/* mu: what consumers took */
 	rg_wg wg;
 };
 
@@ -273,8 +273,8 @@ static void test_plain_threads_only(void **state)
 struct gate {
 	rg_mutex mu;
 	rg_cond cond;
-	bool open;   /* mu */
-	int passed;  /* mu */
+	bool open;  /* mu */
+	int passed; /* mu */
 	rg_wg wg;
 };
 

@@ -288,7 +288,7 @@ static void test_exit(void **state)
 /* Yielding loops                                                        */
 /* --------------------------------------------------------------------- */
 
-#define YIELD_G 16
+#define YIELD_G	     16
 #define YIELD_ROUNDS TEST_SCALE(2000, 200)
 
 struct yloop_ctx {
@@ -338,8 +338,8 @@ static void test_yield_loops(void **state)
 /* Private stacks                                                        */
 /* --------------------------------------------------------------------- */
 
-#define STACK_G 16
-#define STACK_BUF (16 * 1024)
+#define STACK_G	     16
+#define STACK_BUF    (16 * 1024)
 #define STACK_ROUNDS 20
 
 struct stack_ctx {
@@ -429,7 +429,7 @@ static void test_private_stacks(void **state)
 /* Migration between threads                                             */
 /* --------------------------------------------------------------------- */
 
-#define MIG_G 6
+#define MIG_G	   6
 #define MIG_ROUNDS TEST_SCALE(400, 100)
 
 struct mig_ctx {

@@ -52,8 +52,9 @@ static void test_inversion_is_fatal(void **state)
 		skip(); /* the check is compiled out */
 	run_child_case("inverted", NULL, &r);
 	assert_child_exit("inverted", &r, 2);
-	assert_child_stderr_has("inverted", &r,
-				"fatal error: lock order: taking sched.lock while holding sched.allglock");
+	assert_child_stderr_has(
+		"inverted", &r,
+		"fatal error: lock order: taking sched.lock while holding sched.allglock");
 	child_result_free(&r);
 }
 

@@ -25,7 +25,7 @@ static int32_t mutex_waiters(rg_mutex *m)
 /* Counter: thousands of goroutines, one mutex                           */
 /* --------------------------------------------------------------------- */
 
-#define COUNT_G     TEST_SCALE(4000, 400)
+#define COUNT_G	    TEST_SCALE(4000, 400)
 #define COUNT_ITERS TEST_SCALE(200, 50)
 
 struct counter {
@@ -149,7 +149,7 @@ struct starve {
 	rg_mutex mu;
 	rg_wg wg;
 	int order[STARVE_W]; /* mu */
-	int n;               /* mu */
+	int n;		     /* mu */
 };
 
 static struct starve starve;
@@ -261,7 +261,7 @@ static void test_short_waits_stay_normal(void **state)
 /* --------------------------------------------------------------------- */
 
 #define MIX_THREADS 3
-#define MIX_G       16
+#define MIX_G	    16
 #define MIX_ITERS   TEST_SCALE(20000, 2000)
 
 static struct counter mix;

@@ -8,7 +8,7 @@
 
 #include "tests/helpers.h"
 
-#define ONCE_G       TEST_SCALE(2000, 500)
+#define ONCE_G	     TEST_SCALE(2000, 500)
 #define ONCE_THREADS 3
 
 struct once_ctx {

@@ -236,7 +236,7 @@ static void test_steal_runnext(void **state)
 /* --- stress: one owner, several thieves; no G lost or duplicated --------- */
 
 #define THIEVES 3
-#define ROUNDS (RUNQ_SIZE * 64)
+#define ROUNDS	(RUNQ_SIZE * 64)
 
 static _Atomic int seen[NG];
 static _Atomic bool producer_done;
@@ -340,8 +340,8 @@ static void test_steal_order_visits_each_once(void **state)
 			struct steal_iter it;
 			uint32_t n = 0;
 
-			for (steal_iter_start(&o, 0, seed * 2654435761u, &it); !steal_iter_done(&it);
-			     steal_iter_next(&it)) {
+			for (steal_iter_start(&o, 0, seed * 2654435761u, &it);
+			     !steal_iter_done(&it); steal_iter_next(&it)) {
 				uint32_t p = steal_iter_p(&it);
 
 				assert_true(p < count);

@@ -145,8 +145,8 @@ static void test_writer_exclusion(void **state)
  * have left: with one P, within STREAM_R reader cycles.  Readers give up
  * after STREAM_MAX cycles, so a starved writer fails instead of hanging.
  */
-#define STREAM_R     8
-#define STREAM_MAX   200000
+#define STREAM_R      8
+#define STREAM_MAX    200000
 #define STREAM_WRITES 20
 
 struct stream {

@@ -341,7 +341,7 @@ static void test_select_closed(void **state)
 /* A select blocked when the channel of one of its cases is closed. */
 struct close_wake_ctx {
 	rg_chan *c, *d; /* unbuffered; c gets closed */
-	bool send; /* the case on c is a send */
+	bool send;	/* the case on c is a send */
 	int procs;
 	atomic_int started;
 	rg_wg done;
@@ -517,7 +517,7 @@ struct stale_report {
 
 struct stale_ctx {
 	rg_chan *c[3];
-	rg_chan *ack; /* struct stale_report, unbuffered */
+	rg_chan *ack;	 /* struct stale_report, unbuffered */
 	rg_chan *resume; /* size 0, unbuffered */
 	bool send_cases; /* the selector sends instead of receiving */
 	int procs;
@@ -620,7 +620,7 @@ static void test_select_no_stale_waiter(void **state)
  * exactly one of them (none is lost to a selector already woken through
  * the other channel), and every selector is woken.
  */
-#define MANY_SEL 8
+#define MANY_SEL    8
 #define MANY_ROUNDS TEST_SCALE(1000, 100)
 
 struct many_ctx {
@@ -1017,7 +1017,7 @@ static void test_select_opposite_orders(void **state)
  * a deviation of under 1% of n.  A select that prefers the first ready
  * case, or the last, fails by thousands.
  */
-#define FAIR_N 100000
+#define FAIR_N	   100000
 #define FAIR_LN_K2 15.2018 /* ln(2 * 2 * 1e6) */
 #define FAIR_LN_K4 16.1181 /* ln(2 * 5 * 1e6) */
 
@@ -1169,7 +1169,7 @@ static void test_select_fairness_plain_thread(void **state)
 /* --------------------------------------------------------------------- */
 
 struct tsel_ctx {
-	rg_chan *a, *b; /* unbuffered */
+	rg_chan *a, *b;	  /* unbuffered */
 	atomic_int stage; /* 1: about to block receiving, 2: about to block sending */
 	atomic_int done;
 };
@@ -1252,9 +1252,9 @@ static void test_select_plain_thread(void **state)
 /* --------------------------------------------------------------------- */
 
 #define SST_CHANS 3
-#define SST_PROD 4
-#define SST_CONS 4
-#define SST_PER TEST_SCALE(10000, 800)
+#define SST_PROD  4
+#define SST_CONS  4
+#define SST_PER	  TEST_SCALE(10000, 800)
 #define SST_TOTAL ((uint64_t)SST_PROD * SST_PER)
 
 struct sst_ctx;

@@ -191,7 +191,7 @@ static void test_notify_list(void **state)
 /* --- counts: no lost or extra wake-ups under contention ------------------------- */
 
 #define PRODUCERS 4
-#define ITEMS 20000
+#define ITEMS	  20000
 
 static _Atomic uint32_t items;
 static _Atomic long taken;
@@ -367,12 +367,9 @@ static void test_abandoned_waiters_forgotten(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_fifo),
-		cmocka_unit_test(test_lifo),
-		cmocka_unit_test(test_handoff),
-		cmocka_unit_test(test_notify_list),
-		cmocka_unit_test(test_counts),
-		cmocka_unit_test(test_abandoned_waiters_forgotten),
+		cmocka_unit_test(test_fifo),	cmocka_unit_test(test_lifo),
+		cmocka_unit_test(test_handoff), cmocka_unit_test(test_notify_list),
+		cmocka_unit_test(test_counts),	cmocka_unit_test(test_abandoned_waiters_forgotten),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

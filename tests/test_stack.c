@@ -303,10 +303,8 @@ int main(int argc, char **argv)
 		{ "limit", child_limit },
 	};
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_reuse),
-		cmocka_unit_test(test_rss_follows_live),
-		cmocka_unit_test(test_guard_modes),
-		cmocka_unit_test(test_overflow_mprotect),
+		cmocka_unit_test(test_reuse),	       cmocka_unit_test(test_rss_follows_live),
+		cmocka_unit_test(test_guard_modes),    cmocka_unit_test(test_overflow_mprotect),
 		cmocka_unit_test(test_mprotect_limit),
 	};
 	int rc = child_dispatch(argc, argv, cases, ARRAY_SIZE(cases));

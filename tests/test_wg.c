@@ -89,7 +89,7 @@ static void test_add_n_done_n(void **state)
 #define WAITERS 16
 
 struct multi_ctx {
-	rg_wg target; /* what the waiters wait on */
+	rg_wg target;  /* what the waiters wait on */
 	rg_wg waiting; /* waiters about to wait */
 	rg_wg exited;
 	atomic_int woken;

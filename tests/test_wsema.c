@@ -161,10 +161,10 @@ static void test_big_request_not_starved(void **state)
 /* Stress: goroutines and plain threads, never over capacity             */
 /* --------------------------------------------------------------------- */
 
-#define CAP       7
-#define STRESS_G  TEST_SCALE(200, 50)
-#define THREADS   3
-#define ITERS     TEST_SCALE(500, 100)
+#define CAP	 7
+#define STRESS_G TEST_SCALE(200, 50)
+#define THREADS	 3
+#define ITERS	 TEST_SCALE(500, 100)
 
 struct stress {
 	rg_sema sema;

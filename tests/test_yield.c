@@ -11,7 +11,7 @@
 
 #include "tests/helpers.h"
 
-#define MAX_K 8
+#define MAX_K  8
 #define ROUNDS TEST_SCALE(500, 100)
 
 struct seq_ctx {
