@@ -680,18 +680,27 @@ static void *mstart(void *arg)
 	return NULL;
 }
 
+/* A zeroed M (struct m is cache-line aligned, so its size is a multiple
+ * of the line), or NULL. */
+static struct m *m_alloc(void)
+{
+	struct m *mp = aligned_alloc(_Alignof(struct m), sizeof(struct m));
+
+	if (mp)
+		memset(mp, 0, sizeof(*mp));
+	return mp;
+}
+
 /* Create an M (an OS thread) that starts with pp.  Its id and mcount were
  * reserved under sched.lock by the caller. */
 static void newm(struct p *pp, bool spinning, int64_t id)
 {
-	struct m *mp = aligned_alloc(CACHELINE,
-				     (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+	struct m *mp = m_alloc();
 	char name[16];
 	int r;
 
 	if (!mp)
 		throw("newm: out of memory");
-	memset(mp, 0, sizeof(*mp));
 	mp->id = id;
 	WRITE_ONCE(mp->spinning, spinning);
 	mp->nextp = pp;
@@ -1243,13 +1252,11 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	sched.scheddetail = env.scheddetail;
 	sched.start_ns = ki_nanotime();
 	sched.allp = calloc(MAXPROCS_LIMIT, sizeof(*sched.allp));
-	m0 = aligned_alloc(CACHELINE,
-			   (sizeof(struct m) + CACHELINE - 1) & ~(size_t)(CACHELINE - 1));
+	m0 = m_alloc();
 	maing = malg(NULL);
 	r = -ENOMEM;
 	if (!sched.allp || !m0 || !maing)
 		goto err_free;
-	memset(m0, 0, sizeof(*m0));
 	r = stack_init(stack, env.stackguard_mprotect);
 	if (r)
 		goto err_free;
