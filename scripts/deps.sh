@@ -11,7 +11,7 @@
 set -euo pipefail
 
 PACKAGES=(
-	build-essential make gcc clang pkg-config
+	build-essential make gcc clang clang-format pkg-config
 	liburing-dev libnuma-dev libcmocka-dev
 	python3 python3-kconfiglib
 	golang-go hyperfine
