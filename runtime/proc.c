@@ -47,9 +47,10 @@
  * went to the ring, there is work for others and wakep runs as usual; rg_go
  * always calls wakep.  A runnext G whose P does not switch for a few
  * microseconds counts as stalled (runnext_stalled): thieves take it, and
- * an M about to park re-checks for it.  sysmon will also wake an M for a
- * stalled runnext when Ps are idle, so that a waker that computes for long
- * without blocking does not hold the woken G back.
+ * an M about to park re-checks for it.  sysmon wakes an M for a runnext
+ * whose P did not switch for one of its rounds while Ps are idle, so that
+ * a waker that computes or blocks in a system call does not hold the woken
+ * G back for long (runtime/sysmon.c).
  *
  * Idle path and its seams
  * -----------------------
@@ -93,12 +94,6 @@ struct sched sched;
 __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
 
 static _Atomic int runtime_state; /* 0: stopped, 1: running */
-static struct {
-	pthread_t thread;
-	struct note stop;
-	bool started;
-	_Atomic pid_t tid;
-} tracer;
 
 static void schedule(struct m *mp);
 static bool stopm(struct m *mp);
@@ -1091,7 +1086,7 @@ static void schedule(struct m *mp)
  * nothing is runnable and goroutines are alive, no one can wake them: the
  * program is deadlocked.  Plain threads may still wake goroutines through
  * the sync API, so a live thread that is not an M of this runtime (nor its
- * tracer) disables the verdict, as cgo threads do in Go.
+ * sysmon) disables the verdict, as cgo threads do in Go.
  */
 static void checkdead(void)
 {
@@ -1115,8 +1110,8 @@ static void checkdead(void)
 		tids[n++] = mp->tid;
 	/* The caller may be a new M that newm has not published yet. */
 	tids[n++] = getm()->tid;
-	if (load_relaxed(&tracer.tid))
-		tids[n++] = load_relaxed(&tracer.tid);
+	if (sysmon_tid())
+		tids[n++] = sysmon_tid();
 	others = ki_count_other_threads(tids, n);
 	free(tids);
 	if (others < 0 || others > SAN_RUNTIME_THREADS)
@@ -1141,15 +1136,6 @@ static void main_exit(void)
 	unlockr(&sched.lock, LR_SCHED);
 }
 
-static void *tracer_main(void *arg)
-{
-	(void)arg;
-	store_relaxed(&tracer.tid, ki_gettid());
-	while (!notetsleep(&tracer.stop, sched.schedtrace_ms * 1000000))
-		schedtrace(sched.scheddetail);
-	return NULL;
-}
-
 static void teardown(struct m *m0)
 {
 	struct m *mp, *next;
@@ -1157,12 +1143,7 @@ static void teardown(struct m *m0)
 	struct g *gp;
 	int32_t i;
 
-	if (tracer.started) {
-		notewakeup(&tracer.stop);
-		ki_thread_join(tracer.thread);
-		tracer.started = false;
-		store_relaxed(&tracer.tid, 0);
-	}
+	sysmon_stop();
 	/* No M is reserved after stopping; wait for those reserved before it
 	 * to be published, then join them all. */
 	for (;;) {
@@ -1280,11 +1261,9 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	store_relaxed(&m0->p->gcreated, 1);
 	runqput(m0->p, maing, false);
 
-	if (sched.schedtrace_ms) {
-		noteclear(&tracer.stop);
-		tracer.started =
-			!ki_thread_create(&tracer.thread, tracer_main, NULL, 0, "ringo-trace");
-	}
+	r = sysmon_start();
+	if (r)
+		throw("cannot start sysmon: %s", strerror(-r));
 	schedule(m0);
 	teardown(m0);
 	store_release(&runtime_state, 0);

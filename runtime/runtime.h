@@ -122,6 +122,8 @@ struct p {
 	_Atomic uint32_t syscalltick;		      /* incremented on every system call (later) */
 	_Atomic uint32_t switchtick; /* incremented on every switch to a G, runnext too */
 	_Atomic uint32_t waking;     /* the owner is in wakep (a futex wake-up) */
+	uint32_t sm_switchtick;	     /* sysmon's last look at switchtick; sysmon only */
+	bool sm_next;		     /* runnext was set at that look; sysmon only */
 	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
 	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
 	uint64_t goidcache;	     /* next goid to hand out; owner */
@@ -403,6 +405,14 @@ static inline void unlockr(struct lock *l, enum lock_rank r)
 		mp->locks--;
 	}
 }
+
+/* --- sysmon.c ------------------------------------------------------------------- */
+
+/* Start and stop the monitor thread (rg_main); 0 or -errno. */
+int sysmon_start(void);
+void sysmon_stop(void);
+/* Its thread id, 0 when not running (deadlock detection skips it). */
+pid_t sysmon_tid(void);
 
 /* --- env.c -------------------------------------------------------------------- */
 

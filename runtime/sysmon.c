@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/sysmon.c - sysmon, the runtime's monitor thread.
+ *
+ * sysmon runs without a P.  It wakes every 20 us while it has something
+ * to do and backs off, doubling its sleep after 50 idle rounds, to 10 ms
+ * (as Go's sysmon does), and on each round:
+ *
+ *   - hands a stalled runnext to an idle P: goready puts a woken goroutine
+ *     in the waker's runnext without waking another M (see "Wake-ups into
+ *     runnext" in runtime/proc.c); if the waker's P has not switched since
+ *     the previous round while that G waits and Ps are idle, the waker is
+ *     computing or blocked in a system call, so sysmon wakes an M, which
+ *     steals the G (runnext_stalled agrees, since the P does not switch);
+ *   - prints schedtrace lines when RINGO_DEBUG=schedtrace=MS asks.
+ *
+ * Preemption of long-running goroutines and retaking Ps from system calls
+ * belong here too.  The fields sysmon keeps per P (sm_*) are sysmon's
+ * own; everything else it only reads, relaxed.
+ */
+#include "kernel_iface/kernel.h"
+#include "runtime/runtime.h"
+
+#define SYSMON_MIN_NS  20000LL
+#define SYSMON_MAX_NS  10000000LL
+#define SYSMON_IDLE_UP 50
+
+static struct {
+	pthread_t thread;
+	struct note stop;
+	bool started;
+	_Atomic pid_t tid;
+} sm;
+
+/* Wake an M for a runnext G whose P has not switched for a whole round.
+ * True if it did. */
+static bool sysmon_runnext(void)
+{
+	int32_t i, n = load_acquire(&sched.nprocs);
+	bool acted = false;
+
+	for (i = 0; i < n; i++) {
+		struct p *pp = sched.allp[i];
+		uint32_t tick = load_relaxed(&pp->switchtick);
+		bool next = load_relaxed(&pp->status) == P_RUNNING && load_relaxed(&pp->runnext);
+
+		if (next && pp->sm_next && pp->sm_switchtick == tick &&
+		    load_relaxed(&sched.npidle) > 0 && load_relaxed(&sched.nmspinning) == 0) {
+			wakep();
+			acted = true;
+		}
+		pp->sm_switchtick = tick;
+		pp->sm_next = next;
+	}
+	return acted;
+}
+
+static void *sysmon_main(void *arg)
+{
+	int64_t period = sched.schedtrace_ms * 1000000, delay = SYSMON_MIN_NS;
+	int64_t next_trace = ki_nanotime() + period;
+	int idle = 0;
+
+	(void)arg;
+	store_relaxed(&sm.tid, ki_gettid());
+	for (;;) {
+		int64_t now, sleep = delay;
+
+		if (period && next_trace - ki_nanotime() < sleep)
+			sleep = next_trace - ki_nanotime();
+		if (notetsleep(&sm.stop, sleep > 0 ? sleep : 0))
+			break;
+		now = ki_nanotime();
+		if (period && now >= next_trace) {
+			schedtrace(sched.scheddetail);
+			next_trace = now + period;
+		}
+		if (sysmon_runnext())
+			idle = 0;
+		else
+			idle++;
+		if (idle == 0)
+			delay = SYSMON_MIN_NS;
+		else if (idle > SYSMON_IDLE_UP && delay < SYSMON_MAX_NS)
+			delay *= 2;
+		if (delay > SYSMON_MAX_NS)
+			delay = SYSMON_MAX_NS;
+	}
+	return NULL;
+}
+
+int sysmon_start(void)
+{
+	int r;
+
+	noteclear(&sm.stop);
+	store_relaxed(&sm.tid, 0);
+	r = ki_thread_create(&sm.thread, sysmon_main, NULL, 0, "ringo-sysmon");
+	sm.started = r == 0;
+	/* Deadlock detection tells sysmon from plain threads by its tid. */
+	while (sm.started && !load_relaxed(&sm.tid))
+		ki_osyield();
+	return r;
+}
+
+void sysmon_stop(void)
+{
+	if (!sm.started)
+		return;
+	notewakeup(&sm.stop);
+	ki_thread_join(sm.thread);
+	sm.started = false;
+	store_relaxed(&sm.tid, 0);
+}
+
+pid_t sysmon_tid(void)
+{
+	return load_relaxed(&sm.tid);
+}
