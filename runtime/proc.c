@@ -172,6 +172,7 @@ static void acquirep(struct m *mp, struct p *pp)
 	WRITE_ONCE(mp->p, pp);
 	WRITE_ONCE(pp->m, mp);
 	store_relaxed(&pp->status, P_RUNNING);
+	sysmon_wake();
 }
 
 static struct p *releasep(struct m *mp)

@@ -413,6 +413,9 @@ int sysmon_start(void);
 void sysmon_stop(void);
 /* Its thread id, 0 when not running (deadlock detection skips it). */
 pid_t sysmon_tid(void);
+/* A P starts running: wake sysmon if it sleeps because every P was idle.
+ * Any thread; cheap when it does not sleep so. */
+void sysmon_wake(void);
 
 /* --- env.c -------------------------------------------------------------------- */
 

@@ -4,7 +4,9 @@
  *
  * sysmon runs without a P.  It wakes every 20 us while it has something
  * to do and backs off, doubling its sleep after 50 idle rounds, to 10 ms
- * (as Go's sysmon does), and on each round:
+ * (as Go's sysmon does); while every P is idle it sleeps until a P starts
+ * running (acquirep calls sysmon_wake), so an idle program costs nothing.
+ * On each round:
  *
  *   - hands a stalled runnext to an idle P: goready puts a woken goroutine
  *     in the waker's runnext without waking another M (see "Wake-ups into
@@ -24,10 +26,13 @@
 #define SYSMON_MIN_NS  20000LL
 #define SYSMON_MAX_NS  10000000LL
 #define SYSMON_IDLE_UP 50
+#define SYSMON_IDLE_NS 1000000000LL /* every P idle: wake at least this often */
 
 static struct {
 	pthread_t thread;
-	struct note stop;
+	struct note note;	  /* sysmon sleeps here; cleared by sysmon only */
+	_Atomic uint32_t waiting; /* asleep until a P runs (sysmon_wake clears) */
+	_Atomic bool stopping;
 	bool started;
 	_Atomic pid_t tid;
 } sm;
@@ -55,6 +60,37 @@ static bool sysmon_runnext(void)
 	return acted;
 }
 
+/* Sleep delay_ns, or, while every P is idle (nothing to watch), until a P
+ * starts running (sysmon_wake); never past trace_ns (the next schedtrace
+ * line).  False when sysmon_stop asks to stop. */
+static bool sysmon_sleep(int64_t delay_ns, int64_t trace_ns)
+{
+	int32_t procs = load_relaxed(&sched.nprocs);
+	int64_t timeout = delay_ns;
+
+	noteclear(&sm.note);
+	if (atomic_load(&sm.stopping))
+		return false;
+	atomic_store(&sm.waiting, 1);
+	if (atomic_load(&sched.npidle) == procs)
+		timeout = SYSMON_IDLE_NS; /* an acquirep will wake us */
+	else
+		atomic_store(&sm.waiting, 0);
+	if (timeout > trace_ns)
+		timeout = trace_ns;
+	notetsleep(&sm.note, timeout > 0 ? timeout : 0);
+	atomic_store(&sm.waiting, 0);
+	return !atomic_load(&sm.stopping);
+}
+
+void sysmon_wake(void)
+{
+	uint32_t one = 1;
+
+	if (atomic_compare_exchange_strong(&sm.waiting, &one, 0))
+		notewakeup(&sm.note);
+}
+
 static void *sysmon_main(void *arg)
 {
 	int64_t period = sched.schedtrace_ms * 1000000, delay = SYSMON_MIN_NS;
@@ -64,11 +100,9 @@ static void *sysmon_main(void *arg)
 	(void)arg;
 	store_relaxed(&sm.tid, ki_gettid());
 	for (;;) {
-		int64_t now, sleep = delay;
+		int64_t now, trace = period ? next_trace - ki_nanotime() : SYSMON_IDLE_NS;
 
-		if (period && next_trace - ki_nanotime() < sleep)
-			sleep = next_trace - ki_nanotime();
-		if (notetsleep(&sm.stop, sleep > 0 ? sleep : 0))
+		if (!sysmon_sleep(delay, trace))
 			break;
 		now = ki_nanotime();
 		if (period && now >= next_trace) {
@@ -93,7 +127,9 @@ int sysmon_start(void)
 {
 	int r;
 
-	noteclear(&sm.stop);
+	noteclear(&sm.note);
+	atomic_store(&sm.stopping, false);
+	atomic_store(&sm.waiting, 0);
 	store_relaxed(&sm.tid, 0);
 	r = ki_thread_create(&sm.thread, sysmon_main, NULL, 0, "ringo-sysmon");
 	sm.started = r == 0;
@@ -107,7 +143,8 @@ void sysmon_stop(void)
 {
 	if (!sm.started)
 		return;
-	notewakeup(&sm.stop);
+	atomic_store(&sm.stopping, true);
+	notewakeup(&sm.note);
 	ki_thread_join(sm.thread);
 	sm.started = false;
 	store_relaxed(&sm.tid, 0);
