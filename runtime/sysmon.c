@@ -109,10 +109,11 @@ static void *sysmon_main(void *arg)
 			schedtrace(sched.scheddetail);
 			next_trace = now + period;
 		}
-		if (sysmon_runnext())
-			idle = 0;
-		else
-			idle++;
+		/* Handing over a stalled runnext is a latency bound, not a
+		 * reason to poll faster: at full speed sysmon would keep
+		 * splitting goroutines that trade a lock on one P. */
+		sysmon_runnext();
+		idle++;
 		if (idle == 0)
 			delay = SYSMON_MIN_NS;
 		else if (idle > SYSMON_IDLE_UP && delay < SYSMON_MAX_NS)
