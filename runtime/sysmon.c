@@ -37,12 +37,10 @@ static struct {
 	_Atomic pid_t tid;
 } sm;
 
-/* Wake an M for a runnext G whose P has not switched for a whole round.
- * True if it did. */
-static bool sysmon_runnext(void)
+/* Wake an M for a runnext G whose P has not switched for a whole round. */
+static void sysmon_runnext(void)
 {
 	int32_t i, n = load_acquire(&sched.nprocs);
-	bool acted = false;
 
 	for (i = 0; i < n; i++) {
 		struct p *pp = sched.allp[i];
@@ -52,12 +50,10 @@ static bool sysmon_runnext(void)
 		if (next && pp->sm_next && pp->sm_switchtick == tick &&
 		    load_relaxed(&sched.npidle) > 0 && load_relaxed(&sched.nmspinning) == 0) {
 			wakep();
-			acted = true;
 		}
 		pp->sm_switchtick = tick;
 		pp->sm_next = next;
 	}
-	return acted;
 }
 
 /* Sleep delay_ns, or, while every P is idle (nothing to watch), until a P
