@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 /* CLOCK_MONOTONIC in nanoseconds. */
@@ -39,6 +40,27 @@ static inline long parse_count_flag(const char *prog, const char *flag, const ch
 static inline long parse_count(const char *prog, const char *s)
 {
 	return parse_count_flag(prog, "-n", s);
+}
+
+/*
+ * The command line of a benchmark whose only option is -n: its value, or
+ * dflt; anything else prints "usage: PROG [-n N]   (default N = DFLT WHAT)"
+ * and exits 2.
+ */
+static inline long parse_n_args(int argc, char **argv, long dflt, const char *what)
+{
+	long n = dflt;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+			n = parse_count(argv[0], argv[++i]);
+		} else {
+			fprintf(stderr, "usage: %s [-n N]   (default N = %ld%s%s)\n", argv[0], dflt,
+				*what ? " " : "", what);
+			exit(2);
+		}
+	}
+	return n;
 }
 
 #endif /* RINGO_BENCH_H */

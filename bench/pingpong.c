@@ -115,15 +115,7 @@ int main(int argc, char **argv)
 {
 	long n = DEFAULT_N;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-			n = parse_count(argv[0], argv[++i]);
-		} else {
-			fprintf(stderr, "usage: %s [-n N]   (default N = %ld round trips)\n",
-				argv[0], DEFAULT_N);
-			return 2;
-		}
-	}
+	n = parse_n_args(argc, argv, DEFAULT_N, "round trips");
 
 	static struct run runs[2];
 	for (int k = 0; k < 2; k++) {

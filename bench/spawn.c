@@ -69,15 +69,7 @@ int main(int argc, char **argv)
 {
 	struct params p = { .n = DEFAULT_N };
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-			p.n = parse_count(argv[0], argv[++i]);
-		} else {
-			fprintf(stderr, "usage: %s [-n N]   (default N = %ld)\n", argv[0],
-				DEFAULT_N);
-			return 2;
-		}
-	}
+	p.n = parse_n_args(argc, argv, DEFAULT_N, "");
 
 	int rc = rg_main(NULL, bench_main, &p);
 	if (rc < 0) {
