@@ -49,7 +49,7 @@ OBJCOPY ?= objcopy
 
 # Libraries that programs linking libringo.a need too (ringo.pc Libs.private);
 # libringo.so records them itself.
-LIBS = -lpthread
+LIBS = -luring -lpthread
 
 VERSION := $(or $(shell awk '/^\#define RINGO_VERSION_(MAJOR|MINOR|PATCH)[ \t]/ \
 		{ v = v sep $$3; sep = "." } END { print v }' include/ringo.h 2>/dev/null),0.1.0)
@@ -276,8 +276,15 @@ $(BUILD)/bench/go/%: bench/go/%.go | $(DEPS_STAMP)
 .PHONY: tests test check examples bench-build bench run
 tests: all $(TEST_BINS)
 
+# The I/O tests (NETPOLL_TESTS) run a second time on the epoll backend.
+NETPOLL_TESTS := test_io test_time
+RUN_TESTS = $(or $(TESTS),$(notdir $(TEST_BINS)))
+EPOLL_TESTS = $(filter $(NETPOLL_TESTS),$(patsubst %,test_%,$(patsubst test_%,%,$(RUN_TESTS))))
+
 test: tests
-	$(Q)RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(or $(TESTS),$(notdir $(TEST_BINS)))
+	$(Q)RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(RUN_TESTS)
+	$(if $(EPOLL_TESTS),$(Q)echo "=== again with RINGO_NETPOLL=epoll" && \
+		RINGO_NETPOLL=epoll RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(EPOLL_TESTS))
 
 check: test
 

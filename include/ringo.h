@@ -21,6 +21,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -146,7 +148,7 @@ typedef struct rg_case {
  * rg_select - Go's select over n cases.  Returns the index of the case
  * that proceeded (a RG_RECV case sets ok).  timeout_ns < 0 blocks; 0 is
  * Go's default: -EAGAIN when no case is ready; > 0 gives up after that
- * long with -ETIMEDOUT (-ENOSYS until the runtime has timers).  A send
+ * long with -ETIMEDOUT.  A send
  * case whose channel is closed makes it return -EPIPE with no case taken.
  * Among ready cases the choice is uniformly random.  -EINVAL for a bad op
  * or n < 0.  (any)
@@ -233,6 +235,73 @@ int rg_sema_acquire(rg_sema *s, int64_t n);
 int rg_sema_try_acquire(rg_sema *s, int64_t n);
 /* Release n; a fatal error if more than is held. */
 void rg_sema_release(rg_sema *s, int64_t n);
+
+/* ===================================================================== */
+/* Time                                                                  */
+/* ===================================================================== */
+
+/* rg_now_ns - CLOCK_MONOTONIC in nanoseconds, the clock of every deadline
+ * and timeout below.  (any) */
+int64_t rg_now_ns(void);
+
+/*
+ * rg_sleep_ns - sleep for at least ns nanoseconds.  A goroutine parks (its
+ * M runs others; the P's timer heap wakes it); a plain thread sleeps.
+ * ns <= 0 returns at once, as Go's time.Sleep does.  (any)
+ */
+void rg_sleep_ns(int64_t ns);
+
+/* ===================================================================== */
+/* I/O                                                                   */
+/* ===================================================================== */
+
+/*
+ * The calls below take the arguments of the libc call of the same name and
+ * return its result, or -errno (never errno: see the top of this file).
+ * From a goroutine a call that must wait parks the goroutine, never its M:
+ * the netpoller (io_uring, or epoll where io_uring is refused; see
+ * rg_netpoll_backend) readies it when the operation completes.  They work
+ * on blocking and non-blocking descriptors alike (a non-blocking one is not
+ * switched to blocking, nor the reverse).  From a plain thread they are the
+ * plain blocking calls.  (any)
+ *
+ * Deadlines: every call that can wait gives up at the calling goroutine's
+ * deadline (rg_set_deadline) with -ETIMEDOUT.  Whatever it returns, nothing
+ * the call started is still in flight: the kernel will not write into buf
+ * after the call returned.  A call interrupted by rg_io_cancel or rg_close
+ * of its descriptor returns -ECANCELED.  Partial transfers are returned as
+ * such (a short count); only a call that transferred nothing fails.
+ */
+int rg_accept(int fd, struct sockaddr *addr, socklen_t *addrlen); /* new fd, O_CLOEXEC */
+int rg_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
+ssize_t rg_recv(int fd, void *buf, size_t len, int flags);
+ssize_t rg_send(int fd, const void *buf, size_t len, int flags); /* MSG_NOSIGNAL always */
+ssize_t rg_read(int fd, void *buf, size_t len);
+ssize_t rg_write(int fd, const void *buf, size_t len);
+ssize_t rg_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t rg_pwrite(int fd, const void *buf, size_t len, off_t off);
+int rg_open(const char *path, int flags, mode_t mode); /* O_CLOEXEC is added */
+int rg_fsync(int fd);
+/* Close fd; goroutines waiting on it first return -ECANCELED. */
+int rg_close(int fd);
+
+/*
+ * rg_set_deadline - set the calling goroutine's I/O deadline: an absolute
+ * rg_now_ns() time (0: none) after which its blocking I/O calls return
+ * -ETIMEDOUT; a deadline already past makes them fail at once unless they
+ * complete without waiting.  Returns the previous deadline, so that a
+ * function can save and restore it.  From a plain thread: -EPERM.
+ * (goroutine)
+ */
+int64_t rg_set_deadline(int64_t deadline_ns);
+
+/* rg_io_cancel - make every call waiting on fd return -ECANCELED (the fd
+ * stays open).  Returns the number of calls interrupted.  (any) */
+int rg_io_cancel(int fd);
+
+/* rg_netpoll_backend - "io_uring" or "epoll" while the runtime runs, NULL
+ * otherwise.  RINGO_NETPOLL=io_uring|epoll forces one.  (any) */
+const char *rg_netpoll_backend(void);
 
 #pragma GCC visibility pop
 

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 /* --- futex (private, 32-bit) --------------------------------------------- */
@@ -68,6 +69,40 @@ long ki_max_map_count(void);
 
 int ki_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 int ki_sigaltstack(const stack_t *ss, stack_t *old);
+
+/* --- descriptors (kernel_iface/io.c) ----------------------------------- */
+
+/* The libc calls of the same name: the result or -errno.  They block as the
+ * descriptor says (the netpoller calls them on non-blocking attempts). */
+int ki_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int ki_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t ki_recv(int fd, void *buf, size_t len, int flags);
+ssize_t ki_send(int fd, const void *buf, size_t len, int flags);
+ssize_t ki_read(int fd, void *buf, size_t len);
+ssize_t ki_write(int fd, const void *buf, size_t len);
+ssize_t ki_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t ki_pwrite(int fd, const void *buf, size_t len, off_t off);
+/* One-buffer preadv2/pwritev2 (flags: RWF_NOWAIT ...; off -1: the file
+ * position). */
+ssize_t ki_preadv2(int fd, void *buf, size_t len, off_t off, int flags);
+ssize_t ki_pwritev2(int fd, const void *buf, size_t len, off_t off, int flags);
+int ki_open(const char *path, int flags, mode_t mode);
+int ki_close(int fd); /* EINTR counts as closed (Linux releases the fd) */
+int ki_fsync(int fd);
+int ki_fcntl(int fd, int cmd, int arg);
+/* A non-blocking, close-on-exec eventfd, and a write of 1 to it (a full
+ * counter counts as done).  ki_eventfd_signal is async-signal-safe. */
+int ki_eventfd(void);
+int ki_eventfd_signal(int efd);
+
+/* What a descriptor is, for choosing how to wait on it. */
+enum ki_fd_kind {
+	KI_FD_SOCKET = 1, /* recv/send with MSG_DONTWAIT never block */
+	KI_FD_FILE,	  /* regular file, block device, directory: always "ready" */
+	KI_FD_STREAM,	  /* pipe, FIFO, tty, character device, eventfd... */
+};
+/* The kind of fd (enum ki_fd_kind) or -errno (-EBADF). */
+int ki_fd_kind(int fd);
 
 /* --- clocks and output --------------------------------------------------- */
 

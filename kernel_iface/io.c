@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel_iface/io.c - descriptor system calls, as plain (blocking or not,
+ * as the descriptor says) calls returning the result or -errno.
+ *
+ * The netpoller backends (netpoll_iouring.c, netpoll_epoll.c) use these for
+ * the attempts that must not block; runtime/io.c uses them for plain
+ * threads, where the call simply blocks.
+ */
+#include "kernel_iface/kernel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Evaluate a libc call; its result, or -errno with errno left as it was. */
+#define KI_CALL(expr)                   \
+	({                              \
+		int saved_ = errno;     \
+		__typeof__(expr) r_ = (expr); \
+		if (r_ < 0) {           \
+			r_ = -errno;    \
+			errno = saved_; \
+		}                       \
+		r_;                     \
+	})
+
+int ki_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	return KI_CALL(accept4(fd, addr, len, flags));
+}
+
+int ki_connect(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	return KI_CALL(connect(fd, addr, len));
+}
+
+ssize_t ki_recv(int fd, void *buf, size_t len, int flags)
+{
+	return KI_CALL(recv(fd, buf, len, flags));
+}
+
+ssize_t ki_send(int fd, const void *buf, size_t len, int flags)
+{
+	return KI_CALL(send(fd, buf, len, flags));
+}
+
+ssize_t ki_read(int fd, void *buf, size_t len)
+{
+	return KI_CALL(read(fd, buf, len));
+}
+
+ssize_t ki_write(int fd, const void *buf, size_t len)
+{
+	return KI_CALL(write(fd, buf, len));
+}
+
+ssize_t ki_pread(int fd, void *buf, size_t len, off_t off)
+{
+	return KI_CALL(pread(fd, buf, len, off));
+}
+
+ssize_t ki_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+	return KI_CALL(pwrite(fd, buf, len, off));
+}
+
+ssize_t ki_preadv2(int fd, void *buf, size_t len, off_t off, int flags)
+{
+	struct iovec iov = { buf, len };
+
+	return KI_CALL(preadv2(fd, &iov, 1, off, flags));
+}
+
+ssize_t ki_pwritev2(int fd, const void *buf, size_t len, off_t off, int flags)
+{
+	struct iovec iov = { (void *)buf, len };
+
+	return KI_CALL(pwritev2(fd, &iov, 1, off, flags));
+}
+
+int ki_open(const char *path, int flags, mode_t mode)
+{
+	return KI_CALL(open(path, flags, mode));
+}
+
+int ki_close(int fd)
+{
+	int r = KI_CALL(close(fd));
+
+	/* Linux releases the descriptor even when close reports EINTR. */
+	return r == -EINTR ? 0 : r;
+}
+
+int ki_fsync(int fd)
+{
+	return KI_CALL(fsync(fd));
+}
+
+int ki_fcntl(int fd, int cmd, int arg)
+{
+	return KI_CALL(fcntl(fd, cmd, arg));
+}
+
+int ki_eventfd(void)
+{
+	return KI_CALL(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+}
+
+int ki_eventfd_signal(int efd)
+{
+	uint64_t one = 1;
+	ssize_t r = KI_CALL(write(efd, &one, sizeof(one)));
+
+	/* EAGAIN: the counter is full, so a wake-up is pending anyway. */
+	return r < 0 && r != -EAGAIN ? (int)r : 0;
+}
+
+int ki_fd_kind(int fd)
+{
+	struct stat st;
+	int r = KI_CALL(fstat(fd, &st));
+
+	if (r < 0)
+		return r;
+	if (S_ISSOCK(st.st_mode))
+		return KI_FD_SOCKET;
+	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
+		return KI_FD_FILE;
+	return KI_FD_STREAM;
+}
