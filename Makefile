@@ -103,6 +103,7 @@ LIB_SRCS := $(wildcard kernel_iface/*.c runtime/*.c numa/*.c runtime/arch/x86_64
 TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 GO_BENCH_SRCS := $(wildcard bench/go/*.go)
+BASELINE_SRCS := $(wildcard bench/baseline/*.c)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
 # objs(SRCS): the object files of sources, under $(BUILD)/obj/.
@@ -114,6 +115,7 @@ LIB_OBJS := $(call objs,$(LIB_SRCS))
 TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 GO_BENCH_BINS := $(patsubst bench/go/%.go,$(BUILD)/bench/go/%,$(GO_BENCH_SRCS))
+BASELINE_BINS := $(patsubst bench/baseline/%.c,$(BUILD)/bench/baseline/%,$(BASELINE_SRCS))
 EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
 # Per-program extras, for a test, benchmark or example that needs more than its
@@ -126,7 +128,7 @@ EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
 PROG_SRCS := $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS)
 EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))
-ALL_OBJS := $(LIB_OBJS) $(call objs,$(PROG_SRCS) $(EXTRA_SRCS))
+ALL_OBJS := $(LIB_OBJS) $(call objs,$(PROG_SRCS) $(EXTRA_SRCS) $(BASELINE_SRCS))
 
 # ---------------------------------------------------------------------------
 # Build dependencies (Debian packages), checked once per build tree.
@@ -263,6 +265,13 @@ $(foreach s,$(BENCH_SRCS),\
 $(foreach s,$(EXAMPLE_SRCS),\
 	$(eval $(call link_prog,$(BUILD)/examples/$(call prog_name,$(s)),$(s),,$(BUILD)/libringo.a)))
 
+# Baselines of the benchmarks (bench/baseline/<name>.c): plain C programs
+# doing a benchmark's work without ringo, run by bench.py as a third side.
+$(BUILD)/bench/baseline/%: $(BUILD)/obj/bench/baseline/%.o
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
+
 # Go twins of the benchmarks.  Caches live in build/ so that a fresh machine
 # (or root without a home directory) needs nothing else.
 GO_ENV := GOCACHE=$(abspath build/gocache) GOPATH=$(abspath build/gopath) \
@@ -290,7 +299,8 @@ check: test
 
 examples: all $(EXAMPLE_BINS)
 
-bench-build: all $(BENCH_BINS) $(GO_BENCH_BINS)
+# bench/http drives examples/http_hello, so the examples are built too.
+bench-build: all $(BENCH_BINS) $(GO_BENCH_BINS) $(BASELINE_BINS) $(EXAMPLE_BINS)
 
 bench: bench-build
 	$(PY) scripts/bench.py --profile full --build $(BUILD)

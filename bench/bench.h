@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench.h - what every C benchmark shares: the clock and the command line.
- * The Go twins do the same with time.Now and strconv.
+ * bench.h - what every C benchmark shares: the clock, the command line and
+ * percentiles.  The Go twins do the same with time.Now, strconv and sort.
  */
 #ifndef RINGO_BENCH_H
 #define RINGO_BENCH_H
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +62,26 @@ static inline long parse_n_args(int argc, char **argv, long dflt, const char *wh
 		}
 	}
 	return n;
+}
+
+/* qsort's comparison of two int64_t. */
+static inline int cmp_int64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The pct-th percentile (nearest rank: the smallest value that at least
+ * pct % of the samples do not exceed) of v[0..n-1], which must be sorted
+ * in ascending order; 0 when n is 0.
+ */
+static inline int64_t percentile(const int64_t *v, size_t n, unsigned pct)
+{
+	size_t rank = (n * pct + 99) / 100;
+
+	return n ? v[rank ? rank - 1 : 0] : 0;
 }
 
 #endif /* RINGO_BENCH_H */

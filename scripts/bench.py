@@ -7,17 +7,26 @@ Usage:
              [--json FILE] [--timeout S]
 
 Benchmarks are discovered as pairs of executables DIR/bench/<name> (C, linked
-with ringo) and DIR/bench/go/<name> (Go twin).  Every round runs the C binary
-and the Go binary of each benchmark, alternating which side goes first from
-one round to the next.  Each run prints lines of the form
+with ringo) and DIR/bench/go/<name> (Go twin).  A benchmark may also have a
+baseline, DIR/bench/baseline/<name> or DIR/bench/baseline/<name>_<how> (for
+example echo_epoll): a plain C program doing the same work without ringo, run
+as a third side.  Every round runs each side of each
+benchmark, alternating the order (ringo, go, baseline / baseline, go, ringo)
+from one round to the next.  Each run prints lines of the form
 
     name: value unit
 
 (one figure per line); every other line is ignored, except "# params: ..."
-lines, which are compared between the two sides as a sanity check.
+lines, which are compared between the two sides as a sanity check (for a
+baseline: the key=value pairs it shares with the ringo side).
 
-Exit status: 0 when every run succeeded, 1 when a run failed (non-zero exit,
-timeout, or no figures printed), 2 for usage or discovery errors.
+A run that exits with status 77 is skipped (something it needs is missing:
+the last line of its stderr says what); it is listed as such and is not a
+failure.
+
+Exit status: 0 when every run succeeded or was skipped, 1 when a run failed
+(non-zero exit, timeout, or no figures printed), 2 for usage or discovery
+errors.
 
 Only the Python standard library is used.
 """
@@ -49,6 +58,7 @@ PROFILES = {
             "skynet": [],  # full size: 1,000,000 leaves, well under 1 s a run
             "park": ["-n", "200000"],
             "mutex": ["-n", "2000000"],
+            "echo": ["-n", "1000"],  # 100 connections, 100,000 round trips
         },
     },
     "full": {
@@ -60,6 +70,7 @@ PROFILES = {
             "skynet": [],  # default: 1,000,000 leaves, 1,111,111 goroutines
             "park": [],  # default: 1,000,000 parked goroutines (GBs of RSS)
             "mutex": [],  # default: 10,000,000 increments by 8 goroutines, maxprocs 2
+            "echo": [],  # default: 100 connections x 5,000 round trips of 64 bytes
         },
     },
 }
@@ -68,10 +79,14 @@ RUN_TIMEOUT_S = 120
 STDERR_TAIL_LINES = 15
 
 SIDES = ("ringo", "go")
+BASELINE = "baseline"
+ALL_SIDES = SIDES + (BASELINE,)
+EXIT_SKIP = 77
 
 # Units for which a lower value is better; units ending in "/s" are rates,
 # for which a higher value is better.  Other units get no verdict.
-LOWER_IS_BETTER = {"ns", "us", "ms", "s", "B", "KiB", "MiB", "GiB", "bytes"}
+LOWER_IS_BETTER = {"ns", "us", "ms", "s", "B", "KiB", "MiB", "GiB", "bytes",
+                   "threads"}
 
 METRIC_RE = re.compile(
     r"^\s*([A-Za-z_][A-Za-z0-9_.\-]*):\s+"
@@ -203,8 +218,21 @@ def discover(build):
         die("\nbench.py: ".join(errors))
     if not cnames:
         die(f"no benchmarks found in {cdir}")
-    return {n: {"ringo": os.path.join(cdir, n), "go": os.path.join(godir, n)}
-            for n in sorted(cnames)}
+    benches = {n: {"ringo": os.path.join(cdir, n), "go": os.path.join(godir, n)}
+               for n in sorted(cnames)}
+    # The baseline of benchmark <name> is <name> or <name>_<how> (echo_epoll).
+    basedir = os.path.join(cdir, BASELINE)
+    for b in sorted(names(basedir)):
+        owners = [n for n in benches if b == n or b.startswith(n + "_")]
+        path = os.path.join(basedir, b)
+        if not owners:
+            eprint(f"bench.py: ignoring baseline {path}: no benchmark of that name")
+            continue
+        n = max(owners, key=len)
+        if BASELINE in benches[n]:
+            die(f"benchmark {n} has two baselines: {benches[n][BASELINE]} and {path}")
+        benches[n][BASELINE] = path
+    return benches
 
 
 def decimals_of(text):
@@ -242,7 +270,7 @@ def tail(text, n=STDERR_TAIL_LINES):
 def run_one(bench, side, cmd, rnd, timeout):
     rec = {"bench": bench, "side": side, "round": rnd, "cmd": cmd,
            "rc": None, "timed_out": False, "wall_s": None,
-           "metrics": {}, "params": None, "error": None}
+           "metrics": {}, "params": None, "error": None, "skipped": None}
     t0 = time.monotonic()
     out, err = "", ""
     try:
@@ -277,7 +305,11 @@ def run_one(bench, side, cmd, rnd, timeout):
     rec["metrics"] = {k: {"value": v, "unit": u, "decimals": d}
                       for k, (v, u, d) in metrics.items()}
     rec["params"] = params
-    if rec["error"] is None:
+    if rec["error"] is None and rec["rc"] == EXIT_SKIP:
+        last = err.strip().splitlines()
+        rec["skipped"] = last[-1] if last else f"exit status {EXIT_SKIP}"
+        rec["metrics"] = {}
+    elif rec["error"] is None:
         if rec["timed_out"]:
             rec["error"] = f"timed out after {timeout} s"
         elif rec["rc"] != 0:
@@ -324,7 +356,7 @@ def summarize(runs, bench_order):
             key = (r["bench"], name)
             row = rows.setdefault(key, {"bench": r["bench"], "metric": name,
                                         "units": {}, "ringo": [], "go": [],
-                                        "decimals": 0})
+                                        BASELINE: [], "decimals": 0})
             row[r["side"]].append(mv["value"])
             row["units"].setdefault(r["side"], mv["unit"])
             d = mv["decimals"]
@@ -342,17 +374,20 @@ def summarize(runs, bench_order):
         if len(units) == 1:
             row["unit"] = units.pop()
         else:
-            row["unit"] = "/".join(row["units"].get(s, "?") for s in SIDES)
+            row["unit"] = "/".join(row["units"].get(s, "?") for s in ALL_SIDES
+                                   if s in row["units"])
             row["unit_mismatch"] = True
         if row.pop("unit_conflict", False):
             row["unit_mismatch"] = True
-        for s in SIDES:
+        for s in ALL_SIDES:
             v = row[s]
             row[s + "_median"] = statistics.median(v) if v else None
             row[s + "_min"] = min(v) if v else None
             row[s + "_max"] = max(v) if v else None
         rm, gm = row["ringo_median"], row["go_median"]
+        bm = row[BASELINE + "_median"]
         row["ratio"] = rm / gm if (rm is not None and gm) else None
+        row["ratio_" + BASELINE] = rm / bm if (rm is not None and bm) else None
         d = direction(row["unit"]) if not row.get("unit_mismatch") else 0
         verdict = ""
         if d and rm is not None and gm is not None:
@@ -371,21 +406,35 @@ def summarize(runs, bench_order):
 
 
 def render_table(rows):
+    """The table; with two more columns, the baseline's median and the ratio
+    ringo/baseline, when some benchmark has a baseline."""
+    with_base = any(r[BASELINE] for r in rows)
     head = ["metric", "unit", "ringo (median)", "go (median)", "ringo/go",
-            "better", "ringo min..max", "go min..max", "n"]
-    right = {2, 3, 4, 8}
+            "better", "ringo min..max", "go min..max"]
+    right = {2, 3, 4, len(head)}
+    if with_base:
+        head += ["baseline (median)", "ringo/baseline"]
+        right |= {len(head) - 2, len(head) - 1, len(head)}
+    head.append("n")
     body = []
     for r in rows:
         def rng(s):
             if r[s + "_min"] is None:
                 return "-"
             return f"{fmt(r[s + '_min'], dec)}..{fmt(r[s + '_max'], dec)}"
+
+        def ratio(v):
+            return f"{v:.2f}" if v is not None else "-"
         dec = r["decimals"]
         n = f"{len(r['ringo'])}/{len(r['go'])}"
-        body.append([r["metric"], r["unit"], fmt(r["ringo_median"], dec),
-                     fmt(r["go_median"], dec),
-                     f"{r['ratio']:.2f}" if r["ratio"] is not None else "-",
-                     r["better"] or "-", rng("ringo"), rng("go"), n])
+        cells = [r["metric"], r["unit"], fmt(r["ringo_median"], dec),
+                 fmt(r["go_median"], dec), ratio(r["ratio"]),
+                 r["better"] or "-", rng("ringo"), rng("go")]
+        if with_base:
+            cells += [fmt(r[BASELINE + "_median"], dec), ratio(r["ratio_" + BASELINE])]
+            if r[BASELINE]:
+                n += f"/{len(r[BASELINE])}"
+        body.append(cells + [n])
     widths = [max(len(x[i]) for x in [head] + body) for i in range(len(head))]
 
     def line(cells):
@@ -430,13 +479,13 @@ def main():
     names = list(benches)
     go_bins = [benches[n]["go"] for n in names]
     print(f"bench: {len(names)} benchmark(s) [{', '.join(names)}], profile {a.profile}, "
-          f"{rounds} round(s), each C binary then its Go twin, order alternating",
-          flush=True)
+          f"{rounds} round(s), each C binary then its Go twin (then its baseline, "
+          f"if any), order alternating", flush=True)
     for n in names:
         args = prof["args"].get(n, [])
         print(f"  {n}: args: {' '.join(args) if args else '(defaults)'}", flush=True)
 
-    runs, failures, warnings = [], [], []
+    runs, failures, skips, warnings = [], [], [], []
     seen_params = {}
     t_start = time.monotonic()
     interrupted = False
@@ -444,7 +493,8 @@ def main():
         for rnd in range(rounds):
             for n in names:
                 args = prof["args"].get(n, [])
-                sides = SIDES if rnd % 2 == 0 else SIDES[::-1]
+                sides = tuple(s for s in ALL_SIDES if s in benches[n])
+                sides = sides if rnd % 2 == 0 else sides[::-1]
                 shown = []
                 for side in sides:
                     rec, err = run_one(n, side, [benches[n][side]] + args, rnd + 1,
@@ -457,13 +507,16 @@ def main():
                                f"{' '.join(rec['cmd'])}")
                         eprint("  stderr tail:")
                         eprint(tail(err))
+                    elif rec["skipped"]:
+                        skips.append(rec)
+                        shown.append(f"{side} skipped")
                     else:
                         shown.append(f"{side} {rec['wall_s']:.2f}s")
                     if rec.get("duplicates"):
                         warnings.append(f"{n} ({side}): printed "
                                         f"{', '.join(sorted(set(rec['duplicates'])))} "
                                         "more than once; the last value was kept")
-                    if rec["params"] is not None and not rec["error"]:
+                    if rec["params"] is not None and not rec["error"] and not rec["skipped"]:
                         seen_params.setdefault(n, {}).setdefault(side, set()).add(
                             rec["params"])
                 print(f"[{rnd + 1}/{rounds}] {n:<12} " + "   ".join(shown), flush=True)
@@ -477,6 +530,14 @@ def main():
         if r and g and r != g:
             warnings.append(f"{n}: the twins report different parameters: "
                             f"ringo [{'; '.join(sorted(r))}] vs go [{'; '.join(sorted(g))}]")
+        for rp in r:
+            for bp in by_side.get(BASELINE, set()):
+                rkv = dict(kv.split("=", 1) for kv in rp.split() if "=" in kv)
+                bkv = dict(kv.split("=", 1) for kv in bp.split() if "=" in kv)
+                diff = [k for k in rkv if k in bkv and rkv[k] != bkv[k]]
+                if diff:
+                    warnings.append(f"{n}: the baseline reports different parameters "
+                                    f"({', '.join(diff)}): ringo [{rp}] vs baseline [{bp}]")
     rows = summarize(runs, names)
     for row in rows:
         if row.get("unit_mismatch"):
@@ -484,7 +545,7 @@ def main():
                             f"({row['unit']}); no ratio verdict")
         for s, other in (("ringo", "go"), ("go", "ringo")):
             ran = any(r["bench"] == row["bench"] and r["side"] == s
-                      and not r["error"] for r in runs)
+                      and not r["error"] and not r["skipped"] for r in runs)
             if row[other] and not row[s] and ran:
                 warnings.append(f"{row['metric']}: printed only by the {other} side")
 
@@ -497,13 +558,20 @@ def main():
         print(render_table(rows))
         print()
         print("medians over the rounds; ringo/go < 1 means ringo's figure is smaller;"
-              " lower is better for ns and KiB;")
+              " lower is better for times, sizes and threads, higher for /s;")
         print("better: '~' when the min..max ranges overlap or a side has fewer than"
-              " 2 samples; n: samples ringo/go")
+              " 2 samples; n: samples ringo/go[/baseline]")
+        if any(r[BASELINE] for r in rows):
+            print("baseline: the same work in plain C without ringo"
+                  " (bench/baseline/); ringo/baseline as ringo/go")
     else:
         print("(no figures collected)")
     for w in warnings:
         print(f"warning: {w}")
+    if skips:
+        print(f"\n{len(skips)} run(s) skipped:")
+        for f in skips:
+            print(f"  round {f['round']} {f['bench']} ({f['side']}): {f['skipped']}")
     if failures:
         print(f"\n{len(failures)} run(s) FAILED:")
         for f in failures:
