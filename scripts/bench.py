@@ -59,6 +59,7 @@ PROFILES = {
             "park": ["-n", "200000"],
             "mutex": ["-n", "2000000"],
             "echo": ["-n", "1000"],  # 100 connections, 100,000 round trips
+            "http": ["-d", "3"],  # wrk -t1 -c100 for 3 s
         },
     },
     "full": {
@@ -71,6 +72,7 @@ PROFILES = {
             "park": [],  # default: 1,000,000 parked goroutines (GBs of RSS)
             "mutex": [],  # default: 10,000,000 increments by 8 goroutines, maxprocs 2
             "echo": [],  # default: 100 connections x 5,000 round trips of 64 bytes
+            "http": [],  # default: wrk -t1 -c100 for 10 s
         },
     },
 }

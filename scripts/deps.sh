@@ -14,7 +14,7 @@ PACKAGES=(
 	build-essential make gcc clang clang-format pkg-config
 	liburing-dev libnuma-dev libcmocka-dev
 	python3 python3-kconfiglib
-	golang-go hyperfine
+	golang-go hyperfine wrk
 	util-linux procps
 )
 
