@@ -60,6 +60,8 @@ PROFILES = {
             "mutex": ["-n", "2000000"],
             "echo": ["-n", "1000"],  # 100 connections, 100,000 round trips
             "http": ["-d", "3"],  # wrk -t1 -c100 for 3 s
+            "fileread": ["-n", "2000"],  # making 10,000 files takes seconds
+            "sleep": [],  # default: 10,000 goroutines x 100 sleeps of 1 ms
         },
     },
     "full": {
@@ -73,6 +75,8 @@ PROFILES = {
             "mutex": [],  # default: 10,000,000 increments by 8 goroutines, maxprocs 2
             "echo": [],  # default: 100 connections x 5,000 round trips of 64 bytes
             "http": [],  # default: wrk -t1 -c100 for 10 s
+            "fileread": [],  # default: 10,000 files of 4 KiB, read cold
+            "sleep": [],  # default: 10,000 goroutines x 100 sleeps of 1 ms
         },
     },
 }
