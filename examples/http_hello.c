@@ -32,7 +32,7 @@
 	"Content-Length: 13\r\n"                      \
 	"\r\n"                                        \
 	"Hello, World!"
-#define BAD_REQUEST                                        \
+#define TOO_LARGE                                          \
 	"HTTP/1.1 431 Request Header Fields Too Large\r\n" \
 	"Content-Length: 0\r\n"                            \
 	"Connection: close\r\n"                            \
@@ -94,7 +94,7 @@ static void serve(void *arg)
 		len = (size_t)(in + len - p);
 		memmove(in, p, len);
 		if (len == sizeof(in)) {
-			send_all(fd, BAD_REQUEST, sizeof(BAD_REQUEST) - 1);
+			send_all(fd, TOO_LARGE, sizeof(TOO_LARGE) - 1);
 			break;
 		}
 	}
