@@ -684,6 +684,78 @@ static void test_short_reads(void **state)
 	RUN_IN_RUNTIME(2, short_main, NULL);
 }
 
+/* recv flags mean what they mean to recv(2): MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT. */
+struct waitall_ctx {
+	int wfd;
+	atomic_int reading;
+	rg_wg done;
+};
+
+static void waitall_writer(void *arg)
+{
+	struct waitall_ctx *wc = arg;
+	char msg[10];
+
+	pat_fill(msg, sizeof(msg), 4, 0);
+	GCHECK(wait_count(&wc->reading, 1));
+	rg_sleep_ns(5 * MS);
+	GCHECK_EQ(rg_send(wc->wfd, msg, 5, 0), 5);
+	rg_sleep_ns(10 * MS);
+	GCHECK_EQ(rg_send(wc->wfd, msg + 5, 5, 0), 5);
+	rg_wg_done(&wc->done);
+}
+
+static void flags_body(int rfd, int wfd)
+{
+	struct waitall_ctx wc = { .wfd = wfd };
+	char buf[16];
+
+	GCHECK_EQ(rg_recv(rfd, buf, sizeof(buf), MSG_DONTWAIT), -EAGAIN);
+	GCHECK_EQ(write(wfd, "peek!", 5), 5);
+	for (int i = 0; i < 2; i++) {
+		int64_t until = rg_now_ns() + SLACK_NS;
+		ssize_t n;
+
+		/* TCP may hand the bytes over in more than one piece. */
+		while ((n = rg_recv(rfd, buf, sizeof(buf), MSG_PEEK)) > 0 && n < 5 &&
+		       rg_now_ns() < until)
+			rg_sleep_ns(MS);
+		GCHECK_EQ(n, 5);
+	}
+	GCHECK_EQ(recv_all(rfd, buf, 5), 0);
+	GCHECK(memcmp(buf, "peek!", 5) == 0);
+	GCHECK_EQ(rg_recv(rfd, buf, sizeof(buf), MSG_DONTWAIT), -EAGAIN);
+
+	rg_wg_add(&wc.done, 1);
+	GCHECK_EQ(rg_go(waitall_writer, &wc), 0);
+	atomic_store(&wc.reading, 1);
+	GCHECK_EQ(rg_recv(rfd, buf, 10, MSG_WAITALL), 10);
+	GCHECK_EQ(pat_diff(buf, 10, 4, 0), -1);
+	rg_wg_wait(&wc.done);
+}
+
+static void flags_main(void *arg)
+{
+	int fds[2];
+
+	(void)arg;
+	GCHECK_EQ(unix_pair(fds, 0), 0);
+	flags_body(fds[0], fds[1]);
+	close(fds[0]);
+	close(fds[1]);
+	GCHECK_EQ(tcp_pair(fds), 0);
+	flags_body(fds[0], fds[1]);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_recv_flags(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, flags_main, NULL);
+	RUN_IN_RUNTIME(2, flags_main, NULL);
+}
+
 /* --------------------------------------------------------------------- */
 /* End of file, reset by the peer                                        */
 /* --------------------------------------------------------------------- */
@@ -1051,6 +1123,20 @@ static void deadline_main(void *arg)
 	GCHECK_EQ(rg_set_deadline(rg_now_ns() + SLACK_NS), 0);
 	GCHECK_EQ(write(fds[1], "now", 3), 3);
 	GCHECK_EQ(rg_recv(fds[0], buf, sizeof(buf), 0), 3);
+	/* The farthest deadline there is: no overflow makes it fire now. */
+	rg_set_deadline(INT64_MAX);
+	{
+		struct short_ctx sc = { .wfd = fds[1], .rfd = fds[0], .ack = rg_chan_make(0, 1) };
+
+		rg_wg_add(&sc.done, 1);
+		GCHECK_EQ(rg_go(short_writer, &sc), 0);
+		atomic_store(&sc.reading, 1);
+		GCHECK(recv_all(fds[0], buf, 10) == 0);
+		GCHECK_EQ(pat_diff(buf, 10, 2, 0), -1);
+		GCHECK_EQ(rg_chan_send(sc.ack, NULL), 0);
+		rg_wg_wait(&sc.done);
+		rg_chan_free(sc.ack);
+	}
 	rg_set_deadline(0);
 
 	/* Cleared: the call waits for data again. */
@@ -1437,7 +1523,21 @@ static void test_io_cancel(void **state)
  */
 struct close_ctx {
 	int procs;
+	bool from_thread; /* rg_close from a plain thread */
 };
+
+struct close_fds {
+	int fd[3];
+};
+
+static void *close_thread(void *arg)
+{
+	struct close_fds *cf = arg;
+
+	for (int i = 0; i < 3; i++)
+		GCHECK_EQ(rg_close(cf->fd[i]), 0);
+	return NULL;
+}
 
 static void close_main(void *arg)
 {
@@ -1470,9 +1570,19 @@ static void close_main(void *arg)
 		GCHECK(wait_count(&started, 5));
 	rg_sleep_ns(5 * MS);
 
-	GCHECK_EQ(rg_close(fds[0]), 0);
-	GCHECK_EQ(rg_close(pfd[0]), 0);
-	GCHECK_EQ(rg_close(lfd), 0);
+	if (cc->from_thread) {
+		struct close_fds cf = { { fds[0], pfd[0], lfd } };
+		pthread_t th;
+
+		if (pthread_create(&th, NULL, close_thread, &cf) == 0)
+			pthread_join(th, NULL);
+		else
+			gcheck_fail("pthread_create failed");
+	} else {
+		GCHECK_EQ(rg_close(fds[0]), 0);
+		GCHECK_EQ(rg_close(pfd[0]), 0);
+		GCHECK_EQ(rg_close(lfd), 0);
+	}
 	rg_wg_wait(&done);
 	for (int i = 0; i < 5; i++) {
 		if (w[i].got == -ECANCELED || (cc->procs > 1 && w[i].got == -EBADF))
@@ -1498,10 +1608,12 @@ static void test_close_while_waiting(void **state)
 	(void)state;
 	/* Writing to the pipe whose read end is closed must not kill us. */
 	sigaction(SIGPIPE, &sa, &old);
-	cc.procs = 1;
-	RUN_IN_RUNTIME(1, close_main, &cc);
-	cc.procs = 2;
-	RUN_IN_RUNTIME(2, close_main, &cc);
+	for (int t = 0; t <= 1; t++) {
+		cc = (struct close_ctx){ .procs = 1, .from_thread = t };
+		RUN_IN_RUNTIME(1, close_main, &cc);
+		cc = (struct close_ctx){ .procs = 2, .from_thread = t };
+		RUN_IN_RUNTIME(2, close_main, &cc);
+	}
 	sigaction(SIGPIPE, &old, NULL);
 }
 
@@ -1529,7 +1641,9 @@ static void storm_acceptor(void *arg)
 	struct storm_ctx *ctx = arg;
 
 	for (;;) {
-		int fd = rg_accept(ctx->lfd, NULL, NULL);
+		struct sockaddr_in peer = { 0 };
+		socklen_t plen = sizeof(peer);
+		int fd = rg_accept(ctx->lfd, (struct sockaddr *)&peer, &plen);
 		uint32_t id;
 		int r;
 
@@ -1540,6 +1654,9 @@ static void storm_acceptor(void *arg)
 			break;
 		}
 		GCHECK(fd_cloexec(fd));
+		GCHECK_EQ(plen, sizeof(peer));
+		GCHECK_EQ(peer.sin_family, AF_INET);
+		GCHECK_EQ(peer.sin_addr.s_addr, htonl(INADDR_LOOPBACK));
 		r = recv_all(fd, &id, sizeof(id));
 		if (r < 0 || id >= (uint32_t)ctx->n)
 			gcheck_fail("accepted connection: %d, id %u", r, id);
@@ -1881,6 +1998,8 @@ static void file_body(const char *tag)
 		}
 	}
 	GCHECK_EQ(rg_pread(fd, buf, 100, (off_t)total), 0);
+	GCHECK_EQ(rg_pread(fd, buf, 100, -1), -EINVAL);
+	GCHECK_EQ(rg_pwrite(fd, buf, 100, -1), -EINVAL);
 	GCHECK_EQ(rg_pread(fd, buf, 100, (off_t)total + 12345), 0);
 	GCHECK_EQ(lseek(fd, 0, SEEK_CUR), total);
 
@@ -2498,6 +2617,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_echo),
 		cmocka_unit_test(test_partial_transfers),
 		cmocka_unit_test(test_short_reads),
+		cmocka_unit_test(test_recv_flags),
 		cmocka_unit_test(test_eof),
 		cmocka_unit_test(test_peer_reset),
 		cmocka_unit_test(test_errors),

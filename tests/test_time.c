@@ -543,6 +543,82 @@ static void test_sleepers_left_behind(void **state)
 }
 
 /* --------------------------------------------------------------------- */
+/* The farthest timeouts: no overflow makes them fire                    */
+/* --------------------------------------------------------------------- */
+
+struct far_ctx {
+	rg_chan *c;
+	atomic_int woke;
+	int sel;
+	rg_wg sel_done;
+};
+
+static void far_sleeper(void *arg)
+{
+	struct far_ctx *fc = arg;
+
+	rg_sleep_ns(INT64_MAX);
+	atomic_fetch_add(&fc->woke, 1);
+}
+
+static void far_sleeper_half(void *arg)
+{
+	struct far_ctx *fc = arg;
+
+	rg_sleep_ns(INT64_MAX - rg_now_ns() / 2);
+	atomic_fetch_add(&fc->woke, 1);
+}
+
+static void far_selector(void *arg)
+{
+	struct far_ctx *fc = arg;
+	int v = -1;
+	rg_case cs[1] = { { .chan = fc->c, .op = RG_RECV, .elem = &v, .ok = -1 } };
+
+	fc->sel = rg_select(cs, 1, INT64_MAX);
+	if (fc->sel == 0)
+		GCHECK_EQ(v, 5);
+	rg_wg_done(&fc->sel_done);
+}
+
+/* The sleepers are left asleep when the main goroutine returns. */
+static void far_main(void *arg)
+{
+	struct far_ctx *fc = arg;
+	int v = 5;
+
+	fc->c = make_int_chan(0);
+	GCHECK_EQ(rg_go(far_sleeper, fc), 0);
+	GCHECK_EQ(rg_go(far_sleeper_half, fc), 0);
+	rg_wg_add(&fc->sel_done, 1);
+	GCHECK_EQ(rg_go(far_selector, fc), 0);
+	rg_sleep_ns(50 * MS);
+	GCHECK_EQ(atomic_load(&fc->woke), 0);
+	/* The selector still waits: a send that cannot block reaches it. */
+	GCHECK_EQ(rg_chan_try_send(fc->c, &v), 0);
+	rg_wg_wait(&fc->sel_done);
+	GCHECK_EQ(fc->sel, 0);
+	rg_sleep_ns(10 * MS);
+	GCHECK_EQ(atomic_load(&fc->woke), 0);
+}
+
+static void test_far_timeouts(void **state)
+{
+	struct far_ctx fc[2];
+
+	(void)state;
+	memset(fc, 0, sizeof(fc));
+	RUN_IN_RUNTIME(1, far_main, &fc[0]);
+	RUN_IN_RUNTIME(2, far_main, &fc[1]);
+	/* Abandoned with their goroutines; the next runtime does not see them. */
+	RUN_IN_RUNTIME(2, sleep_main, NULL);
+	assert_int_equal(atomic_load(&fc[0].woke), 0);
+	assert_int_equal(atomic_load(&fc[1].woke), 0);
+	rg_chan_free(fc[0].c);
+	rg_chan_free(fc[1].c);
+}
+
+/* --------------------------------------------------------------------- */
 /* rg_select with a timeout                                              */
 /* --------------------------------------------------------------------- */
 
@@ -856,6 +932,7 @@ int main(void)
 		cmocka_unit_test(test_timers_on_idle_p),
 		cmocka_unit_test(test_timers_gomaxprocs),
 		cmocka_unit_test(test_sleepers_left_behind),
+		cmocka_unit_test(test_far_timeouts),
 		cmocka_unit_test(test_select_timeout),
 		cmocka_unit_test(test_select_timeout_race),
 		cmocka_unit_test(test_select_timeout_not_left),
