@@ -705,12 +705,48 @@ static void waitall_writer(void *arg)
 	rg_wg_done(&wc->done);
 }
 
+/*
+ * A call that must not wait, guarded: should it wait anyway, a byte
+ * written to @wfd after SLACK_NS releases it, so that the check fails
+ * instead of hanging.
+ */
+struct rescue {
+	int wfd;
+	atomic_int done;
+	rg_wg wg;
+};
+
+static void rescue_fn(void *arg)
+{
+	struct rescue *rs = arg;
+	int64_t until = rg_now_ns() + SLACK_NS;
+
+	while (!atomic_load(&rs->done) && rg_now_ns() < until)
+		rg_sleep_ns(MS);
+	if (!atomic_load(&rs->done))
+		GCHECK_EQ(write(rs->wfd, "!", 1), 1);
+	rg_wg_done(&rs->wg);
+}
+
+static ssize_t recv_dontwait_guarded(int rfd, int wfd, void *buf, size_t len)
+{
+	struct rescue rs = { .wfd = wfd };
+	ssize_t n;
+
+	rg_wg_add(&rs.wg, 1);
+	GCHECK_EQ(rg_go(rescue_fn, &rs), 0);
+	n = rg_recv(rfd, buf, len, MSG_DONTWAIT);
+	atomic_store(&rs.done, 1);
+	rg_wg_wait(&rs.wg);
+	return n;
+}
+
 static void flags_body(int rfd, int wfd)
 {
 	struct waitall_ctx wc = { .wfd = wfd };
 	char buf[16];
 
-	GCHECK_EQ(rg_recv(rfd, buf, sizeof(buf), MSG_DONTWAIT), -EAGAIN);
+	GCHECK_EQ(recv_dontwait_guarded(rfd, wfd, buf, sizeof(buf)), -EAGAIN);
 	GCHECK_EQ(write(wfd, "peek!", 5), 5);
 	for (int i = 0; i < 2; i++) {
 		int64_t until = rg_now_ns() + SLACK_NS;
@@ -724,7 +760,7 @@ static void flags_body(int rfd, int wfd)
 	}
 	GCHECK_EQ(recv_all(rfd, buf, 5), 0);
 	GCHECK(memcmp(buf, "peek!", 5) == 0);
-	GCHECK_EQ(rg_recv(rfd, buf, sizeof(buf), MSG_DONTWAIT), -EAGAIN);
+	GCHECK_EQ(recv_dontwait_guarded(rfd, wfd, buf, sizeof(buf)), -EAGAIN);
 
 	rg_wg_add(&wc.done, 1);
 	GCHECK_EQ(rg_go(waitall_writer, &wc), 0);
