@@ -1940,6 +1940,88 @@ static void test_blocking_and_nonblocking(void **state)
 }
 
 /* --------------------------------------------------------------------- */
+/* Descriptor numbers used again                                         */
+/* --------------------------------------------------------------------- */
+
+/*
+ * One number holds a socket, a pipe, a regular file, a socket again, each
+ * closed with rg_close or with plain close(2) before the next: nothing the
+ * runtime remembers about the number outlives the descriptor.
+ */
+#define REUSE_FD 950
+
+/* Put @fd at number @num; returns @num or -1. */
+static int move_to(int fd, int num)
+{
+	int r = dup2(fd, num);
+
+	close(fd);
+	return r;
+}
+
+static void reuse_close(int fd, bool use_rg)
+{
+	if (use_rg)
+		GCHECK_EQ(rg_close(fd), 0);
+	else
+		GCHECK_EQ(close(fd), 0);
+}
+
+static void reuse_body(bool use_rg)
+{
+	int fds[2], num = REUSE_FD;
+	char buf[8];
+
+	for (int round = 0; round < 2; round++) {
+		GCHECK_EQ(unix_pair(fds, 0), 0);
+		GCHECK_EQ(move_to(fds[0], num), num);
+		nb_round(num, fds[1], true);
+		nb_round(fds[1], num, true);
+		reuse_close(num, use_rg);
+		close(fds[1]);
+
+		GCHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
+		GCHECK_EQ(move_to(fds[0], num), num);
+		nb_round(num, fds[1], false);
+		reuse_close(num, use_rg);
+		close(fds[1]);
+
+		GCHECK_EQ(move_to(open("/proc/self/exe", O_RDONLY | O_CLOEXEC), num), num);
+		GCHECK_EQ(rg_pread(num, buf, 4, 0), 4);
+		GCHECK(memcmp(buf,
+			      "\x7f"
+			      "ELF",
+			      4) == 0);
+		GCHECK_EQ(rg_read(num, buf, 4), 4);
+		GCHECK(memcmp(buf,
+			      "\x7f"
+			      "ELF",
+			      4) == 0);
+		reuse_close(num, use_rg);
+
+		GCHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
+		GCHECK_EQ(move_to(fds[1], num), num);
+		nb_round(fds[0], num, false);
+		reuse_close(num, use_rg);
+		close(fds[0]);
+	}
+}
+
+static void reuse_main(void *arg)
+{
+	(void)arg;
+	reuse_body(true);
+	reuse_body(false);
+}
+
+static void test_fd_reuse(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, reuse_main, NULL);
+	RUN_IN_RUNTIME(2, reuse_main, NULL);
+}
+
+/* --------------------------------------------------------------------- */
 /* Regular files                                                         */
 /* --------------------------------------------------------------------- */
 
@@ -2665,6 +2747,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_accept_storm),
 		cmocka_unit_test(test_connect_refused),
 		cmocka_unit_test(test_blocking_and_nonblocking),
+		cmocka_unit_test(test_fd_reuse),
 		cmocka_unit_test_setup_teardown(test_files, tmp_dir_setup, tmp_dir_teardown),
 		cmocka_unit_test_setup_teardown(test_many_file_reads, tmp_dir_setup,
 						tmp_dir_teardown),
