@@ -6,7 +6,8 @@
  * (rg_netpoll_backend, RINGO_NETPOLL):
  *
  *  - an echo server and its clients in one runtime, many connections;
- *  - large transfers in short pieces, short reads returned as such;
+ *  - large transfers in short pieces, short reads returned as such, the
+ *    recv flags MSG_PEEK, MSG_WAITALL and MSG_DONTWAIT;
  *  - end of file, a reset from the peer, bad descriptors and other errors
  *    passed through as -errno;
  *  - deadlines: -ETIMEDOUT not before the deadline, per goroutine, and a
@@ -16,8 +17,8 @@
  *    -ECANCELED;
  *  - an accept storm, a refused connect, blocking and non-blocking
  *    descriptors (neither switched to the other), regular files, thousands
- *    of file reads at once, plain threads (plain blocking calls), waiters
- *    left behind by a runtime that ended;
+ *    of file reads at once, descriptor numbers used again, plain threads
+ *    (plain blocking calls), waiters left behind by a runtime that ended;
  *  - the backend: RINGO_NETPOLL forces one, a bad value is reported, and
  *    in a child process whose seccomp filter refuses io_uring the runtime
  *    falls back to epoll with one notice, or fails to start when io_uring
