@@ -1396,6 +1396,85 @@ static void test_deadline_race(void **state)
 	RUN_IN_RUNTIME(2, race_main, NULL);
 }
 
+/*
+ * A deadline that ends a call which had transferred part of its data: the
+ * call returns that count (a short count), never -ETIMEDOUT, and exactly
+ * those bytes went through.
+ */
+#define PART_LEN ((size_t)4 * MiB)
+
+static void partial_deadline_body(int fd, int peer, unsigned char *big)
+{
+	unsigned char *in = malloc(PART_LEN + 1);
+	int small = 64 * KiB;
+	int64_t dl;
+	ssize_t n, got;
+
+	if (!in) {
+		gcheck_fail("out of memory");
+		return;
+	}
+	/* Small fixed buffers: PART_LEN never fits in them. */
+	GCHECK_EQ(setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+	GCHECK_EQ(setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)), 0);
+	/* A send larger than the socket can hold, nobody reading. */
+	dl = rg_now_ns() + 30 * MS;
+	rg_set_deadline(dl);
+	n = rg_send(fd, big, PART_LEN, 0);
+	rg_set_deadline(0);
+	if (n <= 0 || (size_t)n >= PART_LEN) {
+		gcheck_fail("a send cut short by its deadline returned %zd", n);
+	} else {
+		got = read_sent(peer, in, (size_t)n);
+		if (got != n)
+			gcheck_fail("send returned %zd, the peer got %zd", n, got);
+		else
+			GCHECK_EQ(memcmp(in, big, (size_t)n), 0);
+	}
+
+	/* MSG_WAITALL for 10 bytes, 5 come: those 5 at the deadline. */
+	GCHECK_EQ(write(peer, big, 5), 5);
+	dl = rg_now_ns() + 30 * MS;
+	rg_set_deadline(dl);
+	n = rg_recv(fd, in, 10, MSG_WAITALL);
+	rg_set_deadline(0);
+	if (n == 5) {
+		GCHECK_EQ(memcmp(in, big, 5), 0);
+	} else {
+		gcheck_fail("a MSG_WAITALL recv of 10 with 5 there returned %zd", n);
+		if (n == -ETIMEDOUT && read_sent(fd, in, 5) != 5)
+			gcheck_fail("and the 5 bytes are gone");
+	}
+	free(in);
+}
+
+static void partial_deadline_main(void *arg)
+{
+	unsigned char *big = arg;
+	int fds[2];
+
+	GCHECK_EQ(unix_pair(fds, 0), 0);
+	partial_deadline_body(fds[0], fds[1], big);
+	close(fds[0]);
+	close(fds[1]);
+	GCHECK_EQ(tcp_pair(fds), 0);
+	partial_deadline_body(fds[0], fds[1], big);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void test_deadline_partial(void **state)
+{
+	unsigned char *big = malloc(PART_LEN);
+
+	(void)state;
+	assert_non_null(big);
+	pat_fill(big, PART_LEN, 8, 0);
+	RUN_IN_RUNTIME(1, partial_deadline_main, big);
+	RUN_IN_RUNTIME(2, partial_deadline_main, big);
+	free(big);
+}
+
 /* --------------------------------------------------------------------- */
 /* rg_io_cancel, rg_close while waiting                                  */
 /* --------------------------------------------------------------------- */
@@ -2743,6 +2822,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_deadline_no_late_write),
 		cmocka_unit_test(test_deadline_race),
+		cmocka_unit_test(test_deadline_partial),
 		cmocka_unit_test(test_io_cancel),
 		cmocka_unit_test(test_close_while_waiting),
 		cmocka_unit_test(test_accept_storm),
