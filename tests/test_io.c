@@ -10,9 +10,10 @@
  *    recv flags MSG_PEEK, MSG_WAITALL and MSG_DONTWAIT;
  *  - end of file, a reset from the peer, bad descriptors and other errors
  *    passed through as -errno;
- *  - deadlines: -ETIMEDOUT not before the deadline, per goroutine, and a
- *    call that returned leaves nothing in flight (no later write into its
- *    buffer, no data taken from the descriptor afterwards);
+ *  - deadlines: -ETIMEDOUT not before the deadline, per goroutine, a
+ *    transfer cut short returns its short count, and a call that returned
+ *    leaves nothing in flight (no later write into its buffer, no data
+ *    taken from the descriptor afterwards);
  *  - rg_io_cancel and rg_close wake the calls waiting on a descriptor with
  *    -ECANCELED;
  *  - an accept storm, a refused connect, blocking and non-blocking
