@@ -18,15 +18,15 @@
 #include <unistd.h>
 
 /* Evaluate a libc call; its result, or -errno with errno left as it was. */
-#define KI_CALL(expr)                   \
-	({                              \
-		int saved_ = errno;     \
+#define KI_CALL(expr)                         \
+	({                                    \
+		int saved_ = errno;           \
 		__typeof__(expr) r_ = (expr); \
-		if (r_ < 0) {           \
-			r_ = -errno;    \
-			errno = saved_; \
-		}                       \
-		r_;                     \
+		if (r_ < 0) {                 \
+			r_ = -errno;          \
+			errno = saved_;       \
+		}                             \
+		r_;                           \
 	})
 
 int ki_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -120,16 +120,28 @@ int ki_eventfd_signal(int efd)
 	return r < 0 && r != -EAGAIN ? (int)r : 0;
 }
 
-int ki_fd_kind(int fd)
+int ki_fd_kind(int fd, uint64_t *ident)
 {
 	struct stat st;
 	int r = KI_CALL(fstat(fd, &st));
 
 	if (r < 0)
 		return r;
+	if (ident)
+		*ident = (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << 40) ^
+			 ((uint64_t)st.st_mode << 32);
 	if (S_ISSOCK(st.st_mode))
 		return KI_FD_SOCKET;
 	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
 		return KI_FD_FILE;
 	return KI_FD_STREAM;
+}
+
+int ki_sock_error(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+	int r = KI_CALL(getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
+
+	return r < 0 ? r : -err;
 }

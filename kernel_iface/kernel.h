@@ -69,6 +69,10 @@ long ki_max_map_count(void);
 
 int ki_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 int ki_sigaltstack(const stack_t *ss, stack_t *old);
+/* Block SIGPIPE in the calling thread (*old: the mask before); restore
+ * *old, first discarding SIGPIPEs raised on this thread meanwhile. */
+int ki_sigpipe_block(sigset_t *old);
+void ki_sigpipe_restore(const sigset_t *old);
 
 /* --- descriptors (kernel_iface/io.c) ----------------------------------- */
 
@@ -90,6 +94,8 @@ int ki_open(const char *path, int flags, mode_t mode);
 int ki_close(int fd); /* EINTR counts as closed (Linux releases the fd) */
 int ki_fsync(int fd);
 int ki_fcntl(int fd, int cmd, int arg);
+/* The pending error of a socket (SO_ERROR) as -errno, 0 if none. */
+int ki_sock_error(int fd);
 /* A non-blocking, close-on-exec eventfd, and a write of 1 to it (a full
  * counter counts as done).  ki_eventfd_signal is async-signal-safe. */
 int ki_eventfd(void);
@@ -101,8 +107,9 @@ enum ki_fd_kind {
 	KI_FD_FILE,	  /* regular file, block device, directory: always "ready" */
 	KI_FD_STREAM,	  /* pipe, FIFO, tty, character device, eventfd... */
 };
-/* The kind of fd (enum ki_fd_kind) or -errno (-EBADF). */
-int ki_fd_kind(int fd);
+/* The kind of fd (enum ki_fd_kind) or -errno (-EBADF); *ident (if not
+ * NULL) tells the open file apart from others (device, inode). */
+int ki_fd_kind(int fd, uint64_t *ident);
 
 /* --- clocks and output --------------------------------------------------- */
 

@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel_iface/netpoll.h - the poller contract: how the runtime waits for
+ * descriptors, and the two backends that implement it.
+ *
+ * The runtime keeps one poller (struct np) per P.  A backend is one of two
+ * styles, told by np_backend.completes:
+ *
+ *   completion (io_uring, netpoll_iouring.c): the runtime hands the whole
+ *     operation (struct np_req: recv this buffer, open this path...) to
+ *     submit(); the kernel performs it and reap() reports its result.  The
+ *     deadline travels with the request (a linked timeout), so an expired
+ *     request completes, cancelled, like any other.
+ *   readiness (epoll, netpoll_epoll.c): the runtime makes the attempt
+ *     itself with a call that cannot block, and when the descriptor is not
+ *     ready arm()s it once (edge-triggered, read and write) and waits;
+ *     reap() reports that the descriptor became readable or writable, and
+ *     the runtime tries again.  Deadlines are the runtime's timers.
+ *
+ * Either way reap() yields events (token, result, readiness) and the
+ * runtime (runtime/netpoll.c) turns them into runnable goroutines: the
+ * scheduler only ever sees goroutines.
+ *
+ * Threads.  submit, cancel, flush and reap on one np must be serialised by
+ * the caller (the runtime holds that P's netpoll lock); they never block.
+ * wait and wake may be called by any thread at any time, wait without that
+ * lock: wait sleeps until reap may find something, wake is called, or the
+ * timeout passes; it does not consume events.  wake is async-signal-safe.
+ * A completion backend's requests belong to the thread that submitted them
+ * (the kernel cancels them when it exits): the runtime's threads submit
+ * and live until the runtime stops.
+ *
+ * Every function returns 0 (or a count) or -errno.
+ */
+#ifndef RINGO_KERNEL_IFACE_NETPOLL_H
+#define RINGO_KERNEL_IFACE_NETPOLL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+struct np; /* a backend's per-P state */
+
+/* Operations of a completion backend. */
+enum np_opcode {
+	NP_OP_ACCEPT,  /* fd, addr, addrlen; O_CLOEXEC */
+	NP_OP_CONNECT, /* fd, addr (const), addrlen value in len */
+	NP_OP_RECV,    /* fd, buf, len, flags */
+	NP_OP_SEND,    /* fd, buf, len, flags */
+	NP_OP_READ,    /* fd, buf, len, off (-1: file position) */
+	NP_OP_WRITE,   /* fd, buf, len, off (-1: file position) */
+	NP_OP_OPEN,    /* path, flags, mode */
+	NP_OP_FSYNC,   /* fd */
+};
+
+/*
+ * One operation in flight: owned by the runtime (it lives in the waiting
+ * goroutine's frame) from submit until reap reports it.  The backend
+ * reports it by its token, (uint64_t)(uintptr_t)req.
+ */
+struct np_req {
+	uint8_t op; /* enum np_opcode */
+	int fd;
+	int flags;
+	void *buf; /* buffer, or const path (NP_OP_OPEN) */
+	size_t len;
+	off_t off;
+	struct sockaddr *addr;
+	socklen_t *addrlen;
+	mode_t mode;
+	int64_t deadline; /* absolute CLOCK_MONOTONIC ns; 0: none */
+	int64_t ts[2];	  /* the backend's copy of the deadline */
+};
+
+/* Readiness bits of an event. */
+#define NP_READ	 1u
+#define NP_WRITE 2u
+
+/* Tokens 0 and 1 are the backends' own (ignored and wake-up events). */
+#define NP_TOKEN_MIN 2
+
+struct np_event {
+	uint64_t token; /* req (completion) or what arm() was given (readiness) */
+	int32_t res;	/* completion: the operation's result or -errno */
+	uint32_t ready; /* readiness: NP_READ | NP_WRITE (errors and hang-ups: both) */
+};
+
+struct np_backend {
+	const char *name;
+	bool completes; /* completion style (else readiness) */
+	/* Whether this backend works in this process: 0, or -errno with a
+	 * reason in why (static string).  Called once, before create. */
+	int (*probe)(const char **why);
+	int (*create)(struct np **out);
+	void (*destroy)(struct np *np);
+	/* Completion style (NULL otherwise).  submit prepares req (it reaches
+	 * the kernel at the next flush or wait); cancel asks the kernel to end
+	 * the request with token early (it still completes, through reap). */
+	int (*submit)(struct np *np, struct np_req *req);
+	int (*cancel)(struct np *np, uint64_t token);
+	int (*flush)(struct np *np);
+	/* Readiness style (NULL otherwise): watch fd for readability and
+	 * writability, edge-triggered, reporting token; any thread.  -EPERM:
+	 * fd cannot be watched (a regular file: always ready). */
+	int (*arm)(struct np *np, int fd, uint64_t token);
+	int (*disarm)(struct np *np, int fd);
+	/* Both.  reap stores up to max events; never blocks. */
+	int (*reap)(struct np *np, struct np_event *ev, int max);
+	/* A cheap hint, any thread: events are waiting for reap.  A backend
+	 * that cannot tell without a system call says false. */
+	bool (*ready)(struct np *np);
+	int (*wait)(struct np *np, int64_t timeout_ns); /* < 0: no timeout */
+	int (*wake)(struct np *np);
+};
+
+extern const struct np_backend np_iouring;
+extern const struct np_backend np_epoll;
+
+/*
+ * np_select - pick the backend: force is "io_uring", "epoll" or NULL/""
+ * (io_uring when its probe passes, else epoll).  On success *out is set;
+ * *fell_back says io_uring was wanted but refused, with the reason in
+ * *why.  -EINVAL for an unknown name, or the probe's error when the
+ * forced backend cannot work here (*why says why).
+ */
+int np_select(const char *force, const struct np_backend **out, bool *fell_back, const char **why);
+
+#endif /* RINGO_KERNEL_IFACE_NETPOLL_H */

@@ -1,0 +1,340 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kernel_iface/netpoll_iouring.c - the io_uring backend (completion style).
+ *
+ * One ring per P, created with default flags: a P moves between threads,
+ * and SINGLE_ISSUER or DEFER_TASKRUN would make other threads' submissions
+ * and waits fail.  The CQ is NP_CQ_ENTRIES deep, well above the SQ, and
+ * the kernel keeps overflowed completions (FEAT_NODROP), so none is lost.
+ *
+ * Waking a sleeper: each ring keeps a read of its own eventfd in flight;
+ * wake() writes the eventfd, the read completes and the waiter's
+ * io_uring_enter returns.  reap() re-arms the read.
+ *
+ * Deadlines are linked timeouts (IORING_OP_LINK_TIMEOUT, absolute,
+ * CLOCK_MONOTONIC): the operation completes with -ECANCELED when it
+ * expires.  The timeout's own completion and that of cancel requests carry
+ * token 0 and are dropped.
+ *
+ * io-wq: operations that cannot complete without blocking (fsync, buffered
+ * writes, uncached opens) run on the kernel's worker threads of the
+ * submitting thread; NP_IOWQ_BOUNDED/UNBOUNDED cap them per thread.
+ */
+#include "kernel_iface/netpoll.h"
+#include "kernel_iface/kernel.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define NP_SQ_ENTRIES	  256
+#define NP_CQ_ENTRIES	  4096
+#define NP_IOWQ_BOUNDED	  2
+#define NP_IOWQ_UNBOUNDED 2
+
+#define TOKEN_IGNORE 0
+#define TOKEN_WAKE   1
+
+struct np {
+	struct io_uring ring;
+	int efd;
+	uint64_t efdbuf; /* target of the eventfd read in flight */
+};
+
+static const uint8_t needed_ops[] = {
+	IORING_OP_NOP,	 IORING_OP_ACCEPT,	 IORING_OP_CONNECT,	 IORING_OP_RECV,
+	IORING_OP_SEND,	 IORING_OP_READ,	 IORING_OP_WRITE,	 IORING_OP_OPENAT,
+	IORING_OP_FSYNC, IORING_OP_LINK_TIMEOUT, IORING_OP_ASYNC_CANCEL,
+};
+
+static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
+{
+	struct io_uring_params p;
+
+	memset(&p, 0, sizeof(p));
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+	p.cq_entries = cq;
+	return io_uring_queue_init_params(sq, ring, &p);
+}
+
+/* Queue a read of the eventfd; the ring must have room (it always has
+ * after a flush). */
+static int arm_wake(struct np *np)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&np->ring);
+
+	if (!sqe) {
+		io_uring_submit(&np->ring);
+		sqe = io_uring_get_sqe(&np->ring);
+		if (!sqe)
+			return -EBUSY;
+	}
+	io_uring_prep_read(sqe, np->efd, &np->efdbuf, sizeof(np->efdbuf), 0);
+	io_uring_sqe_set_data64(sqe, TOKEN_WAKE);
+	return 0;
+}
+
+static int iouring_probe(const char **why)
+{
+	struct __kernel_timespec ts = { .tv_sec = 1 };
+	struct io_uring_probe *probe;
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	struct io_uring ring;
+	unsigned i;
+	int r;
+
+	r = ring_init(&ring, 8, 16);
+	if (r < 0) {
+		*why = r == -ENOSYS ? "io_uring_setup: not implemented by this kernel" :
+		       r == -EPERM  ? "io_uring_setup: not permitted (seccomp profile or "
+				      "kernel.io_uring_disabled)" :
+				      "io_uring_setup failed";
+		return r;
+	}
+	r = -EOPNOTSUPP;
+	*why = "the kernel lacks IORING_FEAT_EXT_ARG or IORING_FEAT_NODROP (Linux 5.11+)";
+	if (!(ring.features & IORING_FEAT_EXT_ARG) || !(ring.features & IORING_FEAT_NODROP))
+		goto out_exit;
+	*why = "the opcode probe failed";
+	probe = io_uring_get_probe_ring(&ring);
+	if (!probe)
+		goto out_exit;
+	for (i = 0; i < sizeof(needed_ops); i++)
+		if (!io_uring_opcode_supported(probe, needed_ops[i]))
+			break;
+	io_uring_free_probe(probe);
+	*why = "a needed opcode is missing (Linux 5.6+ has them all)";
+	if (i < sizeof(needed_ops))
+		goto out_exit;
+	/* A real round trip: a filter may allow setup but refuse enter. */
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, 42);
+	r = io_uring_submit_and_wait_timeout(&ring, &cqe, 1, &ts, NULL);
+	if (r < 0) {
+		*why = r == -EPERM ? "io_uring_enter: not permitted" : "io_uring_enter failed";
+		goto out_exit;
+	}
+	r = cqe && cqe->user_data == 42 ? 0 : -EIO;
+	*why = r ? "a NOP did not complete" : NULL;
+out_exit:
+	io_uring_queue_exit(&ring);
+	return r;
+}
+
+static int iouring_create(struct np **out)
+{
+	unsigned workers[2] = { NP_IOWQ_BOUNDED, NP_IOWQ_UNBOUNDED };
+	struct np *np = calloc(1, sizeof(*np));
+	int r;
+
+	if (!np)
+		return -ENOMEM;
+	r = ring_init(&np->ring, NP_SQ_ENTRIES, NP_CQ_ENTRIES);
+	if (r < 0)
+		goto err_free;
+	r = io_uring_register_iowq_max_workers(&np->ring, workers);
+	if (r < 0 && r != -EINVAL) /* -EINVAL: before 5.15, no cap */
+		goto err_exit;
+	r = ki_eventfd();
+	if (r < 0)
+		goto err_exit;
+	np->efd = r;
+	r = arm_wake(np);
+	if (r < 0)
+		goto err_close;
+	r = io_uring_submit(&np->ring);
+	if (r < 0)
+		goto err_close;
+	*out = np;
+	return 0;
+err_close:
+	ki_close(np->efd);
+err_exit:
+	io_uring_queue_exit(&np->ring);
+err_free:
+	free(np);
+	return r;
+}
+
+static void iouring_destroy(struct np *np)
+{
+	io_uring_queue_exit(&np->ring);
+	ki_close(np->efd);
+	free(np);
+}
+
+/* n free SQEs, flushing the SQ to the kernel if needed. */
+static int sq_reserve(struct np *np, unsigned n)
+{
+	int r;
+
+	if (io_uring_sq_space_left(&np->ring) >= n)
+		return 0;
+	r = io_uring_submit(&np->ring);
+	if (r < 0 && r != -EBUSY && r != -EAGAIN)
+		return r;
+	return io_uring_sq_space_left(&np->ring) >= n ? 0 : -EAGAIN;
+}
+
+static int iouring_submit(struct np *np, struct np_req *req)
+{
+	struct io_uring_sqe *sqe;
+	int r = sq_reserve(np, req->deadline ? 2 : 1);
+
+	if (r)
+		return r;
+	sqe = io_uring_get_sqe(&np->ring);
+	switch (req->op) {
+	case NP_OP_ACCEPT:
+		io_uring_prep_accept(sqe, req->fd, req->addr, req->addrlen, SOCK_CLOEXEC);
+		break;
+	case NP_OP_CONNECT:
+		io_uring_prep_connect(sqe, req->fd, req->addr, (socklen_t)req->len);
+		break;
+	case NP_OP_RECV:
+		io_uring_prep_recv(sqe, req->fd, req->buf, req->len, req->flags);
+		break;
+	case NP_OP_SEND:
+		io_uring_prep_send(sqe, req->fd, req->buf, req->len, req->flags);
+		break;
+	case NP_OP_READ:
+		io_uring_prep_read(sqe, req->fd, req->buf, (unsigned)req->len, (uint64_t)req->off);
+		break;
+	case NP_OP_WRITE:
+		io_uring_prep_write(sqe, req->fd, req->buf, (unsigned)req->len, (uint64_t)req->off);
+		break;
+	case NP_OP_OPEN:
+		io_uring_prep_openat(sqe, AT_FDCWD, req->buf, req->flags, req->mode);
+		break;
+	case NP_OP_FSYNC:
+		io_uring_prep_fsync(sqe, req->fd, 0);
+		break;
+	default:
+		return -EINVAL;
+	}
+	io_uring_sqe_set_data(sqe, req);
+	if (req->deadline) {
+		struct __kernel_timespec *ts = (struct __kernel_timespec *)req->ts;
+
+		_Static_assert(sizeof(req->ts) == sizeof(*ts), "np_req.ts holds a timespec");
+		ts->tv_sec = req->deadline / 1000000000;
+		ts->tv_nsec = req->deadline % 1000000000;
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = io_uring_get_sqe(&np->ring);
+		io_uring_prep_link_timeout(sqe, ts, IORING_TIMEOUT_ABS);
+		io_uring_sqe_set_data64(sqe, TOKEN_IGNORE);
+	}
+	return 0;
+}
+
+static int iouring_cancel(struct np *np, uint64_t token)
+{
+	struct io_uring_sqe *sqe;
+	int r = sq_reserve(np, 1);
+
+	if (r)
+		return r;
+	sqe = io_uring_get_sqe(&np->ring);
+	io_uring_prep_cancel64(sqe, token, 0);
+	io_uring_sqe_set_data64(sqe, TOKEN_IGNORE);
+	return 0;
+}
+
+static int iouring_flush(struct np *np)
+{
+	int r;
+
+	if (!io_uring_sq_ready(&np->ring))
+		return 0;
+	r = io_uring_submit(&np->ring);
+	/* -EBUSY/-EAGAIN: the CQ is backed up; the SQEs stay queued and the
+	 * next flush, after a reap, submits them. */
+	return r == -EBUSY || r == -EAGAIN ? 0 : r;
+}
+
+static int iouring_reap(struct np *np, struct np_event *ev, int max)
+{
+	struct io_uring_cqe *cqes[64];
+	int n = 0;
+
+	while (n < max) {
+		unsigned i, got, want = (unsigned)(max - n) < 64 ? (unsigned)(max - n) : 64;
+		bool rearm = false;
+
+		got = io_uring_peek_batch_cqe(&np->ring, cqes, want);
+		if (!got)
+			break;
+		for (i = 0; i < got; i++) {
+			uint64_t token = io_uring_cqe_get_data64(cqes[i]);
+
+			if (token == TOKEN_WAKE) {
+				rearm = true;
+			} else if (token >= NP_TOKEN_MIN) {
+				ev[n].token = token;
+				ev[n].res = cqes[i]->res;
+				ev[n].ready = 0;
+				n++;
+			}
+		}
+		io_uring_cq_advance(&np->ring, got);
+		if (rearm)
+			arm_wake(np);
+	}
+	return n;
+}
+
+static bool iouring_ready(struct np *np)
+{
+	return io_uring_cq_ready(&np->ring) > 0;
+}
+
+static int iouring_wait(struct np *np, int64_t timeout_ns)
+{
+	struct __kernel_timespec ts;
+	struct io_uring_getevents_arg arg;
+	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+	int saved = errno;
+	long r;
+
+	if (iouring_ready(np))
+		return 0;
+	memset(&arg, 0, sizeof(arg));
+	if (timeout_ns >= 0) {
+		ts.tv_sec = timeout_ns / 1000000000;
+		ts.tv_nsec = timeout_ns % 1000000000;
+		arg.ts = (uint64_t)(uintptr_t)&ts;
+	}
+	/* Submits nothing: only the serialised paths touch the SQ. */
+	r = syscall(__NR_io_uring_enter, np->ring.ring_fd, 0, 1, flags, &arg, sizeof(arg));
+	if (r < 0) {
+		r = -errno;
+		errno = saved;
+	}
+	return r == -ETIME || r == -EINTR ? 0 : (int)r;
+}
+
+static int iouring_wake(struct np *np)
+{
+	return ki_eventfd_signal(np->efd);
+}
+
+const struct np_backend np_iouring = {
+	.name = "io_uring",
+	.completes = true,
+	.probe = iouring_probe,
+	.create = iouring_create,
+	.destroy = iouring_destroy,
+	.submit = iouring_submit,
+	.cancel = iouring_cancel,
+	.flush = iouring_flush,
+	.reap = iouring_reap,
+	.ready = iouring_ready,
+	.wait = iouring_wait,
+	.wake = iouring_wake,
+};
