@@ -261,9 +261,12 @@ void rg_sleep_ns(int64_t ns);
  * From a goroutine a call that must wait parks the goroutine, never its M:
  * the netpoller (io_uring, or epoll where io_uring is refused; see
  * rg_netpoll_backend) readies it when the operation completes.  They work
- * on blocking and non-blocking descriptors alike (a non-blocking one is not
- * switched to blocking, nor the reverse).  From a plain thread they are the
- * plain blocking calls.  (any)
+ * on blocking and non-blocking descriptors alike.  On the epoll backend
+ * a socket given to rg_accept or rg_connect is made O_NONBLOCK (as Go does),
+ * and descriptors must be closed with rg_close to be forgotten.  Writes to
+ * a broken pipe or socket return -EPIPE: SIGPIPE is blocked on the
+ * runtime's threads.  From a plain thread they are the plain blocking
+ * calls.  (any)
  *
  * Deadlines: every call that can wait gives up at the calling goroutine's
  * deadline (rg_set_deadline) with -ETIMEDOUT.  Whatever it returns, nothing

@@ -54,9 +54,11 @@
 #define SELECT_STACK_CASES 32
 
 struct selwait {
-	_Atomic uint32_t done;	/* 0 until a waker claims this select */
-	struct sudog *winner;	/* set by the claiming waker before it readies */
+	_Atomic uint32_t done;	/* 0 until a waker (or the timeout) claims this select */
+	struct sudog *winner;	/* set by the claiming waker before it readies; NULL: timeout */
 	_Atomic uint32_t woken; /* plain threads sleep on this */
+	struct g *gp;		/* the selecting goroutine (NULL: a plain thread) */
+	struct timer timer;	/* the timeout, for a goroutine */
 };
 
 struct sudog {
@@ -507,13 +509,30 @@ struct selpark {
 	rg_case *cases;
 	const uint16_t *lockorder;
 	int n;
+	struct selwait *sw;
+	int64_t when; /* timeout (0: none) */
 };
+
+/* The timeout claims the select like a waker would, with no winner. */
+static void select_timeout_fire(struct timer *t)
+{
+	struct selwait *sw = t->arg;
+	uint32_t zero = 0;
+
+	if (atomic_compare_exchange_strong(&sw->done, &zero, 1)) {
+		sw->winner = NULL;
+		goready(sw->gp, NULL);
+	}
+}
 
 static bool selparkcommit(struct g *gp, void *arg)
 {
 	struct selpark *sp = arg;
 
 	(void)gp;
+	/* Parked now: the timer may fire at once without finding us running. */
+	if (sp->when)
+		timer_add(&sp->sw->timer, sp->when);
 	selunlock(sp->cases, sp->lockorder, sp->n);
 	return true;
 }
@@ -701,9 +720,10 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 		norder++;
 	}
 	if (norder == 0) {
-		r = timeout_ns == 0 ? -EAGAIN : -ENOSYS;
 		if (timeout_ns < 0)
 			block_forever(n == 0 ? "select (no cases)" : "select");
+		rg_sleep_ns(timeout_ns);
+		r = timeout_ns == 0 ? -EAGAIN : -ETIMEDOUT;
 		goto out;
 	}
 	memcpy(lockorder, pollorder, sizeof(*lockorder) * (size_t)norder);
@@ -713,9 +733,9 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 	r = select_poll(cases, pollorder, lockorder, norder);
 	if (r != -EAGAIN)
 		goto out;
-	if (timeout_ns >= 0) {
+	if (timeout_ns == 0) {
 		selunlock(cases, lockorder, norder);
-		r = timeout_ns == 0 ? -EAGAIN : -ENOSYS;
+		r = -EAGAIN;
 		goto out;
 	}
 
@@ -724,6 +744,10 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 	atomic_store(&sw.woken, 0);
 	sw.winner = NULL;
 	gp = getg();
+	sw.gp = gp;
+	memset(&sw.timer, 0, sizeof(sw.timer));
+	sw.timer.f = select_timeout_fire;
+	sw.timer.arg = &sw;
 	for (i = 0; i < norder; i++) {
 		int ci = lockorder[i];
 		struct sudog *sg = &sgs[ci];
@@ -737,17 +761,36 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 		waitq_enqueue(cases[ci].op == RG_SEND ? &sg->c->sendq : &sg->c->recvq, sg);
 	}
 	if (gp) {
-		struct selpark sp = { cases, lockorder, norder };
+		struct selpark sp = { cases, lockorder, norder, &sw, 0 };
 
+		if (timeout_ns > 0)
+			sp.when = when_after(timeout_ns);
 		gopark(selparkcommit, &sp, "select");
+		if (sp.when)
+			timer_del(&sw.timer);
 	} else {
+		int64_t when = timeout_ns > 0 ? when_after(timeout_ns) : 0;
+
 		selunlock(cases, lockorder, norder);
-		while (!load_acquire(&sw.woken))
-			ki_futex_wait((const uint32_t *)&sw.woken, 0, -1);
+		while (!load_acquire(&sw.woken)) {
+			int64_t left = when ? when - ki_nanotime() : -1;
+			uint32_t zero = 0;
+
+			if (when && left <= 0 && atomic_compare_exchange_strong(&sw.done, &zero, 1))
+				break; /* timed out: no winner */
+			ki_futex_wait((const uint32_t *)&sw.woken, 0,
+				      when ? (left > 0 ? left : 1000000) : -1);
+		}
 	}
 
-	/* Woken: the winner's waker filled in its sudog and dequeued it. */
+	/* Woken: the winner's waker filled in its sudog and dequeued it (or
+	 * the timeout claimed the select: no winner). */
 	win = sw.winner;
+	if (!win) {
+		select_cleanup(cases, sgs, lockorder, norder, -1);
+		r = -ETIMEDOUT;
+		goto out;
+	}
 	wi = win->caseidx;
 	if (norder > 1)
 		select_cleanup(cases, sgs, lockorder, norder, wi);

@@ -3,6 +3,10 @@
  * runtime/env.c - RINGO_MAXPROCS and RINGO_DEBUG, parsed once per rg_main.
  *
  *   RINGO_MAXPROCS=N        number of Ps (1..1024); shadows CONFIG_MAXPROCS_DEFAULT
+ *   RINGO_NETPOLL=io_uring|epoll
+ *                           force the poller backend; an unknown name, or a
+ *                           backend that cannot work here, stops rg_main
+ *                           with a message (runtime/netpoll.c)
  *   RINGO_DEBUG=k=v[,k=v]   schedtrace=MS   print a SCHED line every MS ms
  *                           scheddetail=1   add per-P, per-M and per-G lines
  *                           stackguard=mprotect
@@ -85,6 +89,7 @@ void env_parse(struct rg_env *env)
 				"ringo: RINGO_MAXPROCS=\"%s\" is not a number from 1 to %d; ignored\n",
 				s, MAXPROCS_LIMIT);
 	}
+	env->netpoll = getenv("RINGO_NETPOLL");
 	s = getenv("RINGO_DEBUG");
 	while (s && *s) {
 		const char *comma = strchr(s, ',');

@@ -1,94 +1,287 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * runtime/io.c - the I/O API (rg_read, rg_recv, ...).
+ * runtime/io.c - the I/O API: rg_read, rg_recv, rg_accept, ...
+ *
+ * Each call has three ways to run:
+ *
+ *   - a plain thread (no goroutine): the libc call, blocking as the
+ *     descriptor says;
+ *   - io_uring (completion): regular files first try the call with
+ *     RWF_NOWAIT (a page-cache hit costs one system call and no park),
+ *     everything else, and files that would block, become a request on the
+ *     P's ring (netpoll_op) and the goroutine parks until it completes;
+ *   - epoll (readiness): every call is first tried without blocking
+ *     (MSG_DONTWAIT, RWF_NOWAIT; accept and connect need O_NONBLOCK, which
+ *     they set on the descriptor, as Go does) and on EAGAIN the goroutine
+ *     waits for readiness (netpoll_wait_fd) and tries again; regular files
+ *     cannot be waited for, so their calls block the thread, with the P
+ *     handed to another M while others wait (entersyscall_block).
+ *
+ * Deadlines (rg_set_deadline) and cancellation are the netpoller's: see
+ * runtime/netpoll.c.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/netpoll.h"
 #include "runtime/runtime.h"
 
-int64_t rg_now_ns(void)
+/* The goroutine's poller style, or -1 on a plain thread. */
+static int io_mode(void)
 {
-	return ki_nanotime();
+	return getg() ? netpoll_backend()->completes : -1;
 }
 
-void rg_sleep_ns(int64_t ns)
-{
-	if (ns > 0)
-		ki_usleep_ns(ns);
-}
+/* Readiness style: repeat attempt until it does not say EAGAIN. */
+#define RETRY_READY(fd, mode, attempt)                      \
+	({                                                  \
+		__typeof__(attempt) r_;                     \
+		for (;;) {                                  \
+			int w_;                             \
+			r_ = (attempt);                     \
+			if (r_ != -EAGAIN)                  \
+				break;                      \
+			w_ = netpoll_wait_fd((fd), (mode)); \
+			if (w_ < 0) {                       \
+				r_ = w_;                    \
+				break;                      \
+			}                                   \
+		}                                           \
+		r_;                                         \
+	})
+
+/* Readiness style, a regular file: block the thread, not the P. */
+#define BLOCKING(call)                               \
+	({                                           \
+		struct p *h_ = entersyscall_block(); \
+		__typeof__(call) r_ = (call);        \
+		exitsyscall_block(h_);               \
+		r_;                                  \
+	})
 
 int rg_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
-	return ki_accept4(fd, addr, addrlen, SOCK_CLOEXEC);
+	struct np_req req = { .op = NP_OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen };
+	int r;
+
+	switch (io_mode()) {
+	case 1:
+		return (int)netpoll_op(&req, fd);
+	case 0:
+		r = netpoll_set_nonblock(fd);
+		if (r < 0)
+			return r;
+		return RETRY_READY(fd, NP_READ, ki_accept4(fd, addr, addrlen, SOCK_CLOEXEC));
+	default:
+		return ki_accept4(fd, addr, addrlen, SOCK_CLOEXEC);
+	}
 }
 
 int rg_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 {
-	return ki_connect(fd, addr, addrlen);
+	struct np_req req = {
+		.op = NP_OP_CONNECT, .fd = fd, .addr = (struct sockaddr *)addr, .len = addrlen
+	};
+	int r;
+
+	switch (io_mode()) {
+	case 1:
+		return (int)netpoll_op(&req, fd);
+	case 0:
+		r = netpoll_set_nonblock(fd);
+		if (r < 0)
+			return r;
+		r = ki_connect(fd, addr, addrlen);
+		if (r != -EINPROGRESS)
+			return r;
+		/* Non-blocking connect: writable when it is done. */
+		r = netpoll_wait_fd(fd, NP_WRITE);
+		return r < 0 ? r : ki_sock_error(fd);
+	default:
+		return ki_connect(fd, addr, addrlen);
+	}
+}
+
+/* Readiness style recv: MSG_DONTWAIT is one attempt, as asked; MSG_WAITALL
+ * gathers until len bytes, EOF or an error, as the blocking call would. */
+static ssize_t recv_ready(int fd, void *buf, size_t len, int flags)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	if (flags & MSG_DONTWAIT)
+		return ki_recv(fd, buf, len, flags);
+	do {
+		r = RETRY_READY(fd, NP_READ,
+				ki_recv(fd, (char *)buf + got, len - got, flags | MSG_DONTWAIT));
+		if (r <= 0)
+			return got ? (ssize_t)got : r;
+		got += (size_t)r;
+	} while ((flags & MSG_WAITALL) && !(flags & MSG_PEEK) && got < len);
+	return (ssize_t)got;
 }
 
 ssize_t rg_recv(int fd, void *buf, size_t len, int flags)
 {
-	return ki_recv(fd, buf, len, flags);
+	struct np_req req = { .op = NP_OP_RECV, .fd = fd, .buf = buf, .len = len, .flags = flags };
+
+	switch (io_mode()) {
+	case 1:
+		return netpoll_op(&req, fd);
+	case 0:
+		return recv_ready(fd, buf, len, flags);
+	default:
+		return ki_recv(fd, buf, len, flags);
+	}
 }
 
 ssize_t rg_send(int fd, const void *buf, size_t len, int flags)
 {
-	return ki_send(fd, buf, len, flags | MSG_NOSIGNAL);
+	struct np_req req = { .op = NP_OP_SEND,
+			      .fd = fd,
+			      .buf = (void *)buf,
+			      .len = len,
+			      .flags = flags | MSG_NOSIGNAL };
+
+	switch (io_mode()) {
+	case 1:
+		return netpoll_op(&req, fd);
+	case 0:
+		if (flags & MSG_DONTWAIT)
+			return ki_send(fd, buf, len, flags | MSG_NOSIGNAL);
+		return RETRY_READY(fd, NP_WRITE,
+				   ki_send(fd, buf, len, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+	default:
+		return ki_send(fd, buf, len, flags | MSG_NOSIGNAL);
+	}
+}
+
+/*
+ * read, pread (off >= 0) and write, pwrite: one attempt that cannot block,
+ * RWF_NOWAIT (a regular file served from the page cache, a pipe or socket
+ * with data or room), then the ring, or on epoll a wait for readiness; a
+ * regular file cannot be waited for (arm says -EPERM): its call blocks the
+ * thread.  A descriptor that refuses RWF_NOWAIT is made O_NONBLOCK.
+ */
+/* The plain call: read/write at the file position (off < 0) or p*. */
+static ssize_t io_plain(bool wr, int fd, void *buf, size_t len, off_t off)
+{
+	if (off < 0)
+		return wr ? ki_write(fd, buf, len) : ki_read(fd, buf, len);
+	return wr ? ki_pwrite(fd, buf, len, off) : ki_pread(fd, buf, len, off);
+}
+
+static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
+{
+	struct np_req req = {
+		.op = wr ? NP_OP_WRITE : NP_OP_READ, .fd = fd, .buf = buf, .len = len, .off = off
+	};
+	int mode = io_mode();
+	uint32_t ev = wr ? NP_WRITE : NP_READ;
+	ssize_t r;
+
+	if (mode < 0)
+		return io_plain(wr, fd, buf, len, off);
+	if (mode == 1 && off < 0 && netpoll_fd_kind(fd) != KI_FD_FILE)
+		return netpoll_op(&req, fd); /* the ring tries it first itself */
+	for (;;) {
+		r = wr ? ki_pwritev2(fd, buf, len, off, RWF_NOWAIT) :
+			 ki_preadv2(fd, buf, len, off, RWF_NOWAIT);
+		if (r == -EOPNOTSUPP && mode == 0 && netpoll_set_nonblock(fd) == 0)
+			r = io_plain(wr, fd, buf, len, off);
+		if (r != -EAGAIN && r != -EOPNOTSUPP)
+			return r;
+		if (mode == 1)
+			return netpoll_op(&req, fd);
+		r = netpoll_wait_fd(fd, ev);
+		if (r == -EPERM) /* a regular file */
+			break;
+		if (r < 0)
+			return r;
+	}
+	return BLOCKING(io_plain(wr, fd, buf, len, off));
 }
 
 ssize_t rg_read(int fd, void *buf, size_t len)
 {
-	return ki_read(fd, buf, len);
+	return io_rw(false, fd, buf, len, -1);
 }
 
 ssize_t rg_write(int fd, const void *buf, size_t len)
 {
-	return ki_write(fd, buf, len);
+	return io_rw(true, fd, (void *)buf, len, -1);
 }
 
 ssize_t rg_pread(int fd, void *buf, size_t len, off_t off)
 {
-	return ki_pread(fd, buf, len, off);
+	return off < 0 ? -EINVAL : io_rw(false, fd, buf, len, off);
 }
 
 ssize_t rg_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
-	return ki_pwrite(fd, buf, len, off);
+	return off < 0 ? -EINVAL : io_rw(true, fd, (void *)buf, len, off);
 }
 
 int rg_open(const char *path, int flags, mode_t mode)
 {
-	return ki_open(path, flags | O_CLOEXEC, mode);
+	struct np_req req = { .op = NP_OP_OPEN,
+			      .fd = -1,
+			      .buf = (void *)path,
+			      .flags = flags | O_CLOEXEC,
+			      .mode = mode };
+
+	switch (io_mode()) {
+	case 1:
+		return (int)netpoll_op(&req, -1);
+	case 0:
+		return BLOCKING(ki_open(path, flags | O_CLOEXEC, mode));
+	default:
+		return ki_open(path, flags | O_CLOEXEC, mode);
+	}
 }
 
 int rg_fsync(int fd)
 {
-	return ki_fsync(fd);
+	struct np_req req = { .op = NP_OP_FSYNC, .fd = fd };
+
+	switch (io_mode()) {
+	case 1:
+		return (int)netpoll_op(&req, fd);
+	case 0:
+		return BLOCKING(ki_fsync(fd));
+	default:
+		return ki_fsync(fd);
+	}
 }
 
 int rg_close(int fd)
 {
+	if (fd < 0)
+		return -EBADF;
+	if (netpoll_backend())
+		netpoll_cancel_fd(fd, true);
 	return ki_close(fd);
-}
-
-int64_t rg_set_deadline(int64_t deadline_ns)
-{
-	(void)deadline_ns;
-	return -EPERM;
 }
 
 int rg_io_cancel(int fd)
 {
-	(void)fd;
-	return 0;
+	if (fd < 0)
+		return -EBADF;
+	return netpoll_backend() ? netpoll_cancel_fd(fd, false) : 0;
 }
 
-const char *rg_netpoll_backend(void)
+int64_t rg_set_deadline(int64_t deadline_ns)
 {
-	return NULL;
+	struct g *gp = getg();
+	int64_t old;
+
+	if (!gp)
+		return -EPERM;
+	old = gp->stack->deadline;
+	gp->stack->deadline = deadline_ns > 0 ? deadline_ns : 0;
+	return old;
 }

@@ -85,6 +85,7 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/netpoll.h"
 #include "runtime/runtime.h"
 #include "runtime/san.h"
 #include "runtime/sema.h"
@@ -163,6 +164,36 @@ static struct p *pidleget(void)
 		atomic_fetch_sub(&sched.npidle, 1);
 	}
 	return pp;
+}
+
+/* Take pp, idle, off sched.pidle.  sched.lock held. */
+static void pidle_remove(struct p *pp)
+{
+	struct p **link;
+
+	assert_lock_held(&sched.lock);
+	for (link = &sched.pidle; *link; link = &(*link)->link) {
+		if (*link == pp) {
+			*link = pp->link;
+			atomic_fetch_sub(&sched.npidle, 1);
+			return;
+		}
+	}
+	throw("pidle_remove: P %d is not idle", pp->id);
+}
+
+/* pp leaves the idle list to someone else than its pollm: release that M
+ * (it wakes and parks as a plain idle M).  sched.lock held. */
+static void pollm_release(struct p *pp)
+{
+	struct m *pm = pp->pollm;
+
+	assert_lock_held(&sched.lock);
+	if (!pm)
+		return;
+	pp->pollm = NULL;
+	WRITE_ONCE(pm->pollp, NULL);
+	netpoll_wakeup(pp);
 }
 
 static void acquirep(struct m *mp, struct p *pp)
@@ -358,6 +389,8 @@ static void switch_done(void)
 		lockr(&sched.lock, LR_SCHED);
 		globrunqput(a.gp);
 		unlockr(&sched.lock, LR_SCHED);
+		if (!pp) /* exitsyscall_block found no P: a P idled since? */
+			wakep();
 		break;
 	case AFTER_PARK:
 		casgstatus(a.gp, G_RUNNING, G_WAITING);
@@ -417,6 +450,7 @@ static void g_prepare(struct p *pp, struct g *gp)
 	s->tsan_fiber = san_fiber_create();
 	s->asan_fake_stack = NULL;
 	WRITE_ONCE(s->waitreason, NULL);
+	s->deadline = 0;
 }
 
 /* Run gp on mp, switching from the context from.  Returns when from is
@@ -453,6 +487,31 @@ static inline struct g *runq_next_local(struct p *pp, bool *inherit)
 	return runqget(pp, inherit);
 }
 
+/* At a schedule, while goroutines wait on pp's poller or timers are set:
+ * reap completions (no system call where the backend can tell) and run
+ * due timers.  Not while the leaving G holds a runtime lock across its
+ * park (the poller's or a poll descriptor's). */
+static noinline void poll_local(struct m *mp, struct p *pp)
+{
+	int64_t when = load_relaxed(&pp->timer0when);
+
+	if (load_relaxed(&pp->npwaiting) && netpoll_backend()->ready(pp->np))
+		netpoll_poll(mp, pp, false);
+	if (when) {
+		int64_t now = ki_nanotime();
+
+		if (when <= now)
+			run_timers(pp, now);
+	}
+}
+
+static inline void poll_local_maybe(struct m *mp, struct p *pp)
+{
+	if (unlikely(load_relaxed(&pp->npwaiting) | (load_relaxed(&pp->timer0when) != 0)) &&
+	    !mp->locks)
+		poll_local(mp, pp);
+}
+
 /* The running G gp leaves (mp->after says why): switch to the next local
  * G, or to g0 for the slow path.  Returns when gp resumes. */
 static void gleave(struct m *mp, struct g *gp)
@@ -460,6 +519,7 @@ static void gleave(struct m *mp, struct g *gp)
 	struct g *next = NULL;
 	bool inherit = false;
 
+	poll_local_maybe(mp, mp->p);
 	if (likely(load_relaxed(&sched.need_g0) == 0))
 		next = runq_next_local(mp->p, &inherit);
 	if (next) {
@@ -519,6 +579,7 @@ void rg_yield(void)
 
 	if (unlikely(!gp))
 		throw_outside("rg_yield");
+	poll_local_maybe(mp, mp->p);
 	if (likely(load_relaxed(&sched.need_g0) == 0)) {
 		bool inherit;
 		struct g *next = runq_next_local(mp->p, &inherit);
@@ -611,6 +672,53 @@ uint64_t rg_goid(void)
 int rg_num_goroutine(void)
 {
 	return load_acquire(&runtime_state) ? gcount() : 0;
+}
+
+/* --- blocking system calls ------------------------------------------------------ */
+
+/*
+ * A goroutine is about to block its thread in a system call the poller
+ * cannot take.  If other goroutines, completions or timers wait for this
+ * P, hand the P to another M for the duration (Go's handoffp); returns the
+ * P handed off, or NULL when the M keeps it.  The general mechanism,
+ * which retakes the P only once the call really blocks, is sysmon's.
+ */
+struct p *entersyscall_block(void)
+{
+	struct m *mp = getm();
+	struct p *pp = mp->p;
+
+	if (runqempty(pp) && !load_relaxed(&sched.runqsize) && !netpoll_p_busy(pp))
+		return NULL;
+	releasep(mp);
+	startm(pp, false);
+	return pp;
+}
+
+/* Back from the call: take an idle P, or queue the goroutine on the
+ * global queue and park the M (its g0 sees it has no P). */
+void exitsyscall_block(struct p *handed)
+{
+	struct m *mp;
+	struct g *gp;
+	struct p *pp;
+
+	if (!handed)
+		return;
+	mp = getm();
+	lockr(&sched.lock, LR_SCHED);
+	pp = pidleget();
+	if (pp)
+		pollm_release(pp);
+	unlockr(&sched.lock, LR_SCHED);
+	if (pp) {
+		acquirep(mp, pp);
+		return;
+	}
+	gp = load_relaxed(&mp->curg);
+	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
+	store_relaxed(&mp->curg, NULL);
+	gogo(mp, gp, &mp->g0);
 }
 
 /* --- M ------------------------------------------------------------------------- */
@@ -725,6 +833,14 @@ static bool stopm(struct m *mp)
 		unlockr(&sched.lock, LR_SCHED);
 		return false;
 	}
+	if (mp->nextp) {
+		/* startm handed us a P while we were its pollm (netpoll.c). */
+		pp = mp->nextp;
+		mp->nextp = NULL;
+		unlockr(&sched.lock, LR_SCHED);
+		acquirep(mp, pp);
+		return true;
+	}
 	noteclear(&mp->park);
 	mput(mp);
 	checkdead();
@@ -756,6 +872,17 @@ static void startm(struct p *pp, bool spinning)
 		pp = pidleget();
 		if (!pp)
 			goto out_undo;
+	}
+	if (pp->pollm) {
+		/* The M waiting in pp's poller takes pp (see runtime/netpoll.c). */
+		nmp = pp->pollm;
+		pp->pollm = NULL;
+		WRITE_ONCE(nmp->pollp, NULL);
+		WRITE_ONCE(nmp->spinning, spinning);
+		WRITE_ONCE(nmp->nextp, pp);
+		unlockr(&sched.lock, LR_SCHED);
+		netpoll_wakeup(pp);
+		return;
 	}
 	nmp = mget();
 	if (!nmp) {
@@ -832,9 +959,14 @@ static struct p *procresize(struct m *mp, int32_t n)
 
 	assert_lock_held(&sched.lock);
 	for (i = sched.nallp; i < n; i++) {
+		int r;
+
 		sched.allp[i] = p_alloc(i);
 		if (!sched.allp[i])
 			throw("procresize: out of memory");
+		r = netpoll_p_init(sched.allp[i]);
+		if (r)
+			throw("procresize: cannot create the poller of P %d: %s", i, strerror(-r));
 		WRITE_ONCE(sched.nallp, i + 1);
 	}
 	for (i = n; i < old; i++) {
@@ -849,6 +981,8 @@ static struct p *procresize(struct m *mp, int32_t n)
 		pp->gfree = NULL;
 		WRITE_ONCE(pp->gfreecnt, 0);
 		stackcache_flush(&pp->stackcache);
+		/* Its poller stays: sysmon reaps what is still in flight. */
+		timers_move(pp, sched.allp[0]);
 		store_relaxed(&pp->status, P_DEAD);
 	}
 	if (mp->p && mp->p->id >= n) {
@@ -869,7 +1003,7 @@ static struct p *procresize(struct m *mp, int32_t n)
 
 		if (pp == mp->p)
 			continue;
-		if (runqempty(pp)) {
+		if (runqempty(pp) && !netpoll_p_busy(pp)) {
 			pidleput(pp);
 		} else {
 			store_relaxed(&pp->status, P_IDLE);
@@ -896,6 +1030,7 @@ static bool stop_the_world(struct m *mp)
 	atomic_fetch_or(&sched.need_g0, NEED_G0_STW);
 	store_relaxed(&mp->p->status, P_GCSTOP);
 	while ((pp = pidleget()) != NULL) {
+		pollm_release(pp);
 		store_relaxed(&pp->status, P_GCSTOP);
 		sched.stopwait--;
 	}
@@ -946,6 +1081,19 @@ int rg_gomaxprocs(int n)
 
 /* --- find work ---------------------------------------------------------------------- */
 
+/* Run p2's due timers (its M may be busy, or it is idle); true with *gpp
+ * set if that made a G runnable here. */
+static bool steal_timers(struct p *pp, struct p *p2, struct g **gpp)
+{
+	int64_t when = load_relaxed(&p2->timer0when), now;
+	bool inherit;
+
+	if (!when || when > (now = ki_nanotime()) || run_timers(p2, now) == 0)
+		return false;
+	*gpp = runqget(pp, &inherit);
+	return *gpp != NULL;
+}
+
 static struct g *stealwork(struct m *mp, struct p *pp)
 {
 	int32_t procs = load_relaxed(&sched.nprocs);
@@ -965,6 +1113,8 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 			p2 = sched.allp[steal_iter_p(&it)];
 			if (p2 == pp || (int32_t)steal_iter_p(&it) >= procs)
 				continue;
+			if (last && steal_timers(pp, p2, &gp))
+				return gp;
 			if (load_relaxed(&p2->status) == P_IDLE)
 				continue;
 			gp = runqsteal(pp, p2, last);
@@ -985,6 +1135,8 @@ static struct g *find_runnable(struct m *mp, bool *inherit)
 	int32_t procs, i;
 
 top:
+	if (unlikely(!mp->p) && !stopm(mp)) /* exitsyscall_block found no P */
+		return NULL;
 	pp = mp->p;
 	*inherit = false;
 	need = load_relaxed(&sched.need_g0);
@@ -996,6 +1148,9 @@ top:
 			return NULL;
 		goto top;
 	}
+	netpoll_flush(pp);
+	if (load_relaxed(&pp->timer0when))
+		run_timers(pp, ki_nanotime());
 	gp = runq_next_local(pp, inherit);
 	if (gp)
 		return gp;
@@ -1006,7 +1161,9 @@ top:
 		if (gp)
 			return gp;
 	}
-	/* Seam: a non-blocking poll of the network poller goes here. */
+	/* A non-blocking poll of this P's poller. */
+	if (load_relaxed(&pp->npwaiting) && netpoll_poll(mp, pp, true) > 0)
+		goto top;
 	procs = load_relaxed(&sched.nprocs);
 	if (mp->spinning ||
 	    2 * load_relaxed(&sched.nmspinning) < procs - load_relaxed(&sched.npidle)) {
@@ -1020,7 +1177,6 @@ top:
 		if (load_relaxed(&sched.need_g0))
 			goto top;
 	}
-	/* Seam: the next timer deadline bounds the sleep below. */
 	lockr(&sched.lock, LR_SCHED);
 	if (sched.need_g0) {
 		unlockr(&sched.lock, LR_SCHED);
@@ -1033,6 +1189,11 @@ top:
 	}
 	releasep(mp);
 	pidleput(pp);
+	if (netpoll_p_busy(pp) && !pp->pollm) {
+		/* Goroutines wait on pp's poller or timers: wait in it. */
+		pp->pollm = mp;
+		WRITE_ONCE(mp->pollp, pp);
+	}
 	unlockr(&sched.lock, LR_SCHED);
 
 	/* The delicate dance: see "Worker thread parking/unparking". */
@@ -1048,7 +1209,20 @@ top:
 				    !atomic_load(&sched.runqsize))
 				continue;
 			lockr(&sched.lock, LR_SCHED);
-			pp = pidleget();
+			pp = mp->nextp; /* handed to us as a pollm meanwhile */
+			mp->nextp = NULL;
+			if (!pp && mp->pollp) {
+				/* Our own P first: it needs us anyway. */
+				pp = mp->pollp;
+				pidle_remove(pp);
+				pp->pollm = NULL;
+				WRITE_ONCE(mp->pollp, NULL);
+			}
+			if (!pp) {
+				pp = pidleget();
+				if (pp)
+					pollm_release(pp);
+			}
 			unlockr(&sched.lock, LR_SCHED);
 			if (pp) {
 				acquirep(mp, pp);
@@ -1059,7 +1233,30 @@ top:
 			break;
 		}
 	}
-	/* Seam: an idle M will sleep in the poller here, bounded by timers. */
+	pp = READ_ONCE(mp->pollp);
+	if (pp) {
+		struct p *np;
+
+		netpoll_sleep(mp, pp);
+		lockr(&sched.lock, LR_SCHED);
+		np = mp->nextp;
+		mp->nextp = NULL;
+		if (!np && !sched.stopping && mp->pollp == pp) {
+			/* Events, a timer or a spurious wake-up: take pp back. */
+			pidle_remove(pp);
+			pp->pollm = NULL;
+			WRITE_ONCE(mp->pollp, NULL);
+			np = pp;
+		}
+		unlockr(&sched.lock, LR_SCHED);
+		if (np) {
+			acquirep(mp, np);
+			goto top;
+		}
+		if (load_relaxed(&sched.need_g0) & NEED_G0_STOP)
+			return NULL;
+		/* Someone took pp: park as a plain idle M. */
+	}
 	if (!stopm(mp))
 		return NULL;
 	goto top;
@@ -1104,6 +1301,14 @@ static void checkdead(void)
 		      sched.nmidle);
 	if (sched.runqsize > 0 || gcount() <= 0)
 		return;
+	/* Goroutines waiting for I/O or a timer will be woken (as in Go); so
+	 * may one that sysmon is readying right now (it has no M).  Timers
+	 * first: sysmon raises sysmon_readying before it takes one. */
+	for (int32_t i = 0; i < sched.nallp; i++)
+		if (netpoll_p_busy(sched.allp[i]))
+			return;
+	if (atomic_load(&sched.sysmon_readying))
+		return;
 	tids = malloc(sizeof(pid_t) * (size_t)(sched.mcount + 3));
 	if (!tids)
 		return;
@@ -1132,6 +1337,12 @@ static void main_exit(void)
 	while ((mp = mget()) != NULL) {
 		mp->nextp = NULL;
 		notewakeup(&mp->park);
+	}
+	{
+		int32_t i;
+
+		for (i = 0; i < sched.nallp; i++)
+			pollm_release(sched.allp[i]);
 	}
 	notewakeup(&sched.stopnote);
 	unlockr(&sched.lock, LR_SCHED);
@@ -1165,6 +1376,7 @@ static void teardown(struct m *m0)
 			ki_thread_join(mp->thread);
 	signal_unminit(m0);
 	signal_fini();
+	netpoll_fini();
 	sema_abandon_goroutines();
 	tls_m = NULL;
 	for (mp = sched.allm; mp; mp = next) {
@@ -1176,8 +1388,10 @@ static void teardown(struct m *m0)
 		sched.gslabs = slab->next;
 		free(slab);
 	}
-	for (i = 0; i < sched.nallp; i++)
+	for (i = 0; i < sched.nallp; i++) {
+		free(sched.allp[i]->timers);
 		free(sched.allp[i]);
+	}
 	free(sched.allp);
 	globrunq_fini();
 	stack_fini();
@@ -1245,6 +1459,9 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	r = signal_init();
 	if (r)
 		goto err_stack;
+	r = netpoll_init(env.netpoll);
+	if (r)
+		goto err_signal;
 	m0->is_m0 = true;
 	m0->id = sched.mnext++;
 	sched.mcount = 1;
@@ -1270,6 +1487,8 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	store_release(&runtime_state, 0);
 	return 0;
 
+err_signal:
+	signal_fini();
 err_stack:
 	stack_fini();
 err_free:

@@ -24,9 +24,10 @@
  * Lock order (acquire in this order, never the reverse); enum lock_rank
  * below numbers it, and debug builds check every acquisition against it:
  *   channel locks (several, in address order)  ->  sema bucket lock  ->
- *   sched.lock  ->  sched.gflock  ->  stack pool lock  ->  allglock.  No runtime lock is held across a context switch, except
- *   the lock that gopark's unlock function releases after it (on the same
- *   M).
+ *   poll descriptor lock  ->  a P's timers lock  ->  a P's netpoll lock  ->
+ *   sched.lock  ->  sched.gflock  ->  stack pool lock  ->  allglock.
+ *   No runtime lock is held across a context switch, except the lock that
+ *   gopark's unlock function releases after it (on the same M).
  */
 #ifndef RINGO_RUNTIME_RUNTIME_H
 #define RINGO_RUNTIME_RUNTIME_H
@@ -99,6 +100,24 @@ struct gslab {
 	for ((slab) = sched.gslabs; (slab); (slab) = (slab)->next) \
 		for ((gp) = (slab)->gs; (gp) < (slab)->gs + GSLAB; (gp)++)
 
+/* --- timers (runtime/time.c) ---------------------------------------------- */
+
+enum timer_state {
+	T_IDLE,	   /* in no heap */
+	T_HEAP,	   /* in t->pp's heap */
+	T_RUNNING, /* taken off the heap; f is running */
+};
+
+/* A timer lives in the frame of the goroutine that waits on it. */
+struct timer {
+	int64_t when;		    /* CLOCK_MONOTONIC ns; the heap's lock */
+	void (*f)(struct timer *t); /* called with no lock held, by any M or sysmon */
+	void *arg;
+	struct p *pp;		/* heap holding it; its timerslock (READ_ONCE) */
+	int32_t idx;		/* index in that heap; its timerslock */
+	_Atomic uint32_t state; /* enum timer_state */
+};
+
 /* --- P ------------------------------------------------------------------- */
 
 enum p_status {
@@ -124,6 +143,7 @@ struct p {
 	_Atomic uint32_t waking;     /* the owner is in wakep (a futex wake-up) */
 	uint32_t sm_switchtick;	     /* sysmon's last look at switchtick; sysmon only */
 	bool sm_next;		     /* runnext was set at that look; sysmon only */
+	uint32_t sm_nptick;	     /* switchtick at sysmon's last poller check; sysmon only */
 	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
 	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
 	uint64_t goidcache;	     /* next goid to hand out; owner */
@@ -133,6 +153,24 @@ struct p {
 	int32_t gfreecnt;	     /* owner (READ_ONCE elsewhere) */
 	struct g *gfree;	     /* free Gs; owner */
 	struct stk_cache stackcache; /* owner */
+
+	/* Timers (runtime/time.c): a min-heap under timerslock; timer0when is
+	 * its earliest deadline (0: none), read by anyone without the lock. */
+	struct lock timerslock cacheline_aligned;
+	struct timer **timers;
+	int32_t ntimers;
+	int32_t timerscap;
+	_Atomic int64_t timer0when;
+
+	/* Poller (runtime/netpoll.c).  np is created with the P and lives
+	 * until the runtime stops; nplock serialises its submit, cancel,
+	 * flush and reap. */
+	struct np *np;
+	struct lock nplock;
+	_Atomic int32_t npwaiting;   /* goroutines waiting on np (atomic) */
+	uint32_t npunflushed;	     /* requests prepared, not flushed; nplock */
+	struct m *pollm;	     /* M waiting in np while this P is idle; sched.lock */
+	_Atomic uint32_t npsleeping; /* Ms in (or entering) np wait */
 
 	/* Run queue (runtime/runq.c): head is advanced by the owner and by
 	 * thieves with CAS; tail is written only by the owner (release). */
@@ -169,7 +207,8 @@ struct m {
 	struct g g0;		/* the thread's own stack; scheduler code runs here */
 	struct g *_Atomic curg; /* running G (or NULL); written by this M only */
 	struct p *p;		/* attached P; this M only */
-	struct p *nextp;	/* P handed over by startm; sched.lock */
+	struct p *nextp;	/* P handed over by startm; sched.lock (READ_ONCE) */
+	struct p *pollp;	/* idle P whose poller this M waits in; sched.lock */
 	bool spinning;		/* looking for work; this M only (see nmspinning) */
 	struct note park;	/* stopm sleeps here */
 	struct m *schedlink;	/* sched.midle list; sched.lock */
@@ -188,6 +227,7 @@ struct m {
 	void *altstack;	    /* signal stack */
 	size_t altstack_size;
 	stack_t old_altstack; /* m0 only: the caller's, restored at exit */
+	sigset_t old_sigmask; /* the mask before SIGPIPE was blocked, restored at exit */
 };
 
 /* --- sched --------------------------------------------------------------- */
@@ -246,6 +286,8 @@ struct sched {
 	struct gslab *gslabs;
 
 	struct steal_order steal; /* changes only during stop-the-world */
+	/* sysmon is running timers or reaping pollers (see checkdead). */
+	_Atomic uint32_t sysmon_readying;
 
 	/* Configuration, fixed while the runtime runs. */
 	size_t stack_size;
@@ -367,6 +409,9 @@ static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 enum lock_rank {
 	LR_CHAN = 1, /* a channel; select holds several, taken in address order */
 	LR_SEMA,     /* a semaphore bucket (runtime/sema.c) */
+	LR_PD,	     /* a poll descriptor (runtime/netpoll.c) */
+	LR_TIMERS,   /* a P's timers (runtime/time.c) */
+	LR_NETPOLL,  /* a P's poller (runtime/netpoll.c) */
 	LR_SCHED,    /* sched.lock */
 	LR_GFREE,    /* sched.gflock */
 	LR_STACK,    /* the stack pool (runtime/stack.c) */
@@ -394,6 +439,20 @@ static inline void lockr(struct lock *l, enum lock_rank r)
 	lock(l);
 }
 
+static inline bool trylockr(struct lock *l, enum lock_rank r)
+{
+	struct m *mp = getm();
+
+	if (!trylock(l))
+		return false;
+	if (mp) {
+		if (RG_DEBUG)
+			lockrank_acquire(mp, r);
+		mp->locks++;
+	}
+	return true;
+}
+
 static inline void unlockr(struct lock *l, enum lock_rank r)
 {
 	struct m *mp = getm();
@@ -405,6 +464,53 @@ static inline void unlockr(struct lock *l, enum lock_rank r)
 		mp->locks--;
 	}
 }
+
+/* --- time.c -------------------------------------------------------------------- */
+
+/* now + ns, saturated at INT64_MAX. */
+int64_t when_after(int64_t ns);
+/* Add t to the current P's heap, firing at when.  (with a P) */
+void timer_add(struct timer *t, int64_t when);
+/* Take t out of its heap; true if it had not fired.  Returns only when t
+ * is not running either, so its memory may then be reused.  (any) */
+bool timer_del(struct timer *t);
+/* Run pp's timers due at now; the number run.  (any thread, no lock) */
+int run_timers(struct p *pp, int64_t now);
+/* Move every timer of from to to (stop-the-world). */
+void timers_move(struct p *from, struct p *to);
+
+/* --- netpoll.c -------------------------------------------------------------- */
+
+/* Choose the backend (RINGO_NETPOLL, probes); 0 or -errno after printing
+ * why on stderr.  rg_main, before the Ps exist. */
+int netpoll_init(const char *force);
+void netpoll_fini(void);
+/* Create pp's poller.  0 or -errno. */
+int netpoll_p_init(struct p *pp);
+/* Whether pp has goroutines waiting on its poller or timers pending:
+ * then an idle pp needs an M waiting in its poller. */
+bool netpoll_p_busy(struct p *pp);
+/* Non-blocking: take pp's completions and make their goroutines
+ * runnable, into mp's P (or the global queue without one); locked says
+ * whether to wait for pp's netpoll lock or give up when it is taken.
+ * Returns the number made runnable. */
+int netpoll_poll(struct m *mp, struct p *pp, bool locked);
+/* Push pp's prepared requests to the kernel. */
+void netpoll_flush(struct p *pp);
+/* Wait in idle pp's poller (mp is its pollm) until it has events, its
+ * next timer, or a wake-up. */
+void netpoll_sleep(struct m *mp, struct p *pp);
+/* End netpoll_sleep of pp's pollm. (any) */
+void netpoll_wakeup(struct p *pp);
+/* sysmon: serve the pollers and timers nobody else serves. */
+void netpoll_sysmon(int64_t now);
+bool netpoll_completes(void);
+
+/* Blocking system calls that the poller cannot take (regular files on the
+ * epoll backend): hand the P to another M while other goroutines wait.
+ * entersyscall_block returns what exitsyscall_block needs. (goroutine) */
+struct p *entersyscall_block(void);
+void exitsyscall_block(struct p *handed);
 
 /* --- sysmon.c ------------------------------------------------------------------- */
 
@@ -424,6 +530,7 @@ struct rg_env {
 	int64_t schedtrace_ms; /* 0: off */
 	bool scheddetail;
 	bool stackguard_mprotect;
+	const char *netpoll; /* RINGO_NETPOLL, NULL: not set */
 };
 /* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */
 void env_parse(struct rg_env *env);

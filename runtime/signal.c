@@ -119,6 +119,10 @@ int signal_minit(struct m *mp)
 	}
 	mp->altstack = p;
 	mp->altstack_size = ALTSTACK_SIZE;
+	/* A write to a broken pipe returns -EPIPE to the goroutine instead of
+	 * killing the process (as Go does for descriptors other than 1 and 2;
+	 * rg_send adds MSG_NOSIGNAL). */
+	ki_sigpipe_block(&mp->old_sigmask);
 	return 0;
 }
 
@@ -136,4 +140,5 @@ void signal_unminit(struct m *mp)
 	}
 	ki_munmap(mp->altstack, mp->altstack_size);
 	mp->altstack = NULL;
+	ki_sigpipe_restore(&mp->old_sigmask);
 }

@@ -23,6 +23,7 @@ struct stk {
 	 * Owned by that goroutine; waitreason is also read by traces. */
 	const char *waitreason; /* why it waits, valid in G_WAITING */
 	void *param;		/* passed by the waker to the parked G */
+	int64_t deadline;	/* I/O deadline (rg_set_deadline); 0: none */
 	void *asan_fake_stack;	/* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };

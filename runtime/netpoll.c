@@ -1,0 +1,714 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/netpoll.c - the netpoller: goroutines that wait for descriptors,
+ * one poller per P, and the idle M that sleeps in it.
+ *
+ * Backends
+ * --------
+ * kernel_iface/netpoll.h is the contract: io_uring (completion style) where
+ * the kernel allows it, epoll (readiness style) where it is refused.  At
+ * start-up netpoll_init probes io_uring (setup, a NOP round trip, the
+ * opcodes and features we use); when it is refused it says so once on
+ * stderr and uses epoll.  RINGO_NETPOLL=io_uring|epoll forces one.
+ *
+ * Waiting
+ * -------
+ * A goroutine that must wait builds a struct iowait in its own frame and
+ * parks.  On io_uring the request itself goes to the current P's ring
+ * (netpoll_op): it is prepared under the P's netpoll lock, which the park's
+ * unlock function releases once the goroutine is G_WAITING, so no
+ * completion can ready a goroutine that still runs.  Prepared requests
+ * reach the kernel in batches: when the P has nothing else to run (its
+ * queue is empty at a park, or it looks for work), or NP_BATCH are
+ * pending.  A deadline travels with the request as a linked timeout, so
+ * that when the call returns, timed out or not, the kernel is done with
+ * its buffer.  On epoll the goroutine tries the call without blocking and,
+ * on EAGAIN, waits for readiness (netpoll_wait_fd) on the descriptor's
+ * poll descriptor, edge-triggered as in Go, with a timer for its deadline.
+ *
+ * Poll descriptors (struct pollfd_desc), one per descriptor number, in a
+ * table that only grows: every goroutine waiting on fd is on its list, so
+ * that rg_io_cancel and rg_close can end their waits (io_uring: an
+ * ASYNC_CANCEL of each request on the ring that holds it; epoll: at once).
+ * seq changes at rg_close, so that events of a closed descriptor whose
+ * number was reused are dropped.
+ *
+ * Completions to goroutines
+ * -------------------------
+ * netpoll_poll reaps a P's poller and makes the goroutines runnable, on
+ * the reaping M's P (or the global queue).  The M holding a P reaps it at
+ * every schedule while goroutines wait on it (a load of the CQ tail, no
+ * system call, on io_uring) and before it looks elsewhere for work.
+ * sysmon reaps the pollers of Ps whose M has not switched goroutines for a
+ * round, or that are idle with nobody waiting in them, and runs their due
+ * timers (netpoll_sysmon), so completions never wait behind a goroutine
+ * that computes.
+ *
+ * The idle M
+ * ----------
+ * An M that finds no work releases its P, and if that P has waiting
+ * goroutines or timers (netpoll_p_busy), the M becomes the P's pollm: it
+ * sleeps in the P's poller (netpoll_sleep) with the P's next timer as the
+ * timeout, so one system call waits for the network, the disk, the timers
+ * and wake-ups.  It wakes when its poller has events, its timer is due, or
+ * startm hands it a P (the P it waits for, usually: startm prefers an idle
+ * P's pollm to a new thread), and then takes its P back and runs what it
+ * reaped.  Wake-ups write the P's eventfd, only while pp->npsleeping says
+ * an M sleeps there; the pollm counts itself in npsleeping and then
+ * re-checks mp->nextp and mp->pollp, and the waker sets those and then
+ * tests npsleeping (both sequentially consistent), so one of them sees
+ * the other.  A pollm
+ * counts as a running M for deadlock detection: goroutines that wait for
+ * I/O or timers are not deadlocked.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ringo.h"
+#include "kernel_iface/kernel.h"
+#include "runtime/netpoll.h"
+#include "runtime/runtime.h"
+
+#define NP_BATCH    32	 /* flush when this many requests are prepared */
+#define NP_REAP_MAX 256	 /* events taken by one netpoll_poll */
+#define PD_CHUNK    1024 /* poll descriptors per table chunk */
+#define PD_CHUNKS   4096 /* descriptors up to PD_CHUNK * PD_CHUNKS */
+
+struct iowait;
+
+struct pollfd_desc {
+	struct lock lock;
+	uint32_t seq;		/* changes at rg_close; lock */
+	int8_t kind;		/* enum ki_fd_kind, 0: not known yet (a hint; READ_ONCE) */
+	uint64_t ident;		/* epoll: identity of the file armed (ki_fd_kind); lock */
+	bool rready;		/* epoll: readable edge seen with no reader; lock */
+	bool wready;		/* epoll: writable edge seen with no writer; lock */
+	struct p *armp;		/* epoll: P whose poller watches fd; lock */
+	struct iowait *waiters; /* lock */
+};
+
+struct iowait {
+	struct np_req req; /* completion style: the request */
+	struct g *gp;
+	struct pollfd_desc *pd;	    /* NULL: no descriptor (open) */
+	struct iowait *next, *prev; /* pd->waiters; pd->lock */
+	struct p *pp;		    /* poller it waits in (npwaiting counted there) */
+	int32_t res;		    /* set by the waker before it readies gp */
+	uint32_t mode;		    /* readiness: NP_READ or NP_WRITE */
+	bool queued;		    /* on pd->waiters; pd->lock */
+	bool cancelled;		    /* rg_io_cancel/rg_close asked; pd->lock */
+	struct timer timer;	    /* readiness: the deadline */
+};
+
+static struct {
+	const struct np_backend *be; /* fixed while the runtime runs */
+	struct lock growlock;	     /* allocating chunks */
+	struct pollfd_desc *_Atomic chunks[PD_CHUNKS];
+	bool noticed; /* the fallback notice was printed (once per process) */
+} netpoll;
+
+/* --- start and stop ---------------------------------------------------------- */
+
+int netpoll_init(const char *force)
+{
+	const char *why = NULL;
+	bool fell_back;
+	int r = np_select(force, &netpoll.be, &fell_back, &why);
+
+	if (r) {
+		if (r == -EINVAL)
+			fprintf(stderr, "ringo: RINGO_NETPOLL=\"%s\": %s\n", force, why);
+		else
+			fprintf(stderr, "ringo: RINGO_NETPOLL=%s: %s cannot work here: %s (%s)\n",
+				force ? force : "", force ? force : "the poller",
+				why ? why : "probe failed", strerror(-r));
+		netpoll.be = NULL;
+		return r;
+	}
+	if (fell_back && !netpoll.noticed) {
+		netpoll.noticed = true;
+		fprintf(stderr, "ringo: io_uring unavailable (%s): using epoll\n",
+			why ? why : "refused");
+	}
+	return 0;
+}
+
+void netpoll_fini(void)
+{
+	int32_t i;
+
+	for (i = 0; i < sched.nallp; i++) {
+		struct p *pp = sched.allp[i];
+
+		if (pp->np)
+			netpoll.be->destroy(pp->np);
+		pp->np = NULL;
+	}
+	for (i = 0; i < PD_CHUNKS; i++) {
+		free(netpoll.chunks[i]);
+		netpoll.chunks[i] = NULL;
+	}
+	netpoll.be = NULL;
+}
+
+int netpoll_p_init(struct p *pp)
+{
+	return pp->np ? 0 : netpoll.be->create(&pp->np);
+}
+
+const struct np_backend *netpoll_backend(void)
+{
+	return netpoll.be;
+}
+
+bool netpoll_completes(void)
+{
+	return netpoll.be->completes;
+}
+
+const char *rg_netpoll_backend(void)
+{
+	const struct np_backend *be = READ_ONCE(netpoll.be);
+
+	return be ? be->name : NULL;
+}
+
+bool netpoll_p_busy(struct p *pp)
+{
+	return load_relaxed(&pp->npwaiting) > 0 || load_relaxed(&pp->timer0when) != 0;
+}
+
+/* --- poll descriptors --------------------------------------------------------- */
+
+static struct pollfd_desc *pd_lookup(int fd)
+{
+	struct pollfd_desc *chunk;
+
+	if (fd < 0 || fd >= PD_CHUNK * PD_CHUNKS)
+		return NULL;
+	chunk = load_acquire(&netpoll.chunks[fd / PD_CHUNK]);
+	return chunk ? &chunk[fd % PD_CHUNK] : NULL;
+}
+
+static struct pollfd_desc *pd_get(int fd)
+{
+	struct pollfd_desc *pd = pd_lookup(fd), *chunk;
+	int i;
+
+	if (pd || fd < 0 || fd >= PD_CHUNK * PD_CHUNKS)
+		return pd;
+	chunk = calloc(PD_CHUNK, sizeof(*chunk));
+	if (!chunk)
+		return NULL;
+	for (i = 0; i < PD_CHUNK; i++)
+		chunk[i].seq = 1;
+	lockr(&netpoll.growlock, LR_PD);
+	if (!netpoll.chunks[fd / PD_CHUNK]) {
+		store_release(&netpoll.chunks[fd / PD_CHUNK], chunk);
+		chunk = NULL;
+	}
+	unlockr(&netpoll.growlock, LR_PD);
+	free(chunk);
+	return pd_lookup(fd);
+}
+
+/* pd->lock held. */
+static void pd_link(struct pollfd_desc *pd, struct iowait *w)
+{
+	w->prev = NULL;
+	w->next = pd->waiters;
+	if (pd->waiters)
+		pd->waiters->prev = w;
+	pd->waiters = w;
+	w->queued = true;
+}
+
+/* pd->lock held. */
+static void pd_unlink(struct pollfd_desc *pd, struct iowait *w)
+{
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		pd->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->queued = false;
+}
+
+int netpoll_fd_kind(int fd)
+{
+	struct pollfd_desc *pd = pd_get(fd);
+	int kind;
+
+	if (pd && READ_ONCE(pd->kind))
+		return pd->kind;
+	kind = ki_fd_kind(fd, NULL);
+	if (kind > 0 && pd)
+		WRITE_ONCE(pd->kind, (int8_t)kind);
+	return kind;
+}
+
+int netpoll_set_nonblock(int fd)
+{
+	int fl = ki_fcntl(fd, F_GETFL, 0);
+
+	if (fl < 0 || (fl & O_NONBLOCK))
+		return fl < 0 ? fl : 0;
+	return ki_fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int64_t netpoll_deadline(void)
+{
+	struct g *gp = getg();
+
+	return gp ? gp->stack->deadline : 0;
+}
+
+/* --- making goroutines runnable ------------------------------------------------- */
+
+struct glist {
+	struct g *head, *tail;
+	int n;
+};
+
+/* gp (waiting) becomes runnable, onto l. */
+static void glist_ready(struct glist *l, struct g *gp)
+{
+	gp->stack->param = NULL;
+	casgstatus(gp, G_WAITING, G_RUNNABLE);
+	gp->schedlink = NULL;
+	if (l->tail)
+		l->tail->schedlink = gp;
+	else
+		l->head = gp;
+	l->tail = gp;
+	l->n++;
+}
+
+/* Put l's goroutines on mp's P, or on the global queue without one, as
+ * Go's injectglist does. */
+static void glist_inject(struct m *mp, struct glist *l)
+{
+	struct p *pp = mp ? mp->p : NULL;
+	struct g *gp, *next;
+
+	if (!l->n)
+		return;
+	if (pp) {
+		for (gp = l->head; gp; gp = next) {
+			next = gp->schedlink;
+			runqput(pp, gp, false);
+		}
+	} else {
+		lockr(&sched.lock, LR_SCHED);
+		for (gp = l->head; gp; gp = next) {
+			next = gp->schedlink;
+			globrunqput(gp);
+		}
+		unlockr(&sched.lock, LR_SCHED);
+		atomic_thread_fence(memory_order_seq_cst);
+	}
+	if (!pp || l->n > 1)
+		wakep();
+}
+
+/* An epoll event for the descriptor behind token. */
+static void pd_event(uint64_t token, uint32_t ready, struct glist *l)
+{
+	struct pollfd_desc *pd = pd_lookup((int)(uint32_t)token);
+	struct iowait *w, *next;
+	uint32_t woke = 0;
+
+	if (!pd)
+		return;
+	lockr(&pd->lock, LR_PD);
+	if (pd->seq == (uint32_t)(token >> 32)) {
+		for (w = pd->waiters; w; w = next) {
+			next = w->next;
+			if (!(w->mode & ready))
+				continue;
+			pd_unlink(pd, w);
+			w->res = 0;
+			woke |= w->mode;
+			atomic_fetch_sub(&w->pp->npwaiting, 1);
+			glist_ready(l, w->gp);
+		}
+		if ((ready & NP_READ) && !(woke & NP_READ))
+			pd->rready = true;
+		if ((ready & NP_WRITE) && !(woke & NP_WRITE))
+			pd->wready = true;
+	}
+	unlockr(&pd->lock, LR_PD);
+}
+
+int netpoll_poll(struct m *mp, struct p *pp, bool locked)
+{
+	const struct np_backend *be = netpoll.be;
+	struct np_event ev[64];
+	struct glist l = { 0 };
+	int n, i, total = 0;
+
+	/* An M waiting in this poller is woken by an event (the wake-up, a
+	 * completion); taking that event from under it would leave it asleep.
+	 * It will reap itself, or has been told to let go of pp and is on its
+	 * way out. */
+	if (!pp->np || atomic_load(&pp->npsleeping))
+		return 0;
+	if (!be->completes) {
+		/* epoll_wait needs no lock; pd locks rank below nplock. */
+		while (total < NP_REAP_MAX && (n = be->reap(pp->np, ev, 64)) > 0) {
+			for (i = 0; i < n; i++)
+				pd_event(ev[i].token, ev[i].ready, &l);
+			total += n;
+			if (n < 64)
+				break;
+		}
+		glist_inject(mp, &l);
+		return l.n;
+	}
+	if (locked)
+		lockr(&pp->nplock, LR_NETPOLL);
+	else if (!trylockr(&pp->nplock, LR_NETPOLL))
+		return 0;
+	while (total < NP_REAP_MAX && (n = be->reap(pp->np, ev, 64)) > 0) {
+		for (i = 0; i < n; i++) {
+			struct iowait *w = (struct iowait *)(uintptr_t)ev[i].token;
+			struct g *gp = w->gp;
+
+			atomic_fetch_sub(&w->pp->npwaiting, 1);
+			w->res = ev[i].res;
+			/* w may be gone once gp runs: gp was read first. */
+			glist_ready(&l, gp);
+		}
+		total += n;
+		if (n < 64)
+			break;
+	}
+	unlockr(&pp->nplock, LR_NETPOLL);
+	glist_inject(mp, &l);
+	return l.n;
+}
+
+void netpoll_flush(struct p *pp)
+{
+	if (!pp->npunflushed)
+		return;
+	lockr(&pp->nplock, LR_NETPOLL);
+	if (pp->npunflushed) {
+		netpoll.be->flush(pp->np);
+		pp->npunflushed = 0;
+	}
+	unlockr(&pp->nplock, LR_NETPOLL);
+}
+
+/* --- the idle M ------------------------------------------------------------------ */
+
+void netpoll_sleep(struct m *mp, struct p *pp)
+{
+	int64_t when, timeout = -1;
+
+	if (netpoll.be->completes) {
+		/* Whatever is prepared (a re-armed wake-up read) goes in first. */
+		lockr(&pp->nplock, LR_NETPOLL);
+		netpoll.be->flush(pp->np);
+		pp->npunflushed = 0;
+		unlockr(&pp->nplock, LR_NETPOLL);
+	}
+	when = load_acquire(&pp->timer0when);
+	if (when) {
+		timeout = when - ki_nanotime();
+		if (timeout < 0)
+			timeout = 0;
+	}
+	/* A count, not a flag: an M whose binding was just revoked may pass
+	 * through here while the new pollm sleeps. */
+	atomic_fetch_add(&pp->npsleeping, 1);
+	if (!READ_ONCE(mp->nextp) && READ_ONCE(mp->pollp) == pp &&
+	    !(atomic_load(&sched.need_g0) & NEED_G0_STOP) && timeout != 0)
+		netpoll.be->wait(pp->np, timeout);
+	atomic_fetch_sub(&pp->npsleeping, 1);
+}
+
+void netpoll_wakeup(struct p *pp)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&pp->npsleeping))
+		netpoll.be->wake(pp->np);
+}
+
+/* --- sysmon ----------------------------------------------------------------------- */
+
+void netpoll_sysmon(int64_t now)
+{
+	int32_t i, n = READ_ONCE(sched.nallp);
+
+	if (!netpoll.be)
+		return;
+	for (i = 0; i < n; i++) {
+		struct p *pp = sched.allp[i];
+		uint32_t tick = load_relaxed(&pp->switchtick), st = load_relaxed(&pp->status);
+		bool stuck = st == P_RUNNING && tick == pp->sm_nptick;
+		bool orphan = st != P_RUNNING && !READ_ONCE(pp->pollm);
+		int64_t when = load_relaxed(&pp->timer0when);
+
+		pp->sm_nptick = tick;
+		if (!stuck && !orphan)
+			continue;
+		if (load_relaxed(&pp->npwaiting) > 0 &&
+		    (!netpoll.be->completes || netpoll.be->ready(pp->np)))
+			netpoll_poll(NULL, pp, false);
+		if (when && when <= now)
+			run_timers(pp, now);
+	}
+}
+
+/* --- completion style --------------------------------------------------------------- */
+
+/* gopark's unlock function: the request is in; flush if the P has nothing
+ * else to run or enough are prepared. */
+static bool op_commit(struct g *gp, void *arg)
+{
+	struct p *pp = arg;
+
+	(void)gp;
+	if (++pp->npunflushed >= NP_BATCH || runqempty(pp)) {
+		netpoll.be->flush(pp->np);
+		pp->npunflushed = 0;
+	}
+	unlockr(&pp->nplock, LR_NETPOLL);
+	return true;
+}
+
+/* The result of a request that ended early: timed out or cancelled. */
+static int64_t op_result(const struct iowait *w, bool cancelled)
+{
+	int64_t r = w->res;
+
+	if (r != -ECANCELED && r != -EINTR)
+		return r;
+	if (cancelled)
+		return -ECANCELED;
+	if (w->req.deadline && ki_nanotime() >= w->req.deadline)
+		return -ETIMEDOUT;
+	return r;
+}
+
+int64_t netpoll_op(struct np_req *req, int fd)
+{
+	struct m *mp = getm();
+	struct g *gp = load_relaxed(&mp->curg);
+	struct p *pp = mp->p;
+	struct iowait w;
+	bool cancelled = false;
+	int r;
+
+	memset(&w, 0, sizeof(w));
+	w.req = *req;
+	w.gp = gp;
+	w.pp = pp; /* before w is visible to cancellers */
+	/* A deadline already past still lets the kernel try the request once,
+	 * inline, before the linked timeout ends it. */
+	w.req.deadline = gp->stack->deadline;
+	if (fd >= 0) {
+		w.pd = pd_get(fd);
+		if (!w.pd)
+			return fd < 0 ? -EBADF : -ENOMEM;
+		lockr(&w.pd->lock, LR_PD);
+		pd_link(w.pd, &w);
+		unlockr(&w.pd->lock, LR_PD);
+	}
+	lockr(&pp->nplock, LR_NETPOLL);
+	r = netpoll.be->submit(pp->np, &w.req);
+	if (r < 0) {
+		unlockr(&pp->nplock, LR_NETPOLL);
+		w.res = r;
+	} else {
+		atomic_fetch_add(&pp->npwaiting, 1);
+		gopark(op_commit, pp, "IO wait");
+	}
+	if (w.pd) {
+		lockr(&w.pd->lock, LR_PD);
+		pd_unlink(w.pd, &w);
+		cancelled = w.cancelled;
+		unlockr(&w.pd->lock, LR_PD);
+	}
+	return op_result(&w, cancelled);
+}
+
+/* --- readiness style ------------------------------------------------------------------- */
+
+static void deadline_fire(struct timer *t)
+{
+	struct iowait *w = t->arg;
+	struct pollfd_desc *pd = w->pd;
+	struct g *gp = NULL;
+
+	lockr(&pd->lock, LR_PD);
+	if (w->queued) {
+		pd_unlink(pd, w);
+		w->res = -ETIMEDOUT;
+		atomic_fetch_sub(&w->pp->npwaiting, 1);
+		gp = w->gp;
+	}
+	unlockr(&pd->lock, LR_PD);
+	if (gp)
+		goready(gp, NULL);
+}
+
+/*
+ * Watch fd from pp's poller instead of pd->armp's: the M that will sleep
+ * for the waiter is pp's, and an idle P nobody waits in would leave the
+ * events unread.  The waiters already there move with it; events of the
+ * old registration are dropped (seq), and re-adding an edge-triggered fd
+ * reports its current readiness.  pd->lock held.
+ */
+static void pd_move(struct pollfd_desc *pd, int fd, struct p *pp)
+{
+	struct iowait *w;
+
+	netpoll.be->disarm(pd->armp->np, fd);
+	for (w = pd->waiters; w; w = w->next) {
+		atomic_fetch_sub(&w->pp->npwaiting, 1);
+		atomic_fetch_add(&pp->npwaiting, 1);
+		w->pp = pp;
+	}
+	pd->seq++;
+	pd->armp = NULL;
+	pd->rready = pd->wready = false;
+}
+
+static bool wait_commit(struct g *gp, void *arg)
+{
+	struct iowait *w = arg;
+
+	(void)gp;
+	if (w->req.deadline)
+		timer_add(&w->timer, w->req.deadline);
+	unlockr(&w->pd->lock, LR_PD);
+	return true;
+}
+
+int netpoll_wait_fd(int fd, uint32_t mode)
+{
+	struct m *mp = getm();
+	struct g *gp = load_relaxed(&mp->curg);
+	struct p *pp = mp->p;
+	struct pollfd_desc *pd = pd_get(fd);
+	struct iowait w;
+	int r;
+
+	uint64_t ident;
+
+	if (!pd)
+		return -ENOMEM;
+	memset(&w, 0, sizeof(w));
+	w.req.deadline = gp->stack->deadline;
+	if (w.req.deadline && w.req.deadline <= ki_nanotime())
+		return -ETIMEDOUT;
+	/* Which file is behind fd now: one closed with close() rather than
+	 * rg_close, its number reused, must not inherit the registration. */
+	r = ki_fd_kind(fd, &ident);
+	if (r < 0)
+		return r;
+	lockr(&pd->lock, LR_PD);
+	if (pd->armp && pd->ident != ident) {
+		pd->seq++;
+		pd->armp = NULL;
+		pd->rready = pd->wready = false;
+	}
+	if (pd->armp && pd->armp != pp)
+		pd_move(pd, fd, pp);
+	if (!pd->armp) {
+		r = netpoll.be->arm(pp->np, fd, ((uint64_t)pd->seq << 32) | (uint32_t)fd);
+		if (r < 0) {
+			unlockr(&pd->lock, LR_PD);
+			return r;
+		}
+		pd->armp = pp;
+		pd->ident = ident;
+	}
+	if (mode == NP_READ ? pd->rready : pd->wready) {
+		if (mode == NP_READ)
+			pd->rready = false;
+		else
+			pd->wready = false;
+		unlockr(&pd->lock, LR_PD);
+		return 0;
+	}
+	w.gp = gp;
+	w.pd = pd;
+	w.mode = mode;
+	w.pp = pd->armp;
+	w.timer.f = deadline_fire;
+	w.timer.arg = &w;
+	pd_link(pd, &w);
+	atomic_fetch_add(&w.pp->npwaiting, 1);
+	gopark(wait_commit, &w, "IO wait");
+	if (w.req.deadline)
+		timer_del(&w.timer);
+	return w.res;
+}
+
+/* --- cancellation ------------------------------------------------------------------------- */
+
+int netpoll_cancel_fd(int fd, bool closing)
+{
+	const struct np_backend *be = netpoll.be;
+	struct pollfd_desc *pd = pd_lookup(fd);
+	struct glist l = { 0 };
+	struct iowait *w, *next;
+	bool plain = !getm();
+	int n = 0;
+
+	if (!pd || !be)
+		return 0;
+	lockr(&pd->lock, LR_PD);
+	if (closing) {
+		pd->seq++;
+		if (pd->armp)
+			be->disarm(pd->armp->np, fd);
+		pd->armp = NULL;
+		pd->rready = pd->wready = false;
+		WRITE_ONCE(pd->kind, 0);
+	}
+	for (w = pd->waiters; w; w = next) {
+		next = w->next;
+		if (be->completes) {
+			struct p *pp = w->pp;
+
+			if (w->cancelled || !pp)
+				continue;
+			w->cancelled = true;
+			n++;
+			/* The cancel must reach the kernel before pd->lock is
+			 * dropped: once w unlinks, its address may name a new
+			 * request.  A plain thread flushes only its own SQE
+			 * (requests belong to the thread that submits them, and
+			 * it may exit); otherwise the ring's owner flushes soon,
+			 * and the cancel still precedes any later request. */
+			lockr(&pp->nplock, LR_NETPOLL);
+			if (be->cancel(pp->np, (uint64_t)(uintptr_t)w) == 0 &&
+			    (!plain || !pp->npunflushed)) {
+				be->flush(pp->np);
+				pp->npunflushed = 0;
+			} else {
+				pp->npunflushed++;
+			}
+			unlockr(&pp->nplock, LR_NETPOLL);
+		} else {
+			pd_unlink(pd, w);
+			w->res = -ECANCELED;
+			w->cancelled = true;
+			atomic_fetch_sub(&w->pp->npwaiting, 1);
+			glist_ready(&l, w->gp);
+			n++;
+		}
+	}
+	unlockr(&pd->lock, LR_PD);
+	glist_inject(getm(), &l);
+	return n;
+}

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/time.c - timers: per-P heaps, rg_sleep_ns.
+ *
+ * Each P keeps a binary min-heap of its timers (pp->timers), under its own
+ * lock (pp->timerslock), and publishes the earliest deadline in
+ * pp->timer0when (0: none) so that others can look without the lock.  A
+ * timer lives in the frame of the goroutine that waits on it (a sleep, a
+ * select timeout, an I/O deadline on the epoll backend).
+ *
+ * Who runs timers (run_timers): the M holding the P, whenever it passes a
+ * scheduling point and the earliest deadline has passed; an idle P's timers
+ * bound the sleep of the M waiting in that P's poller (runtime/netpoll.c),
+ * so they fire on time although nobody runs the P; a spinning M runs the
+ * expired timers of the Ps it tries to steal from; and sysmon wakes an M
+ * for a running P whose expired timers wait behind a long-running
+ * goroutine.
+ *
+ * Firing.  run_timers takes a due timer off the heap, marks it T_RUNNING,
+ * drops the lock and calls t->f(t).  The function usually readies the
+ * waiting goroutine, which then calls timer_del: timer_del returns only
+ * when the timer is neither in a heap nor running, so the frame holding it
+ * may go away.  A timer is added only once its goroutine is parked (from
+ * gopark's unlock function), so f never readies a goroutine that is still
+ * running.
+ *
+ * Lock order: timerslock (LR_TIMERS) comes after channel and semaphore
+ * locks and before sched.lock; f runs with no lock held.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "ringo.h"
+#include "kernel_iface/kernel.h"
+#include "runtime/runtime.h"
+
+/* --- the heap (pp->timerslock held) ------------------------------------------ */
+
+static void heap_set(struct p *pp, int32_t i, struct timer *t)
+{
+	pp->timers[i] = t;
+	t->idx = i;
+}
+
+static void heap_up(struct p *pp, int32_t i)
+{
+	struct timer *t = pp->timers[i];
+
+	while (i > 0) {
+		int32_t parent = (i - 1) / 2;
+
+		if (pp->timers[parent]->when <= t->when)
+			break;
+		heap_set(pp, i, pp->timers[parent]);
+		i = parent;
+	}
+	heap_set(pp, i, t);
+}
+
+static void heap_down(struct p *pp, int32_t i)
+{
+	struct timer *t = pp->timers[i];
+	int32_t n = pp->ntimers;
+
+	for (;;) {
+		int32_t c = 2 * i + 1;
+
+		if (c >= n)
+			break;
+		if (c + 1 < n && pp->timers[c + 1]->when < pp->timers[c]->when)
+			c++;
+		if (t->when <= pp->timers[c]->when)
+			break;
+		heap_set(pp, i, pp->timers[c]);
+		i = c;
+	}
+	heap_set(pp, i, t);
+}
+
+static void heap_remove(struct p *pp, int32_t i)
+{
+	struct timer *last = pp->timers[--pp->ntimers];
+
+	if (i < pp->ntimers) {
+		heap_set(pp, i, last);
+		heap_down(pp, i);
+		heap_up(pp, last->idx);
+	}
+}
+
+static void update_timer0(struct p *pp)
+{
+	store_release(&pp->timer0when, pp->ntimers ? pp->timers[0]->when : 0);
+}
+
+/* --- timers ------------------------------------------------------------------ */
+
+static void timer_add_to(struct p *pp, struct timer *t, int64_t when)
+{
+	if (when <= 0)
+		when = 1; /* 0 means "none" in timer0when */
+	t->when = when;
+	lockr(&pp->timerslock, LR_TIMERS);
+	if (pp->ntimers == pp->timerscap) {
+		int32_t cap = pp->timerscap ? 2 * pp->timerscap : 64;
+		struct timer **h = realloc(pp->timers, sizeof(*h) * (size_t)cap);
+
+		if (!h)
+			throw("timer_add: out of memory for %d timers", cap);
+		pp->timers = h;
+		pp->timerscap = cap;
+	}
+	store_relaxed(&t->state, T_HEAP);
+	WRITE_ONCE(t->pp, pp);
+	heap_set(pp, pp->ntimers++, t);
+	heap_up(pp, t->idx);
+	update_timer0(pp);
+	unlockr(&pp->timerslock, LR_TIMERS);
+}
+
+void timer_add(struct timer *t, int64_t when)
+{
+	struct m *mp = getm();
+	struct p *pp = mp ? mp->p : NULL;
+
+	if (!pp)
+		throw("timer_add: no P");
+	timer_add_to(pp, t, when);
+}
+
+bool timer_del(struct timer *t)
+{
+	for (;;) {
+		struct p *pp = READ_ONCE(t->pp);
+		bool removed = false;
+
+		if (pp) {
+			lockr(&pp->timerslock, LR_TIMERS);
+			if (READ_ONCE(t->pp) != pp) { /* moved meanwhile */
+				unlockr(&pp->timerslock, LR_TIMERS);
+				continue;
+			}
+			if (load_relaxed(&t->state) == T_HEAP) {
+				heap_remove(pp, t->idx);
+				update_timer0(pp);
+				WRITE_ONCE(t->pp, NULL);
+				store_relaxed(&t->state, T_IDLE);
+				removed = true;
+			}
+			unlockr(&pp->timerslock, LR_TIMERS);
+		}
+		while (load_acquire(&t->state) == T_RUNNING)
+			ki_osyield();
+		return removed;
+	}
+}
+
+int run_timers(struct p *pp, int64_t now)
+{
+	int n = 0;
+
+	while (load_relaxed(&pp->timer0when) && load_relaxed(&pp->timer0when) <= now) {
+		struct timer *t;
+
+		if (!trylockr(&pp->timerslock, LR_TIMERS))
+			break; /* someone else is running them */
+		if (!pp->ntimers || pp->timers[0]->when > now) {
+			unlockr(&pp->timerslock, LR_TIMERS);
+			break;
+		}
+		t = pp->timers[0];
+		heap_remove(pp, 0);
+		update_timer0(pp);
+		WRITE_ONCE(t->pp, NULL);
+		store_relaxed(&t->state, T_RUNNING);
+		unlockr(&pp->timerslock, LR_TIMERS);
+		t->f(t);
+		store_release(&t->state, T_IDLE);
+		n++;
+	}
+	return n;
+}
+
+void timers_move(struct p *from, struct p *to)
+{
+	struct timer **ts;
+	int32_t i, n;
+
+	lockr(&from->timerslock, LR_TIMERS);
+	ts = from->timers;
+	n = from->ntimers;
+	from->timers = NULL;
+	from->ntimers = from->timerscap = 0;
+	update_timer0(from);
+	unlockr(&from->timerslock, LR_TIMERS);
+	for (i = 0; i < n; i++) {
+		struct timer *t = ts[i];
+
+		/* Stop-the-world: nobody else touches t meanwhile. */
+		WRITE_ONCE(t->pp, NULL);
+		timer_add_to(to, t, t->when);
+	}
+	free(ts);
+}
+
+/* --- sleeping ------------------------------------------------------------- */
+
+static void sleep_fire(struct timer *t)
+{
+	goready(t->arg, NULL);
+}
+
+static bool sleep_commit(struct g *gp, void *arg)
+{
+	struct timer *t = arg;
+
+	(void)gp;
+	timer_add(t, t->when);
+	return true;
+}
+
+int64_t when_after(int64_t ns)
+{
+	int64_t now = ki_nanotime();
+
+	return ns > INT64_MAX - now ? INT64_MAX : now + ns;
+}
+
+int64_t rg_now_ns(void)
+{
+	return ki_nanotime();
+}
+
+void rg_sleep_ns(int64_t ns)
+{
+	struct timer t = { .f = sleep_fire };
+	struct g *gp;
+
+	if (ns <= 0)
+		return;
+	gp = getg();
+	if (!gp) {
+		ki_usleep_ns(ns);
+		return;
+	}
+	t.arg = gp;
+	t.when = when_after(ns);
+	gopark(sleep_commit, &t, "sleep");
+	timer_del(&t);
+}
