@@ -289,9 +289,13 @@ static int iouring_reap(struct np *np, struct np_event *ev, int max)
 	return n;
 }
 
+/* io_uring_cq_ready, with the head read atomically: any thread may ask
+ * while the reaper advances it. */
 static bool iouring_ready(struct np *np)
 {
-	return io_uring_cq_ready(&np->ring) > 0;
+	unsigned tail = __atomic_load_n(np->ring.cq.ktail, __ATOMIC_ACQUIRE);
+
+	return tail != __atomic_load_n(np->ring.cq.khead, __ATOMIC_RELAXED);
 }
 
 static int iouring_wait(struct np *np, int64_t timeout_ns)

@@ -39,10 +39,12 @@
  * the reaping M's P (or the global queue).  The M holding a P reaps it at
  * every schedule while goroutines wait on it (a load of the CQ tail, no
  * system call, on io_uring) and before it looks elsewhere for work.
- * sysmon reaps the pollers of Ps whose M has not switched goroutines for a
- * round, or that are idle with nobody waiting in them, and runs their due
- * timers (netpoll_sysmon), so completions never wait behind a goroutine
- * that computes.
+ * sysmon reaps the pollers of Ps whose M has not switched goroutines for
+ * NP_STUCK_NS, or that are idle with nobody waiting in them, and runs
+ * their due timers (netpoll_sysmon), so completions never wait long behind
+ * a goroutine that computes.  Not sooner: what sysmon reaps goes to the
+ * global queue, behind every local one (at 20 us, echo's p99 went from
+ * 1 ms to 9 ms).
  *
  * The idle M
  * ----------
@@ -72,10 +74,11 @@
 #include "runtime/netpoll.h"
 #include "runtime/runtime.h"
 
-#define NP_BATCH    32	 /* flush when this many requests are prepared */
-#define NP_REAP_MAX 256	 /* events taken by one netpoll_poll */
-#define PD_CHUNK    1024 /* poll descriptors per table chunk */
-#define PD_CHUNKS   4096 /* descriptors up to PD_CHUNK * PD_CHUNKS */
+#define NP_BATCH    32	    /* flush when this many requests are prepared */
+#define NP_REAP_MAX 256	    /* events taken by one netpoll_poll */
+#define NP_STUCK_NS 1000000 /* sysmon serves a running P's poller after this */
+#define PD_CHUNK    1024    /* poll descriptors per table chunk */
+#define PD_CHUNKS   4096    /* descriptors up to PD_CHUNK * PD_CHUNKS */
 
 struct iowait;
 
@@ -395,12 +398,12 @@ int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 
 void netpoll_flush(struct p *pp)
 {
-	if (!pp->npunflushed)
+	if (!READ_ONCE(pp->npunflushed))
 		return;
 	lockr(&pp->nplock, LR_NETPOLL);
 	if (pp->npunflushed) {
 		netpoll.be->flush(pp->np);
-		pp->npunflushed = 0;
+		WRITE_ONCE(pp->npunflushed, 0);
 	}
 	unlockr(&pp->nplock, LR_NETPOLL);
 }
@@ -415,7 +418,7 @@ void netpoll_sleep(struct m *mp, struct p *pp)
 		/* Whatever is prepared (a re-armed wake-up read) goes in first. */
 		lockr(&pp->nplock, LR_NETPOLL);
 		netpoll.be->flush(pp->np);
-		pp->npunflushed = 0;
+		WRITE_ONCE(pp->npunflushed, 0);
 		unlockr(&pp->nplock, LR_NETPOLL);
 	}
 	when = load_acquire(&pp->timer0when);
@@ -451,18 +454,28 @@ void netpoll_sysmon(int64_t now)
 	for (i = 0; i < n; i++) {
 		struct p *pp = sched.allp[i];
 		uint32_t tick = load_relaxed(&pp->switchtick), st = load_relaxed(&pp->status);
-		bool stuck = st == P_RUNNING && tick == pp->sm_nptick;
-		bool orphan = st != P_RUNNING && !READ_ONCE(pp->pollm);
+		bool stuck, orphan = st != P_RUNNING && !READ_ONCE(pp->pollm);
 		int64_t when = load_relaxed(&pp->timer0when);
 
-		pp->sm_nptick = tick;
-		if (!stuck && !orphan)
+		if (tick != pp->sm_nptick) {
+			pp->sm_nptick = tick;
+			pp->sm_npsince = now;
+		}
+		/* What sysmon takes goes to the global queue, behind every
+		 * local one: only for a P whose M has not switched for a while
+		 * (a short system call is not worth it). */
+		stuck = st == P_RUNNING && now - pp->sm_npsince >= NP_STUCK_NS;
+		if ((!stuck && !orphan) || !netpoll_p_busy(pp))
 			continue;
+		/* Raised before a timer or a completion leaves its P, lowered
+		 * once its goroutine is queued: see checkdead. */
+		atomic_store(&sched.sysmon_readying, 1);
 		if (load_relaxed(&pp->npwaiting) > 0 &&
 		    (!netpoll.be->completes || netpoll.be->ready(pp->np)))
 			netpoll_poll(NULL, pp, false);
 		if (when && when <= now)
 			run_timers(pp, now);
+		atomic_store(&sched.sysmon_readying, 0);
 	}
 }
 
@@ -475,9 +488,10 @@ static bool op_commit(struct g *gp, void *arg)
 	struct p *pp = arg;
 
 	(void)gp;
-	if (++pp->npunflushed >= NP_BATCH || runqempty(pp)) {
+	WRITE_ONCE(pp->npunflushed, pp->npunflushed + 1);
+	if (pp->npunflushed >= NP_BATCH || runqempty(pp)) {
 		netpoll.be->flush(pp->np);
-		pp->npunflushed = 0;
+		WRITE_ONCE(pp->npunflushed, 0);
 	}
 	unlockr(&pp->nplock, LR_NETPOLL);
 	return true;
@@ -694,9 +708,9 @@ int netpoll_cancel_fd(int fd, bool closing)
 			if (be->cancel(pp->np, (uint64_t)(uintptr_t)w) == 0 &&
 			    (!plain || !pp->npunflushed)) {
 				be->flush(pp->np);
-				pp->npunflushed = 0;
+				WRITE_ONCE(pp->npunflushed, 0);
 			} else {
-				pp->npunflushed++;
+				WRITE_ONCE(pp->npunflushed, pp->npunflushed + 1);
 			}
 			unlockr(&pp->nplock, LR_NETPOLL);
 		} else {

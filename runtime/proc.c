@@ -191,9 +191,30 @@ static void pollm_release(struct p *pp)
 	assert_lock_held(&sched.lock);
 	if (!pm)
 		return;
-	pp->pollm = NULL;
+	WRITE_ONCE(pp->pollm, NULL);
 	WRITE_ONCE(pm->pollp, NULL);
 	netpoll_wakeup(pp);
+}
+
+/* The P startm handed to mp while mp was a pollm, or NULL; the spinning
+ * state it was handed with becomes mp's (mp may have been spinning on its
+ * own: then it was counted twice).  sched.lock held. */
+static struct p *take_nextp(struct m *mp)
+{
+	struct p *pp = mp->nextp;
+
+	assert_lock_held(&sched.lock);
+	if (!pp)
+		return NULL;
+	mp->nextp = NULL;
+	if (mp->nextspinning) {
+		mp->nextspinning = false;
+		if (mp->spinning)
+			atomic_fetch_sub(&sched.nmspinning, 1);
+		else
+			WRITE_ONCE(mp->spinning, true);
+	}
+	return pp;
 }
 
 static void acquirep(struct m *mp, struct p *pp)
@@ -835,8 +856,7 @@ static bool stopm(struct m *mp)
 	}
 	if (mp->nextp) {
 		/* startm handed us a P while we were its pollm (netpoll.c). */
-		pp = mp->nextp;
-		mp->nextp = NULL;
+		pp = take_nextp(mp);
 		unlockr(&sched.lock, LR_SCHED);
 		acquirep(mp, pp);
 		return true;
@@ -876,9 +896,9 @@ static void startm(struct p *pp, bool spinning)
 	if (pp->pollm) {
 		/* The M waiting in pp's poller takes pp (see runtime/netpoll.c). */
 		nmp = pp->pollm;
-		pp->pollm = NULL;
+		WRITE_ONCE(pp->pollm, NULL);
 		WRITE_ONCE(nmp->pollp, NULL);
-		WRITE_ONCE(nmp->spinning, spinning);
+		nmp->nextspinning = spinning; /* it may still be running: see take_nextp */
 		WRITE_ONCE(nmp->nextp, pp);
 		unlockr(&sched.lock, LR_SCHED);
 		netpoll_wakeup(pp);
@@ -981,8 +1001,8 @@ static struct p *procresize(struct m *mp, int32_t n)
 		pp->gfree = NULL;
 		WRITE_ONCE(pp->gfreecnt, 0);
 		stackcache_flush(&pp->stackcache);
-		/* Its poller stays: sysmon reaps what is still in flight. */
-		timers_move(pp, sched.allp[0]);
+		/* Its poller stays: sysmon reaps what is still in flight.  Its
+		 * timers were moved by start_the_world. */
 		store_relaxed(&pp->status, P_DEAD);
 	}
 	if (mp->p && mp->p->id >= n) {
@@ -1048,7 +1068,12 @@ static bool stop_the_world(struct m *mp)
 static void start_the_world(struct m *mp, int32_t n)
 {
 	struct p *runnable, *pp;
+	int32_t i;
 
+	/* Timers of Ps about to go: to P 0 (their timers lock ranks below
+	 * sched.lock; nobody else runs those Ps now). */
+	for (i = n; i < load_relaxed(&sched.nprocs); i++)
+		timers_move(sched.allp[i], sched.allp[0]);
 	lockr(&sched.lock, LR_SCHED);
 	runnable = procresize(mp, n);
 	atomic_fetch_and(&sched.need_g0, ~NEED_G0_STW);
@@ -1191,7 +1216,7 @@ top:
 	pidleput(pp);
 	if (netpoll_p_busy(pp) && !pp->pollm) {
 		/* Goroutines wait on pp's poller or timers: wait in it. */
-		pp->pollm = mp;
+		WRITE_ONCE(pp->pollm, mp);
 		WRITE_ONCE(mp->pollp, pp);
 	}
 	unlockr(&sched.lock, LR_SCHED);
@@ -1209,13 +1234,12 @@ top:
 				    !atomic_load(&sched.runqsize))
 				continue;
 			lockr(&sched.lock, LR_SCHED);
-			pp = mp->nextp; /* handed to us as a pollm meanwhile */
-			mp->nextp = NULL;
+			pp = take_nextp(mp); /* handed to us as a pollm meanwhile */
 			if (!pp && mp->pollp) {
 				/* Our own P first: it needs us anyway. */
 				pp = mp->pollp;
 				pidle_remove(pp);
-				pp->pollm = NULL;
+				WRITE_ONCE(pp->pollm, NULL);
 				WRITE_ONCE(mp->pollp, NULL);
 			}
 			if (!pp) {
@@ -1226,8 +1250,10 @@ top:
 			unlockr(&sched.lock, LR_SCHED);
 			if (pp) {
 				acquirep(mp, pp);
-				WRITE_ONCE(mp->spinning, true);
-				atomic_fetch_add(&sched.nmspinning, 1);
+				if (!mp->spinning) {
+					WRITE_ONCE(mp->spinning, true);
+					atomic_fetch_add(&sched.nmspinning, 1);
+				}
 				goto top;
 			}
 			break;
@@ -1239,12 +1265,11 @@ top:
 
 		netpoll_sleep(mp, pp);
 		lockr(&sched.lock, LR_SCHED);
-		np = mp->nextp;
-		mp->nextp = NULL;
+		np = take_nextp(mp);
 		if (!np && !sched.stopping && mp->pollp == pp) {
 			/* Events, a timer or a spurious wake-up: take pp back. */
 			pidle_remove(pp);
-			pp->pollm = NULL;
+			WRITE_ONCE(pp->pollm, NULL);
 			WRITE_ONCE(mp->pollp, NULL);
 			np = pp;
 		}

@@ -144,6 +144,7 @@ struct p {
 	uint32_t sm_switchtick;	     /* sysmon's last look at switchtick; sysmon only */
 	bool sm_next;		     /* runnext was set at that look; sysmon only */
 	uint32_t sm_nptick;	     /* switchtick at sysmon's last poller check; sysmon only */
+	int64_t sm_npsince;	     /* when sysmon first saw that switchtick; sysmon only */
 	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
 	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
 	uint64_t goidcache;	     /* next goid to hand out; owner */
@@ -167,9 +168,9 @@ struct p {
 	 * flush and reap. */
 	struct np *np;
 	struct lock nplock;
-	_Atomic int32_t npwaiting;   /* goroutines waiting on np (atomic) */
-	uint32_t npunflushed;	     /* requests prepared, not flushed; nplock */
-	struct m *pollm;	     /* M waiting in np while this P is idle; sched.lock */
+	_Atomic int32_t npwaiting; /* goroutines waiting on np (atomic) */
+	uint32_t npunflushed;	   /* requests prepared, not flushed; nplock */
+	struct m *pollm; /* M waiting in np while this P is idle; sched.lock (READ_ONCE) */
 	_Atomic uint32_t npsleeping; /* Ms in (or entering) np wait */
 
 	/* Run queue (runtime/runq.c): head is advanced by the owner and by
@@ -209,6 +210,7 @@ struct m {
 	struct p *p;		/* attached P; this M only */
 	struct p *nextp;	/* P handed over by startm; sched.lock (READ_ONCE) */
 	struct p *pollp;	/* idle P whose poller this M waits in; sched.lock */
+	bool nextspinning;	/* nextp was handed to a pollm as spinning; sched.lock */
 	bool spinning;		/* looking for work; this M only (see nmspinning) */
 	struct note park;	/* stopm sleeps here */
 	struct m *schedlink;	/* sched.midle list; sched.lock */

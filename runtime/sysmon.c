@@ -15,8 +15,8 @@
  *     computing or blocked in a system call, so sysmon wakes an M, which
  *     steals the G (runnext_stalled agrees, since the P does not switch);
  *   - reaps the pollers and runs the due timers of Ps whose M has not
- *     switched goroutines since the previous round, or that are idle with
- *     no M waiting in their poller (netpoll_sysmon, runtime/netpoll.c);
+ *     switched goroutines for a millisecond, or that are idle with no M
+ *     waiting in their poller (netpoll_sysmon, runtime/netpoll.c);
  *   - prints schedtrace lines when RINGO_DEBUG=schedtrace=MS asks.
  *
  * Preemption of long-running goroutines and retaking Ps from system calls
@@ -112,9 +112,7 @@ static void *sysmon_main(void *arg)
 		 * reason to poll faster: at full speed sysmon would keep
 		 * splitting goroutines that trade a lock on one P. */
 		sysmon_runnext();
-		atomic_store(&sched.sysmon_readying, 1);
 		netpoll_sysmon(now);
-		atomic_store(&sched.sysmon_readying, 0);
 		idle++;
 		if (idle == 0)
 			delay = SYSMON_MIN_NS;
