@@ -291,9 +291,10 @@ RUN_TESTS = $(or $(TESTS),$(notdir $(TEST_BINS)))
 EPOLL_TESTS = $(filter $(NETPOLL_TESTS),$(patsubst %,test_%,$(patsubst test_%,%,$(RUN_TESTS))))
 
 test: tests
-	$(Q)RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(RUN_TESTS)
-	$(if $(EPOLL_TESTS),$(Q)echo "=== again with RINGO_NETPOLL=epoll" && \
-		RINGO_NETPOLL=epoll RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(EPOLL_TESTS))
+	$(Q)rc=0; RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(RUN_TESTS) || rc=1; \
+	$(if $(EPOLL_TESTS),echo "=== again with RINGO_NETPOLL=epoll"; \
+		RINGO_NETPOLL=epoll RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(EPOLL_TESTS) || rc=1;) \
+	exit $$rc
 
 check: test
 
