@@ -535,8 +535,23 @@ int64_t netpoll_op(struct np_req *req, int fd)
 		pd_link(w.pd, &w);
 		unlockr(&w.pd->lock, LR_PD);
 	}
-	lockr(&pp->nplock, LR_NETPOLL);
-	r = netpoll.be->submit(pp->np, &w.req);
+	for (int tries = 0;; tries++) {
+		lockr(&pp->nplock, LR_NETPOLL);
+		r = netpoll.be->submit(pp->np, &w.req);
+		if ((r != -EAGAIN && r != -EBUSY) || tries == 100)
+			break;
+		/* The rings are full (completions not reaped yet): make room. */
+		unlockr(&pp->nplock, LR_NETPOLL);
+		netpoll_poll(mp, pp, true);
+		rg_yield();
+		mp = getm();
+		pp = mp->p;
+		if (w.pd)
+			lockr(&w.pd->lock, LR_PD);
+		w.pp = pp; /* cancellers read it under pd->lock */
+		if (w.pd)
+			unlockr(&w.pd->lock, LR_PD);
+	}
 	if (r < 0) {
 		unlockr(&pp->nplock, LR_NETPOLL);
 		w.res = r;
