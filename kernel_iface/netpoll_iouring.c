@@ -199,6 +199,12 @@ static int iouring_submit(struct np *np, struct np_req *req)
 		break;
 	case NP_OP_RECV:
 		io_uring_prep_recv(sqe, req->fd, req->buf, req->len, req->flags);
+		/* A goroutine usually receives because it has just sent and
+		 * waits for the answer: arm the poll at once rather than try
+		 * first (the poll still finds data already there).  Not for
+		 * MSG_DONTWAIT, which must try. */
+		if (!(req->flags & MSG_DONTWAIT))
+			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	case NP_OP_SEND:
 		io_uring_prep_send(sqe, req->fd, req->buf, req->len, req->flags);
