@@ -39,6 +39,10 @@
 #define TOKEN_IGNORE 0
 #define TOKEN_WAKE   1
 
+/* IORING_RECVSEND_POLL_FIRST is known (Linux 5.19+, with IORING_OP_SOCKET);
+ * set by the probe, before any ring is created. */
+static bool poll_first;
+
 struct np {
 	struct io_uring ring;
 	int efd;
@@ -107,6 +111,7 @@ static int iouring_probe(const char **why)
 	for (i = 0; i < sizeof(needed_ops); i++)
 		if (!io_uring_opcode_supported(probe, needed_ops[i]))
 			break;
+	poll_first = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
 	io_uring_free_probe(probe);
 	*why = "a needed opcode is missing (Linux 5.6+ has them all)";
 	if (i < sizeof(needed_ops))
@@ -203,7 +208,7 @@ static int iouring_submit(struct np *np, struct np_req *req)
 		 * waits for the answer: arm the poll at once rather than try
 		 * first (the poll still finds data already there).  Not for
 		 * MSG_DONTWAIT, which must try. */
-		if (!(req->flags & MSG_DONTWAIT))
+		if (poll_first && !(req->flags & MSG_DONTWAIT))
 			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	case NP_OP_SEND:
