@@ -20,6 +20,8 @@
  *    descriptors (neither switched to the other), regular files, thousands
  *    of file reads at once, descriptor numbers used again, plain threads
  *    (plain blocking calls), waiters left behind by a runtime that ended;
+ *  - a completion for a P whose M computes without a scheduling point is
+ *    still delivered (sysmon reaps it; another P runs the goroutine);
  *  - the backend: RINGO_NETPOLL forces one, a bad value is reported, and
  *    in a child process whose seccomp filter refuses io_uring the runtime
  *    falls back to epoll with one notice, or fails to start when io_uring
@@ -2817,6 +2819,75 @@ static void test_backend_forced(void **state)
 }
 
 /* In a child process with SIGPIPE at its default action. */
+/* --------------------------------------------------------------------- */
+/* A completion behind a goroutine that computes                        */
+/* --------------------------------------------------------------------- */
+
+#define BUSY_NS (600 * MS)
+
+struct busy_ctx {
+	int fds[2];
+	atomic_llong got_at; /* when the waiter had its data, 0 before */
+};
+
+static void busy_waiter(void *arg)
+{
+	struct busy_ctx *bc = arg;
+	char c;
+
+	GCHECK_EQ(rg_recv(bc->fds[0], &c, 1, 0), 1);
+	atomic_store(&bc->got_at, now_ns());
+}
+
+static void *busy_sender(void *arg)
+{
+	struct busy_ctx *bc = arg;
+
+	usleep(20000);
+	if (write(bc->fds[1], "x", 1) != 1)
+		abort();
+	return NULL;
+}
+
+/*
+ * The waiter parks on this P's poller; then this goroutine computes
+ * without a scheduling point for BUSY_NS while the other P is idle.  The
+ * data comes 20 ms in: sysmon must reap it and another P run the waiter
+ * long before the computation ends.
+ */
+static void busy_main(void *arg)
+{
+	struct busy_ctx *bc = arg;
+	volatile uint64_t sink = 0;
+	pthread_t thr;
+	int64_t start, end;
+
+	GCHECK_EQ(unix_pair(bc->fds, 0), 0);
+	GCHECK_EQ(rg_go(busy_waiter, bc), 0);
+	rg_sleep_ns(5 * MS); /* the waiter parks in its recv */
+	GCHECK_EQ(pthread_create(&thr, NULL, busy_sender, bc), 0);
+	start = now_ns();
+	while ((end = now_ns()) - start < BUSY_NS && !atomic_load(&bc->got_at))
+		sink += (uint64_t)end;
+	/* Keep the P a while longer: the waiter must not need it. */
+	while (now_ns() - start < 30 * MS)
+		sink++;
+	pthread_join(thr, NULL);
+	while (!atomic_load(&bc->got_at))
+		rg_sleep_ns(MS);
+	GCHECK(atomic_load(&bc->got_at) - start < BUSY_NS / 2);
+	rg_close(bc->fds[0]);
+	rg_close(bc->fds[1]);
+}
+
+static void test_completion_behind_computation(void **state)
+{
+	struct busy_ctx bc = { 0 };
+
+	(void)state;
+	RUN_IN_RUNTIME(2, busy_main, &bc);
+}
+
 static void test_broken_pipe(void **state)
 {
 	struct child_result r;
@@ -2909,6 +2980,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_backend_forced),
 		cmocka_unit_test(test_backend_bad_value),
 		cmocka_unit_test(test_broken_pipe),
+		cmocka_unit_test(test_completion_behind_computation),
 		cmocka_unit_test(test_seccomp_fallback),
 	};
 	struct rlimit rl;
