@@ -96,7 +96,8 @@ struct np_backend {
 	void (*destroy)(struct np *np);
 	/* Completion style (NULL otherwise).  submit prepares req (it reaches
 	 * the kernel at the next flush or wait); cancel asks the kernel to end
-	 * the request with token early (it still completes, through reap). */
+	 * the request with token early (it still completes, through reap);
+	 * token 0 cancels every request of np. */
 	int (*submit)(struct np *np, struct np_req *req);
 	int (*cancel)(struct np *np, uint64_t token);
 	int (*flush)(struct np *np);

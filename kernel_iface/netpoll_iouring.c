@@ -252,7 +252,8 @@ static int iouring_cancel(struct np *np, uint64_t token)
 	if (r)
 		return r;
 	sqe = io_uring_get_sqe(&np->ring);
-	io_uring_prep_cancel64(sqe, token, 0);
+	/* token 0: every request of the ring (Linux 5.19+). */
+	io_uring_prep_cancel64(sqe, token, token ? 0 : IORING_ASYNC_CANCEL_ANY);
 	io_uring_sqe_set_data64(sqe, TOKEN_IGNORE);
 	return 0;
 }

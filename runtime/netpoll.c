@@ -74,11 +74,12 @@
 #include "runtime/netpoll.h"
 #include "runtime/runtime.h"
 
-#define NP_BATCH    32	    /* flush when this many requests are prepared */
-#define NP_REAP_MAX 256	    /* events taken by one netpoll_poll */
-#define NP_STUCK_NS 1000000 /* sysmon serves a running P's poller after this */
-#define PD_CHUNK    1024    /* poll descriptors per table chunk */
-#define PD_CHUNKS   4096    /* descriptors up to PD_CHUNK * PD_CHUNKS */
+#define NP_BATCH    32	       /* flush when this many requests are prepared */
+#define NP_REAP_MAX 256	       /* events taken by one netpoll_poll */
+#define NP_STUCK_NS 1000000    /* sysmon serves a running P's poller after this */
+#define NP_DRAIN_NS 1000000000 /* teardown waits this long for requests in flight */
+#define PD_CHUNK    1024       /* poll descriptors per table chunk */
+#define PD_CHUNKS   4096       /* descriptors up to PD_CHUNK * PD_CHUNKS */
 
 struct iowait;
 
@@ -139,6 +140,32 @@ int netpoll_init(const char *force)
 	return 0;
 }
 
+/*
+ * Requests of goroutines that rg_main abandoned may still be in flight
+ * into their stacks, which are about to be unmapped (and the addresses
+ * reused).  The threads that submitted them have exited, which cancelled
+ * theirs, except the caller's: cancel everything and wait for the
+ * completions (a disk read cannot be cancelled but ends soon), at most
+ * NP_DRAIN_NS.
+ */
+static void netpoll_drain(struct p *pp)
+{
+	int64_t until = ki_nanotime() + NP_DRAIN_NS;
+	struct np_event ev[64];
+	int n;
+
+	lockr(&pp->nplock, LR_NETPOLL);
+	if (netpoll.be->cancel(pp->np, 0) == 0)
+		netpoll.be->flush(pp->np);
+	while (load_relaxed(&pp->npwaiting) > 0 && ki_nanotime() < until) {
+		while ((n = netpoll.be->reap(pp->np, ev, 64)) > 0)
+			atomic_fetch_sub(&pp->npwaiting, n);
+		if (load_relaxed(&pp->npwaiting) > 0)
+			netpoll.be->wait(pp->np, NP_DRAIN_NS / 10);
+	}
+	unlockr(&pp->nplock, LR_NETPOLL);
+}
+
 void netpoll_fini(void)
 {
 	int32_t i;
@@ -146,6 +173,8 @@ void netpoll_fini(void)
 	for (i = 0; i < sched.nallp; i++) {
 		struct p *pp = sched.allp[i];
 
+		if (pp->np && netpoll.be->completes && load_relaxed(&pp->npwaiting) > 0)
+			netpoll_drain(pp);
 		if (pp->np)
 			netpoll.be->destroy(pp->np);
 		pp->np = NULL;

@@ -2553,6 +2553,19 @@ static void test_waiters_left_behind(void **state)
 	assert_true(left_lfd >= 0);
 	RUN_IN_RUNTIME(1, left_main, NULL);
 	RUN_IN_RUNTIME(2, left_main, NULL);
+	/* Nothing the abandoned reads started is still in flight: data sent
+	 * now stays in the socket, and their buffer is never written. */
+	memset(left_buf, 0x3c, sizeof(left_buf));
+	assert_int_equal(write(left_fds[1], "after", 5), 5);
+	usleep(20000);
+	{
+		char b[8];
+
+		assert_int_equal(recv(left_fds[0], b, sizeof(b), MSG_DONTWAIT), 5);
+		assert_memory_equal(b, "after", 5);
+		for (size_t i = 0; i < sizeof(left_buf); i++)
+			assert_int_equal(left_buf[i], 0x3c);
+	}
 	/* The next runtime works. */
 	RUN_IN_RUNTIME(2, echo_main, NULL);
 	rg_close(left_fds[0]);
