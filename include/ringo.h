@@ -90,6 +90,24 @@ void rg_yield(void);
 /* rg_exit - runtime.Goexit: end the calling goroutine.  (goroutine) */
 _Noreturn void rg_exit(void);
 
+/*
+ * rg_syscall_enter / rg_syscall_exit - bracket a system call (or any call)
+ * that may block the thread, as Go's entersyscall/exitsyscall: the
+ * goroutine's P is released cheaply, and if the call blocks while other
+ * goroutines wait, the runtime's monitor gives the P to another thread
+ * (after about 20 us).  Between the two the goroutine must not call into
+ * the runtime (park, spawn, use channels): that is a fatal error.  After
+ * rg_syscall_exit the goroutine may run on another thread: read errno
+ * before it.  From a plain thread both do nothing.  (any)
+ */
+void rg_syscall_enter(void);
+void rg_syscall_exit(void);
+
+/* rg_blocking - fn(arg) between rg_syscall_enter and rg_syscall_exit; its
+ * result, or -EINVAL for a NULL fn.  fn should return -errno on failure
+ * rather than leave it in errno.  (any) */
+int64_t rg_blocking(int64_t (*fn)(void *arg), void *arg);
+
 /* rg_goid - the calling goroutine's id; 1 for the main goroutine, 0 from a
  * plain thread.  (any) */
 uint64_t rg_goid(void);

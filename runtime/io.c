@@ -15,7 +15,7 @@
  *     they set on the descriptor, as Go does) and on EAGAIN the goroutine
  *     waits for readiness (netpoll_wait_fd) and tries again; regular files
  *     cannot be waited for, so their calls block the thread, with the P
- *     handed to another M while others wait (entersyscall_block).
+ *     handed to another M if the call blocks (rg_syscall_enter).
  *
  * Deadlines (rg_set_deadline) and cancellation are the netpoller's: see
  * runtime/netpoll.c.
@@ -55,12 +55,13 @@ static int io_mode(void)
 	})
 
 /* Readiness style, a regular file: block the thread, not the P. */
-#define BLOCKING(call)                               \
-	({                                           \
-		struct p *h_ = entersyscall_block(); \
-		__typeof__(call) r_ = (call);        \
-		exitsyscall_block(h_);               \
-		r_;                                  \
+#define BLOCKING(call)               \
+	({                           \
+		__typeof__(call) r_; \
+		rg_syscall_enter();  \
+		r_ = (call);         \
+		rg_syscall_exit();   \
+		r_;                  \
 	})
 
 int rg_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)

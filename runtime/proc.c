@@ -558,6 +558,8 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 
 	if (!gp)
 		throw("gopark: not on a goroutine");
+	if (unlikely(!mp->p))
+		throw("a goroutine parked between rg_syscall_enter and rg_syscall_exit");
 	WRITE_ONCE(gp->stack->waitreason, reason);
 	gp->stack->param = NULL;
 	mp->after = (struct after){ AFTER_PARK, gp, unlockf, arg };
@@ -695,40 +697,60 @@ int rg_num_goroutine(void)
 	return load_acquire(&runtime_state) ? gcount() : 0;
 }
 
-/* --- blocking system calls ------------------------------------------------------ */
+/* --- system calls ---------------------------------------------------------------- */
 
 /*
- * A goroutine is about to block its thread in a system call the poller
- * cannot take.  If other goroutines, completions or timers wait for this
- * P, hand the P to another M for the duration (Go's handoffp); returns the
- * P handed off, or NULL when the M keeps it.  The general mechanism,
- * which retakes the P only once the call really blocks, is sysmon's.
+ * A goroutine enters a system call that may block (Go's entersyscall).
+ * The P is released cheaply: it stays attached in name (mp->oldp) with
+ * status P_SYSCALL, and the M keeps running the goroutine without it.  If
+ * the call returns soon, rg_syscall_exit takes the P back with one CAS.
+ * If it blocks while the P has work, sysmon retakes the P (retake in
+ * runtime/sysmon.c: CAS P_SYSCALL -> P_IDLE) and hands it to another M
+ * (handoffp).  Thieves may steal from a P in a system call meanwhile.
  */
-struct p *entersyscall_block(void)
+void rg_syscall_enter(void)
 {
 	struct m *mp = getm();
-	struct p *pp = mp->p;
-
-	if (runqempty(pp) && !load_relaxed(&sched.runqsize) && !netpoll_p_busy(pp))
-		return NULL;
-	releasep(mp);
-	startm(pp, false);
-	return pp;
-}
-
-/* Back from the call: take an idle P, or queue the goroutine on the
- * global queue and park the M (its g0 sees it has no P). */
-void exitsyscall_block(struct p *handed)
-{
-	struct m *mp;
-	struct g *gp;
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 	struct p *pp;
 
-	if (!handed)
-		return;
-	mp = getm();
+	if (!gp)
+		return; /* a plain thread: nothing to release */
+	pp = mp->p;
+	if (unlikely(!pp))
+		throw("rg_syscall_enter: already in a system call (nested rg_syscall_enter)");
+	if (unlikely(mp->locks))
+		throw("rg_syscall_enter: called with runtime locks held");
+	store_relaxed(&pp->syscalltick, load_relaxed(&pp->syscalltick) + 1);
+	mp->oldp = pp;
+	WRITE_ONCE(pp->m, NULL);
+	WRITE_ONCE(mp->p, NULL);
+	atomic_store(&pp->status, P_SYSCALL);
+	/* Work waits behind this call: make sure sysmon looks soon. */
+	if (!runqempty(pp))
+		sysmon_kick();
+}
+
+/* Back from the call: take an idle P (oldp first), or queue the goroutine
+ * on the global queue and park the M (its g0 sees it has no P). */
+static void exitsyscall_slow(struct m *mp, struct p *oldp)
+{
+	struct g *gp;
+	struct p *pp = NULL;
+
 	lockr(&sched.lock, LR_SCHED);
-	pp = pidleget();
+	if (load_relaxed(&oldp->status) == P_IDLE && !READ_ONCE(oldp->m)) {
+		struct p *it;
+
+		for (it = sched.pidle; it && it != oldp; it = it->link)
+			;
+		if (it) {
+			pidle_remove(oldp);
+			pp = oldp;
+		}
+	}
+	if (!pp)
+		pp = pidleget();
 	if (pp)
 		pollm_release(pp);
 	unlockr(&sched.lock, LR_SCHED);
@@ -740,6 +762,73 @@ void exitsyscall_block(struct p *handed)
 	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
+}
+
+void rg_syscall_exit(void)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+	uint32_t st = P_SYSCALL;
+	struct p *pp;
+
+	if (!gp)
+		return;
+	pp = mp->oldp;
+	if (unlikely(!pp))
+		throw("rg_syscall_exit: not in a system call (no rg_syscall_enter)");
+	mp->oldp = NULL;
+	if (likely(atomic_compare_exchange_strong(&pp->status, &st, P_RUNNING))) {
+		/* Nobody took it: ours again. */
+		WRITE_ONCE(mp->p, pp);
+		WRITE_ONCE(pp->m, mp);
+		return;
+	}
+	exitsyscall_slow(mp, pp);
+}
+
+int64_t rg_blocking(int64_t (*fn)(void *arg), void *arg)
+{
+	int64_t r;
+
+	if (!fn)
+		return -EINVAL;
+	rg_syscall_enter();
+	r = fn(arg);
+	rg_syscall_exit();
+	return r;
+}
+
+/* Give pp, taken from an M blocked in a system call (or from stop-the-
+ * world's way), to whoever should run it: an M if it has work or nobody
+ * looks for work, else the idle list.  pp is P_IDLE and unowned. */
+void handoffp(struct p *pp)
+{
+	int32_t zero = 0;
+
+	if (!runqempty(pp) || load_relaxed(&sched.runqsize) || netpoll_p_busy(pp)) {
+		startm(pp, false);
+		return;
+	}
+	if (load_relaxed(&sched.nmspinning) + load_relaxed(&sched.npidle) == 0 &&
+	    cas(&sched.nmspinning, &zero, 1)) {
+		startm(pp, true);
+		return;
+	}
+	lockr(&sched.lock, LR_SCHED);
+	if (sched.need_g0 & NEED_G0_STW) {
+		store_relaxed(&pp->status, P_GCSTOP);
+		if (--sched.stopwait == 0)
+			notewakeup(&sched.stopnote);
+		unlockr(&sched.lock, LR_SCHED);
+		return;
+	}
+	if (sched.runqsize) {
+		unlockr(&sched.lock, LR_SCHED);
+		startm(pp, false);
+		return;
+	}
+	pidleput(pp);
+	unlockr(&sched.lock, LR_SCHED);
 }
 
 /* --- M ------------------------------------------------------------------------- */
@@ -1040,6 +1129,7 @@ static bool stop_the_world(struct m *mp)
 {
 	struct p *pp;
 	bool wait;
+	int32_t i;
 
 	lockr(&sched.lock, LR_SCHED);
 	if (sched.stopping) {
@@ -1053,6 +1143,14 @@ static bool stop_the_world(struct m *mp)
 		pollm_release(pp);
 		store_relaxed(&pp->status, P_GCSTOP);
 		sched.stopwait--;
+	}
+	/* Ps whose M is in a system call: stopped now (their M finds out in
+	 * rg_syscall_exit). */
+	for (i = 0; i < load_relaxed(&sched.nprocs); i++) {
+		uint32_t st = P_SYSCALL;
+
+		if (atomic_compare_exchange_strong(&sched.allp[i]->status, &st, P_GCSTOP))
+			sched.stopwait--;
 	}
 	noteclear(&sched.stopnote);
 	wait = sched.stopwait > 0;

@@ -123,6 +123,7 @@ struct timer {
 enum p_status {
 	P_IDLE,	   /* on sched.pidle, no M */
 	P_RUNNING, /* held by an M */
+	P_SYSCALL, /* its M (mp->oldp) is in a system call; sysmon may retake it */
 	P_GCSTOP,  /* stopped by stop_the_world; held by nobody */
 	P_DEAD,	   /* beyond gomaxprocs; kept in allp, never used */
 };
@@ -138,13 +139,15 @@ struct p {
 	 * their own.  schedtick and the counters are also read, relaxed, by
 	 * schedtrace, rg_num_goroutine and (later) sysmon. */
 	_Atomic uint32_t schedtick cacheline_aligned; /* incremented on every schedule */
-	_Atomic uint32_t syscalltick;		      /* incremented on every system call (later) */
+	_Atomic uint32_t syscalltick;		      /* incremented by every rg_syscall_enter */
 	_Atomic uint32_t switchtick; /* incremented on every switch to a G, runnext too */
 	_Atomic uint32_t waking;     /* the owner is in wakep (a futex wake-up) */
 	uint32_t sm_switchtick;	     /* sysmon's last look at switchtick; sysmon only */
 	bool sm_next;		     /* runnext was set at that look; sysmon only */
 	uint32_t sm_nptick;	     /* switchtick at sysmon's last poller check; sysmon only */
 	int64_t sm_npsince;	     /* when sysmon first saw that switchtick; sysmon only */
+	uint32_t sm_syscalltick;     /* syscalltick at sysmon's last look; sysmon only */
+	int64_t sm_syscallwhen;	     /* when sysmon first saw it; sysmon only */
 	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
 	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
 	uint64_t goidcache;	     /* next goid to hand out; owner */
@@ -209,6 +212,7 @@ struct m {
 	struct g *_Atomic curg; /* running G (or NULL); written by this M only */
 	struct p *p;		/* attached P; this M only */
 	struct p *nextp;	/* P handed over by startm; sched.lock (READ_ONCE) */
+	struct p *oldp;		/* P left in P_SYSCALL by rg_syscall_enter; this M only */
 	struct p *pollp;	/* idle P whose poller this M waits in; sched.lock */
 	bool nextspinning;	/* nextp was handed to a pollm as spinning; sched.lock */
 	bool spinning;		/* looking for work; this M only (see nmspinning) */
@@ -508,12 +512,6 @@ void netpoll_wakeup(struct p *pp);
 void netpoll_sysmon(int64_t now);
 bool netpoll_completes(void);
 
-/* Blocking system calls that the poller cannot take (regular files on the
- * epoll backend): hand the P to another M while other goroutines wait.
- * entersyscall_block returns what exitsyscall_block needs. (goroutine) */
-struct p *entersyscall_block(void);
-void exitsyscall_block(struct p *handed);
-
 /* --- sysmon.c ------------------------------------------------------------------- */
 
 /* Start and stop the monitor thread (rg_main); 0 or -errno. */
@@ -524,6 +522,11 @@ pid_t sysmon_tid(void);
 /* A P starts running: wake sysmon if it sleeps because every P was idle.
  * Any thread; cheap when it does not sleep so. */
 void sysmon_wake(void);
+/* Work waits behind a system call: have sysmon look now if it sleeps
+ * long (and poll fast for a while).  Any thread. */
+void sysmon_kick(void);
+/* Hand a P retaken from a system call to an M or the idle list. */
+void handoffp(struct p *pp);
 
 /* --- env.c -------------------------------------------------------------------- */
 

@@ -19,17 +19,23 @@
  *     waiting in their poller (netpoll_sysmon, runtime/netpoll.c);
  *   - prints schedtrace lines when RINGO_DEBUG=schedtrace=MS asks.
  *
- * Preemption of long-running goroutines and retaking Ps from system calls
- * belong here too.  The fields sysmon keeps per P (sm_*) are sysmon's
+ *   - retakes the P of an M blocked in a system call (rg_syscall_enter)
+ *     while work waits, and hands it to another M (sysmon_retake); it
+ *     polls at its fastest after a retake or a kick from
+ *     rg_syscall_enter on a P with queued work.
+ *
+ * Preemption of long-running goroutines belongs here too.  The fields sysmon keeps per P (sm_*) are sysmon's
  * own; everything else it only reads, relaxed.
  */
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
 
-#define SYSMON_MIN_NS  20000LL
-#define SYSMON_MAX_NS  10000000LL
-#define SYSMON_IDLE_UP 50
-#define SYSMON_IDLE_NS 1000000000LL /* every P idle: wake at least this often */
+#define SYSMON_MIN_NS	  20000LL
+#define SYSMON_MAX_NS	  10000000LL
+#define SYSMON_IDLE_UP	  50
+#define SYSMON_IDLE_NS	  1000000000LL /* every P idle: wake at least this often */
+#define SYSMON_KICK_NS	  100000LL     /* rg_syscall_enter kicks a sysmon sleeping longer */
+#define SYSCALL_RETAKE_NS 10000000LL   /* retake a P in a system call after this anyway */
 
 static struct {
 	pthread_t thread;
@@ -38,7 +44,44 @@ static struct {
 	_Atomic bool stopping;
 	bool started;
 	_Atomic pid_t tid;
+	_Atomic uint32_t kicked;  /* sysmon_kick asked for a round now */
+	_Atomic int64_t delay_ns; /* the current sleep, read by sysmon_kick */
 } sm;
+
+/*
+ * Retake the Ps of Ms blocked in system calls (Go's retake).  A P seen in
+ * the same system call (same syscalltick) on two rounds in a row has been
+ * in it for at least a round; it is retaken if it has work, if nobody
+ * idles or spins to pick up new work, or after SYSCALL_RETAKE_NS anyway.
+ * The CAS from P_SYSCALL races with rg_syscall_exit's: one wins.
+ */
+static int sysmon_retake(int64_t now)
+{
+	int32_t i, n = load_acquire(&sched.nprocs);
+	int retook = 0;
+
+	for (i = 0; i < n; i++) {
+		struct p *pp = sched.allp[i];
+		uint32_t t = load_relaxed(&pp->syscalltick), st = P_SYSCALL;
+
+		if (load_relaxed(&pp->status) != P_SYSCALL)
+			continue;
+		if (pp->sm_syscalltick != t) {
+			pp->sm_syscalltick = t;
+			pp->sm_syscallwhen = now;
+			continue;
+		}
+		if (runqempty(pp) && !netpoll_p_busy(pp) && !load_relaxed(&sched.runqsize) &&
+		    load_relaxed(&sched.npidle) + load_relaxed(&sched.nmspinning) > 0 &&
+		    now - pp->sm_syscallwhen < SYSCALL_RETAKE_NS)
+			continue;
+		if (atomic_compare_exchange_strong(&pp->status, &st, P_IDLE)) {
+			handoffp(pp);
+			retook++;
+		}
+	}
+	return retook;
+}
 
 /* Wake an M for a runnext G whose P has not switched for a whole round. */
 static void sysmon_runnext(void)
@@ -62,7 +105,7 @@ static void sysmon_runnext(void)
 /* Sleep delay_ns, or, while every P is idle (nothing to watch), until a P
  * starts running (sysmon_wake); never past trace_ns (the next schedtrace
  * line).  False when sysmon_stop asks to stop. */
-static bool sysmon_sleep(int64_t delay_ns, int64_t trace_ns)
+static bool sysmon_sleep(int64_t delay_ns, int64_t trace_ns, bool *kicked)
 {
 	int32_t procs = load_relaxed(&sched.nprocs);
 	int64_t timeout = delay_ns;
@@ -70,6 +113,9 @@ static bool sysmon_sleep(int64_t delay_ns, int64_t trace_ns)
 	noteclear(&sm.note);
 	if (atomic_load(&sm.stopping))
 		return false;
+	*kicked = atomic_exchange(&sm.kicked, 0);
+	if (*kicked)
+		return true;
 	atomic_store(&sm.waiting, 1);
 	if (atomic_load(&sched.npidle) == procs)
 		timeout = SYSMON_IDLE_NS; /* an acquirep will wake us */
@@ -80,6 +126,12 @@ static bool sysmon_sleep(int64_t delay_ns, int64_t trace_ns)
 	notetsleep(&sm.note, timeout > 0 ? timeout : 0);
 	atomic_store(&sm.waiting, 0);
 	return !atomic_load(&sm.stopping);
+}
+
+void sysmon_kick(void)
+{
+	if (load_relaxed(&sm.delay_ns) > SYSMON_KICK_NS && !atomic_exchange(&sm.kicked, 1))
+		notewakeup(&sm.note);
 }
 
 void sysmon_wake(void)
@@ -101,8 +153,11 @@ static void *sysmon_main(void *arg)
 	for (;;) {
 		int64_t now, trace = period ? next_trace - ki_nanotime() : SYSMON_IDLE_NS;
 
-		if (!sysmon_sleep(delay, trace))
+		bool kicked;
+
+		if (!sysmon_sleep(delay, trace, &kicked))
 			break;
+		kicked |= atomic_exchange(&sm.kicked, 0);
 		now = ki_nanotime();
 		if (period && now >= next_trace) {
 			schedtrace(sched.scheddetail);
@@ -113,13 +168,17 @@ static void *sysmon_main(void *arg)
 		 * splitting goroutines that trade a lock on one P. */
 		sysmon_runnext();
 		netpoll_sysmon(now);
-		idle++;
-		if (idle == 0)
+		/* Retaking a P is what it polls fast for: a system call that
+		 * blocks while work waits (rg_syscall_enter kicks it). */
+		if (sysmon_retake(now) > 0 || kicked) {
+			idle = 0;
 			delay = SYSMON_MIN_NS;
-		else if (idle > SYSMON_IDLE_UP && delay < SYSMON_MAX_NS)
+		} else if (++idle > SYSMON_IDLE_UP && delay < SYSMON_MAX_NS) {
 			delay *= 2;
+		}
 		if (delay > SYSMON_MAX_NS)
 			delay = SYSMON_MAX_NS;
+		store_relaxed(&sm.delay_ns, delay);
 	}
 	return NULL;
 }

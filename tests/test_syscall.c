@@ -1,0 +1,258 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_syscall - rg_syscall_enter, rg_syscall_exit and rg_blocking:
+ *
+ *  - a goroutine blocked in rg_blocking (a read on a pipe) at maxprocs 1
+ *    does not stop the others: sysmon retakes the P and another thread
+ *    runs them, and the blocked goroutine resumes when its read returns;
+ *  - many short calls in a row keep their P (the fast path) and make no
+ *    new threads;
+ *  - rg_gomaxprocs (stop-the-world) completes while a goroutine is blocked
+ *    in a system call, and that goroutine resumes afterwards;
+ *  - from a plain thread the calls do nothing; rg_blocking(NULL) is
+ *    -EINVAL;
+ *  - misuse is a fatal error naming the call: nested rg_syscall_enter,
+ *    rg_syscall_exit without rg_syscall_enter, parking in between.
+ */
+#include <dirent.h>
+#include <pthread.h>
+
+#include "tests/helpers.h"
+
+#define MS 1000000LL
+
+/* Threads of this process, from /proc/self/task. */
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* --------------------------------------------------------------------- */
+/* A blocked call does not stop the others                              */
+/* --------------------------------------------------------------------- */
+
+struct block_ctx {
+	int fds[2];
+	atomic_int progress; /* bumped by the computing goroutine */
+	atomic_int done;
+	rg_wg wg;
+};
+
+static int64_t read_pipe(void *arg)
+{
+	struct block_ctx *bc = arg;
+	char c;
+	ssize_t n = read(bc->fds[0], &c, 1);
+
+	return n < 0 ? -errno : n;
+}
+
+static void blocker(void *arg)
+{
+	struct block_ctx *bc = arg;
+
+	GCHECK_EQ(rg_blocking(read_pipe, bc), 1);
+	atomic_store(&bc->done, 1);
+	rg_wg_done(&bc->wg);
+}
+
+static void worker(void *arg)
+{
+	struct block_ctx *bc = arg;
+
+	/* Runs only if the blocked goroutine's P went to another thread. */
+	for (int i = 0; i < 100; i++) {
+		atomic_fetch_add(&bc->progress, 1);
+		rg_yield();
+	}
+	GCHECK_EQ(atomic_load(&bc->done), 0);
+	GCHECK_EQ(write(bc->fds[1], "x", 1), 1);
+	rg_wg_done(&bc->wg);
+}
+
+static void block_main(void *arg)
+{
+	struct block_ctx *bc = arg;
+
+	GCHECK_EQ(pipe2(bc->fds, O_CLOEXEC), 0);
+	rg_wg_add(&bc->wg, 2);
+	/* The blocker runs first (runnext) and blocks its thread. */
+	GCHECK_EQ(rg_go(worker, bc), 0);
+	GCHECK_EQ(rg_go(blocker, bc), 0);
+	rg_wg_wait(&bc->wg);
+	GCHECK_EQ(atomic_load(&bc->progress), 100);
+	GCHECK_EQ(atomic_load(&bc->done), 1);
+	close(bc->fds[0]);
+	close(bc->fds[1]);
+}
+
+static void test_blocked_call_releases_p(void **state)
+{
+	struct block_ctx bc;
+
+	(void)state;
+	for (int i = 0; i < 3; i++) {
+		memset(&bc, 0, sizeof(bc));
+		RUN_IN_RUNTIME(1, block_main, &bc);
+	}
+	memset(&bc, 0, sizeof(bc));
+	RUN_IN_RUNTIME(2, block_main, &bc);
+}
+
+/* --------------------------------------------------------------------- */
+/* The fast path                                                         */
+/* --------------------------------------------------------------------- */
+
+static int64_t short_call(void *arg)
+{
+	(void)arg;
+	return (int64_t)getppid();
+}
+
+static void fast_main(void *arg)
+{
+	int before = thread_count(), n = TEST_SCALE(200000, 20000);
+
+	(void)arg;
+	for (int i = 0; i < n; i++) {
+		if (rg_blocking(short_call, NULL) != (int64_t)getppid()) {
+			gcheck_fail("rg_blocking returned something else at %d", i);
+			break;
+		}
+	}
+	for (int i = 0; i < 1000; i++) {
+		rg_syscall_enter();
+		rg_syscall_exit();
+	}
+	/* Short calls never hand the P to a new thread: at most one more
+	 * (an M sysmon started during a rare long call). */
+	GCHECK(thread_count() <= before + 1);
+	GCHECK_EQ(rg_blocking(NULL, NULL), -EINVAL);
+}
+
+static void test_fast_path(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, fast_main, NULL);
+	RUN_IN_RUNTIME(2, fast_main, NULL);
+}
+
+/* --------------------------------------------------------------------- */
+/* Stop-the-world while a goroutine is in a system call                  */
+/* --------------------------------------------------------------------- */
+
+static void stw_main(void *arg)
+{
+	struct block_ctx *bc = arg;
+
+	GCHECK_EQ(pipe2(bc->fds, O_CLOEXEC), 0);
+	rg_wg_add(&bc->wg, 1);
+	GCHECK_EQ(rg_go(blocker, bc), 0);
+	rg_sleep_ns(20 * MS); /* the blocker is in its read */
+	GCHECK_EQ(rg_gomaxprocs(1), 2);
+	GCHECK_EQ(rg_gomaxprocs(3), 1);
+	GCHECK_EQ(atomic_load(&bc->done), 0);
+	GCHECK_EQ(write(bc->fds[1], "x", 1), 1);
+	rg_wg_wait(&bc->wg);
+	GCHECK_EQ(atomic_load(&bc->done), 1);
+	GCHECK_EQ(rg_gomaxprocs(2), 3);
+	close(bc->fds[0]);
+	close(bc->fds[1]);
+}
+
+static void test_stop_the_world_during_call(void **state)
+{
+	struct block_ctx bc;
+
+	(void)state;
+	memset(&bc, 0, sizeof(bc));
+	RUN_IN_RUNTIME(2, stw_main, &bc);
+}
+
+/* --------------------------------------------------------------------- */
+/* Plain threads; misuse                                                 */
+/* --------------------------------------------------------------------- */
+
+static void test_plain_thread(void **state)
+{
+	(void)state;
+	rg_syscall_enter();
+	rg_syscall_exit();
+	assert_int_equal(rg_blocking(short_call, NULL), (int64_t)getppid());
+	assert_int_equal(rg_blocking(NULL, NULL), -EINVAL);
+}
+
+static void nested_main(void *arg)
+{
+	(void)arg;
+	rg_syscall_enter();
+	rg_syscall_enter();
+}
+
+static void exit_only_main(void *arg)
+{
+	(void)arg;
+	rg_syscall_exit();
+}
+
+static void park_inside_main(void *arg)
+{
+	(void)arg;
+	rg_syscall_enter();
+	rg_sleep_ns(MS);
+}
+
+static int child_nested(void)
+{
+	return rg_main(NULL, nested_main, NULL);
+}
+
+static int child_exit_only(void)
+{
+	return rg_main(NULL, exit_only_main, NULL);
+}
+
+static int child_park_inside(void)
+{
+	return rg_main(NULL, park_inside_main, NULL);
+}
+
+static const struct child_case child_cases[] = {
+	{ "nested", child_nested },
+	{ "exit_only", child_exit_only },
+	{ "park_inside", child_park_inside },
+};
+
+static void test_misuse_is_fatal(void **state)
+{
+	(void)state;
+	expect_fatal("nested", "fatal error: rg_syscall_enter", "goroutine 1", NULL);
+	expect_fatal("exit_only", "fatal error: rg_syscall_exit", "goroutine 1", NULL);
+	expect_fatal("park_inside", "fatal error:", "rg_syscall_enter", NULL);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_blocked_call_releases_p),
+		cmocka_unit_test(test_fast_path),
+		cmocka_unit_test(test_stop_the_world_during_call),
+		cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_misuse_is_fatal),
+	};
+
+	if (rc >= 0)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
