@@ -46,6 +46,7 @@ int rg_version(void);
 typedef struct rg_config {
 	int maxprocs;	   /* number of Ps; 0: RINGO_MAXPROCS, else the default */
 	size_t stack_size; /* virtual bytes per goroutine stack; 0: the default */
+	int max_threads;   /* most threads (Ms); 0: RINGO_DEBUG=maxthreads, else 10000 */
 } rg_config;		   /* zero-initialised means all defaults; fields may be added */
 
 /*
@@ -59,7 +60,7 @@ typedef struct rg_config {
  * it returned.
  *
  * Environment, read once per call: RINGO_MAXPROCS=N and
- * RINGO_DEBUG=schedtrace=MS[,scheddetail=1].  Malformed values are reported
+ * RINGO_DEBUG=schedtrace=MS[,scheddetail=1][,maxthreads=N].  Malformed values are reported
  * on stderr and ignored.
  */
 int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg);

@@ -9,6 +9,8 @@
  *                           with a message (runtime/netpoll.c)
  *   RINGO_DEBUG=k=v[,k=v]   schedtrace=MS   print a SCHED line every MS ms
  *                           scheddetail=1   add per-P, per-M and per-G lines
+ *                           maxthreads=N    the most threads (Ms), 2..1000000;
+ *                                           shadows CONFIG_MAX_THREADS
  *                           stackguard=mprotect
  *                                           use mprotect guard pages even where
  *                                           MADV_GUARD_INSTALL works (to test
@@ -60,6 +62,11 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 11 && !memcmp(opt, "scheddetail", 11)) {
 		if (parse_int(val, vlen, 0, 1, &v)) {
 			env->scheddetail = v;
+			return;
+		}
+	} else if (klen == 10 && !memcmp(opt, "maxthreads", 10)) {
+		if (parse_int(val, vlen, 2, 1000000, &v)) {
+			env->maxthreads = (int)v;
 			return;
 		}
 	} else if (klen == 10 && !memcmp(opt, "stackguard", 10)) {

@@ -995,6 +995,13 @@ static void startm(struct p *pp, bool spinning)
 	}
 	nmp = mget();
 	if (!nmp) {
+		if (sched.mcount >= sched.maxmcount) {
+			unlockr(&sched.lock, LR_SCHED);
+			throw("thread exhaustion: the program needs more than %d threads "
+			      "(goroutines blocked in system calls; rg_config.max_threads, "
+			      "RINGO_DEBUG=maxthreads=N)",
+			      sched.maxmcount);
+		}
 		id = sched.mnext++;
 		sched.mcount++;
 		unlockr(&sched.lock, LR_SCHED);
@@ -1530,6 +1537,8 @@ static int config_resolve(const rg_config *cfg, const struct rg_env *env, int32_
 		return -EINVAL;
 	if (cfg->stack_size && (cfg->stack_size < 16384 || cfg->stack_size > (1ul << 30)))
 		return -EINVAL;
+	if (cfg->max_threads < 0 || cfg->max_threads == 1)
+		return -EINVAL;
 	if (!n)
 		n = env->maxprocs;
 	if (!n)
@@ -1567,6 +1576,9 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 		goto err_state;
 	memset(&sched, 0, sizeof(sched));
 	sched.stack_size = stack;
+	sched.maxmcount = cfg->max_threads ? cfg->max_threads :
+			  env.maxthreads   ? env.maxthreads :
+					     CONFIG_MAX_THREADS;
 	sched.schedtrace_ms = env.schedtrace_ms;
 	sched.scheddetail = env.scheddetail;
 	sched.start_ns = ki_nanotime();

@@ -271,9 +271,10 @@ struct sched {
 	/* Idle Ms and Ps; sched.lock. */
 	struct m *midle;
 	int32_t nmidle;
-	int32_t mcount; /* Ms created; sched.lock */
-	int64_t mnext;	/* next M id; sched.lock */
-	struct m *allm; /* every M; sched.lock for writers, stable while running */
+	int32_t mcount;	   /* Ms created; sched.lock */
+	int32_t maxmcount; /* limit on mcount (fatal beyond); fixed while running */
+	int64_t mnext;	   /* next M id; sched.lock */
+	struct m *allm;	   /* every M; sched.lock for writers, stable while running */
 	struct p *pidle;
 	/* Stop-the-world and shutdown; see NEED_G0_*. */
 	int32_t stopwait;     /* Ps still to stop; sched.lock */
@@ -535,6 +536,7 @@ struct rg_env {
 	int64_t schedtrace_ms; /* 0: off */
 	bool scheddetail;
 	bool stackguard_mprotect;
+	int maxthreads;	     /* 0: not set */
 	const char *netpoll; /* RINGO_NETPOLL, NULL: not set */
 };
 /* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */

@@ -12,7 +12,10 @@
  *  - from a plain thread the calls do nothing; rg_blocking(NULL) is
  *    -EINVAL;
  *  - misuse is a fatal error naming the call: nested rg_syscall_enter,
- *    rg_syscall_exit without rg_syscall_enter, parking in between.
+ *    rg_syscall_exit without rg_syscall_enter, parking in between;
+ *  - the thread limit (rg_config.max_threads, RINGO_DEBUG=maxthreads):
+ *    more goroutines blocked in system calls than it allows is a fatal
+ *    "thread exhaustion", and a bad limit is -EINVAL.
  */
 #include <dirent.h>
 #include <pthread.h>
@@ -227,7 +230,52 @@ static int child_park_inside(void)
 	return rg_main(NULL, park_inside_main, NULL);
 }
 
+/* Goroutines that block in reads of a pipe nobody writes, more of them
+ * than the thread limit allows. */
+static int blocked_pipe[2];
+
+static int64_t read_forever(void *arg)
+{
+	char c;
+
+	(void)arg;
+	return read(blocked_pipe[0], &c, 1);
+}
+
+static void block_forever_g(void *arg)
+{
+	(void)arg;
+	rg_blocking(read_forever, NULL);
+}
+
+static void exhaust_main(void *arg)
+{
+	(void)arg;
+	if (pipe2(blocked_pipe, O_CLOEXEC))
+		return;
+	for (int i = 0; i < 8; i++)
+		rg_go(block_forever_g, NULL);
+	for (;;)
+		rg_sleep_ns(MS);
+}
+
+static int child_thread_limit_cfg(void)
+{
+	rg_config cfg = { .maxprocs = 1, .max_threads = 4 };
+
+	return rg_main(&cfg, exhaust_main, NULL);
+}
+
+static int child_thread_limit_env(void)
+{
+	rg_config cfg = { .maxprocs = 1 };
+
+	return rg_main(&cfg, exhaust_main, NULL);
+}
+
 static const struct child_case child_cases[] = {
+	{ "thread_limit_cfg", child_thread_limit_cfg },
+	{ "thread_limit_env", child_thread_limit_env },
 	{ "nested", child_nested },
 	{ "exit_only", child_exit_only },
 	{ "park_inside", child_park_inside },
@@ -241,6 +289,24 @@ static void test_misuse_is_fatal(void **state)
 	expect_fatal("park_inside", "fatal error:", "rg_syscall_enter", NULL);
 }
 
+static void test_thread_limit(void **state)
+{
+	static const char *const env[] = { "RINGO_DEBUG=maxthreads=3", NULL };
+	rg_config bad = { .max_threads = 1 };
+	struct child_result r;
+
+	(void)state;
+	expect_fatal("thread_limit_cfg", "fatal error: thread exhaustion", "more than 4 threads",
+		     NULL);
+	run_child_case("thread_limit_env", env, &r);
+	assert_child_exit("thread_limit_env", &r, 2);
+	assert_child_stderr_has("thread_limit_env", &r, "more than 3 threads");
+	child_result_free(&r);
+	assert_int_equal(rg_main(&bad, nested_main, NULL), -EINVAL);
+	bad.max_threads = -1;
+	assert_int_equal(rg_main(&bad, nested_main, NULL), -EINVAL);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
@@ -250,6 +316,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stop_the_world_during_call),
 		cmocka_unit_test(test_plain_thread),
 		cmocka_unit_test(test_misuse_is_fatal),
+		cmocka_unit_test(test_thread_limit),
 	};
 
 	if (rc >= 0)
