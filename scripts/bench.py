@@ -62,6 +62,7 @@ PROFILES = {
             "http": ["-d", "3"],  # wrk -t1 -c100 for 3 s
             "fileread": ["-n", "2000"],  # making 10,000 files takes seconds
             "sleep": [],  # default: 10,000 goroutines x 100 sleeps of 1 ms
+            "syscall": ["-n", "5000"],  # 8 pairs x 5,000 blocking reads
         },
     },
     "full": {
@@ -77,6 +78,7 @@ PROFILES = {
             "http": [],  # default: wrk -t1 -c100 for 10 s
             "fileread": [],  # default: 10,000 files of 4 KiB, read cold
             "sleep": [],  # default: 10,000 goroutines x 100 sleeps of 1 ms
+            "syscall": [],  # default: 8 pairs x 20,000 blocking reads, 2,000 LCG steps
         },
     },
 }
