@@ -195,12 +195,20 @@ all: $(BUILD)/libringo.a $(BUILD)/libringo.so $(BUILD)/ringo.pc | $(DEPS_STAMP)
 $(BUILD)/obj/%.o: %.c $(AUTOCONF)
 	$(call msg,CC,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(ALL_CFLAGS) $(LIB_ONLY_CFLAGS) -MMD -MP -c -o $@ $< $(RENAME_TEXT)
 
 $(BUILD)/obj/%.o: %.S $(AUTOCONF)
 	$(call msg,AS,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_ASFLAGS) -MMD -MP -c -o $@ $<
+	$(Q)$(CC) $(ALL_ASFLAGS) -MMD -MP -c -o $@ $< $(RENAME_TEXT)
+
+# The library's code goes to its own section, ringo_text (one piece per
+# function: no cold parts split off to .text.unlikely), so that the
+# preemption signal handler can tell the runtime's code from the program's
+# by address (__start_ringo_text, __stop_ringo_text; runtime/preempt.c).
+$(LIB_OBJS): LIB_ONLY_CFLAGS := -fno-reorder-blocks-and-partition
+$(LIB_OBJS): RENAME_TEXT = && $(OBJCOPY) \
+	--rename-section .text=ringo_text,alloc,load,readonly,code,contents $@
 
 # libringo.a holds one relocatable object in which every hidden symbol has
 # been made local, so that the runtime's internal names (lock, schedule,
