@@ -59,9 +59,12 @@ typedef struct rg_config {
  * -EBUSY while a runtime is already running.  It may be called again after
  * it returned.
  *
- * Environment, read once per call: RINGO_MAXPROCS=N and
- * RINGO_DEBUG=schedtrace=MS[,scheddetail=1][,maxthreads=N].  Malformed values are reported
- * on stderr and ignored.
+ * Environment, read once per call: RINGO_MAXPROCS=N, RINGO_NETPOLL=
+ * io_uring|epoll and RINGO_DEBUG=k=v[,k=v] with schedtrace=MS,
+ * scheddetail=1, preemptslice=US, asyncpreemptoff=1, maxthreads=N,
+ * stackguard=mprotect (README.md).  Malformed values are reported on
+ * stderr and ignored; a RINGO_NETPOLL that cannot be honoured makes
+ * rg_main fail.
  */
 int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg);
 
@@ -108,6 +111,18 @@ void rg_syscall_exit(void);
  * result, or -EINVAL for a NULL fn.  fn should return -errno on failure
  * rather than leave it in errno.  (any) */
 int64_t rg_blocking(int64_t (*fn)(void *arg), void *arg);
+
+/*
+ * rg_preempt_disable / rg_preempt_enable - a region in which the calling
+ * goroutine is not preempted by the runtime's signal (it still yields
+ * where it calls into the runtime).  Nestable; an enable without a
+ * disable is a fatal error.  Outside such regions a goroutine that runs
+ * longer than its time slice (10 ms; RINGO_DEBUG=preemptslice=US) without
+ * a scheduling point is interrupted by SIGURG, at an instruction of the
+ * program's own code, and yields.  (goroutine; nothing on plain threads)
+ */
+void rg_preempt_disable(void);
+void rg_preempt_enable(void);
 
 /* rg_goid - the calling goroutine's id; 1 for the main goroutine, 0 from a
  * plain thread.  (any) */

@@ -9,6 +9,12 @@
  *                           with a message (runtime/netpoll.c)
  *   RINGO_DEBUG=k=v[,k=v]   schedtrace=MS   print a SCHED line every MS ms
  *                           scheddetail=1   add per-P, per-M and per-G lines
+ *                           preemptslice=US the time slice (50..10000000 us);
+ *                                           shadows CONFIG_PREEMPT_SLICE_US
+ *                           asyncpreemptoff=1
+ *                                           no SIGURG preemption (a goroutine
+ *                                           still yields at its next call into
+ *                                           the runtime), as Go's GODEBUG
  *                           maxthreads=N    the most threads (Ms), 2..1000000;
  *                                           shadows CONFIG_MAX_THREADS
  *                           stackguard=mprotect
@@ -62,6 +68,16 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 11 && !memcmp(opt, "scheddetail", 11)) {
 		if (parse_int(val, vlen, 0, 1, &v)) {
 			env->scheddetail = v;
+			return;
+		}
+	} else if (klen == 12 && !memcmp(opt, "preemptslice", 12)) {
+		if (parse_int(val, vlen, 50, 10000000, &v)) {
+			env->preemptslice_us = v;
+			return;
+		}
+	} else if (klen == 15 && !memcmp(opt, "asyncpreemptoff", 15)) {
+		if (parse_int(val, vlen, 0, 1, &v)) {
+			env->asyncpreemptoff = v;
 			return;
 		}
 	} else if (klen == 10 && !memcmp(opt, "maxthreads", 10)) {

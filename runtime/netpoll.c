@@ -476,7 +476,7 @@ void netpoll_wakeup(struct p *pp)
 
 void netpoll_sysmon(int64_t now)
 {
-	int32_t i, n = READ_ONCE(sched.nallp);
+	int32_t i, n = __atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE);
 
 	if (!netpoll.be)
 		return;

@@ -222,7 +222,7 @@ static void acquirep(struct m *mp, struct p *pp)
 	if (mp->p || READ_ONCE(pp->m))
 		throw("acquirep: M %ld or P %d already attached", (long)mp->id, pp->id);
 	WRITE_ONCE(mp->p, pp);
-	WRITE_ONCE(pp->m, mp);
+	__atomic_store_n(&pp->m, mp, __ATOMIC_RELEASE); /* sysmon reads the M */
 	store_relaxed(&pp->status, P_RUNNING);
 	sysmon_wake();
 }
@@ -360,7 +360,9 @@ static uint64_t goid_next(struct p *pp)
 
 int32_t gcount(void)
 {
-	int32_t i, n = load_acquire(&sched.nprocs) ? READ_ONCE(sched.nallp) : 0;
+	int32_t i, n = load_acquire(&sched.nprocs) ?
+			       __atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE) :
+			       0;
 	int64_t live = 0;
 
 	for (i = 0; i < n; i++) {
@@ -404,6 +406,9 @@ static void switch_done(void)
 	case AFTER_YIELD:
 		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
 		runqput(pp, a.gp, false);
+		/* It waits in a ring now: an idle P may take it (a goroutine
+		 * preempted while another P idles must not wait for this one). */
+		wakep();
 		break;
 	case AFTER_YIELD_GLOBAL:
 		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
@@ -472,6 +477,7 @@ static void g_prepare(struct p *pp, struct g *gp)
 	s->asan_fake_stack = NULL;
 	WRITE_ONCE(s->waitreason, NULL);
 	s->deadline = 0;
+	s->preemptoff = 0;
 }
 
 /* Run gp on mp, switching from the context from.  Returns when from is
@@ -480,8 +486,10 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 {
 	struct p *pp = mp->p;
 
-	if (!inherit)
+	if (!inherit) {
 		store_relaxed(&pp->schedtick, load_relaxed(&pp->schedtick) + 1);
+		store_relaxed(&mp->preempt_req, 0); /* a new time slice */
+	}
 	store_relaxed(&pp->switchtick, load_relaxed(&pp->switchtick) + 1);
 	if (unlikely(!gp->stack))
 		g_prepare(pp, gp);
@@ -682,6 +690,7 @@ int rg_go(void (*fn)(void *), void *arg)
 	store_relaxed(&pp->gcreated, load_relaxed(&pp->gcreated) + 1);
 	runqput(pp, newg, true);
 	wakep();
+	preempt_check();
 	return 0;
 }
 
@@ -780,7 +789,8 @@ void rg_syscall_exit(void)
 	if (likely(atomic_compare_exchange_strong(&pp->status, &st, P_RUNNING))) {
 		/* Nobody took it: ours again. */
 		WRITE_ONCE(mp->p, pp);
-		WRITE_ONCE(pp->m, mp);
+		__atomic_store_n(&pp->m, mp, __ATOMIC_RELEASE);
+		preempt_check();
 		return;
 	}
 	exitsyscall_slow(mp, pp);
@@ -1083,7 +1093,7 @@ static struct p *procresize(struct m *mp, int32_t n)
 		r = netpoll_p_init(sched.allp[i]);
 		if (r)
 			throw("procresize: cannot create the poller of P %d: %s", i, strerror(-r));
-		WRITE_ONCE(sched.nallp, i + 1);
+		__atomic_store_n(&sched.nallp, i + 1, __ATOMIC_RELEASE); /* allp[i] first */
 	}
 	for (i = n; i < old; i++) {
 		struct p *pp = sched.allp[i];
@@ -1505,6 +1515,7 @@ static void teardown(struct m *m0)
 		if (mp != m0)
 			ki_thread_join(mp->thread);
 	signal_unminit(m0);
+	preempt_fini();
 	signal_fini();
 	netpoll_fini();
 	sema_abandon_goroutines();
@@ -1580,6 +1591,13 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 			  env.maxthreads   ? env.maxthreads :
 					     CONFIG_MAX_THREADS;
 	sched.schedtrace_ms = env.schedtrace_ms;
+	sched.preempt_slice_ns =
+		(env.preemptslice_us ? env.preemptslice_us : CONFIG_PREEMPT_SLICE_US) * 1000;
+	/* ThreadSanitizer runs asynchronous signal handlers later, on a copy
+	 * of the interrupted context: rewriting it would scribble on a stack
+	 * that has moved on.  Goroutines still yield at their next call into
+	 * the runtime. */
+	sched.async_preempt = !env.asyncpreemptoff && !RG_TSAN;
 	sched.scheddetail = env.scheddetail;
 	sched.start_ns = ki_nanotime();
 	sched.allp = calloc(MAXPROCS_LIMIT, sizeof(*sched.allp));
@@ -1594,9 +1612,12 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	r = signal_init();
 	if (r)
 		goto err_stack;
-	r = netpoll_init(env.netpoll);
+	r = preempt_init();
 	if (r)
 		goto err_signal;
+	r = netpoll_init(env.netpoll);
+	if (r)
+		goto err_preempt;
 	m0->is_m0 = true;
 	m0->id = sched.mnext++;
 	sched.mcount = 1;
@@ -1622,6 +1643,8 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	store_release(&runtime_state, 0);
 	return 0;
 
+err_preempt:
+	preempt_fini();
 err_signal:
 	signal_fini();
 err_stack:

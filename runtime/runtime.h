@@ -133,7 +133,7 @@ struct p {
 	int32_t id;
 	_Atomic uint32_t status; /* enum p_status; changed by the owner or under sched.lock */
 	struct p *link;		 /* sched.pidle list; sched.lock */
-	struct m *m;		 /* M holding it; owner (READ_ONCE elsewhere) */
+	struct m *m; /* M holding it; owner (set with release: sysmon reads it with acquire) */
 
 	/* Owner-hot: written on every spawn, switch or exit, so on lines of
 	 * their own.  schedtick and the counters are also read, relaxed, by
@@ -147,6 +147,8 @@ struct p {
 	uint32_t sm_nptick;	     /* switchtick at sysmon's last poller check; sysmon only */
 	int64_t sm_npsince;	     /* when sysmon first saw that switchtick; sysmon only */
 	uint32_t sm_syscalltick;     /* syscalltick at sysmon's last look; sysmon only */
+	uint32_t sm_schedtick;	     /* schedtick at sysmon's last look; sysmon only */
+	int64_t sm_schedwhen;	     /* when sysmon first saw it; sysmon only */
 	int64_t sm_syscallwhen;	     /* when sysmon first saw it; sysmon only */
 	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
 	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
@@ -222,12 +224,13 @@ struct m {
 	int64_t id;
 	pid_t tid;
 	pthread_t thread;
-	bool is_m0;	       /* the thread that called rg_main */
-	struct after after;    /* pending post-switch action; this M only */
-	uint64_t fastrand;     /* this M only */
-	int locks;	       /* runtime locks held; this M only (see lockr) */
-	uint8_t lockranks[8];  /* ranks of the locks held, in order (debug builds) */
-	uint16_t lockrankn[8]; /* how many of each (only LR_CHAN repeats) */
+	bool is_m0;		      /* the thread that called rg_main */
+	struct after after;	      /* pending post-switch action; this M only */
+	uint64_t fastrand;	      /* this M only */
+	_Atomic uint32_t preempt_req; /* sysmon asks the running G to yield (runtime/preempt.c) */
+	int locks;		      /* runtime locks held; this M only (see lockr) */
+	uint8_t lockranks[8];	      /* ranks of the locks held, in order (debug builds) */
+	uint16_t lockrankn[8];	      /* how many of each (only LR_CHAN repeats) */
 	int nlockranks;
 	struct stk g0stack; /* g0's stack: the thread's own (g0.stack points here) */
 	void *altstack;	    /* signal stack */
@@ -258,7 +261,7 @@ struct sched {
 	 * kept so that a racing reader never sees freed memory.  allp only
 	 * changes during stop-the-world. */
 	struct p **allp;
-	int32_t nallp; /* grows only, under stop-the-world (READ_ONCE) */
+	int32_t nallp; /* grows only, under stop-the-world; release store after allp[i], acquire loads */
 
 	struct lock lock cacheline_aligned;
 	/* Global run queue: a circular array of runqcap (a power of two)
@@ -301,6 +304,8 @@ struct sched {
 	int64_t schedtrace_ms; /* 0: off */
 	bool scheddetail;
 	int64_t start_ns;
+	int64_t preempt_slice_ns; /* time slice before preemption */
+	bool async_preempt;	  /* SIGURG preemption on (asyncpreemptoff=1 clears) */
 };
 
 extern struct sched sched;
@@ -529,6 +534,27 @@ void sysmon_kick(void);
 /* Hand a P retaken from a system call to an M or the idle list. */
 void handoffp(struct p *pp);
 
+/* --- preempt.c ------------------------------------------------------------------ */
+
+/* Install the SIGURG handler and measure the XSAVE area; 0 or -errno. */
+int preempt_init(void);
+void preempt_fini(void);
+/* Ask the goroutine running on pp to yield: SIGURG, or at its next call
+ * into the runtime.  sysmon. */
+void preemptone(struct p *pp);
+void preempt_check_slow(struct m *mp);
+/* Preemption requests sent and preemptions made (schedtrace, tests). */
+void preempt_stats(uint64_t *sent, uint64_t *done);
+
+/* A goroutine asked to yield does so at its next call into the runtime. */
+static inline void preempt_check(void)
+{
+	struct m *mp = getm();
+
+	if (mp && unlikely(load_relaxed(&mp->preempt_req)))
+		preempt_check_slow(mp);
+}
+
 /* --- env.c -------------------------------------------------------------------- */
 
 struct rg_env {
@@ -536,7 +562,9 @@ struct rg_env {
 	int64_t schedtrace_ms; /* 0: off */
 	bool scheddetail;
 	bool stackguard_mprotect;
-	int maxthreads;	     /* 0: not set */
+	int maxthreads;		 /* 0: not set */
+	int64_t preemptslice_us; /* 0: not set */
+	bool asyncpreemptoff;
 	const char *netpoll; /* RINGO_NETPOLL, NULL: not set */
 };
 /* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */

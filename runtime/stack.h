@@ -24,6 +24,7 @@ struct stk {
 	const char *waitreason; /* why it waits, valid in G_WAITING */
 	void *param;		/* passed by the waker to the parked G */
 	int64_t deadline;	/* I/O deadline (rg_set_deadline); 0: none */
+	int preemptoff;		/* rg_preempt_disable depth */
 	void *asan_fake_stack;	/* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };

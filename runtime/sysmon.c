@@ -24,7 +24,9 @@
  *     polls at its fastest after a retake or a kick from
  *     rg_syscall_enter on a P with queued work.
  *
- * Preemption of long-running goroutines belongs here too.  The fields sysmon keeps per P (sm_*) are sysmon's
+ *   - preempts goroutines that ran past their time slice (sysmon_preempt;
+ *     runtime/preempt.c), waking at least every tenth of a slice while a
+ *     P runs, so that a goroutine runs at most a slice and a tenth.  The fields sysmon keeps per P (sm_*) are sysmon's
  * own; everything else it only reads, relaxed.
  */
 #include "kernel_iface/kernel.h"
@@ -47,6 +49,37 @@ static struct {
 	_Atomic uint32_t kicked;  /* sysmon_kick asked for a round now */
 	_Atomic int64_t delay_ns; /* the current sleep, read by sysmon_kick */
 } sm;
+
+/*
+ * Preempt goroutines that ran past their time slice (runtime/preempt.c).
+ * A P whose schedtick did not move since sysmon first saw it, a slice
+ * ago, has run one goroutine (or a chain inheriting its slice) all along.
+ * Returns whether any P runs, so that sysmon keeps looking often enough
+ * for the bound (a slice plus one of its periods, which this caps at a
+ * tenth of a slice).
+ */
+static bool sysmon_preempt(int64_t now)
+{
+	int32_t i, n = load_acquire(&sched.nprocs);
+	bool running = false;
+
+	for (i = 0; i < n; i++) {
+		struct p *pp = sched.allp[i];
+		uint32_t t = load_relaxed(&pp->schedtick);
+
+		if (load_relaxed(&pp->status) != P_RUNNING)
+			continue;
+		running = true;
+		if (pp->sm_schedtick != t) {
+			pp->sm_schedtick = t;
+			pp->sm_schedwhen = now;
+			continue;
+		}
+		if (now - pp->sm_schedwhen >= sched.preempt_slice_ns)
+			preemptone(pp);
+	}
+	return running;
+}
 
 /*
  * Retake the Ps of Ms blocked in system calls (Go's retake).  A P seen in
@@ -146,6 +179,9 @@ static void *sysmon_main(void *arg)
 {
 	int64_t period = sched.schedtrace_ms * 1000000, delay = SYSMON_MIN_NS;
 	int64_t next_trace = ki_nanotime() + period;
+	int64_t preempt_period = sched.preempt_slice_ns / 10 > SYSMON_MIN_NS ?
+					 sched.preempt_slice_ns / 10 :
+					 SYSMON_MIN_NS;
 	int idle = 0;
 
 	(void)arg;
@@ -179,6 +215,8 @@ static void *sysmon_main(void *arg)
 		if (delay > SYSMON_MAX_NS)
 			delay = SYSMON_MAX_NS;
 		store_relaxed(&sm.delay_ns, delay);
+		if (sysmon_preempt(now) && delay > preempt_period)
+			delay = preempt_period;
 	}
 	return NULL;
 }

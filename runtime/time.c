@@ -228,6 +228,7 @@ int64_t when_after(int64_t ns)
 
 int64_t rg_now_ns(void)
 {
+	preempt_check(); /* loops that watch the clock are preemption points */
 	return ki_nanotime();
 }
 

@@ -63,6 +63,8 @@ PROFILES = {
             "fileread": ["-n", "2000"],  # making 10,000 files takes seconds
             "sleep": [],  # default: 10,000 goroutines x 100 sleeps of 1 ms
             "syscall": ["-n", "5000"],  # 8 pairs x 5,000 blocking reads
+            "preempt": ["-t", "10"],  # 10 trials at each slice
+            "idle": ["-d", "1"],  # 1 s of an idle runtime
         },
     },
     "full": {
@@ -79,6 +81,8 @@ PROFILES = {
             "fileread": [],  # default: 10,000 files of 4 KiB, read cold
             "sleep": [],  # default: 10,000 goroutines x 100 sleeps of 1 ms
             "syscall": [],  # default: 8 pairs x 20,000 blocking reads, 2,000 LCG steps
+            "preempt": [],  # default: 20 trials at each slice
+            "idle": [],  # default: 10 s of an idle runtime
         },
     },
 }
@@ -93,7 +97,7 @@ EXIT_SKIP = 77
 
 # Units for which a lower value is better; units ending in "/s" are rates,
 # for which a higher value is better.  Other units get no verdict.
-LOWER_IS_BETTER = {"ns", "us", "ms", "s", "B", "KiB", "MiB", "GiB", "bytes",
+LOWER_IS_BETTER = {"ns", "us", "ms", "s", "B", "KiB", "MiB", "GiB", "bytes", "%",
                    "threads"}
 
 METRIC_RE = re.compile(
