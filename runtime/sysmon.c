@@ -55,13 +55,16 @@ static struct {
  * A P whose schedtick did not move since sysmon first saw it, a slice
  * ago, has run one goroutine (or a chain inheriting its slice) all along.
  * Returns whether any P runs, so that sysmon keeps looking often enough
- * for the bound (a slice plus one of its periods, which this caps at a
- * tenth of a slice).
+ * for the bound (a slice plus one of its periods, which sysmon caps at a
+ * tenth of a slice while Ps run).
  */
-static bool sysmon_preempt(int64_t now)
+static bool sysmon_preempt(int64_t now, int64_t prev, int64_t period)
 {
 	int32_t i, n = load_acquire(&sched.nprocs);
 	bool running = false;
+
+	if (now - prev > period)
+		prev = now - period; /* sysmon slept longer: not before that */
 
 	for (i = 0; i < n; i++) {
 		struct p *pp = sched.allp[i];
@@ -71,8 +74,11 @@ static bool sysmon_preempt(int64_t now)
 			continue;
 		running = true;
 		if (pp->sm_schedtick != t) {
+			/* The slice began after sysmon's previous look: count
+			 * from then, so that detection adds at most one period
+			 * (a slice runs 0.9 to 1.1 of its length). */
 			pp->sm_schedtick = t;
-			pp->sm_schedwhen = now;
+			pp->sm_schedwhen = prev;
 			continue;
 		}
 		if (now - pp->sm_schedwhen >= sched.preempt_slice_ns)
@@ -182,6 +188,7 @@ static void *sysmon_main(void *arg)
 	int64_t preempt_period = sched.preempt_slice_ns / 10 > SYSMON_MIN_NS ?
 					 sched.preempt_slice_ns / 10 :
 					 SYSMON_MIN_NS;
+	int64_t prev = ki_nanotime();
 	int idle = 0;
 
 	(void)arg;
@@ -215,8 +222,9 @@ static void *sysmon_main(void *arg)
 		if (delay > SYSMON_MAX_NS)
 			delay = SYSMON_MAX_NS;
 		store_relaxed(&sm.delay_ns, delay);
-		if (sysmon_preempt(now) && delay > preempt_period)
+		if (sysmon_preempt(now, prev, preempt_period) && delay > preempt_period)
 			delay = preempt_period;
+		prev = now;
 	}
 	return NULL;
 }
