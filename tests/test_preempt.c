@@ -15,13 +15,16 @@
  *  - RINGO_DEBUG=asyncpreemptoff=1: the loop is not interrupted;
  *  - a storm of preemptions (a 100 us slice for a second) over goroutines
  *    moving money between accounts under a mutex and through a channel
- *    keeps the total.
+ *    keeps the total, also while a plain thread sends the process SIGURG
+ *    every 50 us: a SIGURG handler installed before rg_main gets those
+ *    (the runtime's handler chains to it) and the runtime's work goes on.
  *
  * ThreadSanitizer delivers asynchronous signals to a copy of the
  * interrupted context, so preemption cannot happen under it: the tests
  * that need it are skipped there.
  */
 #include <immintrin.h>
+#include <pthread.h>
 
 #include "tests/helpers.h"
 
@@ -377,15 +380,59 @@ static void storm_main(void *arg)
 	rg_chan_free(bk->coins);
 }
 
+static atomic_long user_urgs;
+static atomic_int storm_stop;
+
+static void user_urg_handler(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&user_urgs, 1);
+}
+
+/* SIGURG to the process every 50 us, as another program's signals would. */
+static void *urg_sender(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&storm_stop)) {
+		kill(getpid(), SIGURG);
+		usleep(50);
+	}
+	return NULL;
+}
+
 static void test_preemption_storm(void **state)
 {
+	struct sigaction sa, old;
 	struct bank bk;
+	pthread_t thr;
 
 	(void)state;
 	memset(&bk, 0, sizeof(bk));
 	run_with_debug("preemptslice=100", 2, storm_main, &bk);
 	memset(&bk, 0, sizeof(bk));
 	run_with_debug("preemptslice=100", 1, storm_main, &bk);
+
+	/* The same with outside SIGURGs and a handler of the program's own. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = user_urg_handler;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGURG, &sa, &old), 0);
+	atomic_store(&storm_stop, 0);
+	assert_int_equal(pthread_create(&thr, NULL, urg_sender, NULL), 0);
+	memset(&bk, 0, sizeof(bk));
+	run_with_debug("preemptslice=100", 2, storm_main, &bk);
+	atomic_store(&storm_stop, 1);
+	pthread_join(thr, NULL);
+	assert_true(atomic_load(&user_urgs) > 0);
+	/* rg_main put the program's handler back. */
+	{
+		struct sigaction now;
+
+		assert_int_equal(sigaction(SIGURG, NULL, &now), 0);
+		assert_ptr_equal(now.sa_handler, user_urg_handler);
+	}
+	sigaction(SIGURG, &old, NULL);
 }
 
 int main(int argc, char **argv)
