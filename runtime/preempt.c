@@ -127,7 +127,9 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
 	greg_t *gr = uc->uc_mcontext.gregs;
 	uint64_t *sp;
 
-	if (!mp || !atomic_exchange(&mp->preempt_req, 0)) {
+	/* Ours only if sysmon sent it: with asynchronous preemption off
+	 * (asyncpreemptoff, TSan) a request is for the cooperative check. */
+	if (!mp || !sched.async_preempt || !atomic_exchange(&mp->preempt_req, 0)) {
 		/* Not ours: the program's own SIGURG. */
 		if ((pr.old.sa_flags & SA_SIGINFO) && pr.old.sa_sigaction)
 			pr.old.sa_sigaction(sig, si, ucv);
