@@ -124,6 +124,20 @@ int64_t rg_blocking(int64_t (*fn)(void *arg), void *arg);
 void rg_preempt_disable(void);
 void rg_preempt_enable(void);
 
+/*
+ * rg_lock_os_thread / rg_unlock_os_thread - runtime.LockOSThread: until
+ * as many unlocks as locks, the calling goroutine runs only on its current
+ * thread and that thread runs no other goroutine (for thread-local state:
+ * TLS of a library, a namespace, credentials...).  A goroutine that exits
+ * locked takes its thread with it: no other goroutine runs there again
+ * (the thread ends, or, on the io_uring backend, sleeps until the runtime
+ * stops).  Switches are slower while any goroutine is locked.  Unlocking
+ * an unlocked goroutine does nothing.  (goroutine; nothing on plain
+ * threads)
+ */
+void rg_lock_os_thread(void);
+void rg_unlock_os_thread(void);
+
 /* rg_goid - the calling goroutine's id; 1 for the main goroutine, 0 from a
  * plain thread.  (any) */
 uint64_t rg_goid(void);

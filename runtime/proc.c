@@ -478,6 +478,8 @@ static void g_prepare(struct p *pp, struct g *gp)
 	WRITE_ONCE(s->waitreason, NULL);
 	s->deadline = 0;
 	s->preemptoff = 0;
+	s->lockedm = NULL;
+	s->lockcount = 0;
 }
 
 /* Run gp on mp, switching from the context from.  Returns when from is
@@ -549,12 +551,16 @@ static void gleave(struct m *mp, struct g *gp)
 	bool inherit = false;
 
 	poll_local_maybe(mp, mp->p);
-	if (likely(load_relaxed(&sched.need_g0) == 0))
+	/* Locked goroutines (see "Locked goroutines") only run through the
+	 * slow path on g0. */
+	if (likely(load_relaxed(&sched.need_g0) == 0) && likely(!load_relaxed(&sched.nlocked)))
 		next = runq_next_local(mp->p, &inherit);
 	if (next) {
 		execute(mp, gp, next, inherit);
 		return;
 	}
+	if (unlikely(mp->lockedg))
+		noteclear(&mp->park); /* before anyone can hand the G back */
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
 }
@@ -611,6 +617,15 @@ void rg_yield(void)
 	if (unlikely(!gp))
 		throw_outside("rg_yield");
 	poll_local_maybe(mp, mp->p);
+	if (unlikely(load_relaxed(&sched.nlocked))) {
+		/* The slow path: see "Locked goroutines". */
+		if (mp->lockedg)
+			noteclear(&mp->park);
+		mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
+		store_relaxed(&mp->curg, NULL);
+		gogo(mp, gp, &mp->g0);
+		return;
+	}
 	if (likely(load_relaxed(&sched.need_g0) == 0)) {
 		bool inherit;
 		struct g *next = runq_next_local(mp->p, &inherit);
@@ -643,7 +658,18 @@ static _Noreturn void goexit1(void)
 	if (gp->goid == 1)
 		main_exit();
 	mp->after = (struct after){ AFTER_EXIT, gp, NULL, NULL };
-	gleave(mp, gp);
+	if (unlikely(gp->stack->lockcount)) {
+		/* Exiting locked: its thread goes with it (find_runnable). */
+		gp->stack->lockcount = 0;
+		gp->stack->lockedm = NULL;
+		mp->lockedg = NULL;
+		atomic_fetch_sub(&sched.nlocked, 1);
+		mp->retired = !mp->is_m0; /* the caller's thread stays the caller's */
+		store_relaxed(&mp->curg, NULL);
+		gogo(mp, gp, &mp->g0);
+	} else {
+		gleave(mp, gp);
+	}
 	throw("goexit: a dead goroutine was resumed");
 }
 
@@ -692,6 +718,34 @@ int rg_go(void (*fn)(void *), void *arg)
 	wakep();
 	preempt_check();
 	return 0;
+}
+
+void rg_lock_os_thread(void)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+
+	if (!gp)
+		return; /* a plain thread is its own thread already */
+	if (gp->stack->lockcount++ == 0) {
+		gp->stack->lockedm = mp;
+		mp->lockedg = gp;
+		atomic_fetch_add(&sched.nlocked, 1);
+	}
+}
+
+void rg_unlock_os_thread(void)
+{
+	struct m *mp = getm();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+
+	if (!gp || gp->stack->lockcount == 0)
+		return; /* as Go's: unlocking an unlocked goroutine does nothing */
+	if (--gp->stack->lockcount == 0) {
+		gp->stack->lockedm = NULL;
+		mp->lockedg = NULL;
+		atomic_fetch_sub(&sched.nlocked, 1);
+	}
 }
 
 uint64_t rg_goid(void)
@@ -1403,14 +1457,116 @@ top:
 }
 
 /* The scheduler loop on g0: run goroutines until the runtime stops. */
+/*
+ * Locked goroutines
+ * -----------------
+ * rg_lock_os_thread ties a goroutine to its M (gp->stack->lockedm,
+ * mp->lockedg), as Go's LockOSThread: it runs only there, and that M runs
+ * nothing else.  While any goroutine is locked (sched.nlocked), every
+ * switch goes through g0, where two things happen, as in Go's schedule:
+ * the locked M, its goroutine gone to wait (or to a run queue), hands its
+ * P to another M and sleeps (stoplockedm); an M that picks a goroutine
+ * locked to another M hands it its own P and parks (startlockedm).  A
+ * goroutine that exits locked retires its M, whose thread may hold state
+ * the program changed (namespaces, credentials...): the thread exits on
+ * the epoll backend; on io_uring it sleeps until the runtime stops, since
+ * the kernel would cancel the requests it submitted for other goroutines.
+ */
+
+/* mp's locked goroutine left: give the P away and sleep until someone
+ * hands the goroutine back with a P.  False if the runtime stops. */
+static bool stoplockedm(struct m *mp)
+{
+	struct p *pp = releasep(mp), *np;
+
+	/* mp->park was cleared when the goroutine left (gleave).  Counted
+	 * idle (checkdead) until startlockedm or main_exit wakes it. */
+	lockr(&sched.lock, LR_SCHED);
+	np = mp->nextp;
+	if (!np) {
+		mp->lockedwait = true;
+		sched.nmidlelocked++;
+	}
+	unlockr(&sched.lock, LR_SCHED);
+	handoffp(pp);
+	if (!np)
+		notesleep(&mp->park);
+	lockr(&sched.lock, LR_SCHED);
+	if (mp->lockedwait) { /* woken by main_exit */
+		mp->lockedwait = false;
+		sched.nmidlelocked--;
+	}
+	np = mp->nextp;
+	mp->nextp = NULL;
+	unlockr(&sched.lock, LR_SCHED);
+	if (!np)
+		return false;
+	acquirep(mp, np);
+	return true;
+}
+
+/* gp, runnable, is locked to another M: hand it our P. */
+static void startlockedm(struct m *mp, struct g *gp)
+{
+	struct m *lm = gp->stack->lockedm;
+	struct p *pp;
+
+	if (mp->spinning) {
+		WRITE_ONCE(mp->spinning, false);
+		atomic_fetch_sub(&sched.nmspinning, 1);
+	}
+	pp = releasep(mp);
+	lockr(&sched.lock, LR_SCHED);
+	lm->nextp = pp;
+	if (lm->lockedwait) { /* running again, for checkdead */
+		lm->lockedwait = false;
+		sched.nmidlelocked--;
+	}
+	unlockr(&sched.lock, LR_SCHED);
+	notewakeup(&lm->park);
+}
+
+/* A locked goroutine exited on mp: leave the scheduler for good. */
+static void retirem(struct m *mp)
+{
+	handoffp(releasep(mp));
+	lockr(&sched.lock, LR_SCHED);
+	sched.nmidlelocked++;
+	if (netpoll_completes() && !sched.stopping) {
+		mp->lockedwait = true;
+		noteclear(&mp->park);
+		unlockr(&sched.lock, LR_SCHED);
+		notesleep(&mp->park); /* until main_exit */
+		return;
+	}
+	unlockr(&sched.lock, LR_SCHED);
+}
+
 static void schedule(struct m *mp)
 {
 	for (;;) {
 		bool inherit;
-		struct g *gp = find_runnable(mp, &inherit);
+		struct g *gp;
 
-		if (!gp)
+		if (unlikely(mp->retired)) {
+			retirem(mp);
 			return;
+		}
+		if (unlikely(mp->lockedg)) {
+			if (!stoplockedm(mp))
+				return;
+			gp = mp->lockedg;
+			inherit = false;
+		} else {
+			gp = find_runnable(mp, &inherit);
+			if (!gp)
+				return;
+			if (unlikely(load_relaxed(&sched.nlocked)) && gp->stack &&
+			    gp->stack->lockedm && gp->stack->lockedm != mp) {
+				startlockedm(mp, gp);
+				continue; /* find_runnable parks us until we get a P */
+			}
+		}
 		if (mp->spinning)
 			resetspinning(mp);
 		execute(mp, &mp->g0, gp, inherit);
@@ -1428,7 +1584,7 @@ static void schedule(struct m *mp)
  */
 static void checkdead(void)
 {
-	int32_t run = sched.mcount - sched.nmidle, n = 0;
+	int32_t run = sched.mcount - sched.nmidle - sched.nmidlelocked, n = 0;
 	pid_t *tids;
 	struct m *mp;
 	int others;
@@ -1484,6 +1640,9 @@ static void main_exit(void)
 		for (i = 0; i < sched.nallp; i++)
 			pollm_release(sched.allp[i]);
 	}
+	for (mp = sched.allm; mp; mp = mp->alllink)
+		if (mp->lockedwait)
+			notewakeup(&mp->park);
 	notewakeup(&sched.stopnote);
 	unlockr(&sched.lock, LR_SCHED);
 }

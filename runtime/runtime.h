@@ -217,6 +217,9 @@ struct m {
 	struct p *oldp;		/* P left in P_SYSCALL by rg_syscall_enter; this M only */
 	struct p *pollp;	/* idle P whose poller this M waits in; sched.lock */
 	bool nextspinning;	/* nextp was handed to a pollm as spinning; sched.lock */
+	struct g *lockedg;	/* the G locked to this M (rg_lock_os_thread); this M only */
+	bool lockedwait;	/* parked in stoplockedm; sched.lock */
+	bool retired;		/* its locked G exited: runs nothing more; this M only */
 	bool spinning;		/* looking for work; this M only (see nmspinning) */
 	struct note park;	/* stopm sleeps here */
 	struct m *schedlink;	/* sched.midle list; sched.lock */
@@ -256,7 +259,10 @@ struct sched {
 	_Atomic int32_t npidle;	    /* idle Ps (also under sched.lock) */
 	_Atomic int32_t nmspinning; /* Ms spinning for work; see "Worker thread parking" */
 	_Atomic uint32_t need_g0;   /* NEED_G0_* */
-	_Atomic int32_t nprocs;	    /* Ps in use (gomaxprocs) */
+	/* Goroutines locked to their M (rg_lock_os_thread); while 0, no
+	 * switch looks for them ("Locked goroutines" in runtime/proc.c). */
+	_Atomic int32_t nlocked;
+	_Atomic int32_t nprocs; /* Ps in use (gomaxprocs) */
 	/* Ps: allp[0..nprocs) are in use; allp[nprocs..nallp) are P_DEAD and
 	 * kept so that a racing reader never sees freed memory.  allp only
 	 * changes during stop-the-world. */
@@ -296,6 +302,7 @@ struct sched {
 	struct gslab *gslabs;
 
 	struct steal_order steal; /* changes only during stop-the-world */
+	int32_t nmidlelocked;	  /* Ms parked in stoplockedm or retired; sched.lock */
 	/* sysmon is running timers or reaping pollers (see checkdead). */
 	_Atomic uint32_t sysmon_readying;
 

@@ -25,6 +25,8 @@ struct stk {
 	void *param;		/* passed by the waker to the parked G */
 	int64_t deadline;	/* I/O deadline (rg_set_deadline); 0: none */
 	int preemptoff;		/* rg_preempt_disable depth */
+	struct m *lockedm;	/* rg_lock_os_thread: the only M that runs it */
+	int lockcount;		/* rg_lock_os_thread depth */
 	void *asan_fake_stack;	/* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };
