@@ -1319,6 +1319,24 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 	return NULL;
 }
 
+#define TIMER_SPIN_NS 30000 /* below an idle M's wake-up latency */
+
+/* Spin until pp's next timer if it is due within TIMER_SPIN_NS, unless
+ * other work shows up; true if it spun (the caller looks again). */
+static bool timer_due_soon(struct p *pp)
+{
+	int64_t when = load_relaxed(&pp->timer0when), now;
+
+	if (!when || when - (now = ki_nanotime()) > TIMER_SPIN_NS)
+		return false;
+	while (now < when && runqempty(pp) && !load_relaxed(&sched.runqsize) &&
+	       !load_relaxed(&sched.need_g0)) {
+		cpu_relax();
+		now = ki_nanotime();
+	}
+	return true;
+}
+
 /* Find a G to run, parking the M when there is none.  On g0, with a P.
  * Returns NULL only when the runtime stops. */
 static struct g *find_runnable(struct m *mp, bool *inherit)
@@ -1371,6 +1389,10 @@ top:
 		if (load_relaxed(&sched.need_g0))
 			goto top;
 	}
+	/* A timer of this P falls due sooner than an idle M could be woken
+	 * for it (tens of microseconds here): wait for it on the CPU. */
+	if (timer_due_soon(pp))
+		goto top;
 	lockr(&sched.lock, LR_SCHED);
 	if (sched.need_g0) {
 		unlockr(&sched.lock, LR_SCHED);
