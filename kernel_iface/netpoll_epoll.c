@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/epoll.h>
 #include <time.h>
 #include <unistd.h>
@@ -186,36 +185,3 @@ const struct np_backend np_epoll = {
 	.wait = epoll_np_wait,
 	.wake = epoll_wake,
 };
-
-int np_select(const char *force, const struct np_backend **out, bool *fell_back, const char **why)
-{
-	int r;
-
-	*fell_back = false;
-	*why = NULL;
-	if (force && *force && strcmp(force, "io_uring") && strcmp(force, "epoll")) {
-		*why = "unknown backend (io_uring or epoll)";
-		return -EINVAL;
-	}
-	if (!force || !*force || !strcmp(force, "io_uring")) {
-		r = np_iouring.probe(why);
-		if (r == 0) {
-			*out = &np_iouring;
-			return 0;
-		}
-		if (force && *force)
-			return r;
-		*fell_back = true;
-	}
-	{
-		const char *ewhy;
-
-		r = np_epoll.probe(&ewhy);
-		if (r) {
-			*why = ewhy;
-			return r;
-		}
-	}
-	*out = &np_epoll;
-	return 0;
-}

@@ -68,7 +68,6 @@ static struct {
 	uintptr_t text_lo, text_hi; /* the main executable's code */
 	struct sigaction old;	    /* SIGURG before rg_main */
 	bool installed;
-	_Atomic uint64_t sent, done; /* requests sent, preemptions made */
 } pr;
 
 static int find_text(struct dl_phdr_info *info, size_t size, void *data)
@@ -145,7 +144,6 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
 	*sp = (uint64_t)gr[REG_RIP];
 	gr[REG_RSP] = (greg_t)(uintptr_t)sp;
 	gr[REG_RIP] = (greg_t)(uintptr_t)async_preempt;
-	atomic_fetch_add_explicit(&pr.done, 1, memory_order_relaxed);
 }
 
 /* Called by async_preempt on the goroutine's stack, every register saved. */
@@ -168,10 +166,8 @@ void preemptone(struct p *pp)
 	if (!mp || !load_relaxed(&mp->curg))
 		return;
 	atomic_store(&mp->preempt_req, 1);
-	if (sched.async_preempt) {
-		atomic_fetch_add_explicit(&pr.sent, 1, memory_order_relaxed);
+	if (sched.async_preempt)
 		ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);
-	}
 }
 
 int preempt_init(void)
@@ -202,12 +198,6 @@ void preempt_fini(void)
 	if (pr.installed)
 		ki_sigaction(SIGURG, &pr.old, NULL);
 	pr.installed = false;
-}
-
-void preempt_stats(uint64_t *sent, uint64_t *done)
-{
-	*sent = atomic_load(&pr.sent);
-	*done = atomic_load(&pr.done);
 }
 
 void rg_preempt_disable(void)

@@ -166,8 +166,8 @@ static struct p *pidleget(void)
 	return pp;
 }
 
-/* Take pp, idle, off sched.pidle.  sched.lock held. */
-static void pidle_remove(struct p *pp)
+/* Take pp off sched.pidle if it is there.  sched.lock held. */
+static bool pidle_tryremove(struct p *pp)
 {
 	struct p **link;
 
@@ -176,10 +176,17 @@ static void pidle_remove(struct p *pp)
 		if (*link == pp) {
 			*link = pp->link;
 			atomic_fetch_sub(&sched.npidle, 1);
-			return;
+			return true;
 		}
 	}
-	throw("pidle_remove: P %d is not idle", pp->id);
+	return false;
+}
+
+/* Take pp, which must be idle, off sched.pidle.  sched.lock held. */
+static void pidle_remove(struct p *pp)
+{
+	if (!pidle_tryremove(pp))
+		throw("pidle_remove: P %d is not idle", pp->id);
 }
 
 /* pp leaves the idle list to someone else than its pollm: release that M
@@ -802,16 +809,8 @@ static void exitsyscall_slow(struct m *mp, struct p *oldp)
 	struct p *pp = NULL;
 
 	lockr(&sched.lock, LR_SCHED);
-	if (load_relaxed(&oldp->status) == P_IDLE && !READ_ONCE(oldp->m)) {
-		struct p *it;
-
-		for (it = sched.pidle; it && it != oldp; it = it->link)
-			;
-		if (it) {
-			pidle_remove(oldp);
-			pp = oldp;
-		}
-	}
+	if (pidle_tryremove(oldp))
+		pp = oldp;
 	if (!pp)
 		pp = pidleget();
 	if (pp)
@@ -1102,6 +1101,16 @@ void wakep(void)
 		store_relaxed(&pp->waking, 0);
 }
 
+/* mp stops spinning without looking for a successor (it gives its P
+ * away). */
+static void dropspinning(struct m *mp)
+{
+	if (mp->spinning) {
+		WRITE_ONCE(mp->spinning, false);
+		atomic_fetch_sub(&sched.nmspinning, 1);
+	}
+}
+
 static void resetspinning(struct m *mp)
 {
 	WRITE_ONCE(mp->spinning, false);
@@ -1117,10 +1126,7 @@ static void gcstopm(struct m *mp)
 {
 	struct p *pp;
 
-	if (mp->spinning) {
-		WRITE_ONCE(mp->spinning, false);
-		atomic_fetch_sub(&sched.nmspinning, 1);
-	}
+	dropspinning(mp);
 	pp = releasep(mp);
 	lockr(&sched.lock, LR_SCHED);
 	store_relaxed(&pp->status, P_GCSTOP);
@@ -1533,10 +1539,7 @@ static void startlockedm(struct m *mp, struct g *gp)
 	struct m *lm = gp->stack->lockedm;
 	struct p *pp;
 
-	if (mp->spinning) {
-		WRITE_ONCE(mp->spinning, false);
-		atomic_fetch_sub(&sched.nmspinning, 1);
-	}
+	dropspinning(mp);
 	pp = releasep(mp);
 	lockr(&sched.lock, LR_SCHED);
 	lm->nextp = pp;

@@ -550,8 +550,6 @@ void preempt_fini(void);
  * into the runtime.  sysmon. */
 void preemptone(struct p *pp);
 void preempt_check_slow(struct m *mp);
-/* Preemption requests sent and preemptions made (schedtrace, tests). */
-void preempt_stats(uint64_t *sent, uint64_t *done);
 
 /* A goroutine asked to yield does so at its next call into the runtime. */
 static inline void preempt_check(void)

@@ -210,6 +210,30 @@ static int unix_pair(int fds[2], int flags)
 	return socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | flags, 0, fds) < 0 ? -errno : 0;
 }
 
+/*
+ * Run @body on a Unix socketpair, then a TCP pair, then (@with_pipe) a
+ * pipe, closing each one after: @body reads @rfd and writes @wfd (either
+ * end of a socket pair does both).
+ */
+static void over_streams(void (*body)(int rfd, int wfd, bool is_pipe, void *arg), void *arg,
+			 bool with_pipe)
+{
+	int fds[2];
+
+	for (int kind = 0; kind < (with_pipe ? 3 : 2); kind++) {
+		int r = kind == 0 ? unix_pair(fds, 0) :
+			kind == 1 ? tcp_pair(fds) :
+				    (pipe2(fds, O_CLOEXEC) < 0 ? -errno : 0);
+
+		GCHECK_EQ(r, 0);
+		if (r)
+			continue;
+		body(fds[0], fds[1], kind == 2, arg);
+		rg_close(fds[0]);
+		rg_close(fds[1]);
+	}
+}
+
 /* Move @fd to the lowest free number >= @at: nobody else gets that number
  * soon after it is closed.  Returns the new descriptor, or -errno. */
 static int high_fd(int fd, int at)
@@ -552,9 +576,10 @@ static void big_reader(void *arg)
 	rg_wg_done(&bc->done);
 }
 
-static void big_transfer(int wfd, int rfd, bool use_rw, unsigned char *data)
+/* Pipes use rg_read/rg_write, sockets rg_recv/rg_send. */
+static void big_transfer(int rfd, int wfd, bool is_pipe, void *data)
 {
-	struct big_ctx bc = { .wfd = wfd, .rfd = rfd, .use_rw = use_rw, .data = data };
+	struct big_ctx bc = { .wfd = wfd, .rfd = rfd, .use_rw = is_pipe, .data = data };
 
 	rg_wg_add(&bc.done, 2);
 	GCHECK_EQ(rg_go(big_reader, &bc), 0);
@@ -564,23 +589,7 @@ static void big_transfer(int wfd, int rfd, bool use_rw, unsigned char *data)
 
 static void big_main(void *arg)
 {
-	unsigned char *data = arg;
-	int fds[2];
-
-	GCHECK_EQ(unix_pair(fds, 0), 0);
-	big_transfer(fds[0], fds[1], false, data);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-
-	GCHECK_EQ(tcp_pair(fds), 0);
-	big_transfer(fds[0], fds[1], false, data);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-
-	GCHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
-	big_transfer(fds[1], fds[0], true, data);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
+	over_streams(big_transfer, arg, true);
 }
 
 static void test_partial_transfers(void **state)
@@ -629,13 +638,14 @@ static void short_writer(void *arg)
 	rg_wg_done(&sc->done);
 }
 
-static void short_body(int wfd, int rfd, bool pipe)
+static void short_body(int rfd, int wfd, bool pipe, void *arg)
 {
 	struct short_ctx sc = { .wfd = wfd, .rfd = rfd, .pipe = pipe, .ack = rg_chan_make(0, 1) };
 	char buf[4096], msg[10];
 	ssize_t n;
 	size_t got = 0;
 
+	(void)arg;
 	/* Data there before the call. */
 	pat_fill(msg, sizeof(msg), 3, 0);
 	GCHECK_EQ(write(wfd, msg, sizeof(msg)), sizeof(msg));
@@ -664,21 +674,7 @@ static void short_body(int wfd, int rfd, bool pipe)
 
 static void short_main(void *arg)
 {
-	int fds[2];
-
-	(void)arg;
-	GCHECK_EQ(unix_pair(fds, 0), 0);
-	short_body(fds[0], fds[1], false);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-	GCHECK_EQ(tcp_pair(fds), 0);
-	short_body(fds[0], fds[1], false);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-	GCHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
-	short_body(fds[1], fds[0], true);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
+	over_streams(short_body, arg, true);
 }
 
 static void test_short_reads(void **state)
@@ -745,11 +741,13 @@ static ssize_t recv_dontwait_guarded(int rfd, int wfd, void *buf, size_t len)
 	return n;
 }
 
-static void flags_body(int rfd, int wfd)
+static void flags_body(int rfd, int wfd, bool is_pipe, void *arg)
 {
 	struct waitall_ctx wc = { .wfd = wfd };
 	char buf[16];
 
+	(void)is_pipe;
+	(void)arg;
 	GCHECK_EQ(recv_dontwait_guarded(rfd, wfd, buf, sizeof(buf)), -EAGAIN);
 	GCHECK_EQ(write(wfd, "peek!", 5), 5);
 	for (int i = 0; i < 2; i++) {
@@ -776,17 +774,7 @@ static void flags_body(int rfd, int wfd)
 
 static void flags_main(void *arg)
 {
-	int fds[2];
-
-	(void)arg;
-	GCHECK_EQ(unix_pair(fds, 0), 0);
-	flags_body(fds[0], fds[1]);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-	GCHECK_EQ(tcp_pair(fds), 0);
-	flags_body(fds[0], fds[1]);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
+	over_streams(flags_body, arg, false);
 }
 
 static void test_recv_flags(void **state)
@@ -1266,8 +1254,10 @@ static __attribute__((noinline)) void late_canary_on_stack(int peer, int fd, uin
 		}
 }
 
-static void late_write_body(int fd, int peer, bool use_read)
+/* Pipes use rg_read, sockets rg_recv. */
+static void late_write_body(int fd, int peer, bool use_read, void *arg)
 {
+	(void)arg;
 	for (int r = 0; r < LATE_ROUNDS; r++) {
 		char *buf = malloc(LATE_LEN);
 		int64_t dl = rg_now_ns() + 3 * MS;
@@ -1300,21 +1290,7 @@ static void late_write_body(int fd, int peer, bool use_read)
 
 static void late_write_main(void *arg)
 {
-	int fds[2];
-
-	(void)arg;
-	GCHECK_EQ(unix_pair(fds, 0), 0);
-	late_write_body(fds[0], fds[1], false);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-	GCHECK_EQ(tcp_pair(fds), 0);
-	late_write_body(fds[0], fds[1], false);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-	GCHECK_EQ(pipe2(fds, O_CLOEXEC), 0);
-	late_write_body(fds[0], fds[1], true);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
+	over_streams(late_write_body, arg, true);
 }
 
 static void test_deadline_no_late_write(void **state)
@@ -1407,13 +1383,15 @@ static void test_deadline_race(void **state)
  */
 #define PART_LEN ((size_t)4 * MiB)
 
-static void partial_deadline_body(int fd, int peer, unsigned char *big)
+static void partial_deadline_body(int fd, int peer, bool is_pipe, void *arg)
 {
+	unsigned char *big = arg;
 	unsigned char *in = malloc(PART_LEN + 1);
 	int small = 64 * KiB;
 	int64_t dl;
 	ssize_t n, got;
 
+	(void)is_pipe;
 	if (!in) {
 		gcheck_fail("out of memory");
 		return;
@@ -1454,17 +1432,7 @@ static void partial_deadline_body(int fd, int peer, unsigned char *big)
 
 static void partial_deadline_main(void *arg)
 {
-	unsigned char *big = arg;
-	int fds[2];
-
-	GCHECK_EQ(unix_pair(fds, 0), 0);
-	partial_deadline_body(fds[0], fds[1], big);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
-	GCHECK_EQ(tcp_pair(fds), 0);
-	partial_deadline_body(fds[0], fds[1], big);
-	rg_close(fds[0]);
-	rg_close(fds[1]);
+	over_streams(partial_deadline_body, arg, false);
 }
 
 static void test_deadline_partial(void **state)
