@@ -49,7 +49,7 @@ OBJCOPY ?= objcopy
 
 # Libraries that programs linking libringo.a need too (ringo.pc Libs.private);
 # libringo.so records them itself.
-LIBS = -luring -lpthread
+LIBS = -luring -lpthread -lnuma
 
 VERSION := $(or $(shell awk '/^\#define RINGO_VERSION_(MAJOR|MINOR|PATCH)[ \t]/ \
 		{ v = v sep $$3; sep = "." } END { print v }' include/ringo.h 2>/dev/null),0.1.0)
@@ -338,7 +338,9 @@ uninstall:
 # Lint: the layering rules of the library (tests and benchmarks may talk to
 # the kernel directly).
 #   - only kernel_iface/ includes <liburing.h> or <linux/...> or calls syscall();
-#   - only numa/ includes <numa.h>.
+#   - only numa/ includes <numa.h>;
+#   - runtime/*.c allocate only through runtime.h's wrappers (rt_malloc...),
+#     which mark the call in progress for the SIGURG handler.
 
 LINT_DIRS := include runtime kernel_iface numa examples
 LINT_FILES = $(shell find $(LINT_DIRS) -type f \( -name '*.[ch]' -o -name '*.S' \) 2>/dev/null | sort)
@@ -358,6 +360,12 @@ lint:
 		grep -v '^kernel_iface/' | $(LINT_NOT_COMMENT)); \
 	if [ -n "$$bad" ]; then \
 		echo "lint: only kernel_iface/ may call syscall(); wrap the call there:"; \
+		echo "$$bad"; status=1; \
+	fi; \
+	bad=$$(grep -nHE '(^|[^[:alnum:]_.>])(malloc|calloc|realloc|aligned_alloc|free)[[:space:]]*\(' \
+		runtime/*.c /dev/null | $(LINT_NOT_COMMENT)); \
+	if [ -n "$$bad" ]; then \
+		echo "lint: runtime/ allocates through rt_malloc and friends (runtime/runtime.h):"; \
 		echo "$$bad"; status=1; \
 	fi; \
 	bad=$$(grep -nHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<numa\.h>' \

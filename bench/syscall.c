@@ -17,13 +17,21 @@
  *
  * Timed: from starting the first goroutine to the end of the last.
  *
+ * Then the same again with the reads made without rg_blocking, as a
+ * program that does not annotate its calls would: sysmon's safety net
+ * retakes the P of a reader asleep in read() ("Blocked calls nobody
+ * annotated" in runtime/preempt.c).  ringo only; compare it with Go's
+ * syscall_reads_per_s, which makes the same plain calls.
+ *
  * Output, one figure per line:
- *   syscall_reads_per_s: <float> reads/s   P N / elapsed
- *   syscall_ms: <float> ms                 elapsed
+ *   syscall_reads_per_s: <float> reads/s         P N / elapsed
+ *   syscall_ms: <float> ms                       elapsed
+ *   syscall_plain_reads_per_s: <float> reads/s   the same, unannotated
  */
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +52,7 @@ static rg_wg wg;
 static int maxprocs;
 static double elapsed_ns;
 static volatile uint64_t sink;
+static bool plain; /* read() without rg_blocking */
 
 static void compute(uint64_t *x)
 {
@@ -69,7 +78,10 @@ static void reader(void *arg)
 		int64_t r;
 
 		compute(&x);
-		r = rg_blocking(read_byte, (void *)(intptr_t)fds[i][0]);
+		if (plain)
+			r = read_byte((void *)(intptr_t)fds[i][0]);
+		else
+			r = rg_blocking(read_byte, (void *)(intptr_t)fds[i][0]);
 		if (r != 1) {
 			fprintf(stderr, "syscall: read: %s\n", r < 0 ? strerror((int)-r) : "EOF");
 			exit(1);
@@ -163,5 +175,13 @@ int main(int argc, char **argv)
 	printf("syscall_reads_per_s: %.0f reads/s\n",
 	       (double)pairs * (double)rounds / elapsed_ns * 1e9);
 	printf("syscall_ms: %.1f ms\n", elapsed_ns / 1e6);
+	plain = true;
+	rc = rg_main(NULL, bench_main, NULL);
+	if (rc < 0) {
+		fprintf(stderr, "syscall: rg_main: %s\n", strerror(-rc));
+		return 1;
+	}
+	printf("syscall_plain_reads_per_s: %.0f reads/s\n",
+	       (double)pairs * (double)rounds / elapsed_ns * 1e9);
 	return 0;
 }

@@ -18,15 +18,18 @@
 #include <unistd.h>
 
 /* Evaluate a libc call; its result, or -errno with errno left as it was. */
-#define KI_CALL(expr)                         \
-	({                                    \
-		int saved_ = errno;           \
-		__typeof__(expr) r_ = (expr); \
-		if (r_ < 0) {                 \
-			r_ = -errno;          \
-			errno = saved_;       \
-		}                             \
-		r_;                           \
+#define KI_CALL(expr)                   \
+	({                              \
+		int saved_ = errno;     \
+		__typeof__(expr) r_;    \
+		ki_call_enter();        \
+		r_ = (expr);            \
+		ki_call_exit();         \
+		if (r_ < 0) {           \
+			r_ = -errno;    \
+			errno = saved_; \
+		}                       \
+		r_;                     \
 	})
 
 int ki_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)

@@ -65,6 +65,31 @@ long ki_max_map_count(void);
 /* MADV_GUARD_INSTALL (Linux 6.13+), absent from older kernel headers. */
 #define KI_MADV_GUARD_INSTALL 102
 
+/* --- calls in progress ------------------------------------------------------ */
+
+/*
+ * ki_incall counts the calls of this thread that are in progress inside
+ * kernel_iface (every wrapper that can sleep in the kernel brackets its call
+ * with ki_call_enter/ki_call_exit) and inside the C library on the runtime's
+ * behalf (runtime/runtime.h's allocation wrappers).  The SIGURG handler reads
+ * it on the same thread: a thread found asleep in a system call while the
+ * count is 0 was put there by the program's own code, not by the runtime
+ * (see "Blocked calls nobody annotated" in runtime/preempt.c).
+ */
+extern __thread uint32_t ki_incall __attribute__((tls_model("initial-exec")));
+
+static inline void ki_call_enter(void)
+{
+	ki_incall++;
+	__asm__ volatile("" ::: "memory");
+}
+
+static inline void ki_call_exit(void)
+{
+	__asm__ volatile("" ::: "memory");
+	ki_incall--;
+}
+
 /* --- signals ------------------------------------------------------------- */
 
 int ki_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
@@ -73,6 +98,20 @@ int ki_sigaltstack(const stack_t *ss, stack_t *old);
  * *old, first discarding SIGPIPEs raised on this thread meanwhile. */
 int ki_sigpipe_block(sigset_t *old);
 void ki_sigpipe_restore(const sigset_t *old);
+/* The system call the thread tid of this process is blocked in, read from
+ * /proc/self/task/TID/syscall: 1 with *nr and args[0..6) set when it sleeps
+ * in one, 0 when it runs or sleeps outside a system call (a page fault),
+ * -errno when the file cannot be read.  Costs an open, a read and a close
+ * (a few microseconds); for sysmon, never on a hot path. */
+int ki_thread_syscall(pid_t tid, long *nr, unsigned long args[6]);
+/* Whether the kernel restarts system call nr, made with args, after a
+ * handler installed with SA_RESTART returns: the calls that sleep until
+ * data, a peer or a lock arrives (read, write, their vector and socket
+ * forms, accept, wait4, flock, open of a FIFO, futex waits without a
+ * timeout).  Sleeps with a timeout (nanosleep, poll, epoll_wait, select,
+ * timed futex waits) fail with EINTR instead, so they are excluded.
+ * Async-signal-safe. */
+bool ki_syscall_restarts(long nr, const unsigned long args[6]);
 
 /* --- descriptors (kernel_iface/io.c) ----------------------------------- */
 
@@ -122,5 +161,49 @@ void ki_usleep_ns(int64_t ns);
 int ki_write_all(int fd, const void *buf, size_t len);
 /* Terminate the process now with status (no atexit handlers). */
 _Noreturn void ki_exit(int status);
+
+/* --- CPUs: cgroup quota, affinity (kernel_iface/cgroup.c, thread.c) ----- */
+
+/*
+ * None of these is async-signal-safe (they allocate); any thread may call
+ * them, with or without a P.  The cgroup calls read files and so may block
+ * briefly: call them where a start-up or sysmon-style delay is acceptable
+ * (rg_main before the Ps exist, sysmon), not on a hot path.
+ */
+
+/* The cgroup v2 CPU limit of this process, in CPUs (quota / period): the
+ * smallest of the cpu.max files of its cgroup and every ancestor up to the
+ * root (design comment at the top of kernel_iface/cgroup.c).  NULL
+ * arguments mean "/proc/self/cgroup" and "/sys/fs/cgroup" (tests pass fake
+ * ones).  If root + the cgroup's path is not a directory (another cgroup
+ * namespace), only cgroup_root/cpu.max is read.  Returns 1 with *limit set
+ * when there is a limit; 0 when there is none ("max PERIOD" everywhere, or
+ * no cpu.max: no cpu controller); -ENOENT when proc_self_cgroup is missing
+ * or has no "0::" line (cgroup v1 only); -EINVAL for a malformed cpu.max
+ * or a NULL limit; other -errno from reading the files. */
+int ki_cgroup_cpu_limit(const char *proc_self_cgroup, const char *cgroup_root, double *limit);
+/* The default number of Ps, as Go 1.25 computes GOMAXPROCS: the CPUs in
+ * the calling thread's affinity mask (ki_affinity_count), lowered to the
+ * cgroup limit rounded up and raised to at least 2 when that is smaller
+ * (so a 1 CPU mask always gives 1, a 0.5 or 1.5 CPU quota gives 2, a 2.5
+ * CPU quota 3).  A cgroup that cannot be read counts as no limit.
+ * Arguments as for ki_cgroup_cpu_limit.  Returns >= 1 or -errno (from
+ * ki_affinity_count). */
+int ki_default_procs(const char *proc_self_cgroup, const char *cgroup_root);
+/* The CPU numbers of the calling thread's affinity mask, ascending, in
+ * cpus[0..max): P i's home CPU is cpus[i].  Returns their count; with max
+ * 0 only the count (cpus may be NULL).  -ERANGE if more than max (size
+ * cpus with ki_affinity_count), -EINVAL if max < 0, -ENOMEM, -errno. */
+int ki_affinity_cpus(int *cpus, int max);
+/* Set the calling thread's affinity mask to cpus[0..n) (n >= 1; CPU
+ * numbers of any size, duplicates allowed), e.g. to restore what
+ * ki_affinity_cpus returned.  Other threads keep theirs; threads the
+ * caller creates afterwards inherit it.  Returns 0, -EINVAL (n < 1, a
+ * negative CPU, or no CPU of the set online and allowed by the cpuset
+ * cgroup), -ENOMEM, -errno. */
+int ki_set_affinity(const int *cpus, int n);
+/* Pin the calling thread to one CPU: ki_set_affinity(&cpu, 1).  The
+ * thread runs on cpu before this returns (sched_getcpu() == cpu). */
+int ki_pin_thread(int cpu);
 
 #endif /* RINGO_KERNEL_IFACE_KERNEL_H */

@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+__thread uint32_t ki_incall __attribute__((tls_model("initial-exec")));
+
 int ki_futex_wait(const uint32_t *addr, uint32_t val, int64_t timeout_ns)
 {
 	struct timespec ts, *tsp = NULL;
@@ -21,7 +23,9 @@ int ki_futex_wait(const uint32_t *addr, uint32_t val, int64_t timeout_ns)
 		ts.tv_nsec = timeout_ns % 1000000000;
 		tsp = &ts;
 	}
+	ki_call_enter();
 	r = syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, val, tsp, NULL, 0);
+	ki_call_exit();
 	if (r < 0) {
 		r = -errno;
 		errno = saved;
@@ -76,8 +80,10 @@ void ki_usleep_ns(int64_t ns)
 	struct timespec ts = { .tv_sec = ns / 1000000000, .tv_nsec = ns % 1000000000 };
 	int saved = errno;
 
+	ki_call_enter();
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
 		;
+	ki_call_exit();
 	errno = saved;
 }
 
@@ -87,8 +93,11 @@ int ki_write_all(int fd, const void *buf, size_t len)
 	int saved = errno;
 
 	while (len > 0) {
-		ssize_t n = write(fd, p, len);
+		ssize_t n;
 
+		ki_call_enter();
+		n = write(fd, p, len);
+		ki_call_exit();
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

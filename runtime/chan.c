@@ -232,7 +232,7 @@ rg_chan *rg_chan_make(size_t elem_size, size_t cap)
 		errno = EINVAL;
 		return NULL;
 	}
-	c = calloc(1, sizeof(*c) + bytes);
+	c = rt_calloc(1, sizeof(*c) + bytes);
 	if (!c) {
 		errno = ENOMEM;
 		return NULL;
@@ -258,7 +258,7 @@ void rg_chan_free(rg_chan *c)
 	c->freed = true;
 	unlockr(&c->lock, LR_CHAN);
 	if (!stale)
-		free(c);
+		rt_free(c);
 }
 
 size_t rg_chan_len(const rg_chan *c)
@@ -333,11 +333,13 @@ static int chansend(rg_chan *c, const void *ep, bool block)
 
 int rg_chan_send(rg_chan *c, const void *elem)
 {
+	rt_enter();
 	return chansend(c, elem, true);
 }
 
 int rg_chan_try_send(rg_chan *c, const void *elem)
 {
+	rt_enter();
 	return chansend(c, elem, false);
 }
 
@@ -417,11 +419,13 @@ static int chanrecv(rg_chan *c, void *ep, bool block)
 
 int rg_chan_recv(rg_chan *c, void *elem)
 {
+	rt_enter();
 	return chanrecv(c, elem, true);
 }
 
 int rg_chan_try_recv(rg_chan *c, void *elem)
 {
+	rt_enter();
 	return chanrecv(c, elem, false);
 }
 
@@ -431,6 +435,7 @@ int rg_chan_close(rg_chan *c)
 {
 	struct sudog *list = NULL, *sg;
 
+	rt_enter();
 	if (!c)
 		return -EINVAL;
 	lockr(&c->lock, LR_CHAN);
@@ -681,7 +686,7 @@ static void select_cleanup(rg_case *cases, struct sudog *sgs, const uint16_t *lo
 		dead = c->freed && !c->recvq.first && !c->sendq.first;
 		unlockr(&c->lock, LR_CHAN);
 		if (dead)
-			free(c);
+			rt_free(c);
 	}
 }
 
@@ -696,13 +701,14 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 	int i, j, norder = 0, r, wi;
 	struct g *gp;
 
+	rt_enter();
 	if (n < 0 || n > 65535 || (n > 0 && !cases))
 		return -EINVAL;
 	for (i = 0; i < n; i++)
 		if (cases[i].op != RG_SEND && cases[i].op != RG_RECV)
 			return -EINVAL;
 	if (n > SELECT_STACK_CASES) {
-		heap = malloc((size_t)n * (2 * sizeof(uint16_t) + sizeof(struct sudog)));
+		heap = rt_malloc((size_t)n * (2 * sizeof(uint16_t) + sizeof(struct sudog)));
 		if (!heap)
 			return -ENOMEM;
 		sgs = heap;
@@ -801,6 +807,6 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 		r = win->success ? wi : -EPIPE;
 	}
 out:
-	free(heap);
+	rt_free(heap);
 	return r;
 }

@@ -22,7 +22,10 @@ _Static_assert(_Alignof(struct cond) <= _Alignof(rg_cond), "rg_cond misaligned")
 void rg_cond_wait(rg_cond *cp, rg_mutex *m)
 {
 	struct cond *c = (struct cond *)cp;
-	uint32_t t = notify_list_add(&c->notify);
+	uint32_t t;
+
+	rt_enter();
+	t = notify_list_add(&c->notify);
 
 	rg_mutex_unlock(m);
 	notify_list_wait(&c->notify, t, "sync.Cond.Wait");
@@ -31,10 +34,12 @@ void rg_cond_wait(rg_cond *cp, rg_mutex *m)
 
 void rg_cond_signal(rg_cond *cp)
 {
+	rt_enter();
 	notify_list_notify_one(&((struct cond *)cp)->notify);
 }
 
 void rg_cond_broadcast(rg_cond *cp)
 {
+	rt_enter();
 	notify_list_notify_all(&((struct cond *)cp)->notify);
 }

@@ -15,6 +15,11 @@
  *                                           no SIGURG preemption (a goroutine
  *                                           still yields at its next call into
  *                                           the runtime), as Go's GODEBUG
+ *                           blockedretakeoff=1
+ *                                           sysmon does not retake the P of a
+ *                                           goroutine blocked in a system call
+ *                                           it made without rg_syscall_enter
+ *                                           (runtime/preempt.c)
  *                           maxthreads=N    the most threads (Ms), 2..1000000;
  *                                           shadows CONFIG_MAX_THREADS
  *                           stackguard=mprotect
@@ -78,6 +83,11 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 15 && !memcmp(opt, "asyncpreemptoff", 15)) {
 		if (parse_int(val, vlen, 0, 1, &v)) {
 			env->asyncpreemptoff = v;
+			return;
+		}
+	} else if (klen == 16 && !memcmp(opt, "blockedretakeoff", 16)) {
+		if (parse_int(val, vlen, 0, 1, &v)) {
+			env->blockedretakeoff = v;
 			return;
 		}
 	} else if (klen == 10 && !memcmp(opt, "maxthreads", 10)) {

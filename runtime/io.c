@@ -69,6 +69,7 @@ int rg_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	struct np_req req = { .op = NP_OP_ACCEPT, .fd = fd, .addr = addr, .addrlen = addrlen };
 	int r;
 
+	rt_enter();
 	switch (io_mode()) {
 	case 1:
 		return (int)netpoll_op(&req, fd);
@@ -89,6 +90,7 @@ int rg_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	};
 	int r;
 
+	rt_enter();
 	switch (io_mode()) {
 	case 1:
 		return (int)netpoll_op(&req, fd);
@@ -130,6 +132,7 @@ ssize_t rg_recv(int fd, void *buf, size_t len, int flags)
 {
 	struct np_req req = { .op = NP_OP_RECV, .fd = fd, .buf = buf, .len = len, .flags = flags };
 
+	rt_enter();
 	switch (io_mode()) {
 	case 1:
 		return netpoll_op(&req, fd);
@@ -148,6 +151,7 @@ ssize_t rg_send(int fd, const void *buf, size_t len, int flags)
 			      .len = len,
 			      .flags = flags | MSG_NOSIGNAL };
 
+	rt_enter();
 	switch (io_mode()) {
 	case 1:
 		return netpoll_op(&req, fd);
@@ -209,21 +213,25 @@ static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 
 ssize_t rg_read(int fd, void *buf, size_t len)
 {
+	rt_enter();
 	return io_rw(false, fd, buf, len, -1);
 }
 
 ssize_t rg_write(int fd, const void *buf, size_t len)
 {
+	rt_enter();
 	return io_rw(true, fd, (void *)buf, len, -1);
 }
 
 ssize_t rg_pread(int fd, void *buf, size_t len, off_t off)
 {
+	rt_enter();
 	return off < 0 ? -EINVAL : io_rw(false, fd, buf, len, off);
 }
 
 ssize_t rg_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
+	rt_enter();
 	return off < 0 ? -EINVAL : io_rw(true, fd, (void *)buf, len, off);
 }
 
@@ -235,6 +243,7 @@ int rg_open(const char *path, int flags, mode_t mode)
 			      .flags = flags | O_CLOEXEC,
 			      .mode = mode };
 
+	rt_enter();
 	switch (io_mode()) {
 	case 1:
 		return (int)netpoll_op(&req, -1);
@@ -249,6 +258,7 @@ int rg_fsync(int fd)
 {
 	struct np_req req = { .op = NP_OP_FSYNC, .fd = fd };
 
+	rt_enter();
 	switch (io_mode()) {
 	case 1:
 		return (int)netpoll_op(&req, fd);
@@ -261,6 +271,7 @@ int rg_fsync(int fd)
 
 int rg_close(int fd)
 {
+	rt_enter();
 	if (fd < 0)
 		return -EBADF;
 	if (netpoll_backend())
@@ -270,6 +281,7 @@ int rg_close(int fd)
 
 int rg_io_cancel(int fd)
 {
+	rt_enter();
 	if (fd < 0)
 		return -EBADF;
 	return netpoll_backend() ? netpoll_cancel_fd(fd, false) : 0;
@@ -277,8 +289,11 @@ int rg_io_cancel(int fd)
 
 int64_t rg_set_deadline(int64_t deadline_ns)
 {
-	struct g *gp = getg();
+	struct g *gp;
 	int64_t old;
+
+	rt_enter();
+	gp = getg();
 
 	if (!gp)
 		return -EPERM;

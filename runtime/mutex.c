@@ -206,15 +206,18 @@ void mutex_unlock(struct mutex *m)
 
 void rg_mutex_lock(rg_mutex *m)
 {
+	rt_enter();
 	mutex_lock((struct mutex *)m, reason_lock);
 }
 
 void rg_mutex_unlock(rg_mutex *m)
 {
+	rt_enter();
 	mutex_unlock((struct mutex *)m);
 }
 
 int rg_mutex_trylock(rg_mutex *m)
 {
+	rt_enter();
 	return mutex_trylock((struct mutex *)m) ? 0 : -EBUSY;
 }

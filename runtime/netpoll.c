@@ -180,7 +180,7 @@ void netpoll_fini(void)
 		pp->np = NULL;
 	}
 	for (i = 0; i < PD_CHUNKS; i++) {
-		free(netpoll.chunks[i]);
+		rt_free(netpoll.chunks[i]);
 		netpoll.chunks[i] = NULL;
 	}
 	netpoll.be = NULL;
@@ -232,7 +232,7 @@ static struct pollfd_desc *pd_get(int fd)
 
 	if (pd || fd < 0 || fd >= PD_CHUNK * PD_CHUNKS)
 		return pd;
-	chunk = calloc(PD_CHUNK, sizeof(*chunk));
+	chunk = rt_calloc(PD_CHUNK, sizeof(*chunk));
 	if (!chunk)
 		return NULL;
 	for (i = 0; i < PD_CHUNK; i++)
@@ -243,7 +243,7 @@ static struct pollfd_desc *pd_get(int fd)
 		chunk = NULL;
 	}
 	unlockr(&netpoll.growlock, LR_PD);
-	free(chunk);
+	rt_free(chunk);
 	return pd_lookup(fd);
 }
 

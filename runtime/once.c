@@ -25,6 +25,7 @@ static noinline void once_do_slow(struct once *o, void (*fn)(void *), void *arg)
 	mutex_lock(&o->m, "sync.Mutex.Lock");
 	if (!atomic_load_explicit(&o->done, memory_order_relaxed)) {
 		fn(arg);
+		rt_enter(); /* fn may have blocked and lost the P */
 		atomic_store_explicit(&o->done, 1, memory_order_release);
 	}
 	mutex_unlock(&o->m);
@@ -34,6 +35,7 @@ void rg_once_do(rg_once *op, void (*fn)(void *), void *arg)
 {
 	struct once *o = (struct once *)op;
 
+	rt_enter();
 	if (likely(atomic_load_explicit(&o->done, memory_order_acquire)))
 		return;
 	once_do_slow(o, fn, arg);

@@ -34,6 +34,39 @@
  * Under ThreadSanitizer, which delivers asynchronous signals later and on a
  * copy of the context, no signal is sent (sched.async_preempt is false).
  *
+ * Blocked calls nobody annotated.  A goroutine that calls read() on a pipe
+ * without rg_syscall_enter keeps its P while the thread sleeps.  sysmon
+ * notices a P whose schedtick has not moved while work waits for it, reads
+ * the M's /proc/self/task/TID/syscall, and if the thread sleeps in a system
+ * call the kernel restarts after a handler (ki_syscall_restarts: read,
+ * write, accept, recv, futex waits without a timeout...), sets
+ * mp->retake_req and sends SIGURG.  The signal interrupts the call; before
+ * the kernel restarts it (SA_RESTART), the handler checks, on the thread
+ * itself, that the program made the call and not the runtime:
+ *
+ *   - the M runs a goroutine and holds its P and no runtime lock, and the
+ *     goroutine did not disable preemption;
+ *   - no kernel_iface call or runtime allocation is in progress on the
+ *     thread (ki_incall == 0): every call by which the runtime may sleep in
+ *     the kernel is bracketed, so a sleep outside one is the program's;
+ *   - the kernel rewound the context to restart the call: the interrupted
+ *     PC is at a syscall instruction, outside the runtime's code, and the
+ *     call in rax is one ki_syscall_restarts accepts.
+ *
+ * Then it does what rg_syscall_enter does (entersyscall: the P goes to
+ * P_SYSCALL) and marks the M (mp->syscall_implicit); the call restarts and
+ * sleeps on, and sysmon hands the P to another M at once.  When the call
+ * returns, the goroutine runs on without a P (as in rg_blocking) until it
+ * calls into the runtime: every public call that may use the P begins with
+ * rt_enter, which takes a P back exactly as rg_syscall_exit does.  Costs
+ * and limits: sysmon reads /proc (an open, a read, a close: ~10 us) only
+ * for a P that has not switched for a round while work waits, backing off
+ * to once per time slice for a goroutine that computes; the program sees
+ * its call restarted, never EINTR; calls with a timeout (sleep, poll,
+ * epoll_wait, select, timed futex waits) are not retaken, since the kernel
+ * would fail them with EINTR: annotate those with rg_blocking.  Off under
+ * ThreadSanitizer and with RINGO_DEBUG=blockedretakeoff=1.
+ *
  * Side effects a program can see, as with Go: SIGURG is handled with
  * SA_RESTART, so most interrupted system calls are restarted, but those the
  * kernel never restarts (nanosleep, poll, select, epoll_wait...) may fail
@@ -115,6 +148,36 @@ preempt_safe(struct m *mp, const ucontext_t *uc)
 	return pc_preemptible((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]);
 }
 
+/* Whether the thread was interrupted asleep in a restartable system call
+ * that the program, not the runtime, made ("Blocked calls nobody
+ * annotated" above). */
+__attribute__((no_sanitize("address", "thread", "undefined"))) static bool
+retake_safe(struct m *mp, const ucontext_t *uc)
+{
+	const greg_t *gr = uc->uc_mcontext.gregs;
+	struct g *gp = load_relaxed(&mp->curg);
+	uintptr_t pc = (uintptr_t)gr[REG_RIP];
+	unsigned long args[6];
+	uint16_t insn;
+
+	if (!gp || !mp->p || mp->locks || mp->after.op != AFTER_NONE || ki_incall)
+		return false;
+	if (!gp->stack || gp->stack->preemptoff || load_relaxed(&mp->p->status) != P_RUNNING)
+		return false;
+	if (pc >= (uintptr_t)__start_ringo_text && pc < (uintptr_t)__stop_ringo_text)
+		return false;
+	memcpy(&insn, (const void *)pc, sizeof(insn));
+	if (insn != 0x050f) /* syscall: the kernel rewound the PC to restart it */
+		return false;
+	args[0] = (unsigned long)gr[REG_RDI];
+	args[1] = (unsigned long)gr[REG_RSI];
+	args[2] = (unsigned long)gr[REG_RDX];
+	args[3] = (unsigned long)gr[REG_R10];
+	args[4] = (unsigned long)gr[REG_R8];
+	args[5] = (unsigned long)gr[REG_R9];
+	return ki_syscall_restarts((long)gr[REG_RAX], args);
+}
+
 /* Not instrumented: it runs on the signal stack, between any two
  * instructions of the goroutine (the sanitizers' own handlers chain to
  * it). */
@@ -126,6 +189,13 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
 	greg_t *gr = uc->uc_mcontext.gregs;
 	uint64_t *sp;
 
+	if (mp && sched.blocked_retake && atomic_exchange(&mp->retake_req, 0)) {
+		if (retake_safe(mp, uc)) {
+			entersyscall(mp, mp->p);
+			mp->syscall_implicit = true;
+		}
+		return;
+	}
 	/* Ours only if sysmon sent it: with asynchronous preemption off
 	 * (asyncpreemptoff, TSan) a request is for the cooperative check. */
 	if (!mp || !sched.async_preempt || !atomic_exchange(&mp->preempt_req, 0)) {
@@ -168,6 +238,12 @@ void preemptone(struct p *pp)
 	atomic_store(&mp->preempt_req, 1);
 	if (sched.async_preempt)
 		ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);
+}
+
+void retakeone(struct m *mp)
+{
+	atomic_store(&mp->retake_req, 1);
+	ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);
 }
 
 int preempt_init(void)

@@ -248,7 +248,7 @@ static struct p *releasep(struct m *mp)
 
 static struct p *p_alloc(int32_t id)
 {
-	struct p *pp = aligned_alloc(CACHELINE, sizeof(*pp));
+	struct p *pp = rt_aligned_alloc(CACHELINE, sizeof(*pp));
 
 	if (!pp)
 		return NULL;
@@ -340,7 +340,7 @@ static struct g *malg(struct p *pp)
 		pp->gslab_left--;
 		return pp->gslab_next++;
 	}
-	slab = aligned_alloc(CACHELINE, sizeof(*slab));
+	slab = rt_aligned_alloc(CACHELINE, sizeof(*slab));
 	if (!slab)
 		return NULL;
 	memset(slab, 0, sizeof(*slab));
@@ -618,7 +618,7 @@ void goready(struct g *gp, void *param)
 
 void rg_yield(void)
 {
-	struct m *mp = getm();
+	struct m *mp = rt_enter();
 	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 
 	if (unlikely(!gp))
@@ -657,9 +657,13 @@ static void main_exit(void);
 
 static _Noreturn void goexit1(void)
 {
-	struct m *mp = getm();
-	struct g *gp = load_relaxed(&mp->curg);
-	struct p *pp = mp->p;
+	struct m *mp;
+	struct g *gp;
+	struct p *pp;
+
+	mp = rt_enter();
+	gp = load_relaxed(&mp->curg);
+	pp = mp->p;
 
 	store_relaxed(&pp->gexited, load_relaxed(&pp->gexited) + 1);
 	if (gp->goid == 1)
@@ -689,7 +693,7 @@ _Noreturn void rg_exit(void)
 
 int rg_go(void (*fn)(void *), void *arg)
 {
-	struct m *mp = getm();
+	struct m *mp = rt_enter();
 	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 	struct p *pp;
 	struct g *newg;
@@ -729,7 +733,7 @@ int rg_go(void (*fn)(void *), void *arg)
 
 void rg_lock_os_thread(void)
 {
-	struct m *mp = getm();
+	struct m *mp = rt_enter();
 	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 
 	if (!gp)
@@ -743,7 +747,7 @@ void rg_lock_os_thread(void)
 
 void rg_unlock_os_thread(void)
 {
-	struct m *mp = getm();
+	struct m *mp = rt_enter();
 	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 
 	if (!gp || gp->stack->lockcount == 0)
@@ -778,11 +782,24 @@ int rg_num_goroutine(void)
  * runtime/sysmon.c: CAS P_SYSCALL -> P_IDLE) and hands it to another M
  * (handoffp).  Thieves may steal from a P in a system call meanwhile.
  */
+__attribute__((no_sanitize("address", "thread", "undefined"))) void entersyscall(struct m *mp,
+										 struct p *pp)
+{
+	store_relaxed(&pp->syscalltick, load_relaxed(&pp->syscalltick) + 1);
+	mp->oldp = pp;
+	WRITE_ONCE(pp->m, NULL);
+	WRITE_ONCE(mp->p, NULL);
+	atomic_store(&pp->status, P_SYSCALL);
+}
+
 void rg_syscall_enter(void)
 {
-	struct m *mp = getm();
-	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+	struct m *mp;
+	struct g *gp;
 	struct p *pp;
+
+	mp = rt_enter();
+	gp = mp ? load_relaxed(&mp->curg) : NULL;
 
 	if (!gp)
 		return; /* a plain thread: nothing to release */
@@ -791,11 +808,7 @@ void rg_syscall_enter(void)
 		throw("rg_syscall_enter: already in a system call (nested rg_syscall_enter)");
 	if (unlikely(mp->locks))
 		throw("rg_syscall_enter: called with runtime locks held");
-	store_relaxed(&pp->syscalltick, load_relaxed(&pp->syscalltick) + 1);
-	mp->oldp = pp;
-	WRITE_ONCE(pp->m, NULL);
-	WRITE_ONCE(mp->p, NULL);
-	atomic_store(&pp->status, P_SYSCALL);
+	entersyscall(mp, pp);
 	/* Work waits behind this call: make sure sysmon looks soon. */
 	if (!runqempty(pp))
 		sysmon_kick();
@@ -847,6 +860,12 @@ void rg_syscall_exit(void)
 		return;
 	}
 	exitsyscall_slow(mp, pp);
+}
+
+void exitsyscall_implicit(struct m *mp)
+{
+	mp->syscall_implicit = false;
+	rg_syscall_exit();
 }
 
 int64_t rg_blocking(int64_t (*fn)(void *arg), void *arg)
@@ -961,7 +980,7 @@ static void *mstart(void *arg)
  * of the line), or NULL. */
 static struct m *m_alloc(void)
 {
-	struct m *mp = aligned_alloc(_Alignof(struct m), sizeof(struct m));
+	struct m *mp = rt_aligned_alloc(_Alignof(struct m), sizeof(struct m));
 
 	if (mp)
 		memset(mp, 0, sizeof(*mp));
@@ -1262,7 +1281,7 @@ static void start_the_world(struct m *mp, int32_t n)
 
 int rg_gomaxprocs(int n)
 {
-	struct m *mp = getm();
+	struct m *mp = rt_enter();
 	int old;
 
 	if (!mp || !load_relaxed(&mp->curg))
@@ -1630,7 +1649,7 @@ static void checkdead(void)
 			return;
 	if (atomic_load(&sched.sysmon_readying))
 		return;
-	tids = malloc(sizeof(pid_t) * (size_t)(sched.mcount + 3));
+	tids = rt_malloc(sizeof(pid_t) * (size_t)(sched.mcount + 3));
 	if (!tids)
 		return;
 	for (mp = sched.allm; mp; mp = mp->alllink)
@@ -1640,7 +1659,7 @@ static void checkdead(void)
 	if (sysmon_tid())
 		tids[n++] = sysmon_tid();
 	others = ki_count_other_threads(tids, n);
-	free(tids);
+	rt_free(tids);
 	if (others < 0 || others > SAN_RUNTIME_THREADS)
 		return;
 	fatal_deadlock();
@@ -1706,18 +1725,18 @@ static void teardown(struct m *m0)
 	tls_m = NULL;
 	for (mp = sched.allm; mp; mp = next) {
 		next = mp->alllink;
-		free(mp);
+		rt_free(mp);
 	}
 	for_each_g(slab, gp) if (gp->stack) san_fiber_destroy(gp->stack->tsan_fiber);
 	while ((slab = sched.gslabs) != NULL) {
 		sched.gslabs = slab->next;
-		free(slab);
+		rt_free(slab);
 	}
 	for (i = 0; i < sched.nallp; i++) {
-		free(sched.allp[i]->timers);
-		free(sched.allp[i]);
+		rt_free(sched.allp[i]->timers);
+		rt_free(sched.allp[i]);
 	}
-	free(sched.allp);
+	rt_free(sched.allp);
 	globrunq_fini();
 	stack_fini();
 	memset(&sched, 0, sizeof(sched));
@@ -1782,9 +1801,10 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	 * that has moved on.  Goroutines still yield at their next call into
 	 * the runtime. */
 	sched.async_preempt = !env.asyncpreemptoff && !RG_TSAN;
+	sched.blocked_retake = !env.blockedretakeoff && !RG_TSAN;
 	sched.scheddetail = env.scheddetail;
 	sched.start_ns = ki_nanotime();
-	sched.allp = calloc(MAXPROCS_LIMIT, sizeof(*sched.allp));
+	sched.allp = rt_calloc(MAXPROCS_LIMIT, sizeof(*sched.allp));
 	m0 = m_alloc();
 	maing = malg(NULL);
 	r = -ENOMEM;
@@ -1834,9 +1854,9 @@ err_signal:
 err_stack:
 	stack_fini();
 err_free:
-	free(sched.gslabs);
-	free(m0);
-	free(sched.allp);
+	rt_free(sched.gslabs);
+	rt_free(m0);
+	rt_free(sched.allp);
 	memset(&sched, 0, sizeof(sched));
 err_state:
 	store_release(&runtime_state, 0);

@@ -253,12 +253,12 @@ static void globrunq_reserve(uint32_t n)
 		return;
 	for (cap = sched.runqcap ? sched.runqcap : 1024; cap < size + n; cap *= 2)
 		;
-	q = malloc(sizeof(*q) * cap);
+	q = rt_malloc(sizeof(*q) * cap);
 	if (!q)
 		throw("globrunqput: out of memory growing the global run queue to %u", cap);
 	for (i = 0; i < size; i++)
 		q[i] = sched.runq[(sched.runqfirst + i) & (sched.runqcap - 1)];
-	free(sched.runq);
+	rt_free(sched.runq);
 	sched.runq = q;
 	sched.runqcap = cap;
 	sched.runqfirst = 0;
@@ -323,7 +323,7 @@ struct g *globrunqget(struct p *pp, int32_t max)
 /* Free the global queue's array (tear-down). */
 void globrunq_fini(void)
 {
-	free(sched.runq);
+	rt_free(sched.runq);
 	sched.runq = NULL;
 	sched.runqcap = 0;
 	sched.runqfirst = 0;

@@ -36,12 +36,68 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <sys/types.h>
 
+#include "kernel_iface/kernel.h"
 #include "runtime/compiler.h"
 #include "runtime/lock.h"
 #include "runtime/stack.h"
 #include "numa/steal.h"
+
+/*
+ * The C library's allocator, for the runtime's own memory.  The calls may
+ * sleep in the kernel (a futex on an arena lock, mmap), so they count as
+ * calls in progress (ki_incall): a thread asleep there is the runtime's,
+ * not the program's ("Blocked calls nobody annotated", runtime/preempt.c).
+ * The runtime uses only these (make lint checks).
+ */
+static inline void *rt_malloc(size_t n)
+{
+	void *p;
+
+	ki_call_enter();
+	p = malloc(n);
+	ki_call_exit();
+	return p;
+}
+
+static inline void *rt_calloc(size_t n, size_t size)
+{
+	void *p;
+
+	ki_call_enter();
+	p = calloc(n, size);
+	ki_call_exit();
+	return p;
+}
+
+static inline void *rt_aligned_alloc(size_t align, size_t n)
+{
+	void *p;
+
+	ki_call_enter();
+	p = aligned_alloc(align, n);
+	ki_call_exit();
+	return p;
+}
+
+static inline void *rt_realloc(void *old, size_t n)
+{
+	void *p;
+
+	ki_call_enter();
+	p = realloc(old, n);
+	ki_call_exit();
+	return p;
+}
+
+static inline void rt_free(void *p)
+{
+	ki_call_enter();
+	free(p);
+	ki_call_exit();
+}
 
 #define MAXPROCS_LIMIT 1024 /* like Go's _MaxGomaxprocs on 64-bit Linux, bounded */
 #define RUNQ_SIZE      256  /* per-P ring; must be a power of two */
@@ -150,6 +206,10 @@ struct p {
 	uint32_t sm_schedtick;	     /* schedtick at sysmon's last look; sysmon only */
 	int64_t sm_schedwhen;	     /* when sysmon first saw it; sysmon only */
 	int64_t sm_syscallwhen;	     /* when sysmon first saw it; sysmon only */
+	int64_t sm_probe_at;	     /* next look at a blocked M's system call; sysmon only */
+	int64_t sm_probe_wait;	     /* the wait before the look after it; sysmon only */
+	uint32_t sm_retake_tick;     /* syscalltick expected after a retake request; sysmon only */
+	bool sm_retake_sent;	     /* a retake request is out for this P; sysmon only */
 	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
 	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
 	uint64_t goidcache;	     /* next goid to hand out; owner */
@@ -231,9 +291,13 @@ struct m {
 	struct after after;	      /* pending post-switch action; this M only */
 	uint64_t fastrand;	      /* this M only */
 	_Atomic uint32_t preempt_req; /* sysmon asks the running G to yield (runtime/preempt.c) */
-	int locks;		      /* runtime locks held; this M only (see lockr) */
-	uint8_t lockranks[8];	      /* ranks of the locks held, in order (debug builds) */
-	uint16_t lockrankn[8];	      /* how many of each (only LR_CHAN repeats) */
+	_Atomic uint32_t retake_req;  /* sysmon found the G asleep in a system call (preempt.c) */
+	/* The handler put the M in a system call for the G (preempt.c); this
+	 * M only (its handler and rt_enter). */
+	volatile bool syscall_implicit;
+	int locks;	       /* runtime locks held; this M only (see lockr) */
+	uint8_t lockranks[8];  /* ranks of the locks held, in order (debug builds) */
+	uint16_t lockrankn[8]; /* how many of each (only LR_CHAN repeats) */
 	int nlockranks;
 	struct stk g0stack; /* g0's stack: the thread's own (g0.stack points here) */
 	void *altstack;	    /* signal stack */
@@ -313,6 +377,7 @@ struct sched {
 	int64_t start_ns;
 	int64_t preempt_slice_ns; /* time slice before preemption */
 	bool async_preempt;	  /* SIGURG preemption on (asyncpreemptoff=1 clears) */
+	bool blocked_retake; /* retake Ps of unannotated blocked calls (blockedretake=0 clears) */
 };
 
 extern struct sched sched;
@@ -550,6 +615,36 @@ void preempt_fini(void);
  * into the runtime.  sysmon. */
 void preemptone(struct p *pp);
 void preempt_check_slow(struct m *mp);
+/* Ask the SIGURG handler on mp, found asleep in a system call while holding
+ * its P, to put it in a system call (see "Blocked calls nobody annotated"
+ * in runtime/preempt.c).  sysmon. */
+void retakeone(struct m *mp);
+
+/* Put mp, whose G runs on pp, in a system call: pp goes to P_SYSCALL for
+ * sysmon to retake (rg_syscall_enter; the SIGURG handler).  Async-signal-
+ * safe. */
+void entersyscall(struct m *mp, struct p *pp);
+/* Take a P back after the handler's entersyscall (rt_enter). */
+void exitsyscall_implicit(struct m *mp);
+
+/*
+ * rt_enter - the first thing every public call that may use the M's P
+ * does.  A goroutine whose blocked system call lost its P to sysmon
+ * ("Blocked calls nobody annotated", runtime/preempt.c) takes one back here
+ * before it touches any runtime state, as rg_syscall_exit does; it may then
+ * run on another M.  Returns the M the caller runs on (NULL on a plain
+ * thread).
+ */
+static inline struct m *rt_enter(void)
+{
+	struct m *mp = getm();
+
+	if (mp && unlikely(mp->syscall_implicit)) {
+		exitsyscall_implicit(mp);
+		mp = getm();
+	}
+	return mp;
+}
 
 /* A goroutine asked to yield does so at its next call into the runtime. */
 static inline void preempt_check(void)
@@ -570,6 +665,7 @@ struct rg_env {
 	int maxthreads;		 /* 0: not set */
 	int64_t preemptslice_us; /* 0: not set */
 	bool asyncpreemptoff;
+	bool blockedretakeoff;
 	const char *netpoll; /* RINGO_NETPOLL, NULL: not set */
 };
 /* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */

@@ -35,6 +35,7 @@ void rg_rwmutex_rlock(rg_rwmutex *rwp)
 {
 	struct rwmutex *rw = (struct rwmutex *)rwp;
 
+	rt_enter();
 	if (atomic_fetch_add(&rw->reader_count, 1) + 1 < 0)
 		semacquire(&rw->reader_sem, reason_rlock); /* a writer is pending */
 }
@@ -44,6 +45,7 @@ int rg_rwmutex_tryrlock(rg_rwmutex *rwp)
 	struct rwmutex *rw = (struct rwmutex *)rwp;
 	int32_t c = atomic_load(&rw->reader_count);
 
+	rt_enter();
 	do {
 		if (c < 0)
 			return -EBUSY; /* a writer holds it or waits for it */
@@ -54,7 +56,10 @@ int rg_rwmutex_tryrlock(rg_rwmutex *rwp)
 void rg_rwmutex_runlock(rg_rwmutex *rwp)
 {
 	struct rwmutex *rw = (struct rwmutex *)rwp;
-	int32_t r = atomic_fetch_sub(&rw->reader_count, 1) - 1;
+	int32_t r;
+
+	rt_enter();
+	r = atomic_fetch_sub(&rw->reader_count, 1) - 1;
 
 	if (likely(r >= 0))
 		return;
@@ -70,6 +75,7 @@ void rg_rwmutex_lock(rg_rwmutex *rwp)
 	struct rwmutex *rw = (struct rwmutex *)rwp;
 	int32_t r;
 
+	rt_enter();
 	mutex_lock(&rw->w, reason_lock);
 	/* Announce the writer; r readers are still in. */
 	r = atomic_fetch_sub(&rw->reader_count, RWMUTEX_MAX_READERS);
@@ -82,6 +88,7 @@ int rg_rwmutex_trylock(rg_rwmutex *rwp)
 	struct rwmutex *rw = (struct rwmutex *)rwp;
 	int32_t zero = 0;
 
+	rt_enter();
 	if (!mutex_trylock(&rw->w))
 		return -EBUSY;
 	if (!atomic_compare_exchange_strong(&rw->reader_count, &zero, -RWMUTEX_MAX_READERS)) {
@@ -94,8 +101,11 @@ int rg_rwmutex_trylock(rg_rwmutex *rwp)
 void rg_rwmutex_unlock(rg_rwmutex *rwp)
 {
 	struct rwmutex *rw = (struct rwmutex *)rwp;
-	int32_t r = atomic_fetch_add(&rw->reader_count, RWMUTEX_MAX_READERS) + RWMUTEX_MAX_READERS;
+	int32_t r;
 	int32_t i;
+
+	rt_enter();
+	r = atomic_fetch_add(&rw->reader_count, RWMUTEX_MAX_READERS) + RWMUTEX_MAX_READERS;
 
 	if (r >= RWMUTEX_MAX_READERS)
 		throw("sync: Unlock of unlocked RWMutex (rg_rwmutex_unlock %p)", (void *)rwp);

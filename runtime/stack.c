@@ -96,7 +96,7 @@ static int arena_new(struct arena **out)
 		nslots = ARENA_MIN_SLOTS;
 	if (load_relaxed(&pool.narenas) == MAX_ARENAS)
 		return -ENOMEM;
-	a = calloc(1, sizeof(*a) + nslots * sizeof(struct stk));
+	a = rt_calloc(1, sizeof(*a) + nslots * sizeof(struct stk));
 	if (!a)
 		return -ENOMEM;
 	a->len = (size_t)nslots * pool.size;
@@ -109,7 +109,7 @@ static int arena_new(struct arena **out)
 	*out = a;
 	return 0;
 err_free:
-	free(a);
+	rt_free(a);
 	return r;
 }
 
@@ -213,7 +213,7 @@ void stack_fini(void)
 	store_release(&pool.narenas, 0);
 	for (i = 0; i < n; i++) {
 		ki_munmap(pool.arenas[i]->base, pool.arenas[i]->len);
-		free(pool.arenas[i]);
+		rt_free(pool.arenas[i]);
 		pool.arenas[i] = NULL;
 	}
 	pool.hot = pool.pending = pool.cold = NULL;

@@ -26,8 +26,15 @@
  *
  *   - preempts goroutines that ran past their time slice (sysmon_preempt;
  *     runtime/preempt.c), waking at least every tenth of a slice while a
- *     P runs, so that a goroutine runs at most a slice and a tenth.  The fields sysmon keeps per P (sm_*) are sysmon's
- * own; everything else it only reads, relaxed.
+ *     P runs, so that a goroutine runs at most a slice and a tenth;
+ *
+ *   - looks at what the M of a P that has not switched while work waits is
+ *     doing, and has the P of one asleep in a system call nobody annotated
+ *     put in P_SYSCALL, to retake it (sysmon_probe; "Blocked calls nobody
+ *     annotated" in runtime/preempt.c).
+ *
+ * The fields sysmon keeps per P (sm_*) are sysmon's own; everything else
+ * it only reads, relaxed.
  */
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
@@ -38,6 +45,7 @@
 #define SYSMON_IDLE_NS	  1000000000LL /* every P idle: wake at least this often */
 #define SYSMON_KICK_NS	  100000LL     /* rg_syscall_enter kicks a sysmon sleeping longer */
 #define SYSCALL_RETAKE_NS 10000000LL   /* retake a P in a system call after this anyway */
+#define PROBE_AFTER_NS	  20000LL      /* a P that has not switched this long while work waits */
 
 static struct {
 	pthread_t thread;
@@ -51,6 +59,43 @@ static struct {
 } sm;
 
 /*
+ * A P that has not switched for PROBE_AFTER_NS while work waits that no
+ * idle P will take: is its M asleep in a system call the program made
+ * without rg_syscall_enter?  If so, ask its handler to put it in one
+ * (retakeone); sysmon_retake then hands the P over at its next round.  A
+ * goroutine that computes is looked at again after a wait that doubles up
+ * to a time slice, so that it costs sysmon a /proc read per slice at most.
+ * Returns whether a request went out.
+ */
+static bool sysmon_probe(struct p *pp, int64_t now)
+{
+	struct m *mp = __atomic_load_n(&pp->m, __ATOMIC_ACQUIRE);
+	unsigned long args[6];
+	bool sent = false;
+	long nr;
+
+	if (!sched.blocked_retake || now - pp->sm_schedwhen < PROBE_AFTER_NS ||
+	    now < pp->sm_probe_at)
+		return false;
+	if ((runqempty(pp) && !load_relaxed(&sched.runqsize)) || load_relaxed(&sched.npidle) > 0)
+		return false;
+	if (!mp || !load_relaxed(&mp->curg))
+		return false;
+	if (ki_thread_syscall(READ_ONCE(mp->tid), &nr, args) == 1 &&
+	    ki_syscall_restarts(nr, args)) {
+		pp->sm_retake_sent = true;
+		pp->sm_retake_tick = load_relaxed(&pp->syscalltick) + 1;
+		retakeone(mp);
+		sent = true;
+	}
+	pp->sm_probe_at = now + pp->sm_probe_wait;
+	pp->sm_probe_wait *= 2;
+	if (pp->sm_probe_wait > sched.preempt_slice_ns)
+		pp->sm_probe_wait = sched.preempt_slice_ns;
+	return sent;
+}
+
+/*
  * Preempt goroutines that ran past their time slice (runtime/preempt.c).
  * A P whose schedtick did not move since sysmon first saw it, a slice
  * ago, has run one goroutine (or a chain inheriting its slice) all along.
@@ -58,7 +103,7 @@ static struct {
  * for the bound (a slice plus one of its periods, which sysmon caps at a
  * tenth of a slice while Ps run).
  */
-static bool sysmon_preempt(int64_t now, int64_t prev, int64_t period)
+static bool sysmon_preempt(int64_t now, int64_t prev, int64_t period, bool *probed)
 {
 	int32_t i, n = load_acquire(&sched.nprocs);
 	bool running = false;
@@ -79,8 +124,12 @@ static bool sysmon_preempt(int64_t now, int64_t prev, int64_t period)
 			 * (a slice runs 0.9 to 1.1 of its length). */
 			pp->sm_schedtick = t;
 			pp->sm_schedwhen = prev;
+			pp->sm_probe_at = 0;
+			pp->sm_probe_wait = SYSMON_MIN_NS;
+			pp->sm_retake_sent = false;
 			continue;
 		}
+		*probed |= sysmon_probe(pp, now);
 		if (now - pp->sm_schedwhen >= sched.preempt_slice_ns)
 			preemptone(pp);
 	}
@@ -105,7 +154,10 @@ static int sysmon_retake(int64_t now)
 
 		if (load_relaxed(&pp->status) != P_SYSCALL)
 			continue;
-		if (pp->sm_syscalltick != t) {
+		if (pp->sm_retake_sent && t == pp->sm_retake_tick) {
+			/* The handler put it there: known to be blocked. */
+			pp->sm_retake_sent = false;
+		} else if (pp->sm_syscalltick != t) {
 			pp->sm_syscalltick = t;
 			pp->sm_syscallwhen = now;
 			continue;
@@ -196,7 +248,7 @@ static void *sysmon_main(void *arg)
 	for (;;) {
 		int64_t now, trace = period ? next_trace - ki_nanotime() : SYSMON_IDLE_NS;
 
-		bool kicked;
+		bool kicked, probed = false;
 
 		if (!sysmon_sleep(delay, trace, &kicked))
 			break;
@@ -222,8 +274,10 @@ static void *sysmon_main(void *arg)
 		if (delay > SYSMON_MAX_NS)
 			delay = SYSMON_MAX_NS;
 		store_relaxed(&sm.delay_ns, delay);
-		if (sysmon_preempt(now, prev, preempt_period) && delay > preempt_period)
+		if (sysmon_preempt(now, prev, preempt_period, &probed) && delay > preempt_period)
 			delay = preempt_period;
+		if (probed) /* retake at the next round */
+			delay = SYSMON_MIN_NS;
 		prev = now;
 	}
 	return NULL;

@@ -103,7 +103,7 @@ static void timer_add_to(struct p *pp, struct timer *t, int64_t when)
 	lockr(&pp->timerslock, LR_TIMERS);
 	if (pp->ntimers == pp->timerscap) {
 		int32_t cap = pp->timerscap ? 2 * pp->timerscap : 64;
-		struct timer **h = realloc(pp->timers, sizeof(*h) * (size_t)cap);
+		struct timer **h = rt_realloc(pp->timers, sizeof(*h) * (size_t)cap);
 
 		if (!h)
 			throw("timer_add: out of memory for %d timers", cap);
@@ -200,7 +200,7 @@ void timers_move(struct p *from, struct p *to)
 		WRITE_ONCE(t->pp, NULL);
 		timer_add_to(to, t, t->when);
 	}
-	free(ts);
+	rt_free(ts);
 }
 
 /* --- sleeping ------------------------------------------------------------- */
@@ -228,6 +228,7 @@ int64_t when_after(int64_t ns)
 
 int64_t rg_now_ns(void)
 {
+	rt_enter();
 	preempt_check(); /* loops that watch the clock are preemption points */
 	return ki_nanotime();
 }
@@ -237,6 +238,7 @@ void rg_sleep_ns(int64_t ns)
 	struct timer t = { .f = sleep_fire };
 	struct g *gp;
 
+	rt_enter();
 	if (ns <= 0)
 		return;
 	gp = getg();

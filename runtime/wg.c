@@ -28,6 +28,7 @@ void rg_wg_add(rg_wg *wgp, int delta)
 	int32_t v = (int32_t)(state >> 32);
 	uint32_t w = (uint32_t)state;
 
+	rt_enter();
 	if (v < 0)
 		throw("sync: negative WaitGroup counter (rg_wg_add(%p, %d))", (void *)wgp, delta);
 	if (w != 0 && delta > 0 && v == delta)
@@ -52,6 +53,7 @@ void rg_wg_wait(rg_wg *wgp)
 	struct wg *wg = (struct wg *)wgp;
 	uint64_t state = atomic_load(&wg->state);
 
+	rt_enter();
 	for (;;) {
 		if ((int32_t)(state >> 32) == 0)
 			return;

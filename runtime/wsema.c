@@ -70,11 +70,13 @@ static int wsema_acquire(struct wsema *s, int64_t n, bool block)
 
 int rg_sema_acquire(rg_sema *s, int64_t n)
 {
+	rt_enter();
 	return wsema_acquire((struct wsema *)s, n, true);
 }
 
 int rg_sema_try_acquire(rg_sema *s, int64_t n)
 {
+	rt_enter();
 	return wsema_acquire((struct wsema *)s, n, false);
 }
 
@@ -82,7 +84,10 @@ void rg_sema_release(rg_sema *sp, int64_t n)
 {
 	struct wsema *s = (struct wsema *)sp;
 	struct sudog *w, *woken = NULL, **tail = &woken;
-	struct semroot *root = semroot_lock(s);
+	struct semroot *root;
+
+	rt_enter();
+	root = semroot_lock(s);
 
 	if (n < 0 || n > s->cur) {
 		semroot_unlock(root);

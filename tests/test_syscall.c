@@ -13,6 +13,12 @@
  *    -EINVAL;
  *  - misuse is a fatal error naming the call: nested rg_syscall_enter,
  *    rg_syscall_exit without rg_syscall_enter, parking in between;
+ *  - the safety net for calls nobody annotated: a goroutine in a plain
+ *    read() on a pipe, or in pthread_mutex_lock (a futex wait), at
+ *    maxprocs 1 does not stop the others either (sysmon finds the thread
+ *    asleep and the SIGURG handler gives up the P); the goroutine takes a
+ *    P back at its next runtime call or when it returns; a timed sleep is
+ *    never interrupted (no EINTR);
  *  - the thread limit (rg_config.max_threads, RINGO_DEBUG=maxthreads):
  *    more goroutines blocked in system calls than it allows is a fatal
  *    "thread exhaustion", and a bad limit is -EINVAL.
@@ -110,6 +116,205 @@ static void test_blocked_call_releases_p(void **state)
 	}
 	memset(&bc, 0, sizeof(bc));
 	RUN_IN_RUNTIME(2, block_main, &bc);
+}
+
+/* --------------------------------------------------------------------- */
+/* Calls nobody annotated                                                */
+/* --------------------------------------------------------------------- */
+
+static void plain_blocker(void *arg)
+{
+	struct block_ctx *bc = arg;
+	char c;
+
+	/* No rg_syscall_enter: the P is retaken behind the program's back. */
+	GCHECK_EQ(read(bc->fds[0], &c, 1), 1);
+	atomic_store(&bc->done, 1);
+	/* Runtime calls after the read take a P back first. */
+	for (int i = 0; i < 10; i++)
+		rg_yield();
+	rg_wg_done(&bc->wg);
+}
+
+static void plain_block_main(void *arg)
+{
+	struct block_ctx *bc = arg;
+
+	GCHECK_EQ(pipe2(bc->fds, O_CLOEXEC), 0);
+	rg_wg_add(&bc->wg, 2);
+	GCHECK_EQ(rg_go(worker, bc), 0);
+	GCHECK_EQ(rg_go(plain_blocker, bc), 0);
+	rg_wg_wait(&bc->wg);
+	GCHECK_EQ(atomic_load(&bc->progress), 100);
+	GCHECK_EQ(atomic_load(&bc->done), 1);
+	close(bc->fds[0]);
+	close(bc->fds[1]);
+}
+
+/* The blocked goroutine returns right after its call: goexit takes the P. */
+static void plain_exit_blocker(void *arg)
+{
+	struct block_ctx *bc = arg;
+	char c;
+
+	GCHECK_EQ(read(bc->fds[0], &c, 1), 1);
+	atomic_store(&bc->done, 1);
+}
+
+static void plain_exit_main(void *arg)
+{
+	struct block_ctx *bc = arg;
+
+	GCHECK_EQ(pipe2(bc->fds, O_CLOEXEC), 0);
+	GCHECK_EQ(rg_go(plain_exit_blocker, bc), 0);
+	rg_sleep_ns(2 * MS); /* the blocker runs and blocks; we need the P back */
+	GCHECK_EQ(atomic_load(&bc->done), 0);
+	GCHECK_EQ(write(bc->fds[1], "x", 1), 1);
+	while (!atomic_load(&bc->done))
+		rg_sleep_ns(MS / 10);
+	close(bc->fds[0]);
+	close(bc->fds[1]);
+}
+
+static void test_unannotated_read(void **state)
+{
+	struct block_ctx bc;
+
+	(void)state;
+	if (RG_TEST_TSAN)
+		skip(); /* no SIGURG under TSan: the net is off */
+	for (int i = 0; i < 3; i++) {
+		memset(&bc, 0, sizeof(bc));
+		RUN_IN_RUNTIME(1, plain_block_main, &bc);
+		memset(&bc, 0, sizeof(bc));
+		RUN_IN_RUNTIME(1, plain_exit_main, &bc);
+	}
+	memset(&bc, 0, sizeof(bc));
+	RUN_IN_RUNTIME(2, plain_block_main, &bc);
+}
+
+struct futex_ctx {
+	pthread_mutex_t mu;
+	atomic_int held;    /* the plain thread holds mu */
+	atomic_int release; /* the holder unlocks when set */
+	atomic_int locked;  /* the goroutine got the mutex */
+	atomic_int progress;
+	rg_wg wg;
+};
+
+static void *holder_thread(void *arg)
+{
+	struct futex_ctx *fc = arg;
+
+	pthread_mutex_lock(&fc->mu);
+	atomic_store(&fc->held, 1);
+	while (!atomic_load(&fc->release))
+		usleep(200);
+	pthread_mutex_unlock(&fc->mu);
+	return NULL;
+}
+
+static void futex_blocker(void *arg)
+{
+	struct futex_ctx *fc = arg;
+
+	GCHECK_EQ(pthread_mutex_lock(&fc->mu), 0); /* a futex wait */
+	atomic_store(&fc->locked, 1);
+	pthread_mutex_unlock(&fc->mu);
+	rg_wg_done(&fc->wg);
+}
+
+static void futex_worker(void *arg)
+{
+	struct futex_ctx *fc = arg;
+
+	for (int i = 0; i < 50; i++) {
+		atomic_fetch_add(&fc->progress, 1);
+		rg_yield();
+	}
+	GCHECK_EQ(atomic_load(&fc->locked), 0);
+	atomic_store(&fc->release, 1);
+	rg_wg_done(&fc->wg);
+}
+
+static void futex_main(void *arg)
+{
+	struct futex_ctx *fc = arg;
+
+	rg_wg_add(&fc->wg, 2);
+	GCHECK_EQ(rg_go(futex_worker, fc), 0);
+	GCHECK_EQ(rg_go(futex_blocker, fc), 0);
+	rg_wg_wait(&fc->wg);
+	GCHECK_EQ(atomic_load(&fc->locked), 1);
+	GCHECK_EQ(atomic_load(&fc->progress), 50);
+}
+
+static void test_unannotated_futex(void **state)
+{
+	struct futex_ctx fc;
+	pthread_t t;
+
+	(void)state;
+	if (RG_TEST_TSAN)
+		skip();
+	memset(&fc, 0, sizeof(fc));
+	pthread_mutex_init(&fc.mu, NULL);
+	assert_int_equal(pthread_create(&t, NULL, holder_thread, &fc), 0);
+	while (!atomic_load(&fc.held))
+		usleep(100);
+	RUN_IN_RUNTIME(1, futex_main, &fc);
+	pthread_join(t, NULL);
+	pthread_mutex_destroy(&fc.mu);
+}
+
+struct sleep_ctx {
+	int rc, err;
+	atomic_int progress;
+	int progress_during; /* the other goroutine's progress while we slept */
+	rg_wg wg;
+};
+
+static void sleeper(void *arg)
+{
+	struct sleep_ctx *sc = arg;
+	struct timespec ts = { 0, 5 * MS };
+	int before = atomic_load(&sc->progress);
+
+	sc->rc = nanosleep(&ts, NULL);
+	sc->err = sc->rc ? errno : 0;
+	sc->progress_during = atomic_load(&sc->progress) - before;
+	rg_wg_done(&sc->wg);
+}
+
+static void sleep_worker(void *arg)
+{
+	struct sleep_ctx *sc = arg;
+
+	atomic_fetch_add(&sc->progress, 1);
+	rg_wg_done(&sc->wg);
+}
+
+static void sleep_main(void *arg)
+{
+	struct sleep_ctx *sc = arg;
+
+	rg_wg_add(&sc->wg, 2);
+	GCHECK_EQ(rg_go(sleep_worker, sc), 0);
+	GCHECK_EQ(rg_go(sleeper, sc), 0);
+	rg_wg_wait(&sc->wg);
+}
+
+static void test_timed_sleep_not_interrupted(void **state)
+{
+	struct sleep_ctx sc;
+
+	(void)state;
+	for (int i = 0; i < 5; i++) {
+		memset(&sc, 0, sizeof(sc));
+		RUN_IN_RUNTIME(1, sleep_main, &sc);
+		assert_int_equal(sc.rc, 0);
+		assert_int_equal(sc.err, 0);
+	}
 }
 
 /* --------------------------------------------------------------------- */
@@ -312,6 +517,9 @@ int main(int argc, char **argv)
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_blocked_call_releases_p),
+		cmocka_unit_test(test_unannotated_read),
+		cmocka_unit_test(test_unannotated_futex),
+		cmocka_unit_test(test_timed_sleep_not_interrupted),
 		cmocka_unit_test(test_fast_path),
 		cmocka_unit_test(test_stop_the_world_during_call),
 		cmocka_unit_test(test_plain_thread),
