@@ -48,18 +48,114 @@ int ki_thread_stack(void **lo, size_t *size)
 	return -r;
 }
 
+/*
+ * Affinity masks are CPU_ALLOC'd: the kernel may know more CPUs
+ * (nr_cpu_ids) than a cpu_set_t holds (CPU_SETSIZE, 1024), and then
+ * sched_getaffinity with a smaller mask fails with EINVAL.  Masks larger
+ * than AFFINITY_MAX_CPUS are not tried (Linux allows at most 8192 CPUs).
+ */
+#define AFFINITY_MAX_CPUS (1 << 16)
+
+/* The calling thread's mask through *setp (CPU_FREE it), of *sizep bytes. */
+static int affinity_get(cpu_set_t **setp, size_t *sizep)
+{
+	int ncpus;
+
+	for (ncpus = CPU_SETSIZE;; ncpus *= 2) {
+		cpu_set_t *set = CPU_ALLOC(ncpus);
+		size_t size = CPU_ALLOC_SIZE(ncpus);
+		int e;
+
+		if (!set)
+			return -ENOMEM;
+		if (sched_getaffinity(0, size, set) == 0) {
+			*setp = set;
+			*sizep = size;
+			return 0;
+		}
+		e = errno;
+		CPU_FREE(set);
+		if (e != EINVAL || ncpus >= AFFINITY_MAX_CPUS)
+			return -e;
+	}
+}
+
 int ki_affinity_count(void)
 {
-	cpu_set_t set;
+	cpu_set_t *set;
+	size_t size;
 	int saved = errno;
+	int r = affinity_get(&set, &size);
 
-	if (sched_getaffinity(0, sizeof(set), &set) != 0) {
-		int e = -errno;
-
-		errno = saved;
-		return e;
+	if (r == 0) {
+		r = CPU_COUNT_S(size, set) > 0 ? CPU_COUNT_S(size, set) : 1;
+		CPU_FREE(set);
 	}
-	return CPU_COUNT(&set) > 0 ? CPU_COUNT(&set) : 1;
+	errno = saved;
+	return r;
+}
+
+int ki_affinity_cpus(int *cpus, int max)
+{
+	cpu_set_t *set;
+	size_t size;
+	int saved = errno;
+	int r, cpu, i;
+
+	if (max < 0 || (max > 0 && !cpus))
+		return -EINVAL;
+	r = affinity_get(&set, &size);
+	if (r < 0)
+		goto out;
+	r = CPU_COUNT_S(size, set);
+	if (max == 0)
+		goto out_free_set;
+	if (r > max) {
+		r = -ERANGE;
+		goto out_free_set;
+	}
+	for (cpu = 0, i = 0; i < r && (size_t)cpu < size * 8; cpu++)
+		if (CPU_ISSET_S(cpu, size, set))
+			cpus[i++] = cpu;
+out_free_set:
+	CPU_FREE(set);
+out:
+	errno = saved;
+	return r;
+}
+
+int ki_set_affinity(const int *cpus, int n)
+{
+	cpu_set_t *set;
+	size_t size;
+	int saved = errno;
+	int i, top = 0, r = 0;
+
+	if (n <= 0 || !cpus)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (cpus[i] < 0 || cpus[i] >= AFFINITY_MAX_CPUS)
+			return -EINVAL;
+		if (cpus[i] > top)
+			top = cpus[i];
+	}
+	set = CPU_ALLOC(top + 1);
+	if (!set)
+		return -ENOMEM;
+	size = CPU_ALLOC_SIZE(top + 1);
+	CPU_ZERO_S(size, set);
+	for (i = 0; i < n; i++)
+		CPU_SET_S(cpus[i], size, set);
+	if (sched_setaffinity(0, size, set) != 0)
+		r = -errno;
+	CPU_FREE(set);
+	errno = saved;
+	return r;
+}
+
+int ki_pin_thread(int cpu)
+{
+	return ki_set_affinity(&cpu, 1);
 }
 
 int ki_count_other_threads(const pid_t *tids, int n)
