@@ -61,8 +61,9 @@ typedef struct rg_config {
  *
  * Environment, read once per call: RINGO_MAXPROCS=N, RINGO_NETPOLL=
  * io_uring|epoll and RINGO_DEBUG=k=v[,k=v] with schedtrace=MS,
- * scheddetail=1, preemptslice=US, asyncpreemptoff=1, maxthreads=N,
- * stackguard=mprotect (README.md).  Malformed values are reported on
+ * scheddetail=1, preemptslice=US, asyncpreemptoff=1, blockedretakeoff=1,
+ * stealpolicy=flat|node|distance, ppin=0|1, maxthreads=N,
+ * stackguard=mprotect, and RINGO_NUMA_TOPOLOGY (README.md, docs/numa.md).  Malformed values are reported on
  * stderr and ignored; a RINGO_NETPOLL that cannot be honoured makes
  * rg_main fail.
  */
@@ -75,6 +76,62 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg);
  * from a plain thread)
  */
 int rg_gomaxprocs(int n);
+
+/*
+ * Scheduler statistics, for experiments (docs/numa.md).  Counters start at
+ * 0 with each rg_main and only grow; read them twice and subtract.
+ *
+ * Steal distance classes: class 0 is the thief's own NUMA node; class c > 0
+ * is the c-th nearest distance from the thief's node among the nodes that
+ * have Ps (with RINGO_DEBUG=stealpolicy=node every other node is class 1;
+ * with flat, every P counts by its real class all the same).
+ */
+#define RG_STATS_CLASSES 8 /* classes kept; farther ones count in the last */
+
+struct rg_p_stats {
+	int32_t home_cpu;		   /* the i-th CPU of the affinity mask (P i) */
+	int32_t home_node;		   /* its node, in the topology in use */
+	int32_t cpu;			   /* the CPU its M last scheduled on (-1: never ran) */
+	int32_t node;			   /* that CPU's node */
+	uint64_t schedules;		   /* goroutines it started running */
+	uint64_t steals[RG_STATS_CLASSES]; /* successful steals, by class of the victim */
+	uint64_t stolen[RG_STATS_CLASSES]; /* goroutines those steals took */
+	uint64_t steals_remote_local_work; /* steals from another node while a P
+						* of its own node had goroutines queued */
+	uint64_t wakeups_local;		   /* goroutines it readied that last ran on its node */
+	uint64_t wakeups_remote;	   /* ... that last ran on another node */
+	uint64_t migrations;		   /* schedules on another CPU than the one before */
+};
+
+struct rg_sched_stats {
+	uint32_t size;		  /* in: sizeof(struct rg_sched_stats) (RG_SCHED_STATS_INIT) */
+	int32_t nprocs;		  /* Ps in use */
+	int32_t nnodes;		  /* nodes of the topology in use */
+	int32_t synthetic;	  /* 1 when RINGO_NUMA_TOPOLOGY set it */
+	const char *steal_policy; /* "flat", "node" or "distance" */
+	const char *rseq;	  /* how the current CPU is read: "glibc", "own", "none" */
+	int32_t pinned;		  /* 1 when Ms are pinned to their P's home CPU */
+	int32_t nclasses;	  /* classes in use (<= RG_STATS_CLASSES) */
+	struct rg_p_stats total;  /* sums over the Ps (home_cpu ... node: -1) */
+};
+
+#define RG_SCHED_STATS_INIT                           \
+	{                                             \
+		.size = sizeof(struct rg_sched_stats) \
+	}
+
+/*
+ * rg_sched_stats - the scheduler's counters, summed over the Ps.  out->size
+ * must be set to the size the caller was built with (fields are only ever
+ * added at the end).  Returns 0, -EINVAL (NULL, or a size smaller than the
+ * first version's), -ESRCH when no runtime runs.  (any)
+ */
+int rg_sched_stats(struct rg_sched_stats *out);
+/*
+ * rg_sched_p_stats - the counters of P p (0 <= p < nprocs).  Returns 0,
+ * -EINVAL, -ESRCH when no runtime runs.  (any)
+ */
+int rg_sched_p_stats(int p, struct rg_p_stats *out);
 
 /* ===================================================================== */
 /* Goroutines                                                            */

@@ -20,6 +20,11 @@
  *                                           goroutine blocked in a system call
  *                                           it made without rg_syscall_enter
  *                                           (runtime/preempt.c)
+ *                           stealpolicy=flat|node|distance
+ *                                           the steal order; shadows
+ *                                           CONFIG_STEAL_POLICY_*
+ *                           ppin=0|1        pin the M holding P i to its home
+ *                                           CPU; shadows CONFIG_P_PIN
  *                           maxthreads=N    the most threads (Ms), 2..1000000;
  *                                           shadows CONFIG_MAX_THREADS
  *                           stackguard=mprotect
@@ -90,6 +95,23 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 			env->blockedretakeoff = v;
 			return;
 		}
+	} else if (klen == 11 && !memcmp(opt, "stealpolicy", 11)) {
+		char name[16];
+
+		if (vlen < sizeof(name)) {
+			memcpy(name, val, vlen);
+			name[vlen] = '\0';
+			v = steal_policy_parse(name);
+			if (v >= 0) {
+				env->stealpolicy = (int)v + 1;
+				return;
+			}
+		}
+	} else if (klen == 4 && !memcmp(opt, "ppin", 4)) {
+		if (parse_int(val, vlen, 0, 1, &v)) {
+			env->ppin = (int)v + 1;
+			return;
+		}
 	} else if (klen == 10 && !memcmp(opt, "maxthreads", 10)) {
 		if (parse_int(val, vlen, 2, 1000000, &v)) {
 			env->maxthreads = (int)v;
@@ -123,6 +145,7 @@ void env_parse(struct rg_env *env)
 				s, MAXPROCS_LIMIT);
 	}
 	env->netpoll = getenv("RINGO_NETPOLL");
+	env->numa_topology = getenv("RINGO_NUMA_TOPOLOGY");
 	s = getenv("RINGO_DEBUG");
 	while (s && *s) {
 		const char *comma = strchr(s, ',');

@@ -231,6 +231,8 @@ static void acquirep(struct m *mp, struct p *pp)
 	WRITE_ONCE(mp->p, pp);
 	__atomic_store_n(&pp->m, mp, __ATOMIC_RELEASE); /* sysmon reads the M */
 	store_relaxed(&pp->status, P_RUNNING);
+	if (unlikely(sched.ppin))
+		affinity_pin(mp, pp);
 	sysmon_wake();
 }
 
@@ -248,11 +250,10 @@ static struct p *releasep(struct m *mp)
 
 static struct p *p_alloc(int32_t id)
 {
-	struct p *pp = rt_aligned_alloc(CACHELINE, sizeof(*pp));
+	struct p *pp = affinity_p_alloc(id); /* zeroed, on its home node */
 
 	if (!pp)
 		return NULL;
-	memset(pp, 0, sizeof(*pp));
 	pp->id = id;
 	store_relaxed(&pp->status, P_GCSTOP);
 	return pp;
@@ -498,10 +499,12 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 	if (!inherit) {
 		store_relaxed(&pp->schedtick, load_relaxed(&pp->schedtick) + 1);
 		store_relaxed(&mp->preempt_req, 0); /* a new time slice */
+		affinity_schedule(mp, pp);
 	}
 	store_relaxed(&pp->switchtick, load_relaxed(&pp->switchtick) + 1);
 	if (unlikely(!gp->stack))
 		g_prepare(pp, gp);
+	gp->stack->lastnode = (int16_t)pp->home_node;
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
 	store_relaxed(&mp->curg, gp);
 	gogo(mp, from, gp);
@@ -598,6 +601,7 @@ void goready(struct g *gp, void *param)
 	gp->stack->param = param;
 	store_relaxed(&gp->status, G_RUNNABLE);
 	if (pp) {
+		affinity_count_wake(pp, gp);
 		/* See "Wake-ups into runnext": no wakep unless the ring got
 		 * work too. */
 		if (runqput_next(pp, gp))
@@ -955,6 +959,7 @@ static void minit(struct m *mp)
 	store_relaxed(&mp->g0.status, G_RUNNING);
 	if (signal_minit(mp))
 		throw("cannot set up the signal stack of M %ld", (long)mp->id);
+	affinity_minit(mp);
 }
 
 static void *mstart(void *arg)
@@ -972,6 +977,7 @@ static void *mstart(void *arg)
 		schedule(mp);
 	}
 	signal_unminit(mp);
+	affinity_mexit(mp);
 	tls_m = NULL;
 	return NULL;
 }
@@ -1075,7 +1081,7 @@ static void startm(struct p *pp, bool spinning)
 		netpoll_wakeup(pp);
 		return;
 	}
-	nmp = mget();
+	nmp = mget_near(pp);
 	if (!nmp) {
 		if (sched.mcount >= sched.maxmcount) {
 			unlockr(&sched.lock, LR_SCHED);
@@ -1200,7 +1206,7 @@ static struct p *procresize(struct m *mp, int32_t n)
 		store_relaxed(&mp->p->status, P_RUNNING);
 	sched.pidle = NULL;
 	store_relaxed(&sched.npidle, 0);
-	if (steal_order_init(&sched.steal, (uint32_t)n))
+	if (affinity_steal_order(n))
 		throw("procresize: bad steal order for %d Ps", n);
 	store_release(&sched.nprocs, n);
 	for (i = n - 1; i >= 0; i--) {
@@ -1326,6 +1332,7 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 		     steal_iter_next(&it)) {
 			struct p *p2;
 			struct g *gp;
+			uint32_t before;
 
 			if (load_relaxed(&sched.need_g0))
 				return NULL;
@@ -1336,9 +1343,13 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 				return gp;
 			if (load_relaxed(&p2->status) == P_IDLE)
 				continue;
+			before = runqlen(pp);
 			gp = runqsteal(pp, p2, last);
-			if (gp)
+			if (gp) {
+				affinity_count_steal(pp, steal_iter_class(&it),
+						     1 + runqlen(pp) - before);
 				return gp;
+			}
 		}
 	}
 	return NULL;
@@ -1734,9 +1745,10 @@ static void teardown(struct m *m0)
 	}
 	for (i = 0; i < sched.nallp; i++) {
 		rt_free(sched.allp[i]->timers);
-		rt_free(sched.allp[i]);
+		affinity_p_free(sched.allp[i]);
 	}
 	rt_free(sched.allp);
+	affinity_fini();
 	globrunq_fini();
 	stack_fini();
 	memset(&sched, 0, sizeof(sched));
@@ -1758,7 +1770,7 @@ static int config_resolve(const rg_config *cfg, const struct rg_env *env, int32_
 	if (!n)
 		n = CONFIG_MAXPROCS_DEFAULT;
 	if (!n)
-		n = ki_affinity_count();
+		n = ki_default_procs(NULL, NULL);
 	if (n < 1)
 		n = 1;
 	if (n > MAXPROCS_LIMIT)
@@ -1789,6 +1801,12 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	if (r)
 		goto err_state;
 	memset(&sched, 0, sizeof(sched));
+	r = affinity_init(&env);
+	if (r) {
+		affinity_fini();
+		memset(&sched, 0, sizeof(sched));
+		goto err_state;
+	}
 	sched.stack_size = stack;
 	sched.maxmcount = cfg->max_threads ? cfg->max_threads :
 			  env.maxthreads   ? env.maxthreads :
@@ -1857,6 +1875,7 @@ err_free:
 	rt_free(sched.gslabs);
 	rt_free(m0);
 	rt_free(sched.allp);
+	affinity_fini();
 	memset(&sched, 0, sizeof(sched));
 err_state:
 	store_release(&runtime_state, 0);

@@ -39,11 +39,14 @@
 #include <stdlib.h>
 #include <sys/types.h>
 
+#include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/compiler.h"
 #include "runtime/lock.h"
 #include "runtime/stack.h"
 #include "numa/steal.h"
+#include "numa/topology.h"
+#include "kernel_iface/rseq.h"
 
 /*
  * The C library's allocator, for the runtime's own memory.  The calls may
@@ -189,7 +192,17 @@ struct p {
 	int32_t id;
 	_Atomic uint32_t status; /* enum p_status; changed by the owner or under sched.lock */
 	struct p *link;		 /* sched.pidle list; sched.lock */
-	struct m *m; /* M holding it; owner (set with release: sysmon reads it with acquire) */
+	struct m *m;	  /* M holding it; owner (set with release: sysmon reads it with acquire) */
+	int32_t home_cpu; /* the (id mod n)-th CPU of the affinity mask; stop-the-world */
+	int32_t home_node; /* its node in sched.topo; stop-the-world */
+	/* Where its M last scheduled, and the counters of rg_sched_p_stats:
+	 * the owner writes them (relaxed), anyone reads them. */
+	_Atomic int32_t cpu cacheline_aligned;
+	_Atomic int32_t node;
+	_Atomic uint64_t steals[RG_STATS_CLASSES]; /* by class of the victim */
+	_Atomic uint64_t stolen[RG_STATS_CLASSES];
+	_Atomic uint64_t steals_remote_local_work;
+	_Atomic uint64_t wake_local, wake_remote, migrations;
 
 	/* Owner-hot: written on every spawn, switch or exit, so on lines of
 	 * their own.  schedtick and the counters are also read, relaxed, by
@@ -275,6 +288,8 @@ struct m {
 	struct p *p;		/* attached P; this M only */
 	struct p *nextp;	/* P handed over by startm; sched.lock (READ_ONCE) */
 	struct p *oldp;		/* P left in P_SYSCALL by rg_syscall_enter; this M only */
+	_Atomic int32_t cpu;	/* CPU at its last schedule (-1: none); this M writes */
+	int32_t pinned_cpu;	/* CPU it is pinned to (ppin), -1: none; this M only */
 	struct p *pollp;	/* idle P whose poller this M waits in; sched.lock */
 	bool nextspinning;	/* nextp was handed to a pollm as spinning; sched.lock */
 	struct g *lockedg;	/* the G locked to this M (rg_lock_os_thread); this M only */
@@ -369,6 +384,14 @@ struct sched {
 	int32_t nmidlelocked;	  /* Ms parked in stoplockedm or retired; sched.lock */
 	/* sysmon is running timers or reaping pollers (see checkdead). */
 	_Atomic uint32_t sysmon_readying;
+
+	/* Topology (numa/), fixed while the runtime runs: P i's home CPU is
+	 * cpus[i % ncpus], the CPUs of the affinity mask at start. */
+	struct topo topo;
+	enum steal_policy steal_policy;
+	bool ppin; /* pin Ms to their P's home CPU (CONFIG_P_PIN, ppin=1) */
+	int32_t ncpus;
+	int *cpus;
 
 	/* Configuration, fixed while the runtime runs. */
 	size_t stack_size;
@@ -655,6 +678,62 @@ static inline void preempt_check(void)
 		preempt_check_slow(mp);
 }
 
+/* --- affinity.c ---------------------------------------------------------------- */
+
+struct rg_env;
+/* Topology, steal policy, pinning and the affinity mask's CPUs, from the
+ * environment (rg_main).  0, -EINVAL for a bad RINGO_NUMA_TOPOLOGY (said on
+ * stderr), -ENOMEM. */
+int affinity_init(const struct rg_env *env);
+void affinity_fini(void);
+/* P id's home CPU and node. */
+void affinity_home(int32_t id, int32_t *cpu, int32_t *node);
+/* A zeroed P on its home node (home_cpu and home_node set), or NULL. */
+struct p *affinity_p_alloc(int32_t id);
+void affinity_p_free(struct p *pp);
+/* Rebuild sched.steal for n Ps (stop-the-world).  0 or -EINVAL. */
+int affinity_steal_order(int32_t n);
+/* Per-thread set-up and tear-down of an M (rseq registration). */
+void affinity_minit(struct m *mp);
+void affinity_mexit(struct m *mp);
+/* Pin mp to pp's home CPU (sched.ppin).  mp's thread. */
+void affinity_pin(struct m *mp, struct p *pp);
+/* An idle M, preferring one last seen on pp's home CPU.  sched.lock. */
+struct m *mget_near(struct p *pp);
+void affinity_schedule_slow(struct m *mp, struct p *pp, int32_t cpu);
+
+/* At a schedule that starts a time slice: where is this M now?  (the
+ * owner of pp; see "Where an M runs" in runtime/affinity.c) */
+static inline void affinity_schedule(struct m *mp, struct p *pp)
+{
+	int32_t cpu = cpu_current();
+
+	if (unlikely(cpu != load_relaxed(&pp->cpu)))
+		affinity_schedule_slow(mp, pp, cpu);
+}
+
+void affinity_count_remote_steal(struct p *pp);
+
+/* Count a steal of n goroutines from a victim of class cls.  Owner of pp. */
+static inline void affinity_count_steal(struct p *pp, uint32_t cls, uint32_t n)
+{
+	if (cls >= RG_STATS_CLASSES)
+		cls = RG_STATS_CLASSES - 1;
+	store_relaxed(&pp->steals[cls], load_relaxed(&pp->steals[cls]) + 1);
+	store_relaxed(&pp->stolen[cls], load_relaxed(&pp->stolen[cls]) + n);
+	if (cls > 0)
+		affinity_count_remote_steal(pp);
+}
+
+/* Count pp's wake-up of gp (local: gp last ran on pp's node).  Owner. */
+static inline void affinity_count_wake(struct p *pp, const struct g *gp)
+{
+	_Atomic uint64_t *c = gp->stack->lastnode == pp->home_node ? &pp->wake_local :
+								     &pp->wake_remote;
+
+	store_relaxed(c, load_relaxed(c) + 1);
+}
+
 /* --- env.c -------------------------------------------------------------------- */
 
 struct rg_env {
@@ -666,7 +745,10 @@ struct rg_env {
 	int64_t preemptslice_us; /* 0: not set */
 	bool asyncpreemptoff;
 	bool blockedretakeoff;
-	const char *netpoll; /* RINGO_NETPOLL, NULL: not set */
+	int stealpolicy;	   /* 0: not set, else enum steal_policy + 1 */
+	int ppin;		   /* 0: not set, 1: off, 2: on */
+	const char *netpoll;	   /* RINGO_NETPOLL, NULL: not set */
+	const char *numa_topology; /* RINGO_NUMA_TOPOLOGY, NULL: not set */
 };
 /* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */
 void env_parse(struct rg_env *env);

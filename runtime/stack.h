@@ -18,6 +18,7 @@ struct stk {
 	char *hi;	  /* one past the highest byte */
 	struct stk *next; /* free-list link; owned by the list */
 	bool cold;	  /* pages were given back (MADV_DONTNEED) */
+	int16_t lastnode; /* home node of the P its goroutine last ran on; that G's M */
 	/* State of the goroutine running on this stack that only a started
 	 * goroutine needs, kept here so that struct g fits one cache line.
 	 * Owned by that goroutine; waitreason is also read by traces. */
