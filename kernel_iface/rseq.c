@@ -135,8 +135,8 @@ static void probe_once(void)
 		else
 			probe_err = r;
 	}
-	krseq_global.node = mode != KRSEQ_NONE &&
-			    getauxval(AT_RSEQ_FEATURE_SIZE) >= KRSEQ_FEATURE_SIZE_NODE;
+	krseq_global.node =
+		mode != KRSEQ_NONE && getauxval(AT_RSEQ_FEATURE_SIZE) >= KRSEQ_FEATURE_SIZE_NODE;
 	membarrier_err = sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0);
 	if (membarrier_err > 0)
 		membarrier_err = 0;
@@ -335,7 +335,7 @@ static inline int percpu_cpu_any(int n)
 	".balign 32\n"                       \
 	"3:\n\t"                             \
 	".long 0, 0\n\t"                     \
-	".quad 1f, 0, 4f\n\t"                \
+	".quad 1f, 0, 4f\n\t"          \
 	".popsection\n\t"
 
 #define CS_START                          \
@@ -349,27 +349,29 @@ static inline int percpu_cpu_any(int n)
 	"cmpl %[cpu], %%fs:4(%[off])\n\t" \
 	"jnz 4f\n\t"
 
-#define CS_ABORT                                          \
-	".subsection 1\n\t"                               \
-	".byte 0x0f, 0xb9, 0x3d\n\t"                      \
-	".long " KRSEQ_STR(KRSEQ_SIG) "\n"                \
-				      "4:\n\t"            \
-				      "jmp %l[abort]\n\t" \
-				      ".previous\n\t"
+#define CS_ABORT                            \
+	".subsection 1\n\t"                 \
+	".byte 0x0f, 0xb9, 0x3d\n\t"        \
+	".long " KRSEQ_STR(KRSEQ_SIG) "\n" \
+	"4:\n\t"                            \
+	"jmp %l[abort]\n\t"                 \
+	".previous\n\t"
 
 #define KRSEQ_STR_(x) #x
 #define KRSEQ_STR(x)  KRSEQ_STR_(x)
 
-#define CS_INPUTS(cpu, stop) \
-	[off] "r"(krseq_global.off), [cpu] "r"(cpu), [gstop] "m"(percpu_gstop), [stop] "m"(*(stop))
+#define CS_INPUTS(cpu, stop)                                                     \
+	[off] "r"(krseq_global.off), [cpu] "r"(cpu), [gstop] "m"(percpu_gstop), \
+		[stop] "m"(*(stop))
 
 static inline int cs_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu,
 				   const uint32_t *stop)
 {
-	__asm__ goto(CS_DESCRIPTOR CS_START "cmpq %[v], %[expect]\n\t"
-					    "jnz %l[cmpfail]\n\t"
-					    "movq %[newv], %[v]\n"
-					    "2:\n\t" CS_ABORT
+	__asm__ goto(CS_DESCRIPTOR CS_START
+		     "cmpq %[v], %[expect]\n\t"
+		     "jnz %l[cmpfail]\n\t"
+		     "movq %[newv], %[v]\n"
+		     "2:\n\t" CS_ABORT
 		     : /* no outputs */
 		     : CS_INPUTS(cpu, stop), [v] "m"(*v), [expect] "r"(expect), [newv] "r"(newv)
 		     : "memory", "cc", "rax"
@@ -383,8 +385,9 @@ cmpfail:
 
 static inline int cs_addv(intptr_t *v, intptr_t count, int cpu, const uint32_t *stop)
 {
-	__asm__ goto(CS_DESCRIPTOR CS_START "addq %[count], %[v]\n"
-					    "2:\n\t" CS_ABORT
+	__asm__ goto(CS_DESCRIPTOR CS_START
+		     "addq %[count], %[v]\n"
+		     "2:\n\t" CS_ABORT
 		     : /* no outputs */
 		     : CS_INPUTS(cpu, stop), [v] "m"(*v), [count] "r"(count)
 		     : "memory", "cc", "rax"
@@ -397,14 +400,15 @@ abort:
 static inline int cs_cmpnev_storeoffp_load(intptr_t *v, intptr_t expectnot, long voffp,
 					   intptr_t *load, int cpu, const uint32_t *stop)
 {
-	__asm__ goto(CS_DESCRIPTOR CS_START "movq %[v], %%rax\n\t"
-					    "cmpq %%rax, %[expectnot]\n\t"
-					    "je %l[cmpfail]\n\t"
-					    "movq %%rax, %[load]\n\t"
-					    "addq %[voffp], %%rax\n\t"
-					    "movq (%%rax), %%rax\n\t"
-					    "movq %%rax, %[v]\n"
-					    "2:\n\t" CS_ABORT
+	__asm__ goto(CS_DESCRIPTOR CS_START
+		     "movq %[v], %%rax\n\t"
+		     "cmpq %%rax, %[expectnot]\n\t"
+		     "je %l[cmpfail]\n\t"
+		     "movq %%rax, %[load]\n\t"
+		     "addq %[voffp], %%rax\n\t"
+		     "movq (%%rax), %%rax\n\t"
+		     "movq %%rax, %[v]\n"
+		     "2:\n\t" CS_ABORT
 		     : /* no outputs */
 		     : CS_INPUTS(cpu, stop), [v] "m"(*v), [expectnot] "r"(expectnot),
 		       [voffp] "r"(voffp), [load] "m"(*load)

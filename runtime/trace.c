@@ -126,10 +126,13 @@ void schedtrace(bool detailed)
 		   (long long)((now - sched.start_ns) / 1000000), nprocs,
 		   load_relaxed(&sched.npidle), sched.mcount, load_relaxed(&sched.nmspinning),
 		   sched.nmidle, load_relaxed(&sched.runqsize));
-	if (detailed)
+	if (detailed) {
 		out_printf(&o, " gcwaiting=%d stopwait=%d\n",
 			   !!(load_relaxed(&sched.need_g0) & NEED_G0_STW), sched.stopwait);
-	else
+		out_printf(&o, "  numa: nodes=%d%s stealpolicy=%s rseq=%s ppin=%d\n",
+			   sched.topo.nnodes, sched.topo.synthetic ? " (synthetic)" : "",
+			   steal_policy_name(sched.steal_policy), krseq_mode_name(), sched.ppin);
+	} else
 		out_printf(&o, " [");
 	for (i = 0; i < nprocs; i++) {
 		struct p *pp = sched.allp[i];
@@ -142,10 +145,18 @@ void schedtrace(bool detailed)
 		}
 		out_printf(&o,
 			   "  P%d: status=%u schedtick=%u syscalltick=%u m=%ld runqsize=%u "
-			   "gfreecnt=%d\n",
+			   "gfreecnt=%d home=%d/node%d cpu=%d steals=%llu,%llu,%llu "
+			   "remotewithlocal=%llu wakeups=%llu/%llu migrations=%llu\n",
 			   pp->id, load_relaxed(&pp->status), load_relaxed(&pp->schedtick),
 			   load_relaxed(&pp->syscalltick), pm ? (long)pm->id : -1L, qlen,
-			   READ_ONCE(pp->gfreecnt));
+			   READ_ONCE(pp->gfreecnt), pp->home_cpu, pp->home_node,
+			   load_relaxed(&pp->cpu), (unsigned long long)load_relaxed(&pp->steals[0]),
+			   (unsigned long long)load_relaxed(&pp->steals[1]),
+			   (unsigned long long)load_relaxed(&pp->steals[2]),
+			   (unsigned long long)load_relaxed(&pp->steals_remote_local_work),
+			   (unsigned long long)load_relaxed(&pp->wake_local),
+			   (unsigned long long)load_relaxed(&pp->wake_remote),
+			   (unsigned long long)load_relaxed(&pp->migrations));
 	}
 	if (!detailed) {
 		out_printf(&o, "]\n");

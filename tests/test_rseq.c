@@ -511,11 +511,8 @@ static void check_signals(void)
 			percpu_counter_add(sig_counter, 1);
 			adds++;
 			pn = percpu_list_pop(sig_list, NULL);
-			if (pn) {
-				node_take((struct tnode *)pn);
-				atomic_store(&((struct tnode *)pn)->owned, 0);
+			if (pn)
 				percpu_list_push(sig_list, pn);
-			}
 		}
 	}
 	atomic_store(&sig_stop, 1);
