@@ -135,8 +135,8 @@ static void probe_once(void)
 		else
 			probe_err = r;
 	}
-	krseq_global.node =
-		mode != KRSEQ_NONE && getauxval(AT_RSEQ_FEATURE_SIZE) >= KRSEQ_FEATURE_SIZE_NODE;
+	krseq_global.node = mode != KRSEQ_NONE &&
+			    getauxval(AT_RSEQ_FEATURE_SIZE) >= KRSEQ_FEATURE_SIZE_NODE;
 	membarrier_err = sys_membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ, 0, 0);
 	if (membarrier_err > 0)
 		membarrier_err = 0;
@@ -302,10 +302,25 @@ static void percpu_thread_fix(void)
 
 	if (krseq_area_read32(offsetof(struct krseq_area, cpu_id)) >= 0)
 		return;
-	if (krseq_global.mode == KRSEQ_OWN)
+	if (krseq_mode_fast() == KRSEQ_OWN)
 		r = krseq_thread_init();
 	if (r < 0)
 		percpu_degrade();
+}
+
+/*
+ * After an abort of a list operation: wait while a thief holds the list
+ * stopped (about a microsecond); yield now and then, in case the thief is
+ * waiting for this very CPU.
+ */
+static void percpu_wait_stop(const uint32_t *stop, unsigned int *spins)
+{
+	if (!__atomic_load_n(stop, __ATOMIC_RELAXED))
+		return;
+	if (++*spins % 128 == 0)
+		ki_osyield();
+	else
+		__builtin_ia32_pause();
 }
 
 /* The calling thread's CPU for the atomic fallback: any index is correct
@@ -320,58 +335,52 @@ static inline int percpu_cpu_any(int n)
 /* --- critical sections (x86-64) ---------------------------------------- */
 
 /*
- * Every section has the same frame, with local labels
+ * CS(body) is the assembly of one critical section, with local labels
  *   1  start_ip: after the descriptor's address went to area->rseq_cs
- *   2  end of the committing instruction (start_ip + post_commit_offset)
- *   3  the descriptor, in __rseq_cs
+ *   2  post-commit ip (start_ip + post_commit_offset): the end of @body,
+ *      whose last instruction is the single committing store
+ *   3  the descriptor, in __rseq_cs ("aw": no text relocations)
  *   4  abort_ip, after the signature, in subsection 1 of the current
  *      section (out of the straight-line path, still in ringo_text)
- * and checks, between 1 and the commit, the global stop word, the data's
- * stop word and the CPU.  Operands: [off] the area's offset from %fs,
- * [cpu], [gstop], [stop]; labels: abort (and cmpfail).
+ * Between 1 and @body it checks the global stop word, the data's stop word
+ * and the CPU.  No system call may sit between 1 and 2.  Operands: [off]
+ * the area's offset from %fs, [cpu], [gstop], [stop] (CS_INPUTS); labels:
+ * abort (and what @body jumps to).
  */
-#define CS_DESCRIPTOR                        \
+#define CS(body)                             \
 	".pushsection __rseq_cs, \"aw\"\n\t" \
 	".balign 32\n"                       \
 	"3:\n\t"                             \
 	".long 0, 0\n\t"                     \
-	".quad 1f, 0, 4f\n\t"          \
-	".popsection\n\t"
-
-#define CS_START                          \
-	"leaq 3b(%%rip), %%rax\n\t"       \
-	"movq %%rax, %%fs:8(%[off])\n"    \
-	"1:\n\t"                          \
-	"cmpl $0, %[gstop]\n\t"           \
-	"jnz 4f\n\t"                      \
-	"cmpl $0, %[stop]\n\t"            \
-	"jnz 4f\n\t"                      \
-	"cmpl %[cpu], %%fs:4(%[off])\n\t" \
-	"jnz 4f\n\t"
-
-#define CS_ABORT                            \
-	".subsection 1\n\t"                 \
-	".byte 0x0f, 0xb9, 0x3d\n\t"        \
-	".long " KRSEQ_STR(KRSEQ_SIG) "\n" \
-	"4:\n\t"                            \
-	"jmp %l[abort]\n\t"                 \
+	".quad 1f, 2f - 1f, 4f\n\t"          \
+	".popsection\n\t"                    \
+	"leaq 3b(%%rip), %%rax\n\t"          \
+	"movq %%rax, %%fs:8(%[off])\n"       \
+	"1:\n\t"                             \
+	"cmpl $0, %[gstop]\n\t"              \
+	"jnz 4f\n\t"                         \
+	"cmpl $0, %[stop]\n\t"               \
+	"jnz 4f\n\t"                         \
+	"cmpl %[cpu], %%fs:4(%[off])\n\t"    \
+	"jnz 4f\n\t" body "2:\n\t"           \
+	".subsection 1\n\t"                  \
+	".byte 0x0f, 0xb9, 0x3d\n\t"         \
+	".long 0x53053053\n" /* KRSEQ_SIG */ \
+	"4:\n\t"                             \
+	"jmp %l[abort]\n\t"                  \
 	".previous\n\t"
 
-#define KRSEQ_STR_(x) #x
-#define KRSEQ_STR(x)  KRSEQ_STR_(x)
+_Static_assert(KRSEQ_SIG == 0x53053053, "the signature in CS()");
 
-#define CS_INPUTS(cpu, stop)                                                     \
-	[off] "r"(krseq_global.off), [cpu] "r"(cpu), [gstop] "m"(percpu_gstop), \
-		[stop] "m"(*(stop))
+#define CS_INPUTS(cpu, stop) \
+	[off] "r"(krseq_global.off), [cpu] "r"(cpu), [gstop] "m"(percpu_gstop), [stop] "m"(*(stop))
 
 static inline int cs_cmpeqv_storev(intptr_t *v, intptr_t expect, intptr_t newv, int cpu,
 				   const uint32_t *stop)
 {
-	__asm__ goto(CS_DESCRIPTOR CS_START
-		     "cmpq %[v], %[expect]\n\t"
-		     "jnz %l[cmpfail]\n\t"
-		     "movq %[newv], %[v]\n"
-		     "2:\n\t" CS_ABORT
+	__asm__ goto(CS("cmpq %[v], %[expect]\n\t"
+			"jnz %l[cmpfail]\n\t"
+			"movq %[newv], %[v]\n")
 		     : /* no outputs */
 		     : CS_INPUTS(cpu, stop), [v] "m"(*v), [expect] "r"(expect), [newv] "r"(newv)
 		     : "memory", "cc", "rax"
@@ -385,9 +394,7 @@ cmpfail:
 
 static inline int cs_addv(intptr_t *v, intptr_t count, int cpu, const uint32_t *stop)
 {
-	__asm__ goto(CS_DESCRIPTOR CS_START
-		     "addq %[count], %[v]\n"
-		     "2:\n\t" CS_ABORT
+	__asm__ goto(CS("addq %[count], %[v]\n")
 		     : /* no outputs */
 		     : CS_INPUTS(cpu, stop), [v] "m"(*v), [count] "r"(count)
 		     : "memory", "cc", "rax"
@@ -397,18 +404,17 @@ abort:
 	return -EAGAIN;
 }
 
+/* *load is written before the commit: on an abort it holds garbage. */
 static inline int cs_cmpnev_storeoffp_load(intptr_t *v, intptr_t expectnot, long voffp,
 					   intptr_t *load, int cpu, const uint32_t *stop)
 {
-	__asm__ goto(CS_DESCRIPTOR CS_START
-		     "movq %[v], %%rax\n\t"
-		     "cmpq %%rax, %[expectnot]\n\t"
-		     "je %l[cmpfail]\n\t"
-		     "movq %%rax, %[load]\n\t"
-		     "addq %[voffp], %%rax\n\t"
-		     "movq (%%rax), %%rax\n\t"
-		     "movq %%rax, %[v]\n"
-		     "2:\n\t" CS_ABORT
+	__asm__ goto(CS("movq %[v], %%rax\n\t"
+			"cmpq %%rax, %[expectnot]\n\t"
+			"je %l[cmpfail]\n\t"
+			"movq %%rax, %[load]\n\t"
+			"addq %[voffp], %%rax\n\t"
+			"movq (%%rax), %%rax\n\t"
+			"movq %%rax, %[v]\n")
 		     : /* no outputs */
 		     : CS_INPUTS(cpu, stop), [v] "m"(*v), [expectnot] "r"(expectnot),
 		       [voffp] "r"(voffp), [load] "m"(*load)
@@ -565,6 +571,8 @@ static struct percpu_node *head_take_atomic(struct percpu_head *h, bool all)
 
 int percpu_list_push(struct percpu_list *l, struct percpu_node *node)
 {
+	unsigned int spins = 0;
+
 	for (;;) {
 		struct percpu_node *head;
 		struct percpu_head *h;
@@ -587,12 +595,14 @@ int percpu_list_push(struct percpu_list *l, struct percpu_node *node)
 		if (r == 0)
 			return cpu;
 		if (r < 0)
-			__builtin_ia32_pause(); /* migrated, or a thief at work */
+			percpu_wait_stop(&h->stop, &spins);
 	}
 }
 
 struct percpu_node *percpu_list_pop(struct percpu_list *l, int *cpup)
 {
+	unsigned int spins = 0;
+
 	for (;;) {
 		struct percpu_head *h;
 		intptr_t node;
@@ -621,7 +631,7 @@ struct percpu_node *percpu_list_pop(struct percpu_list *l, int *cpup)
 			return (struct percpu_node *)node;
 		if (r == 1)
 			return NULL;
-		__builtin_ia32_pause();
+		percpu_wait_stop(&h->stop, &spins);
 	}
 }
 

@@ -48,14 +48,17 @@
  * getauxval(AT_RSEQ_FEATURE_SIZE) >= 28 (Linux 6.3+; krseq_has_node()).
  *
  * Abort rules for a critical section (all of them live in rseq.c):
- *  - no system call between start and commit (the kernel kills the
- *    process: SIGSEGV in debug kernels, undefined otherwise);
+ *  - no system call between start and commit (a CONFIG_DEBUG_RSEQ kernel
+ *    kills the process; others do not promise to restart the section);
  *  - a signal, preemption or migration restarts it at the abort handler
  *    before the signal handler runs, so a handler may itself use the
  *    per-CPU operations (they are async-signal-safe);
- *  - the abort handler is preceded by the 4-byte signature KRSEQ_SIG
- *    (0f b9 3d <sig>: an invalid instruction, so it cannot be jumped into
- *    by mistake) and the descriptors live in the "aw" section __rseq_cs;
+ *  - the abort handler is preceded by the 4-byte signature KRSEQ_SIG,
+ *    which the kernel checks before jumping there (a stray rseq_cs cannot
+ *    send a thread to arbitrary code); with the 3 bytes 0f b9 3d before it
+ *    the whole is one invalid instruction (ud1) that no code falls into;
+ *  - the descriptors live in the "aw" section __rseq_cs (no text
+ *    relocations under -fPIC), the code in the current section;
  *  - the sections are out-of-line functions of rseq.c, so they sit in
  *    ringo_text where the preemption signal never switches goroutines: a
  *    goroutine cannot move to another M (another rseq area) inside one.
@@ -63,9 +66,10 @@
  * Mixing.  On one piece of per-CPU data every thread must use the same
  * kind of operation: a plain rseq commit is not atomic against a CAS made
  * from another CPU.  So the choice is process-wide (percpu_uses_rseq()),
- * and a thread that turns out unable to register in an rseq mode (a
- * seccomp filter installed late, another library's registration) switches
- * the whole process to the atomic fallback ("degrades"): every critical
+ * and a thread that turns out unable to register in mode OWN (a seccomp
+ * filter installed late, another library's registration; in mode GLIBC
+ * glibc itself aborts when a new thread cannot register) switches the
+ * whole process to the atomic fallback ("degrades"): every critical
  * section also checks a global stop word, which is set before
  * krseq_fence_all(), so none still in flight can commit afterwards.
  * Without membarrier RSEQ (Linux < 5.10) that switch is impossible and the
@@ -80,14 +84,18 @@
  * resumes, so from then on no rseq commit reaches that data until the count
  * drops; the thief changes it with atomics meanwhile.
  *
- * Costs measured on this machine (Linux 6.18, glibc 2.36, gcc 12 -O2,
- * single thread):
- *   cpu_current()                         0.7 ns (sched_getcpu() 2.6 ns)
- *   percpu_list push + pop, rseq          5.1 ns
- *   percpu_list push + pop, atomic        15.6 ns (mode NONE: the CPU from
- *                                         sched_getcpu through the vDSO)
- *   percpu_counter_add, rseq / atomic     2.3 ns / 8.5 ns
- *   krseq_fence_cpu                       ~0.3 us
+ * Costs measured here (2-CPU VM, Linux 6.18, glibc 2.36, gcc 12 -O2; one
+ * thread pinned, best of 5 x 20M calls, throughput):
+ *                                 GLIBC/OWN   atomic, rseq cpu   NONE
+ *   cpu_current()                 0.3 ns      0.3 ns             5.3 ns
+ *     (sched_getcpu() itself      1.7 ns      2.7 ns             2.7 ns)
+ *   cpu_current_node()            0.5 ns
+ *   percpu_list push + pop        3.8 ns      13.4 ns            17.5 ns
+ *   percpu_counter_add            1.6 ns      5.6 ns             8.0 ns
+ *   krseq_fence_cpu/_all          0.24 us; percpu_list_steal of another
+ *                                 CPU's list 0.24 us (one fence)
+ * ("atomic, rseq cpu": a degraded process; NONE: cpu from sched_getcpu()
+ * through the vDSO, plus the call and errno's save.)
  * ThreadSanitizer cannot see inside the assembly, so under TSan the per-CPU
  * operations are always the atomic ones (KRSEQ_PERCPU_ASM is 0).
  *
@@ -200,15 +208,17 @@ int krseq_nr_cpus(void);
 /*
  * Register the calling thread's own area (KRSEQ_OWN; a no-op returning 0 in
  * the other modes or when already registered).  The runtime calls it first
- * thing on each M.  -EINVAL/-EBUSY: something else registered this thread;
- * -ENOSYS/-EPERM: refused.
+ * thing on each M.  Any thread, not in a signal handler.  -EINVAL: another
+ * area is registered for this thread (another library); -ENOSYS, -EPERM:
+ * refused (seccomp).
  */
 int krseq_thread_init(void);
 /*
  * Unregister the calling thread's own area (KRSEQ_OWN, if registered; else
- * a no-op returning 0).  Call before a thread that called
- * krseq_thread_init() exits: the kernel would otherwise go on writing into
- * TLS that the thread library may reuse for another thread.
+ * a no-op returning 0).  The runtime calls it before an M exits.  Skipping
+ * it is harmless (the area is static TLS, which glibc hands to another
+ * thread only after the kernel reported this one gone), but it lets another
+ * library register the thread afterwards.
  */
 int krseq_thread_fini(void);
 
@@ -326,7 +336,8 @@ struct percpu_list {
 int percpu_list_new(struct percpu_list **out);
 /* Free it (NULL: nothing); its nodes are the caller's. */
 void percpu_list_free(struct percpu_list *l);
-/* Push @node on the calling thread's CPU's list: returns that CPU. */
+/* Push @node on the calling thread's CPU's list: returns that CPU.  While
+ * a thief takes that list (percpu_list_steal) it waits, about 1 us. */
 int percpu_list_push(struct percpu_list *l, struct percpu_node *node);
 /*
  * Pop from the calling thread's CPU's list (*cpu, if not NULL: that CPU):

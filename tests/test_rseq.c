@@ -163,6 +163,7 @@ struct tnode {
 	struct percpu_node link; /* first: the list's pointer is the node's */
 	atomic_int owned;	 /* 1 while a thread holds it off the list */
 	int id;
+	struct tnode *mnext; /* in steal_race's mailbox */
 };
 
 /* The primitives' results, pinned so that @cpu stays right. */
@@ -248,14 +249,20 @@ static void node_take(struct tnode *tn)
 		gcheck_fail("node %d taken twice", tn->id);
 }
 
-static void node_put(struct stress *s, struct tnode *tn)
+/* Put @tn back on @l. */
+static void node_put_list(struct percpu_list *l, struct tnode *tn)
 {
 	int cpu;
 
 	atomic_store(&tn->owned, 0);
-	cpu = percpu_list_push(s->list, &tn->link);
-	if (cpu < 0 || cpu >= s->list->nr_cpus)
+	cpu = percpu_list_push(l, &tn->link);
+	if (cpu < 0 || cpu >= l->nr_cpus)
 		gcheck_fail("percpu_list_push: %d", cpu);
+}
+
+static void node_put(struct stress *s, struct tnode *tn)
+{
+	node_put_list(s->list, tn);
 }
 
 static void *stress_worker(void *arg)
@@ -326,13 +333,13 @@ static void *stress_thief(void *arg)
 			gcheck_fail("percpu_list_steal: %d", r);
 			break;
 		}
-		for (; chain; chain = next) {
+		for (int n = 0; chain && n++ <= NNODES; chain = next) {
 			next = chain->next;
 			node_take((struct tnode *)chain);
 			atomic_fetch_add(&s->steals, 1);
 			node_put(s, (struct tnode *)chain);
 		}
-		usleep(200);
+		usleep(100);
 	}
 	return NULL;
 }
@@ -401,6 +408,132 @@ out:
 	percpu_list_free(s->list);
 	free(s);
 	return steals;
+}
+
+/* --------------------------------------------------------------------- */
+/* Thefts racing with the owner CPU                                      */
+/* --------------------------------------------------------------------- */
+
+#define RACE_NODES 8
+
+/*
+ * A worker on one CPU swaps the two nodes on top of its list as fast as it
+ * can; a thief on another CPU takes that list again and again and hands
+ * the nodes back through a mailbox.  A commit that a theft did not stop
+ * would put stolen nodes back on the list: taken twice.
+ */
+struct steal_race {
+	struct percpu_list *list;
+	struct tnode nodes[RACE_NODES];
+	_Atomic(struct tnode *) mailbox; /* nodes stolen, not yet back */
+	atomic_int stop;
+	int cpu; /* the worker's */
+};
+
+static void race_mailbox_drain(struct steal_race *sr)
+{
+	struct tnode *tn = atomic_exchange(&sr->mailbox, NULL), *next;
+
+	for (int n = 0; tn; tn = next) {
+		if (n++ == RACE_NODES) {
+			gcheck_fail("a node twice in the mailbox");
+			atomic_store(&sr->stop, 1);
+			break;
+		}
+		next = tn->mnext;
+		node_put_list(sr->list, tn);
+	}
+}
+
+static void *race_worker(void *arg)
+{
+	struct steal_race *sr = arg;
+
+	GCHECK_EQ(pin(sr->cpu), 0);
+	while (!atomic_load(&sr->stop)) {
+		struct percpu_node *a, *b;
+
+		if (atomic_load_explicit(&sr->mailbox, memory_order_relaxed))
+			race_mailbox_drain(sr);
+		a = percpu_list_pop(sr->list, NULL);
+		if (!a)
+			continue;
+		node_take((struct tnode *)a);
+		b = percpu_list_pop(sr->list, NULL);
+		if (b)
+			node_take((struct tnode *)b);
+		node_put_list(sr->list, (struct tnode *)a);
+		if (b)
+			node_put_list(sr->list, (struct tnode *)b);
+	}
+	return NULL;
+}
+
+static void check_steal_race(void)
+{
+	struct steal_race *sr = calloc(1, sizeof(*sr));
+	long thefts = TEST_SCALE(20000, 2000), stolen = 0;
+	int seen[RACE_NODES] = { 0 }, found = 0;
+	pthread_t worker;
+
+	if (!sr || percpu_list_new(&sr->list) != 0) {
+		gcheck_fail("out of memory");
+		free(sr);
+		return;
+	}
+	sr->cpu = cpus[0];
+	GCHECK_EQ(pin(sr->cpu), 0);
+	for (int i = 0; i < RACE_NODES; i++) {
+		sr->nodes[i].id = i;
+		node_put_list(sr->list, &sr->nodes[i]);
+	}
+	GCHECK_EQ(pin(ncpus > 1 ? cpus[1] : -1), 0);
+	GCHECK_EQ(pthread_create(&worker, NULL, race_worker, sr), 0);
+	for (long i = 0; i < thefts && !atomic_load(&sr->stop); i++) {
+		struct percpu_node *chain = NULL, *next;
+		int r;
+
+		/* Room for the worker: its operations wait while a theft is
+		 * under way. */
+		for (int64_t until = now_ns() + 2000; now_ns() < until;)
+			;
+		r = percpu_list_steal(sr->list, sr->cpu, &chain);
+
+		if (r < 0) {
+			gcheck_fail("percpu_list_steal: %d", r);
+			break;
+		}
+		for (int n = 0; chain && n++ <= RACE_NODES; chain = next) {
+			struct tnode *tn = (struct tnode *)chain;
+
+			next = chain->next;
+			node_take(tn);
+			stolen++;
+			tn->mnext = atomic_load(&sr->mailbox);
+			while (!atomic_compare_exchange_weak(&sr->mailbox, &tn->mnext, tn))
+				;
+		}
+	}
+	atomic_store(&sr->stop, 1);
+	pthread_join(worker, NULL);
+	GCHECK_EQ(pin(-1), 0);
+
+	for (struct tnode *tn = atomic_load(&sr->mailbox); tn && found <= RACE_NODES;
+	     tn = tn->mnext, found++)
+		seen[tn->id]++;
+	for (int cpu = 0; cpu < sr->list->nr_cpus; cpu++) {
+		struct percpu_node *chain = NULL;
+
+		GCHECK_EQ(percpu_list_steal(sr->list, cpu, &chain), 0);
+		for (; chain && found <= RACE_NODES; chain = chain->next, found++)
+			seen[((struct tnode *)chain)->id]++;
+	}
+	for (int i = 0; i < RACE_NODES; i++)
+		if (seen[i] != 1)
+			gcheck_fail("node %d found %d times at the end", i, seen[i]);
+	fprintf(stderr, "%ld thefts took %ld nodes\n", thefts, stolen);
+	percpu_list_free(sr->list);
+	free(sr);
 }
 
 /* --------------------------------------------------------------------- */
@@ -577,6 +710,7 @@ static int child_own(void)
 	GCHECK_EQ(pthread_create(&t, NULL, unregistered_thread, NULL), 0);
 	pthread_join(t, NULL);
 	check_signals();
+	check_steal_race();
 	run_stress(true, true, -1);
 	GCHECK_EQ(percpu_uses_rseq(), !RG_TEST_TSAN);
 	return child_report();
@@ -600,6 +734,7 @@ static int child_none(void)
 	check_cpus_pinned(false);
 	check_primitives();
 	check_signals();
+	check_steal_race();
 	run_stress(false, true, -1);
 	return child_report();
 }
@@ -725,6 +860,14 @@ static void test_stress_thief(void **state)
 	print_message("nodes taken by the thief: %ld\n", steals);
 }
 
+static void test_steal_race(void **state)
+{
+	(void)state;
+	gcheck_reset();
+	check_steal_race();
+	gcheck_assert_none();
+}
+
 static void test_signals(void **state)
 {
 	(void)state;
@@ -775,12 +918,12 @@ int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_probe),	 cmocka_unit_test(test_cpu_current_pinned),
-		cmocka_unit_test(test_cpu_node), cmocka_unit_test(test_primitives),
-		cmocka_unit_test(test_stress),	 cmocka_unit_test(test_stress_thief),
-		cmocka_unit_test(test_signals),	 cmocka_unit_test(test_fence),
-		cmocka_unit_test(test_mode_own), cmocka_unit_test(test_mode_none),
-		cmocka_unit_test(test_degrade),
+		cmocka_unit_test(test_probe),	   cmocka_unit_test(test_cpu_current_pinned),
+		cmocka_unit_test(test_cpu_node),   cmocka_unit_test(test_primitives),
+		cmocka_unit_test(test_stress),	   cmocka_unit_test(test_stress_thief),
+		cmocka_unit_test(test_steal_race), cmocka_unit_test(test_signals),
+		cmocka_unit_test(test_fence),	   cmocka_unit_test(test_mode_own),
+		cmocka_unit_test(test_mode_none),  cmocka_unit_test(test_degrade),
 	};
 
 	if (rc >= 0)
