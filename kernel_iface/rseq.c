@@ -517,16 +517,29 @@ int percpu_cmpnev_storeoffp_load(intptr_t *v, intptr_t expectnot, long voffp, in
 
 /* --- per-CPU list ---------------------------------------------------------- */
 
-int percpu_list_new(struct percpu_list **out)
+/* A zeroed, cache-line aligned object of base bytes followed by one
+ * per_cpu-byte slot per CPU id; *nr_cpus is that count.  NULL: no memory. */
+static void *percpu_zalloc(size_t base, size_t per_cpu, int *nr_cpus)
 {
 	int n = krseq_nr_cpus();
-	size_t size = sizeof(struct percpu_list) + (size_t)n * sizeof(struct percpu_head);
-	struct percpu_list *l;
-	int r = posix_memalign((void **)&l, 64, size);
+	size_t size = base + (size_t)n * per_cpu;
+	void *obj;
 
-	if (r)
-		return -r;
-	memset(l, 0, size);
+	if (posix_memalign(&obj, 64, size))
+		return NULL;
+	memset(obj, 0, size);
+	*nr_cpus = n;
+	return obj;
+}
+
+int percpu_list_new(struct percpu_list **out)
+{
+	int n;
+	struct percpu_list *l =
+		percpu_zalloc(sizeof(struct percpu_list), sizeof(struct percpu_head), &n);
+
+	if (!l)
+		return -ENOMEM;
 	l->nr_cpus = n;
 	*out = l;
 	return 0;
@@ -664,14 +677,12 @@ out_unstop:
 
 int percpu_counter_new(struct percpu_counter **out)
 {
-	int n = krseq_nr_cpus();
-	size_t size = sizeof(struct percpu_counter) + (size_t)n * sizeof(struct percpu_slot);
-	struct percpu_counter *c;
-	int r = posix_memalign((void **)&c, 64, size);
+	int n;
+	struct percpu_counter *c =
+		percpu_zalloc(sizeof(struct percpu_counter), sizeof(struct percpu_slot), &n);
 
-	if (r)
-		return -r;
-	memset(c, 0, size);
+	if (!c)
+		return -ENOMEM;
 	c->nr_cpus = n;
 	*out = c;
 	return 0;

@@ -96,12 +96,10 @@ void affinity_fini(void)
 
 void affinity_home(int32_t id, int32_t *cpu, int32_t *node)
 {
-	int c = sched.cpus[id % sched.ncpus];
-	int home[1] = { c };
-
-	*cpu = c;
+	*cpu = sched.cpus[id % sched.ncpus];
 	/* For a "p" topology the P index decides; for CPUs its home CPU. */
-	*node = topo_node_of_p(&sched.topo, sched.topo.kind == TOPO_CPUS ? 0 : id, home);
+	*node = sched.topo.kind == TOPO_CPUS ? topo_node_of_cpu(&sched.topo, *cpu) :
+					       topo_node_of_p(&sched.topo, id, NULL);
 }
 
 int affinity_steal_order(int32_t n)

@@ -69,7 +69,12 @@ static void stats_main(void *arg)
 		sum.schedules += ps.schedules;
 		sum.migrations += ps.migrations;
 	}
-	GCHECK(sum.schedules <= st.total.schedules + 1000); /* others kept running */
+	/* Totals are the sums of the Ps (counters only grow meanwhile). */
+	GCHECK(sum.schedules >= st.total.schedules);
+	GCHECK(sum.migrations >= st.total.migrations);
+	GCHECK_EQ(rg_sched_stats(&st), 0);
+	GCHECK(sum.schedules <= st.total.schedules);
+	GCHECK(sum.migrations <= st.total.migrations);
 	GCHECK_EQ(rg_sched_p_stats(0, &ps), 0);
 	GCHECK(ps.cpu >= 0 && CPU_ISSET(ps.cpu, &set)); /* P0 ran this goroutine */
 }
