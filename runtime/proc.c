@@ -261,9 +261,6 @@ static struct p *p_alloc(int32_t id)
 
 /* --- G ----------------------------------------------------------------------- */
 
-#define GFREE_MAX   64
-#define GFREE_BATCH 32
-
 /*
  * Free Gs.  Each P keeps a list of dead Gs; above GFREE_MAX it moves a chain
  * of GFREE_BATCH to the global free list, which is a stack of such chains
