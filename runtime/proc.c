@@ -85,7 +85,6 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
-#include "kernel_iface/rseq.h"
 #include "runtime/netpoll.h"
 #include "runtime/runtime.h"
 #include "runtime/san.h"
@@ -272,44 +271,10 @@ static struct p *p_alloc(int32_t id)
 #define GFREE_MAX   64
 #define GFREE_BATCH 32
 
-/* Experiment: the global tier as per-CPU lists of chains (rseq). */
-static struct percpu_list *gfree_pc;
-static bool gfree_pc_b;
-
-static struct g *gfree_pc_steal(int cpu)
-{
-	struct percpu_node *chain = NULL, *first, *nd;
-	int c, n = gfree_pc->nr_cpus;
-
-	for (c = 0; c < n && !chain; c++) {
-		if (c == cpu || !READ_ONCE(gfree_pc->heads[c].head))
-			continue;
-		percpu_list_steal(gfree_pc, c, &chain);
-	}
-	if (!chain)
-		return NULL;
-	first = chain;
-	chain = chain->next;
-	while (chain) {
-		nd = chain;
-		chain = chain->next;
-		percpu_list_push(gfree_pc, nd);
-	}
-	return container_of((struct g **)first, struct g, gfreebatch);
-}
-
 /* Push the chain head..(n Gs) on the global free list. */
 static void gfree_push_chain(struct g *head, int32_t n)
 {
 	head->gfreebatchn = n;
-	if (gfree_pc) {
-		int cpu = cpu_current();
-
-		if (!gfree_pc_b || !READ_ONCE(gfree_pc->heads[cpu].head)) {
-			percpu_list_push(gfree_pc, (struct percpu_node *)&head->gfreebatch);
-			return;
-		}
-	}
 	lockr(&sched.gflock, LR_GFREE);
 	head->gfreebatch = sched.gfree;
 	sched.gfree = head;
@@ -339,17 +304,6 @@ static struct g *gfget(struct p *pp)
 {
 	struct g *gp = pp->gfree;
 
-	if (!gp && gfree_pc) {
-		int cpu;
-		struct percpu_node *nd = percpu_list_pop(gfree_pc, &cpu);
-
-		gp = nd ? container_of((struct g **)nd, struct g, gfreebatch) :
-			  gfree_pc_b ? NULL : gfree_pc_steal(cpu);
-		if (!gp && !gfree_pc_b)
-			return NULL;
-		if (gp)
-			WRITE_ONCE(pp->gfreecnt, gp->gfreebatchn);
-	}
 	if (!gp) {
 		if (load_relaxed(&sched.ngfree) == 0)
 			return NULL;
@@ -1870,9 +1824,6 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	maing = malg(NULL);
 	r = -ENOMEM;
 	if (!sched.allp || !m0 || !maing)
-		goto err_free;
-	gfree_pc_b = getenv("RINGO_GFREE_PERCPU_B");
-	if ((gfree_pc_b || getenv("RINGO_GFREE_PERCPU")) && percpu_list_new(&gfree_pc))
 		goto err_free;
 	r = stack_init(stack, env.stackguard_mprotect);
 	if (r)
