@@ -62,7 +62,7 @@ typedef struct rg_config {
  * Environment, read once per call: RINGO_MAXPROCS=N, RINGO_NETPOLL=
  * io_uring|epoll and RINGO_DEBUG=k=v[,k=v] with schedtrace=MS,
  * scheddetail=1, preemptslice=US, asyncpreemptoff=1, blockedretakeoff=1,
- * stealpolicy=flat|node|distance, ppin=0|1, maxthreads=N,
+ * stealpolicy=flat|node|distance, ppin=0|1, softaffinity=0|1, maxthreads=N,
  * stackguard=mprotect, and RINGO_NUMA_TOPOLOGY (README.md, docs/numa.md).  Malformed values are reported on
  * stderr and ignored; a RINGO_NETPOLL that cannot be honoured makes
  * rg_main fail.
@@ -113,6 +113,7 @@ struct rg_sched_stats {
 	int32_t pinned;		  /* 1 when Ms are pinned to their P's home CPU */
 	int32_t nclasses;	  /* classes in use (<= RG_STATS_CLASSES) */
 	struct rg_p_stats total;  /* sums over the Ps (home_cpu ... node: -1) */
+	int32_t soft_affinity;	  /* 1 when a P goes to the M last on its home CPU */
 };
 
 #define RG_SCHED_STATS_INIT                           \

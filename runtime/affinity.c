@@ -23,7 +23,8 @@
  * Soft affinity.  When a P is handed to an idle M (startm), the M last seen
  * on the P's home CPU is preferred (mget_near, among the first few idle
  * Ms), so that a P tends to run where its caches are without any system
- * call.  Hard pinning (CONFIG_P_PIN, RINGO_DEBUG=ppin=1) pins the M that
+ * call (CONFIG_SOFT_AFFINITY, RINGO_DEBUG=softaffinity=0|1; off, the most
+ * recently idled M is taken, as in Go).  Hard pinning (CONFIG_P_PIN, RINGO_DEBUG=ppin=1) pins the M that
  * takes a P to its home CPU with sched_setaffinity (about 34 us per forced
  * migration here), for experiments only: it fights cpusets and CPU quotas.
  *
@@ -75,6 +76,8 @@ int affinity_init(const struct rg_env *env)
 	sched.steal_policy = env->stealpolicy ? (enum steal_policy)(env->stealpolicy - 1) :
 						STEAL_POLICY_DEFAULT;
 	sched.ppin = env->ppin ? env->ppin == 2 : IS_ENABLED(CONFIG_P_PIN);
+	sched.softaffinity = env->softaffinity ? env->softaffinity == 2 :
+						 IS_ENABLED(CONFIG_SOFT_AFFINITY);
 	sched.cpus = rt_calloc(AFFINITY_MAX_CPUS, sizeof(*sched.cpus));
 	if (!sched.cpus)
 		return -ENOMEM;
@@ -170,7 +173,8 @@ struct m *mget_near(struct p *pp)
 	int i;
 
 	assert_lock_held(&sched.lock);
-	for (i = 0; i < MGET_NEAR_SCAN && (mp = *link) != NULL; i++, link = &mp->schedlink) {
+	for (i = 0; sched.softaffinity && i < MGET_NEAR_SCAN && (mp = *link) != NULL;
+	     i++, link = &mp->schedlink) {
 		if (load_relaxed(&mp->cpu) == pp->home_cpu) {
 			*link = mp->schedlink;
 			sched.nmidle--;
@@ -239,7 +243,7 @@ int rg_sched_p_stats(int p, struct rg_p_stats *out)
 }
 
 /* The size of the first version of struct rg_sched_stats. */
-#define SCHED_STATS_V1 sizeof(struct rg_sched_stats)
+#define SCHED_STATS_V1 offsetof(struct rg_sched_stats, soft_affinity)
 
 int rg_sched_stats(struct rg_sched_stats *out)
 {
@@ -260,6 +264,7 @@ int rg_sched_stats(struct rg_sched_stats *out)
 	s.steal_policy = steal_policy_name(sched.steal_policy);
 	s.rseq = krseq_mode_name();
 	s.pinned = sched.ppin;
+	s.soft_affinity = sched.softaffinity;
 	s.total.home_cpu = s.total.home_node = s.total.cpu = s.total.node = -1;
 	for (i = 0; i < n; i++) {
 		struct rg_p_stats ps;

@@ -25,6 +25,10 @@
  *                                           CONFIG_STEAL_POLICY_*
  *                           ppin=0|1        pin the M holding P i to its home
  *                                           CPU; shadows CONFIG_P_PIN
+ *                           softaffinity=0|1
+ *                                           hand a P to the idle M last seen
+ *                                           on its home CPU; shadows
+ *                                           CONFIG_SOFT_AFFINITY
  *                           maxthreads=N    the most threads (Ms), 2..1000000;
  *                                           shadows CONFIG_MAX_THREADS
  *                           stackguard=mprotect
@@ -110,6 +114,11 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 4 && !memcmp(opt, "ppin", 4)) {
 		if (parse_int(val, vlen, 0, 1, &v)) {
 			env->ppin = (int)v + 1;
+			return;
+		}
+	} else if (klen == 12 && !memcmp(opt, "softaffinity", 12)) {
+		if (parse_int(val, vlen, 0, 1, &v)) {
+			env->softaffinity = (int)v + 1;
 			return;
 		}
 	} else if (klen == 10 && !memcmp(opt, "maxthreads", 10)) {

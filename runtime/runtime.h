@@ -389,7 +389,8 @@ struct sched {
 	 * cpus[i % ncpus], the CPUs of the affinity mask at start. */
 	struct topo topo;
 	enum steal_policy steal_policy;
-	bool ppin; /* pin Ms to their P's home CPU (CONFIG_P_PIN, ppin=1) */
+	bool ppin;	   /* pin Ms to their P's home CPU (CONFIG_P_PIN, ppin=1) */
+	bool softaffinity; /* startm prefers the M last on the P's home CPU */
 	int32_t ncpus;
 	int *cpus;
 
@@ -747,6 +748,7 @@ struct rg_env {
 	bool blockedretakeoff;
 	int stealpolicy;	   /* 0: not set, else enum steal_policy + 1 */
 	int ppin;		   /* 0: not set, 1: off, 2: on */
+	int softaffinity;	   /* 0: not set, 1: off, 2: on */
 	const char *netpoll;	   /* RINGO_NETPOLL, NULL: not set */
 	const char *numa_topology; /* RINGO_NUMA_TOPOLOGY, NULL: not set */
 };

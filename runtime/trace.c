@@ -129,9 +129,11 @@ void schedtrace(bool detailed)
 	if (detailed) {
 		out_printf(&o, " gcwaiting=%d stopwait=%d\n",
 			   !!(load_relaxed(&sched.need_g0) & NEED_G0_STW), sched.stopwait);
-		out_printf(&o, "  numa: nodes=%d%s stealpolicy=%s rseq=%s ppin=%d\n",
+		out_printf(&o,
+			   "  numa: nodes=%d%s stealpolicy=%s rseq=%s ppin=%d softaffinity=%d\n",
 			   sched.topo.nnodes, sched.topo.synthetic ? " (synthetic)" : "",
-			   steal_policy_name(sched.steal_policy), krseq_mode_name(), sched.ppin);
+			   steal_policy_name(sched.steal_policy), krseq_mode_name(), sched.ppin,
+			   sched.softaffinity);
 	} else
 		out_printf(&o, " [");
 	for (i = 0; i < nprocs; i++) {

@@ -12,6 +12,8 @@
  *  - a malformed RINGO_NUMA_TOPOLOGY makes rg_main fail with -EINVAL and a
  *    message naming the position;
  *  - RINGO_DEBUG=ppin=1 pins every M running a goroutine to one CPU;
+ *    softaffinity=0,ppin=0 (neither) reads back and still runs the load;
+ *    a caller built with the first, shorter rg_sched_stats gets no more;
  *  - the runtime runs with glibc's rseq registration turned off (it
  *    registers its own area) and reads CPUs correctly.
  */
@@ -36,7 +38,7 @@ static void yielder(void *arg)
 
 static void stats_main(void *arg)
 {
-	struct rg_sched_stats st = RG_SCHED_STATS_INIT, small = { .size = 8 };
+	struct rg_sched_stats st = RG_SCHED_STATS_INIT, small = { .size = 8 }, v1;
 	struct rg_p_stats ps, sum;
 	cpu_set_t set;
 	int n = rg_gomaxprocs(0), i, cpu = -1, k = 0;
@@ -56,6 +58,14 @@ static void stats_main(void *arg)
 	GCHECK(st.steal_policy && st.rseq);
 	GCHECK(st.nclasses >= 1 && st.nclasses <= RG_STATS_CLASSES);
 	GCHECK(st.total.schedules >= 100);
+	GCHECK_EQ(st.soft_affinity, 1); /* CONFIG_SOFT_AFFINITY's default */
+	/* A caller built with the first version of the struct: nothing is
+	 * written past its size. */
+	memset(&v1, 0xab, sizeof(v1));
+	v1.size = offsetof(struct rg_sched_stats, soft_affinity);
+	GCHECK_EQ(rg_sched_stats(&v1), 0);
+	GCHECK_EQ(v1.nprocs, n);
+	GCHECK_EQ((uint32_t)v1.soft_affinity, 0xababababu);
 	/* Home CPUs: the affinity mask's CPUs in order, wrapping around. */
 	GCHECK_EQ(sched_getaffinity(0, sizeof(set), &set), 0);
 	memset(&sum, 0, sizeof(sum));
@@ -241,6 +251,14 @@ static void pin_check(void *arg)
 	rg_wg_done(&pin_wg);
 }
 
+static void pin_yield(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 50; i++)
+		rg_yield();
+	rg_wg_done(&pin_wg);
+}
+
 static void pin_main(void *arg)
 {
 	struct rg_sched_stats st = RG_SCHED_STATS_INIT;
@@ -252,6 +270,7 @@ static void pin_main(void *arg)
 	rg_wg_wait(&pin_wg);
 	GCHECK_EQ(rg_sched_stats(&st), 0);
 	GCHECK_EQ(st.pinned, 1);
+	GCHECK_EQ(st.soft_affinity, 1);
 }
 
 static int child_pin(void)
@@ -271,6 +290,41 @@ static void test_pin(void **state)
 	(void)state;
 	run_child_case("pin", env, &r);
 	assert_child_exit("pin", &r, 0);
+	child_result_free(&r);
+}
+
+/* Neither soft affinity nor pinning: the switches read back, and work
+ * still spreads over the Ps. */
+static void nosoft_main(void *arg)
+{
+	struct rg_sched_stats st = RG_SCHED_STATS_INIT;
+
+	(void)arg;
+	rg_wg_add(&pin_wg, 4);
+	for (int i = 0; i < 4; i++)
+		GCHECK_EQ(rg_go(pin_yield, NULL), 0);
+	rg_wg_wait(&pin_wg);
+	GCHECK_EQ(rg_sched_stats(&st), 0);
+	GCHECK_EQ(st.pinned, 0);
+	GCHECK_EQ(st.soft_affinity, 0);
+	GCHECK(st.total.schedules >= 4 * 50);
+}
+
+static int child_nosoft(void)
+{
+	rg_config cfg = { .maxprocs = 2 };
+
+	return rg_main(&cfg, nosoft_main, NULL) || atomic_load(&gcheck_failures) ? 1 : 0;
+}
+
+static void test_no_affinity(void **state)
+{
+	static const char *const env[] = { "RINGO_DEBUG=softaffinity=0,ppin=0", NULL };
+	struct child_result r;
+
+	(void)state;
+	run_child_case("nosoft", env, &r);
+	assert_child_exit("nosoft", &r, 0);
 	child_result_free(&r);
 }
 
@@ -314,9 +368,8 @@ static void test_own_rseq(void **state)
 }
 
 static const struct child_case child_cases[] = {
-	{ "steal", child_steal },
-	{ "bad_topology", child_bad_topology },
-	{ "pin", child_pin },
+	{ "steal", child_steal }, { "bad_topology", child_bad_topology },
+	{ "pin", child_pin },	  { "nosoft", child_nosoft },
 	{ "rseq", child_rseq },
 };
 
@@ -326,7 +379,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stats),	     cmocka_unit_test(test_steal_policies),
 		cmocka_unit_test(test_bad_topology), cmocka_unit_test(test_pin),
-		cmocka_unit_test(test_own_rseq),
+		cmocka_unit_test(test_no_affinity),  cmocka_unit_test(test_own_rseq),
 	};
 
 	if (rc >= 0)
