@@ -266,7 +266,11 @@ static struct p *p_alloc(int32_t id)
  * of GFREE_BATCH to the global free list, which is a stack of such chains
  * (linked through the chain head's gfreebatch), so that moving a chain in
  * either direction is O(1) and never walks Gs that are hot in another
- * CPU's cache.
+ * CPU's cache.  The P's list takes no lock or atomic (only its owner
+ * touches it), and the global list is reached once per GFREE_BATCH
+ * goroutines, so per-CPU (rseq) lists there were measured and not kept:
+ * Gs flow from the CPU where goroutines exit to the one where they are
+ * spawned, which per-CPU lists turn into cross-CPU fences (bench/RESULTS.md).
  */
 #define GFREE_MAX   64
 #define GFREE_BATCH 32
