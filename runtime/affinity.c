@@ -127,6 +127,7 @@ struct p *affinity_p_alloc(int32_t id)
 		return NULL;
 	pp->home_cpu = cpu;
 	pp->home_node = node;
+	stackcache_init(&pp->stackcache, node); /* stacks from its node's memory */
 	store_relaxed(&pp->cpu, -1);
 	store_relaxed(&pp->node, -1);
 	return pp;

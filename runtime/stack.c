@@ -20,8 +20,8 @@
  * fn/arg in the G), and gives it back when it exits, so a burst of spawns
  * costs stacks only for goroutines that have started and not finished.
  * Free stacks go to the P's cache (no lock, LIFO so the next goroutine gets
- * warm pages); a cache above STK_CACHE_MAX moves half of itself to the
- * global pool.  The pool keeps STK_HOT_MAX stacks resident; stacks beyond
+ * warm pages); a cache above STK_CACHE_MAX moves half of itself to its
+ * node's pool.  The pool keeps STK_HOT_MAX stacks resident; stacks beyond
  * that high-water mark give their pages back with MADV_DONTNEED (the guard
  * stays), so RSS follows the live goroutine count.  That costs a TLB
  * shoot-down per call, so it is done off the goroutines' path: when an M
@@ -30,51 +30,89 @@
  * wait does an exiting goroutine's M release a batch itself.  Pending
  * stacks stay usable until then.
  *
- * Locking: pool.lock protects the hot/cold lists and carving; the arena
- * table is append-only and published with a release store so that the
- * signal handler can read it without a lock.
+ * Nodes.  A P's stacks come from the memory of its home node (pp->home_node,
+ * runtime/affinity.c), so that a goroutine's frames are local to the CPUs
+ * that run it.  The pool is split by memory node: pool.nodes[n + 1] holds
+ * the free stacks of node n, carved from that node's own arenas, which are
+ * bound to it with node_bind (mbind MPOL_PREFERRED, numa/mem.h) right after
+ * mmap, before any page is touched, so the kernel takes their pages from
+ * that node while it has free memory and from others when it has none.
+ * Each P's cache names its node (stackcache_init) and each stack its
+ * arena's (memnode).  The fallback is pool.nodes[0], "no node": arenas with
+ * no policy, for the caches of Ps whose home node cannot hold memory (a
+ * node the machine lacks, as in a synthetic topology, or libnuma unusable).
+ * A goroutine that started on one node and exits on a P of another gives
+ * its stack back to its own node's pool, not to that P's cache: caches hold only local stacks, so the next
+ * goroutine a P starts gets local pages without a lock, and a remote free
+ * pays the lock instead (a machine with one node pays one compare).  Only
+ * when no slot can be carved for a node (the mprotect limit, or no memory)
+ * does stackalloc take a free stack of another node rather than fail; that
+ * stack goes home when freed.  The high-water mark STK_HOT_MAX is per node;
+ * STK_PENDING_MAX counts the stacks of all nodes.
+ *
+ * Locking: pool.lock protects every node's lists, their counters and
+ * carving (one lock for all nodes: it is taken only off the caches' fast
+ * path); the arena table is append-only and published with a release
+ * store so that the signal handler can read it without a lock.
  */
 #include "runtime/stack.h"
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "kernel_iface/kernel.h"
+#include "numa/mem.h"
+#include "numa/topology.h"
 #include "runtime/compiler.h"
 #include "runtime/lock.h"
 #include "runtime/runtime.h"
 #include "runtime/san.h"
 
 #define STK_CACHE_MAX	  32
-#define STK_HOT_MAX	  256
+#define STK_HOT_MAX	  256 /* per node */
 #define STK_RELEASE_BATCH 256
-#define STK_PENDING_MAX	  8192
+#define STK_PENDING_MAX	  8192 /* all nodes */
 #define ARENA_BYTES	  (1ul << 30)
 #define ARENA_MIN_SLOTS	  64
 #define MAX_ARENAS	  8192
+#define NODE_NONE	  (-1)		       /* a stack or cache of no node */
+#define POOL_NODES	  (TOPO_MAX_NODES + 1) /* pool.nodes[node + 1] */
 
 struct arena {
 	char *base;
 	size_t len;
 	uint32_t nslots;
 	uint32_t ncarved; /* pool.lock */
+	int16_t node;	  /* memory node it is bound to, or NODE_NONE; fixed */
 	struct stk slots[];
+};
+
+/* The free stacks of one memory node: those carved from its arenas.  Every
+ * field is protected by pool.lock. */
+struct node_pool {
+	struct stk *hot;     /* warm, up to STK_HOT_MAX */
+	struct stk *pending; /* beyond the high-water mark, to give back */
+	struct stk *cold;    /* pages given back */
+	int64_t nhot;
+	int64_t npending;
+	int64_t ncold;
+	struct arena *arena; /* its latest arena: carve() takes slots from it */
 };
 
 static struct {
 	struct lock lock;
+	/* Fixed after stack_init. */
 	size_t size; /* slot size, guard included */
 	size_t guard;
 	enum stack_guard_mode mode;
-	struct stk *hot; /* pool.lock */
-	int64_t nhot;
-	struct stk *pending; /* beyond the high-water mark, to give back; pool.lock */
-	int64_t npending;    /* pool.lock (READ_ONCE without it) */
-	struct stk *cold;    /* pool.lock */
-	int64_t ncold;
-	int64_t ncarved;
-	struct arena *arenas[MAX_ARENAS]; /* append-only */
+	/* Free stacks by memory node, [0]: NODE_NONE; pool.lock. */
+	struct node_pool nodes[POOL_NODES];
+	int32_t nused;	  /* nodes[nused..] are empty and have no arena; pool.lock */
+	int64_t npending; /* sum of nodes[].npending; pool.lock (READ_ONCE without it) */
+	int64_t ncarved;  /* pool.lock */
+	struct arena *arenas[MAX_ARENAS]; /* every node's; append-only */
 	_Atomic int32_t narenas;
 } pool;
 
@@ -85,7 +123,21 @@ enum stack_guard_mode stack_guard_mode(void)
 
 int64_t stack_limit;
 
-static int arena_new(struct arena **out)
+/* The pool of memory node node (NODE_NONE included). */
+static struct node_pool *node_pool(int node)
+{
+	rg_assert(node >= NODE_NONE && node < TOPO_MAX_NODES);
+	return &pool.nodes[node + 1];
+}
+
+void stackcache_init(struct stk_cache *c, int node)
+{
+	c->head = NULL;
+	c->n = 0;
+	c->node = node_has_memory(node) ? (int16_t)node : NODE_NONE;
+}
+
+static int arena_new(int node, struct arena **out)
 {
 	uint32_t nslots = ARENA_BYTES / pool.size;
 	struct arena *a;
@@ -103,8 +155,13 @@ static int arena_new(struct arena **out)
 	r = ki_mmap_anon(a->len, true, &base);
 	if (r)
 		goto err_free;
+	/* Before any page is touched.  A no-op for NODE_NONE; should mbind
+	 * be refused, the pages follow the default policy, and the stacks
+	 * still belong to node's pool. */
+	(void)node_bind(base, a->len, node);
 	a->base = base;
 	a->nslots = nslots;
+	a->node = (int16_t)node;
 	ki_madvise(base, a->len, MADV_NOHUGEPAGE);
 	*out = a;
 	return 0;
@@ -125,48 +182,80 @@ static int guard_install(char *slot)
 	}
 }
 
-/* Carve a new slot; pool.lock held. */
-static int carve(struct stk **out)
+/* The next slot of a, its guard installed; pool.lock held. */
+static struct stk *slot_take(struct arena *a)
 {
-	int32_t n = load_relaxed(&pool.narenas);
-	struct arena *a = n ? pool.arenas[n - 1] : NULL;
-	struct stk *s;
-	char *slot;
+	char *slot = a->base + (size_t)a->ncarved * pool.size;
+	struct stk *s = &a->slots[a->ncarved++];
+
+	s->lo = slot + pool.guard;
+	s->hi = slot + pool.size;
+	s->cold = false;
+	s->memnode = a->node;
+	pool.ncarved++;
+	return s;
+}
+
+/* Carve a new slot for node from its latest arena, mapping a new one when
+ * it is full; pool.lock held. */
+static int carve(int node, struct stk **out)
+{
+	struct node_pool *np = node_pool(node);
+	struct arena *a = np->arena;
+	int32_t n;
 	int r;
 
+	assert_lock_held(&pool.lock);
 	if (stack_limit && pool.ncarved >= stack_limit)
 		return -EAGAIN;
 	if (!a || a->ncarved == a->nslots) {
-		r = arena_new(&a);
+		n = load_relaxed(&pool.narenas);
+		r = arena_new(node, &a);
 		if (r)
 			return r;
 		pool.arenas[n] = a;
 		store_release(&pool.narenas, n + 1);
+		np->arena = a;
+		if (pool.nused < node + 2)
+			pool.nused = node + 2;
 	}
-	slot = a->base + (size_t)a->ncarved * pool.size;
-	r = guard_install(slot);
+	r = guard_install(a->base + (size_t)a->ncarved * pool.size);
 	if (r)
 		return r == -ENOMEM && pool.mode == STACK_GUARD_MPROTECT ? -EAGAIN : r;
-	s = &a->slots[a->ncarved++];
-	s->lo = slot + pool.guard;
-	s->hi = slot + pool.size;
-	s->cold = false;
-	pool.ncarved++;
-	*out = s;
+	*out = slot_take(a);
 	return 0;
+}
+
+/* Put s, which has run since it was pooled (warm), in its node's pool:
+ * hot up to the high-water mark, pending beyond.  pool.lock held. */
+static void node_put(struct stk *s)
+{
+	struct node_pool *np = node_pool(s->memnode);
+
+	if (np->nhot < STK_HOT_MAX) {
+		s->next = np->hot;
+		np->hot = s;
+		np->nhot++;
+	} else {
+		s->next = np->pending;
+		np->pending = s;
+		np->npending++;
+		WRITE_ONCE(pool.npending, pool.npending + 1);
+	}
 }
 
 int stack_init(size_t size, bool force_mprotect)
 {
 	size_t page = ki_page_size();
-	struct stk *probe;
+	void *scratch;
 	long maps;
 	int r;
 
 	pool.size = (size + page - 1) & ~(page - 1);
 	pool.guard = page;
-	pool.hot = pool.pending = pool.cold = NULL;
-	pool.nhot = pool.npending = pool.ncold = pool.ncarved = 0;
+	memset(pool.nodes, 0, sizeof(pool.nodes));
+	pool.nused = 0;
+	pool.npending = pool.ncarved = 0;
 	stack_limit = 0;
 	store_relaxed(&pool.narenas, 0);
 	if (IS_ENABLED(CONFIG_STACK_GUARD_NONE)) {
@@ -177,33 +266,25 @@ int stack_init(size_t size, bool force_mprotect)
 	pool.mode = IS_ENABLED(CONFIG_STACK_GUARD_MPROTECT) || force_mprotect ?
 			    STACK_GUARD_MPROTECT :
 			    STACK_GUARD_MADVISE;
-	/* Probe by carving the first slot: MADV_GUARD_INSTALL answers EINVAL
-	 * on kernels that lack it. */
-	lockr(&pool.lock, LR_STACK);
-	r = carve(&probe);
-	if (r == -EINVAL && pool.mode == STACK_GUARD_MADVISE) {
-		pool.mode = STACK_GUARD_MPROTECT;
-		r = guard_install(pool.arenas[0]->base);
-		if (!r) {
-			struct arena *a = pool.arenas[0];
-
-			probe = &a->slots[a->ncarved++];
-			probe->lo = a->base + pool.guard;
-			probe->hi = a->base + pool.size;
-			pool.ncarved++;
-		}
+	/* Probe on a scratch mapping, so that no node's arena is mapped before
+	 * a P asks for it: MADV_GUARD_INSTALL answers EINVAL on kernels that
+	 * lack it. */
+	if (pool.mode == STACK_GUARD_MADVISE) {
+		r = ki_mmap_anon(2 * pool.guard, true, &scratch);
+		if (r)
+			return r;
+		r = ki_madvise(scratch, pool.guard, KI_MADV_GUARD_INSTALL);
+		ki_munmap(scratch, 2 * pool.guard);
+		if (r == -EINVAL)
+			pool.mode = STACK_GUARD_MPROTECT;
+		else if (r)
+			return r;
 	}
-	if (!r) {
-		probe->next = pool.hot;
-		pool.hot = probe;
-		pool.nhot++;
-	}
-	unlockr(&pool.lock, LR_STACK);
 	if (pool.mode == STACK_GUARD_MPROTECT) {
 		maps = ki_max_map_count();
 		stack_limit = maps > 2048 ? (maps - 1024) / 2 : 1024;
 	}
-	return r;
+	return 0;
 }
 
 void stack_fini(void)
@@ -216,8 +297,9 @@ void stack_fini(void)
 		rt_free(pool.arenas[i]);
 		pool.arenas[i] = NULL;
 	}
-	pool.hot = pool.pending = pool.cold = NULL;
-	pool.nhot = pool.npending = pool.ncold = pool.ncarved = 0;
+	memset(pool.nodes, 0, sizeof(pool.nodes));
+	pool.nused = 0;
+	pool.npending = pool.ncarved = 0;
 }
 
 static struct stk *list_pop(struct stk **list, int64_t *n)
@@ -226,24 +308,39 @@ static struct stk *list_pop(struct stk **list, int64_t *n)
 
 	if (s) {
 		*list = s->next;
-		WRITE_ONCE(*n, *n - 1);
+		(*n)--;
 	}
 	return s;
 }
 
-static struct stk *pool_get(int *err)
+/* A free stack of np, warm ones first: hot, then those waiting to be given
+ * back, then cold.  pool.lock held. */
+static struct stk *node_get(struct node_pool *np)
+{
+	struct stk *s = list_pop(&np->hot, &np->nhot);
+
+	if (!s && (s = list_pop(&np->pending, &np->npending)) != NULL)
+		WRITE_ONCE(pool.npending, pool.npending - 1);
+	if (!s)
+		s = list_pop(&np->cold, &np->ncold);
+	return s;
+}
+
+static struct stk *pool_get(int node, int *err)
 {
 	struct stk *s;
+	int32_t i;
+	int r;
 
 	lockr(&pool.lock, LR_STACK);
-	/* Warm stacks first: hot, then those waiting to be given back. */
-	s = list_pop(&pool.hot, &pool.nhot);
-	if (!s)
-		s = list_pop(&pool.pending, &pool.npending);
-	if (!s)
-		s = list_pop(&pool.cold, &pool.ncold);
-	if (!s)
-		*err = carve(&s);
+	s = node_get(node_pool(node));
+	if (!s && (r = carve(node, &s)) != 0) {
+		/* No new slot: a stack of another node rather than none. */
+		for (i = 0; !s && i < pool.nused; i++)
+			s = node_get(&pool.nodes[i]);
+		if (!s)
+			*err = r;
+	}
 	unlockr(&pool.lock, LR_STACK);
 	return s;
 }
@@ -283,32 +380,41 @@ struct stk *stackalloc(struct stk_cache *c, int *err)
 	struct stk *s = c->head;
 
 	if (likely(s != NULL)) {
+		rg_assert(s->memnode == c->node);
 		c->head = s->next;
 		c->n--;
 		return s;
 	}
-	return pool_get(err);
+	return pool_get(c->node, err);
 }
 
-/* Give back the pages of up to STK_RELEASE_BATCH pending stacks.  No lock
- * held on entry.  Returns how many. */
+/* Give back the pages of up to STK_RELEASE_BATCH pending stacks, of any
+ * nodes.  No lock held on entry.  Returns how many. */
 static int release_pending(void)
 {
 	struct stk *batch[STK_RELEASE_BATCH];
 	int n = 0, i;
+	int32_t k;
 
 	lockr(&pool.lock, LR_STACK);
-	while (n < STK_RELEASE_BATCH && pool.pending)
-		batch[n++] = list_pop(&pool.pending, &pool.npending);
+	for (k = 0; k < pool.nused && n < STK_RELEASE_BATCH; k++) {
+		struct node_pool *np = &pool.nodes[k];
+
+		while (n < STK_RELEASE_BATCH && np->pending)
+			batch[n++] = list_pop(&np->pending, &np->npending);
+	}
+	WRITE_ONCE(pool.npending, pool.npending - n);
 	unlockr(&pool.lock, LR_STACK);
 	if (!n)
 		return 0;
 	release_batch(batch, n);
 	lockr(&pool.lock, LR_STACK);
 	for (i = 0; i < n; i++) {
-		batch[i]->next = pool.cold;
-		pool.cold = batch[i];
-		pool.ncold++;
+		struct node_pool *np = node_pool(batch[i]->memnode);
+
+		batch[i]->next = np->cold;
+		np->cold = batch[i];
+		np->ncold++;
 	}
 	unlockr(&pool.lock, LR_STACK);
 	return n;
@@ -322,10 +428,10 @@ void stack_release_pending(void)
 		;
 }
 
-/* Move n stacks from the head of c to the pool.  Those beyond the
- * high-water mark wait on the pending list, still usable, until an M goes
- * idle (stack_release_pending) or STK_PENDING_MAX of them wait.  No lock
- * held on entry. */
+/* Move n stacks from the head of c to their node's pool.  Those beyond
+ * the high-water mark wait on the pending list, still usable, until an M
+ * goes idle (stack_release_pending) or STK_PENDING_MAX of them wait.  No
+ * lock held on entry. */
 static void pool_put(struct stk_cache *c, int32_t n)
 {
 	struct stk *s;
@@ -336,16 +442,22 @@ static void pool_put(struct stk_cache *c, int32_t n)
 		c->head = s->next;
 		c->n--;
 		/* Stacks in a cache have run since they were pooled: warm. */
-		if (pool.nhot < STK_HOT_MAX) {
-			s->next = pool.hot;
-			pool.hot = s;
-			pool.nhot++;
-		} else {
-			s->next = pool.pending;
-			pool.pending = s;
-			WRITE_ONCE(pool.npending, pool.npending + 1);
-		}
+		node_put(s);
 	}
+	over = pool.npending >= STK_PENDING_MAX;
+	unlockr(&pool.lock, LR_STACK);
+	if (over)
+		release_pending();
+}
+
+/* Give s, a stack of another node than the freeing P's, back to its own
+ * node's pool.  No lock held on entry. */
+static void stack_send_home(struct stk *s)
+{
+	bool over;
+
+	lockr(&pool.lock, LR_STACK);
+	node_put(s);
 	over = pool.npending >= STK_PENDING_MAX;
 	unlockr(&pool.lock, LR_STACK);
 	if (over)
@@ -356,6 +468,10 @@ void stackfree(struct stk_cache *c, struct stk *s)
 {
 	san_stack_reuse(s->lo, (size_t)(s->hi - s->lo));
 	s->cold = false; /* it ran: its pages are resident again */
+	if (unlikely(s->memnode != c->node)) {
+		stack_send_home(s);
+		return;
+	}
 	s->next = c->head;
 	c->head = s;
 	if (unlikely(++c->n > STK_CACHE_MAX))
@@ -391,9 +507,14 @@ struct stk *stack_guard_lookup(const void *addr)
 
 void stack_stats(int64_t *carved, int64_t *hot, int64_t *cold)
 {
+	int32_t i;
+
 	lockr(&pool.lock, LR_STACK);
 	*carved = pool.ncarved;
-	*hot = pool.nhot;
-	*cold = pool.ncold;
+	*hot = *cold = 0;
+	for (i = 0; i < pool.nused; i++) {
+		*hot += pool.nodes[i].nhot;
+		*cold += pool.nodes[i].ncold;
+	}
 	unlockr(&pool.lock, LR_STACK);
 }

@@ -14,11 +14,12 @@
 /* One stack slot.  Descriptors live in their arena's table, never in the
  * stack memory itself, so a cold stack (pages given back) stays cold. */
 struct stk {
-	char *lo;	  /* lowest usable byte, just above the guard */
-	char *hi;	  /* one past the highest byte */
+	char *lo;	  /* lowest usable byte, just above the guard; set when carved */
+	char *hi;	  /* one past the highest byte; set when carved */
 	struct stk *next; /* free-list link; owned by the list */
-	bool cold;	  /* pages were given back (MADV_DONTNEED) */
+	bool cold;	  /* pages were given back (MADV_DONTNEED); owned by the list */
 	int16_t lastnode; /* home node of the P its goroutine last ran on; that G's M */
+	int16_t memnode;  /* memory node of its arena (-1: none); set when carved */
 	/* State of the goroutine running on this stack that only a started
 	 * goroutine needs, kept here so that struct g fits one cache line.
 	 * Owned by that goroutine; waitreason is also read by traces. */
@@ -32,10 +33,13 @@ struct stk {
 	void *tsan_fiber;
 };
 
-/* Per-P cache of free stacks; owned by the P. */
+/* Per-P cache of free stacks.  It holds only stacks whose memnode is its
+ * node (stackfree sends the others home).  head and n: owned by the P;
+ * node: set by stackcache_init before the P first runs, read-only after. */
 struct stk_cache {
 	struct stk *head;
 	int32_t n;
+	int16_t node; /* memory node its stacks come from; -1: no preference */
 };
 
 enum stack_guard_mode {
@@ -51,16 +55,37 @@ int stack_init(size_t size, bool force_mprotect);
 /* Tear-down: unmap every arena.  Only when no goroutine runs. */
 void stack_fini(void);
 
-/* Take a stack, from the cache c, then the global pool, then a new slot.
- * Returns NULL with *err = -ENOMEM or -EAGAIN when none can be had. */
+/*
+ * stackcache_init - an empty cache whose stacks come from memory node node
+ * (the home node of its P), or from no node in particular (-1) when
+ * !node_has_memory(node) (numa/mem.h): a node the machine lacks, as in a
+ * synthetic topology, or libnuma unusable.  Before the P first runs; by
+ * whoever creates it.  Does not block except for the first sysfs read of
+ * the node.
+ */
+void stackcache_init(struct stk_cache *c, int node);
+
+/*
+ * stackalloc - take a stack: from the cache c, then the pool of c's node
+ * (warm stacks first), then a new slot carved from that node's arena; only
+ * when no slot can be carved (limit reached, out of memory), a free stack
+ * of any other node.  Returns NULL with *err = -ENOMEM or -EAGAIN when none
+ * can be had.  By c's owner; may take pool.lock.
+ */
 struct stk *stackalloc(struct stk_cache *c, int *err);
-/* Give s back to the cache c; overflow goes to the global pool, whose
- * stacks beyond the high-water mark give their pages back. */
+/*
+ * stackfree - give s back.  A stack of c's node goes to the cache (no
+ * lock; above STK_CACHE_MAX half the cache goes to the pool); a stack of
+ * another node goes straight back to its own node's pool, so that caches
+ * hold local stacks only.  Pool stacks beyond the high-water mark give
+ * their pages back.  By c's owner; may take pool.lock.
+ */
 void stackfree(struct stk_cache *c, struct stk *s);
 /* Give back the pages of the stacks waiting beyond the high-water mark.
  * Called by an M going idle (no lock held). */
 void stack_release_pending(void);
-/* Move every stack in c to the global pool (a P is being destroyed). */
+/* Move every stack in c to its node's pool (a P is being destroyed).  By
+ * c's owner, or during stop-the-world. */
 void stackcache_flush(struct stk_cache *c);
 
 /* Guard mode in use and, for mprotect guards, how many stacks the kernel's
@@ -78,7 +103,8 @@ static inline int64_t stack_guard_limit(void)
  */
 struct stk *stack_guard_lookup(const void *addr);
 
-/* Number of stacks carved so far and pooled (for traces and tests). */
+/* Number of stacks carved so far, and pooled hot and cold, summed over the
+ * memory nodes (for traces and tests).  Takes pool.lock. */
 void stack_stats(int64_t *carved, int64_t *hot, int64_t *cold);
 
 #endif /* RINGO_RUNTIME_STACK_H */

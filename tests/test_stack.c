@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_stack.c - goroutine stacks: reuse through the caches, pages given
- * back above the high-water mark, guard modes and the mprotect fallback.
+ * back above the high-water mark, guard modes and the mprotect fallback,
+ * stacks on their P's memory node and frees that go home.
  */
+#include <numaif.h>
 #include <pthread.h>
 
 #include "helpers.h"
 
+#include "numa/mem.h"
+#include "runtime/runtime.h"
 #include "runtime/stack.h"
 
 /* --- reuse ------------------------------------------------------------------ */
@@ -64,7 +68,7 @@ static long rss_kib(void)
 	return resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-static __attribute__((noinline)) void touch_stack(void)
+static noinline void touch_stack(void)
 {
 	volatile char buf[TOUCH];
 
@@ -193,7 +197,7 @@ static void test_guard_modes(void **state)
 
 static volatile int depth_limit = 1 << 30;
 
-static __attribute__((noinline)) int recurse(int depth)
+static noinline int recurse(int depth)
 {
 	volatile char frame[512];
 
@@ -295,17 +299,209 @@ static void test_mprotect_limit(void **state)
 	child_result_free(&r);
 }
 
+/* --- memory nodes ------------------------------------------------------------ */
+
+#define NODE_ABSENT 7 /* a node this machine lacks (checked) */
+
+/* The NUMA policy of the page at addr: its mode, and its node mask in
+ * *mask (first word).  Returns 0 or -errno. */
+static int policy_at(const void *addr, int *mode, unsigned long *mask)
+{
+	unsigned long m[1024 / (8 * sizeof(unsigned long))] = { 0 };
+
+	if (get_mempolicy(mode, m, 1024, (void *)addr, MPOL_F_ADDR) < 0)
+		return -errno;
+	*mask = m[0];
+	return 0;
+}
+
+/* Whether this machine can run the node tests: node 0 has memory, node
+ * NODE_ABSENT does not, and get_mempolicy answers. */
+static bool nodes_testable(void)
+{
+	unsigned long mask;
+	int mode, x;
+
+	return node_has_memory(0) && !node_has_memory(NODE_ABSENT) &&
+	       policy_at(&x, &mode, &mask) == 0;
+}
+
+static void node_policy_main(void *arg)
+{
+	struct stk_cache c0, cx;
+	struct stk *s0, *sx;
+	unsigned long mask = 0;
+	int mode = -1, err = 0;
+
+	(void)arg;
+	/* The main goroutine runs on a stack of its P's home node, 0. */
+	GCHECK_EQ(policy_at(__builtin_frame_address(0), &mode, &mask), 0);
+	GCHECK_EQ(mode, MPOL_PREFERRED);
+	GCHECK_EQ(mask, 1ul);
+
+	stackcache_init(&c0, 0);
+	stackcache_init(&cx, NODE_ABSENT);
+	GCHECK_EQ(c0.node, 0);
+	GCHECK_EQ(cx.node, -1); /* the clean fallback */
+	GCHECK(c0.head == NULL && c0.n == 0 && cx.head == NULL && cx.n == 0);
+
+	s0 = stackalloc(&c0, &err);
+	GCHECK(s0 != NULL);
+	if (!s0)
+		return;
+	GCHECK_EQ(s0->memnode, 0);
+	GCHECK_EQ(policy_at(s0->lo, &mode, &mask), 0);
+	GCHECK_EQ(mode, MPOL_PREFERRED);
+	GCHECK_EQ(mask, 1ul);
+	GCHECK_EQ(policy_at(s0->hi - 1, &mode, &mask), 0);
+	GCHECK_EQ(mode, MPOL_PREFERRED);
+
+	sx = stackalloc(&cx, &err);
+	GCHECK(sx != NULL);
+	if (!sx)
+		return;
+	GCHECK_EQ(sx->memnode, -1);
+	GCHECK_EQ(policy_at(sx->lo, &mode, &mask), 0);
+	GCHECK_EQ(mode, MPOL_DEFAULT);
+
+	/* Each into its own node's cache: kept there. */
+	stackfree(&c0, s0);
+	stackfree(&cx, sx);
+	GCHECK(c0.n == 1 && c0.head == s0);
+	GCHECK(cx.n == 1 && cx.head == sx);
+	stackcache_flush(&c0);
+	stackcache_flush(&cx);
+	GCHECK(c0.n == 0 && c0.head == NULL && cx.n == 0 && cx.head == NULL);
+}
+
+static void test_node_policy(void **state)
+{
+	(void)state;
+	if (!nodes_testable())
+		skip();
+	RUN_IN_RUNTIME(1, node_policy_main, NULL);
+}
+
+static void free_home_main(void *arg)
+{
+	struct stk_cache c0, cx;
+	struct stk *s0, *sx;
+	int64_t carved, hot, cold, carved2, hot2, cold2;
+	int err = 0;
+
+	(void)arg;
+	stackcache_init(&c0, 0);
+	stackcache_init(&cx, NODE_ABSENT);
+	s0 = stackalloc(&c0, &err);
+	sx = stackalloc(&cx, &err);
+	GCHECK(s0 != NULL && sx != NULL);
+	if (!s0 || !sx)
+		return;
+	GCHECK(s0->memnode == 0 && sx->memnode == -1);
+
+	/* Freed on the wrong node: back to its own node's pool, not into
+	 * the cache it was freed to. */
+	stack_stats(&carved, &hot, &cold);
+	stackfree(&cx, s0);
+	GCHECK_EQ(cx.n, 0);
+	GCHECK(cx.head == NULL);
+	stackfree(&c0, sx);
+	GCHECK_EQ(c0.n, 0);
+	GCHECK(c0.head == NULL);
+	stack_stats(&carved2, &hot2, &cold2);
+	GCHECK_EQ(carved2, carved);
+	GCHECK_EQ(hot2, hot + 2);
+
+	/* The next stack of each node's cache is the one that went home. */
+	GCHECK(stackalloc(&c0, &err) == s0);
+	GCHECK(stackalloc(&cx, &err) == sx);
+	GCHECK(c0.n == 0 && cx.n == 0);
+	stackfree(&c0, s0);
+	stackfree(&cx, sx);
+	stackcache_flush(&c0);
+	stackcache_flush(&cx);
+}
+
+static void test_free_goes_home(void **state)
+{
+	(void)state;
+	if (!nodes_testable())
+		skip();
+	RUN_IN_RUNTIME(1, free_home_main, NULL);
+}
+
+/* Two Ps on two nodes, one of them absent ("p0;p1"): goroutines yield, are
+ * stolen across the nodes and exit on either, so their stacks go home. */
+static void hop(void *arg)
+{
+	int i;
+
+	for (i = 0; i < 4; i++)
+		rg_yield();
+	rg_wg_done(arg);
+}
+
+static void two_nodes_main(void *arg)
+{
+	int64_t carved, hot, cold;
+	rg_wg wg = { 0 };
+	int round, i;
+
+	(void)arg;
+	for (round = 0; round < 100; round++) {
+		for (i = 0; i < 100; i++) {
+			rg_wg_add(&wg, 1);
+			if (rg_go(hop, &wg))
+				exit(1);
+		}
+		rg_wg_wait(&wg);
+	}
+	stack_stats(&carved, &hot, &cold);
+	fprintf(stderr, "node0=%d node1=%d carved=%lld\n", sched.allp[0]->stackcache.node,
+		sched.allp[1]->stackcache.node, (long long)carved);
+}
+
+static int child_two_nodes(void)
+{
+	rg_config cfg = { .maxprocs = 2 };
+
+	return rg_main(&cfg, two_nodes_main, NULL) ? 1 : 0;
+}
+
+static void test_two_nodes(void **state)
+{
+	const char *env[] = { "RINGO_NUMA_TOPOLOGY=p0;p1", NULL };
+	struct child_result r;
+	long n0 = -2, n1 = -2, carved = -1;
+
+	(void)state;
+	if (!nodes_testable())
+		skip();
+	run_child_case("two_nodes", env, &r);
+	assert_child_exit("two_nodes", &r, 0);
+	assert_true(child_find_int(&r, "node0=", &n0));
+	assert_true(child_find_int(&r, "node1=", &n1));
+	assert_true(child_find_int(&r, "carved=", &carved));
+	assert_int_equal(n0, 0);
+	assert_int_equal(n1, -1); /* node 1 is absent: the fallback */
+	/* 10,000 goroutines, at most 101 alive at a time, on two nodes. */
+	assert_true(carved > 0 && carved <= 600);
+	child_result_free(&r);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct child_case cases[] = {
 		{ "mode", child_mode },
 		{ "overflow", child_overflow },
 		{ "limit", child_limit },
+		{ "two_nodes", child_two_nodes },
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reuse),	       cmocka_unit_test(test_rss_follows_live),
 		cmocka_unit_test(test_guard_modes),    cmocka_unit_test(test_overflow_mprotect),
-		cmocka_unit_test(test_mprotect_limit),
+		cmocka_unit_test(test_mprotect_limit), cmocka_unit_test(test_node_policy),
+		cmocka_unit_test(test_free_goes_home), cmocka_unit_test(test_two_nodes),
 	};
 	int rc = child_dispatch(argc, argv, cases, ARRAY_SIZE(cases));
 
