@@ -10,7 +10,9 @@
  * directly).  Home nodes decide the steal order (numa/steal.h: the thief's
  * node first, then nodes by distance, per sched.steal_policy) and where
  * the P structure and its run queue live (node_alloc, numa/mem.h, with a
- * plain mapping when the node has no memory or does not exist).
+ * plain mapping when the node has no memory or does not exist), and which
+ * memory node its goroutine stacks come from (stackcache_init,
+ * runtime/stack.c).
  *
  * Where an M runs.  At every schedule that starts a time slice the M reads
  * its CPU from rseq (kernel_iface/rseq.h: a load from the thread's rseq

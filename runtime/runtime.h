@@ -231,7 +231,7 @@ struct p {
 	int32_t gslab_left;
 	int32_t gfreecnt;	     /* owner (READ_ONCE elsewhere) */
 	struct g *gfree;	     /* free Gs; owner */
-	struct stk_cache stackcache; /* owner */
+	struct stk_cache stackcache; /* owner; its node is fixed at creation */
 
 	/* Timers (runtime/time.c): a min-heap under timerslock; timer0when is
 	 * its earliest deadline (0: none), read by anyone without the lock. */
