@@ -33,6 +33,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -45,7 +48,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -128,6 +133,19 @@ static inline void __attribute__((format(printf, 1, 2))) gcheck_fail(const char 
 static inline int gcheck_count(void)
 {
 	return atomic_load(&gcheck_failures);
+}
+
+/* A child case's exit status: 1 with the first failed GCHECK on stderr if
+ * any failed, else 1 if rg_main's rc is not 0, else 0. */
+static inline int child_checks_status(int rc)
+{
+	if (gcheck_count()) {
+		fprintf(stderr, "TEST-FAILED %d: %s\n", gcheck_count(), gcheck_first);
+		return 1;
+	}
+	if (rc)
+		fprintf(stderr, "rg_main: %d\n", rc);
+	return rc ? 1 : 0;
 }
 
 /* Fail the current test if any GCHECK failed.  (test thread only) */
@@ -487,6 +505,32 @@ static inline void __attribute__((sentinel)) expect_fatal(const char *name, ...)
 		assert_child_stderr_has(name, &r, msg);
 	va_end(ap);
 	child_result_free(&r);
+}
+
+/* --------------------------------------------------------------------- */
+/* rseq refused                                                          */
+/* --------------------------------------------------------------------- */
+
+/* A seccomp filter, on the calling thread and the threads it creates,
+ * under which rseq() fails with ENOSYS. */
+static inline int test_deny_rseq(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rseq, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = ARRAY_SIZE(f), .filter = f };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
 }
 
 #endif /* RINGO_TESTS_HELPERS_H */

@@ -15,7 +15,8 @@
  *    softaffinity=0,ppin=0 (neither) reads back and still runs the load;
  *    a caller built with the first, shorter rg_sched_stats gets no more;
  *  - the runtime runs with glibc's rseq registration turned off (it
- *    registers its own area) and reads CPUs correctly.
+ *    registers its own area), and with rseq refused by a seccomp filter
+ *    (it reads CPUs with sched_getcpu()), and reads CPUs correctly.
  */
 #include <pthread.h>
 #include <sched.h>
@@ -57,7 +58,9 @@ static void stats_main(void *arg)
 	GCHECK(st.nnodes >= 1);
 	GCHECK(st.steal_policy && st.rseq);
 	GCHECK(st.nclasses >= 1 && st.nclasses <= RG_STATS_CLASSES);
-	GCHECK(st.total.schedules >= 100);
+	/* Every yield starts a time slice when the yielders share one P; with
+	 * more Ps a yield finding nothing else to run returns at once. */
+	GCHECK(n > 1 ? st.total.schedules > 0 : st.total.schedules >= 100);
 	GCHECK_EQ(st.soft_affinity, 1); /* CONFIG_SOFT_AFFINITY's default */
 	/* A caller built with the first version of the struct: nothing is
 	 * written past its size. */
@@ -277,7 +280,7 @@ static int child_pin(void)
 {
 	rg_config cfg = { .maxprocs = 2 };
 
-	if (rg_main(&cfg, pin_main, NULL) || atomic_load(&gcheck_failures))
+	if (child_checks_status(rg_main(&cfg, pin_main, NULL)))
 		return 1;
 	return atomic_load(&pin_bad) ? 3 : 0;
 }
@@ -307,14 +310,14 @@ static void nosoft_main(void *arg)
 	GCHECK_EQ(rg_sched_stats(&st), 0);
 	GCHECK_EQ(st.pinned, 0);
 	GCHECK_EQ(st.soft_affinity, 0);
-	GCHECK(st.total.schedules >= 4 * 50);
+	GCHECK(st.total.schedules > 0);
 }
 
 static int child_nosoft(void)
 {
 	rg_config cfg = { .maxprocs = 2 };
 
-	return rg_main(&cfg, nosoft_main, NULL) || atomic_load(&gcheck_failures) ? 1 : 0;
+	return child_checks_status(rg_main(&cfg, nosoft_main, NULL));
 }
 
 static void test_no_affinity(void **state)
@@ -348,7 +351,16 @@ static void rseq_main(void *arg)
 
 static int child_rseq(void)
 {
-	return rg_main(NULL, rseq_main, NULL) || atomic_load(&gcheck_failures) ? 1 : 0;
+	return child_checks_status(rg_main(NULL, rseq_main, NULL));
+}
+
+/* rseq refused (glibc's registration off and a seccomp filter answering
+ * ENOSYS): the runtime reads CPUs with sched_getcpu(). */
+static int child_rseq_denied(void)
+{
+	if (test_deny_rseq())
+		return 4;
+	return child_rseq();
 }
 
 static void test_own_rseq(void **state)
@@ -365,12 +377,15 @@ static void test_own_rseq(void **state)
 	assert_child_exit("rseq", &r, 0);
 	assert_child_stderr_has("rseq", &r, "rseq glibc");
 	child_result_free(&r);
+	run_child_case("rseq_denied", env, &r);
+	assert_child_exit("rseq_denied", &r, 0);
+	assert_child_stderr_has("rseq_denied", &r, "rseq none");
+	child_result_free(&r);
 }
 
 static const struct child_case child_cases[] = {
-	{ "steal", child_steal }, { "bad_topology", child_bad_topology },
-	{ "pin", child_pin },	  { "nosoft", child_nosoft },
-	{ "rseq", child_rseq },
+	{ "steal", child_steal },   { "bad_topology", child_bad_topology }, { "pin", child_pin },
+	{ "nosoft", child_nosoft }, { "rseq_denied", child_rseq_denied },   { "rseq", child_rseq },
 };
 
 int main(int argc, char **argv)

@@ -26,12 +26,8 @@
  * by the parent and the children.
  */
 #include <dirent.h>
-#include <linux/audit.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "tests/helpers.h"
@@ -101,28 +97,6 @@ static int sysfs_node_of(int cpu)
 			node = atoi(de->d_name + 4);
 	closedir(d);
 	return node;
-}
-
-/* A seccomp filter, on the calling thread and the threads it creates,
- * under which rseq() fails with ENOSYS. */
-static int deny_rseq(void)
-{
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rseq, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = ARRAY_SIZE(f), .filter = f };
-
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -errno;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
-		return -errno;
-	return 0;
 }
 
 /* --------------------------------------------------------------------- */
@@ -275,7 +249,7 @@ static void *stress_worker(void *arg)
 	int nheld = 0;
 
 	if (w->id == s->degrade_worker) {
-		GCHECK_EQ(deny_rseq(), 0);
+		GCHECK_EQ(test_deny_rseq(), 0);
 		/* Let the others run rseq operations for a while first. */
 		while (atomic_load(&s->progress) < (long)STRESS_ITERS * 2 &&
 		       atomic_load(&s->done) < NTHREADS - 1)
@@ -718,7 +692,7 @@ static int child_own(void)
 
 static int child_none(void)
 {
-	int r = deny_rseq();
+	int r = test_deny_rseq();
 
 	if (r < 0) {
 		fprintf(stderr, "TEST-SECCOMP-FAILED %d\n", r);
