@@ -182,26 +182,14 @@ static int guard_install(char *slot)
 	}
 }
 
-/* The next slot of a, its guard installed; pool.lock held. */
-static struct stk *slot_take(struct arena *a)
-{
-	char *slot = a->base + (size_t)a->ncarved * pool.size;
-	struct stk *s = &a->slots[a->ncarved++];
-
-	s->lo = slot + pool.guard;
-	s->hi = slot + pool.size;
-	s->cold = false;
-	s->memnode = a->node;
-	pool.ncarved++;
-	return s;
-}
-
 /* Carve a new slot for node from its latest arena, mapping a new one when
  * it is full; pool.lock held. */
 static int carve(int node, struct stk **out)
 {
 	struct node_pool *np = node_pool(node);
 	struct arena *a = np->arena;
+	struct stk *s;
+	char *slot;
 	int32_t n;
 	int r;
 
@@ -219,10 +207,17 @@ static int carve(int node, struct stk **out)
 		if (pool.nused < node + 2)
 			pool.nused = node + 2;
 	}
-	r = guard_install(a->base + (size_t)a->ncarved * pool.size);
+	slot = a->base + (size_t)a->ncarved * pool.size;
+	r = guard_install(slot);
 	if (r)
 		return r == -ENOMEM && pool.mode == STACK_GUARD_MPROTECT ? -EAGAIN : r;
-	*out = slot_take(a);
+	s = &a->slots[a->ncarved++];
+	s->lo = slot + pool.guard;
+	s->hi = slot + pool.size;
+	s->cold = false;
+	s->memnode = a->node;
+	pool.ncarved++;
+	*out = s;
 	return 0;
 }
 
