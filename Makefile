@@ -7,6 +7,8 @@
 #                             TESTS="runq chan" runs only those
 #   make test SAN=address     the same with ASan + UBSan, in build/san-address/
 #   make test SAN=thread      the same with TSan, in build/san-thread/
+#   make test CC=clang BUILD=build/clang
+#                             the same built by clang
 #   make run                  build the benchmarks, run the quick benchmark profile
 #   make bench                build the benchmarks, run the full benchmark profile
 #   make examples             build examples/*.c
@@ -206,7 +208,9 @@ $(BUILD)/obj/%.o: %.S $(AUTOCONF)
 # function: no cold parts split off to .text.unlikely), so that the
 # preemption signal handler can tell the runtime's code from the program's
 # by address (__start_ringo_text, __stop_ringo_text; runtime/preempt.c).
-$(LIB_OBJS): LIB_ONLY_CFLAGS := -fno-reorder-blocks-and-partition
+# (clang never splits a function without profile data and rejects the flag.)
+NO_SPLIT_CFLAGS := $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,-fno-reorder-blocks-and-partition)
+$(LIB_OBJS): LIB_ONLY_CFLAGS := $(NO_SPLIT_CFLAGS)
 $(LIB_OBJS): RENAME_TEXT = && $(OBJCOPY) \
 	--rename-section .text=ringo_text,alloc,load,readonly,code,contents $@
 

@@ -114,12 +114,9 @@ void schedtrace(bool detailed)
 	struct gslab *slab;
 	struct g *gp;
 	struct m *mp;
-	int nspinning = 0;
 
 	lockr(&sched.lock, LR_SCHED);
 	nprocs = load_relaxed(&sched.nprocs);
-	for (mp = sched.allm; mp; mp = mp->alllink)
-		nspinning += READ_ONCE(mp->spinning);
 	out_printf(&o,
 		   "SCHED %lldms: gomaxprocs=%d idleprocs=%d threads=%d spinningthreads=%d "
 		   "idlethreads=%d runqueue=%d",

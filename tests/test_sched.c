@@ -34,6 +34,7 @@ static void spread_worker(void *arg)
 	 * start a second M. */
 	for (int i = 0; i < 100000; i++)
 		x += (unsigned long)i;
+	(void)x;
 	atomic_store(&sp->tid, (pid_t)syscall(SYS_gettid));
 	rg_wg_done(sp->wg);
 }
