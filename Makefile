@@ -60,6 +60,8 @@ SOVERSION := 0
 # ---------------------------------------------------------------------------
 # Build variants: one directory per sanitizer, so they can coexist.
 
+CC_IS_CLANG := $(shell $(CC) --version 2>/dev/null | grep -qi clang && echo y)
+
 SAN ?=
 ifeq ($(SAN),)
 BUILD := build
@@ -89,6 +91,9 @@ RG_CFLAGS := -std=gnu11 -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer 
 ALL_CFLAGS = $(RG_CFLAGS) $(RG_CPPFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_ASFLAGS = -D__ASSEMBLY__ -Wall -Werror -g -fPIC -Wa,--noexecstack $(RG_CPPFLAGS) $(CPPFLAGS)
 ALL_LDFLAGS = $(SANFLAGS) $(LDFLAGS)
+# clang links its sanitizer runtimes into executables only: a sanitized
+# libringo.so leaves their symbols to the program, so -z defs cannot hold.
+SO_DEFS := $(if $(and $(SANFLAGS),$(CC_IS_CLANG)),,-Wl,-z,defs)
 
 ifneq ($(V),1)
 Q := @
@@ -209,7 +214,7 @@ $(BUILD)/obj/%.o: %.S $(AUTOCONF)
 # preemption signal handler can tell the runtime's code from the program's
 # by address (__start_ringo_text, __stop_ringo_text; runtime/preempt.c).
 # (clang never splits a function without profile data and rejects the flag.)
-NO_SPLIT_CFLAGS := $(if $(shell $(CC) --version 2>/dev/null | grep -i clang),,-fno-reorder-blocks-and-partition)
+NO_SPLIT_CFLAGS := $(if $(CC_IS_CLANG),,-fno-reorder-blocks-and-partition)
 $(LIB_OBJS): LIB_ONLY_CFLAGS := $(NO_SPLIT_CFLAGS)
 $(LIB_OBJS): RENAME_TEXT = && $(OBJCOPY) \
 	--rename-section .text=ringo_text,alloc,load,readonly,code,contents $@
@@ -235,7 +240,7 @@ $(BUILD)/libringo.so: $(LIB_OBJS) ringo.map
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared $(ALL_LDFLAGS) -Wl,-soname,libringo.so.$(SOVERSION) \
-		-Wl,--version-script=ringo.map -Wl,-z,defs -Wl,-z,noexecstack \
+		-Wl,--version-script=ringo.map $(SO_DEFS) -Wl,-z,noexecstack \
 		-o $@ $(LIB_OBJS) $(LIBS)
 	@ln -sf libringo.so $(BUILD)/libringo.so.$(SOVERSION)
 

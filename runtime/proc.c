@@ -1817,9 +1817,10 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 		(env.preemptslice_us ? env.preemptslice_us : CONFIG_PREEMPT_SLICE_US) * 1000;
 	/* ThreadSanitizer runs asynchronous signal handlers later, on a copy
 	 * of the interrupted context: rewriting it would scribble on a stack
-	 * that has moved on.  Goroutines still yield at their next call into
-	 * the runtime. */
-	sched.async_preempt = !env.asyncpreemptoff && !RG_TSAN;
+	 * that has moved on.  Under clang's ASan the sanitizer's own code is
+	 * in the program (runtime/san.h).  Goroutines still yield at their
+	 * next call into the runtime. */
+	sched.async_preempt = !env.asyncpreemptoff && !RG_TSAN && !RG_SAN_RUNTIME_IN_PROGRAM;
 	sched.blocked_retake = !env.blockedretakeoff && !RG_TSAN;
 	sched.scheddetail = env.scheddetail;
 	sched.start_ns = ki_nanotime();

@@ -36,6 +36,17 @@
 #define RG_TSAN 0
 #endif
 
+/* clang links the ASan runtime into the executable itself (gcc uses
+ * libasan.so): its allocator and interceptors, with their spin locks, then
+ * lie in the program's code, where the preemption signal may switch
+ * goroutines (runtime/preempt.c), and a goroutine preempted holding one
+ * would leave the next one on its M spinning. */
+#if RG_ASAN && defined(__clang__)
+#define RG_SAN_RUNTIME_IN_PROGRAM 1
+#else
+#define RG_SAN_RUNTIME_IN_PROGRAM 0
+#endif
+
 static inline void san_switch_begin(void **fake_stack_save, const void *to_lo, size_t to_size,
 				    void *to_tsan)
 {

@@ -288,8 +288,13 @@ void stack_fini(void)
 
 	store_release(&pool.narenas, 0);
 	for (i = 0; i < n; i++) {
-		ki_munmap(pool.arenas[i]->base, pool.arenas[i]->len);
-		rt_free(pool.arenas[i]);
+		struct arena *a = pool.arenas[i];
+
+		/* The next runtime may map its arenas here again: no poison of
+		 * goroutines that never returned may outlive the mapping. */
+		san_stack_reuse(a->base, (size_t)a->ncarved * pool.size);
+		ki_munmap(a->base, a->len);
+		rt_free(a);
 		pool.arenas[i] = NULL;
 	}
 	memset(pool.nodes, 0, sizeof(pool.nodes));
