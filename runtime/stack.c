@@ -96,7 +96,6 @@ struct node_pool {
 	struct stk *pending; /* beyond the high-water mark, to give back */
 	struct stk *cold;    /* pages given back */
 	int64_t nhot;
-	int64_t npending;
 	int64_t ncold;
 	struct arena *arena; /* its latest arena: carve() takes slots from it */
 };
@@ -110,7 +109,7 @@ static struct {
 	/* Free stacks by memory node, [0]: NODE_NONE; pool.lock. */
 	struct node_pool nodes[POOL_NODES];
 	int32_t nused;	  /* nodes[nused..] are empty and have no arena; pool.lock */
-	int64_t npending; /* sum of nodes[].npending; pool.lock (READ_ONCE without it) */
+	int64_t npending; /* on every node's pending list; pool.lock (READ_ONCE without it) */
 	int64_t ncarved;  /* pool.lock */
 	struct arena *arenas[MAX_ARENAS]; /* every node's; append-only */
 	_Atomic int32_t narenas;
@@ -234,7 +233,6 @@ static void node_put(struct stk *s)
 	} else {
 		s->next = np->pending;
 		np->pending = s;
-		np->npending++;
 		WRITE_ONCE(pool.npending, pool.npending + 1);
 	}
 }
@@ -308,7 +306,7 @@ static struct stk *list_pop(struct stk **list, int64_t *n)
 
 	if (s) {
 		*list = s->next;
-		(*n)--;
+		WRITE_ONCE(*n, *n - 1);
 	}
 	return s;
 }
@@ -319,8 +317,8 @@ static struct stk *node_get(struct node_pool *np)
 {
 	struct stk *s = list_pop(&np->hot, &np->nhot);
 
-	if (!s && (s = list_pop(&np->pending, &np->npending)) != NULL)
-		WRITE_ONCE(pool.npending, pool.npending - 1);
+	if (!s)
+		s = list_pop(&np->pending, &pool.npending);
 	if (!s)
 		s = list_pop(&np->cold, &np->ncold);
 	return s;
@@ -401,9 +399,8 @@ static int release_pending(void)
 		struct node_pool *np = &pool.nodes[k];
 
 		while (n < STK_RELEASE_BATCH && np->pending)
-			batch[n++] = list_pop(&np->pending, &np->npending);
+			batch[n++] = list_pop(&np->pending, &pool.npending);
 	}
-	WRITE_ONCE(pool.npending, pool.npending - n);
 	unlockr(&pool.lock, LR_STACK);
 	if (!n)
 		return 0;
@@ -450,31 +447,16 @@ static void pool_put(struct stk_cache *c, int32_t n)
 		release_pending();
 }
 
-/* Give s, a stack of another node than the freeing P's, back to its own
- * node's pool.  No lock held on entry. */
-static void stack_send_home(struct stk *s)
-{
-	bool over;
-
-	lockr(&pool.lock, LR_STACK);
-	node_put(s);
-	over = pool.npending >= STK_PENDING_MAX;
-	unlockr(&pool.lock, LR_STACK);
-	if (over)
-		release_pending();
-}
-
 void stackfree(struct stk_cache *c, struct stk *s)
 {
 	san_stack_reuse(s->lo, (size_t)(s->hi - s->lo));
 	s->cold = false; /* it ran: its pages are resident again */
-	if (unlikely(s->memnode != c->node)) {
-		stack_send_home(s);
-		return;
-	}
 	s->next = c->head;
 	c->head = s;
-	if (unlikely(++c->n > STK_CACHE_MAX))
+	c->n++;
+	if (unlikely(s->memnode != c->node))
+		pool_put(c, 1); /* another node's stack: straight back home */
+	else if (unlikely(c->n > STK_CACHE_MAX))
 		pool_put(c, STK_CACHE_MAX / 2);
 }
 

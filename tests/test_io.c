@@ -2660,11 +2660,7 @@ static int child_echo(void)
 		fprintf(stderr, "TEST-RG-MAIN %d\n", r);
 		return 3;
 	}
-	if (gcheck_count()) {
-		fprintf(stderr, "TEST-FAILED %s\n", gcheck_first);
-		return 1;
-	}
-	return 0;
+	return child_checks_status(0);
 }
 
 static int child_seccomp_echo(void)
@@ -2704,11 +2700,7 @@ static int child_broken_pipe(void)
 	gcheck_reset();
 	if (rg_main(&cfg, broken_pipe_main, NULL) != 0)
 		return 3;
-	if (gcheck_count()) {
-		fprintf(stderr, "TEST-FAILED %s\n", gcheck_first);
-		return 1;
-	}
-	return 0;
+	return child_checks_status(0);
 }
 
 static const struct child_case child_cases[] = {

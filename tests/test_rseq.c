@@ -655,10 +655,8 @@ static void *unregistered_thread(void *arg)
 
 static int child_report(void)
 {
-	if (gcheck_count()) {
-		fprintf(stderr, "TEST-FAILED %d: %s\n", gcheck_count(), gcheck_first);
+	if (child_checks_status(0))
 		return 1;
-	}
 	fprintf(stderr, "TEST-OK\n");
 	return 0;
 }
