@@ -40,11 +40,12 @@
  * every schedule while goroutines wait on it (a load of the CQ tail, no
  * system call, on io_uring) and before it looks elsewhere for work.
  * sysmon reaps the pollers of Ps whose M has not switched goroutines for
- * NP_STUCK_NS, or that are idle with nobody waiting in them, and runs
- * their due timers (netpoll_sysmon), so completions never wait long behind
- * a goroutine that computes.  Not sooner: what sysmon reaps goes to the
- * global queue, behind every local one (at 20 us, echo's p99 went from
- * 1 ms to 9 ms).
+ * NP_STUCK_NS, or that are idle with nobody waiting in them, and runs the
+ * due timers of the latter (netpoll_sysmon), so completions never wait
+ * long behind a goroutine that computes.  Not sooner: what sysmon reaps
+ * goes to the global queue, behind every local one (at 20 us, echo's p99
+ * went from 1 ms to 9 ms).  A running P's timers are its own M's
+ * ("Timers and the global queue", runtime/proc.c).
  *
  * The idle M
  * ----------
@@ -502,8 +503,21 @@ void netpoll_sysmon(int64_t now)
 		if (load_relaxed(&pp->npwaiting) > 0 &&
 		    (!netpoll.be->completes || netpoll.be->ready(pp->np)))
 			netpoll_poll(NULL, pp, false);
-		if (when && when <= now)
-			run_timers(pp, now);
+		/* A running P's timers are its own M's, which fires them at
+		 * its next schedule into its runnext: an idle P's M, woken,
+		 * steals them, or, with none idle, the running goroutine is
+		 * preempted now.  sysmon fires them itself (to the global
+		 * queue) only for a P nobody runs, or whose goroutine outlived
+		 * two slices: it cannot be preempted ("Timers and the global
+		 * queue", runtime/proc.c). */
+		if (when && when <= now) {
+			if (orphan || now - pp->sm_npsince >= 2 * sched.preempt_slice_ns)
+				run_timers(pp, now);
+			else if (load_relaxed(&sched.npidle) > 0)
+				wakep();
+			else
+				preemptone(pp);
+		}
 		atomic_store(&sched.sysmon_readying, 0);
 	}
 }

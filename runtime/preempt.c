@@ -219,14 +219,14 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
 /* Called by async_preempt on the goroutine's stack, every register saved. */
 void async_preempt_park(void)
 {
-	rg_yield();
+	gopreempt();
 }
 
 void preempt_check_slow(struct m *mp)
 {
 	store_relaxed(&mp->preempt_req, 0);
 	if (load_relaxed(&mp->curg) && mp->p && !mp->locks && !mp->curg->stack->preemptoff)
-		rg_yield();
+		gopreempt();
 }
 
 void preemptone(struct p *pp)

@@ -62,6 +62,27 @@
  * bracketed points; an idle M will then sleep in the poller instead of on
  * the note.
  *
+ * Timers and the global queue
+ * ---------------------------
+ * A P runs its due timers at every schedule (poll_local_maybe, and
+ * find_runnable), and the goroutines they ready take its runnext, so a
+ * sleeper runs right after the goroutine that was running when its timer
+ * fell due, as in Go.  A goroutine that never calls into the runtime
+ * would delay them until its time slice ends (runtime/preempt.c); sysmon
+ * does not let it: for a P that has not switched for NP_STUCK_NS while a
+ * timer is due, it wakes an idle P's M, which steals the timers
+ * (steal_timers), or, when no P idles, preempts the goroutine at once
+ * (netpoll_sysmon), unlike Go, which waits for the slice to end.  sysmon
+ * does not fire a running P's timers itself: what it readies has no P and
+ * would go to the global queue, which a busy P reads once per 61
+ * schedules.
+ * Goroutines do reach the global queue from places with no P (plain
+ * threads, sysmon's reaps, a P that cannot preempt its goroutine): for
+ * them, a goroutine preempted at the end of its slice goes behind the
+ * global queue (gopreempt, as Go's gopreempt_m), not to its P's ring, so
+ * that what waits there is served within a slice per goroutine ahead of
+ * it, whatever the local queues hold.
+ *
  * What sysmon will read
  * ---------------------
  * Each P's schedtick counts schedules that start a new time slice (a G
@@ -76,7 +97,16 @@
  * When goroutine 1 returns, NEED_G0_STOP is raised and idle Ms are woken;
  * every M leaves at its next scheduling point and m0 (the thread that
  * called rg_main) joins the others and frees everything.  Goroutines still
- * alive are abandoned.
+ * alive are abandoned.  sysmon runs until every M has been joined, and
+ * meanwhile preempts the goroutines Ms still run at each of its rounds
+ * (not after a time slice), so that a goroutine that never calls into the
+ * runtime does not keep rg_main from returning; one that cannot be
+ * preempted (rg_preempt_disable, asynchronous preemption off, a loop
+ * outside the program's own code) or that is blocked in a system call
+ * does, and after a second sysmon says which on stderr.  When goroutine 1
+ * calls rg_exit instead, the others run on; when the last one ends, the
+ * M that parks last finds no goroutine left (checkdead) and stops the
+ * runtime the same way.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -97,6 +127,7 @@ __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
 static _Atomic int runtime_state; /* 0: stopped, 1: running */
 
 static void schedule(struct m *mp);
+static void main_exit_locked(void);
 static bool stopm(struct m *mp);
 static void startm(struct p *pp, bool spinning);
 static void checkdead(void);
@@ -384,7 +415,7 @@ int32_t gcount(void)
 
 /* --- switching ----------------------------------------------------------------- */
 
-static _Noreturn void goexit1(void);
+static _Noreturn void goexit1(bool goexit);
 
 void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void *arg)
 {
@@ -467,7 +498,7 @@ static _Noreturn void g_entry(void *arg)
 	san_switch_end(NULL);
 	switch_done();
 	gp->fn(gp->arg);
-	goexit1();
+	goexit1(false);
 }
 
 /* Give gp a stack on its first run.  Out of stacks is fatal here: rg_go
@@ -658,9 +689,25 @@ void rg_yield(void)
 	gogo(mp, gp, &mp->g0);
 }
 
+void gopreempt(void)
+{
+	struct m *mp = getm();
+	struct g *gp = load_relaxed(&mp->curg);
+
+	/* Due timers first: the goroutines they ready take runnext, and run
+	 * next (see "Timers and the global queue"). */
+	poll_local_maybe(mp, mp->p);
+	if (mp->lockedg)
+		noteclear(&mp->park); /* as gleave: before anyone hands gp back */
+	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
+	store_relaxed(&mp->curg, NULL);
+	gogo(mp, gp, &mp->g0);
+}
+
 static void main_exit(void);
 
-static _Noreturn void goexit1(void)
+/* The running goroutine ends: it returned (goexit false) or called rg_exit. */
+static _Noreturn void goexit1(bool goexit)
 {
 	struct m *mp;
 	struct g *gp;
@@ -671,8 +718,12 @@ static _Noreturn void goexit1(void)
 	pp = mp->p;
 
 	store_relaxed(&pp->gexited, load_relaxed(&pp->gexited) + 1);
-	if (gp->goid == 1)
+	/* Goroutine 1 returning ends the program; calling rg_exit, it lets
+	 * the others run to their end (see "Shutdown"). */
+	if (gp->goid == 1 && !goexit)
 		main_exit();
+	else if (gp->goid == 1)
+		atomic_store(&sched.main_goexit, true);
 	mp->after = (struct after){ AFTER_EXIT, gp, NULL, NULL };
 	if (unlikely(gp->stack->lockcount)) {
 		/* Exiting locked: its thread goes with it (find_runnable). */
@@ -693,7 +744,7 @@ _Noreturn void rg_exit(void)
 {
 	if (!getg())
 		throw_outside("rg_exit");
-	goexit1();
+	goexit1(true);
 }
 
 int rg_go(void (*fn)(void *), void *arg)
@@ -1537,18 +1588,21 @@ top:
 static bool stoplockedm(struct m *mp)
 {
 	struct p *pp = releasep(mp), *np;
+	bool sleep;
 
 	/* mp->park was cleared when the goroutine left (gleave).  Counted
-	 * idle (checkdead) until startlockedm or main_exit wakes it. */
+	 * idle (checkdead) until startlockedm or main_exit wakes it; once the
+	 * runtime stops nobody will: then it does not sleep. */
 	lockr(&sched.lock, LR_SCHED);
 	np = mp->nextp;
-	if (!np) {
+	sleep = !np && !sched.stopping;
+	if (sleep) {
 		mp->lockedwait = true;
 		sched.nmidlelocked++;
 	}
 	unlockr(&sched.lock, LR_SCHED);
 	handoffp(pp);
-	if (!np)
+	if (sleep)
 		notesleep(&mp->park);
 	lockr(&sched.lock, LR_SCHED);
 	if (mp->lockedwait) { /* woken by main_exit */
@@ -1651,8 +1705,15 @@ static void checkdead(void)
 	if (run < 0)
 		throw("checkdead: inconsistent M counts (mcount=%d nmidle=%d)", sched.mcount,
 		      sched.nmidle);
-	if (sched.runqsize > 0 || gcount() <= 0)
+	if (sched.runqsize > 0)
 		return;
+	/* No M runs, so the counters are still: exact.  Goroutine 1 called
+	 * rg_exit and the last goroutine has ended: rg_main returns. */
+	if (gcount() <= 0) {
+		if (atomic_load(&sched.main_goexit))
+			main_exit_locked();
+		return;
+	}
 	/* Goroutines waiting for I/O or a timer will be woken (as in Go); so
 	 * may one that sysmon is readying right now (it has no M).  Timers
 	 * first: sysmon raises sysmon_readying before it takes one. */
@@ -1679,12 +1740,15 @@ static void checkdead(void)
 
 /* --- start and stop ----------------------------------------------------------------- */
 
-static void main_exit(void)
+/* Stop the runtime: every M leaves at its next scheduling point (see
+ * "Shutdown").  sched.lock held. */
+static void main_exit_locked(void)
 {
 	struct m *mp;
 
-	lockr(&sched.lock, LR_SCHED);
+	assert_lock_held(&sched.lock);
 	sched.stopping = true;
+	atomic_store(&sched.stopping_ns, ki_nanotime());
 	atomic_fetch_or(&sched.need_g0, NEED_G0_STOP);
 	while ((mp = mget()) != NULL) {
 		mp->nextp = NULL;
@@ -1700,6 +1764,15 @@ static void main_exit(void)
 		if (mp->lockedwait)
 			notewakeup(&mp->park);
 	notewakeup(&sched.stopnote);
+	/* Goroutines still running are preempted at once (sysmon). */
+	sysmon_wake();
+	sysmon_kick();
+}
+
+static void main_exit(void)
+{
+	lockr(&sched.lock, LR_SCHED);
+	main_exit_locked();
 	unlockr(&sched.lock, LR_SCHED);
 }
 
@@ -1710,9 +1783,9 @@ static void teardown(struct m *m0)
 	struct g *gp;
 	int32_t i;
 
-	sysmon_stop();
 	/* No M is reserved after stopping; wait for those reserved before it
-	 * to be published, then join them all. */
+	 * to be published, then join them all.  sysmon runs until they are
+	 * gone: it preempts the goroutines they still run (see "Shutdown"). */
 	for (;;) {
 		int32_t n = 0;
 		bool all;
@@ -1729,6 +1802,7 @@ static void teardown(struct m *m0)
 	for (mp = sched.allm; mp; mp = mp->alllink)
 		if (mp != m0)
 			ki_thread_join(mp->thread);
+	sysmon_stop();
 	signal_unminit(m0);
 	preempt_fini();
 	signal_fini();

@@ -382,6 +382,12 @@ struct sched {
 
 	struct steal_order steal; /* changes only during stop-the-world */
 	int32_t nmidlelocked;	  /* Ms parked in stoplockedm or retired; sched.lock */
+	/* Goroutine 1 called rg_exit: rg_main returns when the last goroutine
+	 * ends (checkdead sees it).  Set once by goroutine 1. */
+	_Atomic bool main_goexit;
+	/* When goroutine 1 ended (main_exit), for sysmon's notice about Ms
+	 * that do not stop; written under sched.lock. */
+	_Atomic int64_t stopping_ns;
 	/* sysmon is running timers or reaping pollers (see checkdead). */
 	_Atomic uint32_t sysmon_readying;
 
@@ -447,6 +453,10 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 /* goready - make a waiting goroutine runnable.  (any thread: with a P it
  * goes to runnext; from a plain thread to the global queue) */
 void goready(struct g *gp, void *param);
+/* gopreempt - the running goroutine's time slice ended: yield behind the
+ * global queue (Go's gopreempt_m; "Timers and the global queue" in
+ * runtime/proc.c).  On a goroutine, with a P and no runtime lock. */
+void gopreempt(void);
 /* wakep - start a spinning M if there is an idle P and nobody spins. */
 void wakep(void);
 uint32_t fastrand(void);

@@ -28,6 +28,9 @@
  *     runtime/preempt.c), waking at least every tenth of a slice while a
  *     P runs, so that a goroutine runs at most a slice and a tenth;
  *
+ *   - once goroutine 1 has ended, preempts whatever Ms still run at every
+ *     round (see "Shutdown" in runtime/proc.c);
+ *
  *   - looks at what the M of a P that has not switched while work waits is
  *     doing, and has the P of one asleep in a system call nobody annotated
  *     put in P_SYSCALL, to retake it (sysmon_probe; "Blocked calls nobody
@@ -36,6 +39,8 @@
  * The fields sysmon keeps per P (sm_*) are sysmon's own; everything else
  * it only reads, relaxed.
  */
+#include <stdio.h>
+
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
 
@@ -46,6 +51,8 @@
 #define SYSMON_KICK_NS	  100000LL     /* rg_syscall_enter kicks a sysmon sleeping longer */
 #define SYSCALL_RETAKE_NS 10000000LL   /* retake a P in a system call after this anyway */
 #define PROBE_AFTER_NS	  20000LL      /* a P that has not switched this long while work waits */
+#define STOP_ROUND_NS	  1000000LL    /* stopping: preempt what still runs this often */
+#define STOP_NOTICE_NS	  1000000000LL /* stopping: say which Ms do not stop after this */
 
 static struct {
 	pthread_t thread;
@@ -174,6 +181,42 @@ static int sysmon_retake(int64_t now)
 	return retook;
 }
 
+/*
+ * The runtime stops (goroutine 1 ended; "Shutdown" in runtime/proc.c):
+ * preempt every goroutine still running, so that its M reaches a
+ * scheduling point and leaves.  After STOP_NOTICE_NS, say once which Ms
+ * still hold rg_main back.
+ */
+static void sysmon_stopping(int64_t now, bool *noticed)
+{
+	int32_t i, n = load_acquire(&sched.nprocs);
+	struct m *mp;
+
+	for (i = 0; i < n; i++)
+		if (load_relaxed(&sched.allp[i]->status) == P_RUNNING)
+			preemptone(sched.allp[i]);
+	if (*noticed || now - atomic_load(&sched.stopping_ns) < STOP_NOTICE_NS)
+		return;
+	*noticed = true;
+	lockr(&sched.lock, LR_SCHED);
+	for (mp = sched.allm; mp; mp = mp->alllink) {
+		struct g *gp = load_relaxed(&mp->curg);
+
+		if (!gp)
+			continue;
+		fprintf(stderr,
+			"ringo: rg_main: goroutine 1 ended %lld ms ago, but M%ld still runs "
+			"goroutine %llu, %s; rg_main waits for it\n",
+			(long long)((now - atomic_load(&sched.stopping_ns)) / 1000000),
+			(long)mp->id, (unsigned long long)READ_ONCE(gp->goid),
+			READ_ONCE(mp->p) ? "which cannot be preempted (rg_preempt_disable, "
+					   "asynchronous preemption off, or a loop outside "
+					   "the program's own code)" :
+					   "blocked in a system call");
+	}
+	unlockr(&sched.lock, LR_SCHED);
+}
+
 /* Wake an M for a runnext G whose P has not switched for a whole round. */
 static void sysmon_runnext(void)
 {
@@ -241,6 +284,7 @@ static void *sysmon_main(void *arg)
 					 sched.preempt_slice_ns / 10 :
 					 SYSMON_MIN_NS;
 	int64_t prev = ki_nanotime();
+	bool noticed = false;
 	int idle = 0;
 
 	(void)arg;
@@ -254,6 +298,11 @@ static void *sysmon_main(void *arg)
 			break;
 		kicked |= atomic_exchange(&sm.kicked, 0);
 		now = ki_nanotime();
+		if (unlikely(load_relaxed(&sched.need_g0) & NEED_G0_STOP)) {
+			sysmon_stopping(now, &noticed);
+			delay = STOP_ROUND_NS;
+			continue;
+		}
 		if (period && now >= next_trace) {
 			schedtrace(sched.scheddetail);
 			next_trace = now + period;

@@ -12,9 +12,12 @@
  * scheduling point and the earliest deadline has passed; an idle P's timers
  * bound the sleep of the M waiting in that P's poller (runtime/netpoll.c),
  * so they fire on time although nobody runs the P; a spinning M runs the
- * expired timers of the Ps it tries to steal from; and sysmon wakes an M
- * for a running P whose expired timers wait behind a long-running
- * goroutine.
+ * expired timers of the Ps it tries to steal from, and sysmon wakes an
+ * idle P's M for a running P whose expired timers wait behind a
+ * long-running goroutine; otherwise that goroutine's time slice ends
+ * within a slice and its M runs them ("Timers and the global queue" in
+ * runtime/proc.c).  The goroutine a timer readies takes the firing P's
+ * runnext.
  *
  * Firing.  run_timers takes a due timer off the heap, marks it T_RUNNING,
  * drops the lock and calls t->f(t).  The function usually readies the

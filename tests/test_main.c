@@ -2,7 +2,10 @@
 /*
  * test_main - the Runtime banner of ringo.h: rg_main() and its return
  * values, re-entry, rg_goid(), rg_num_goroutine(), rg_gomaxprocs(),
- * rg_go() outside the runtime, abandoned goroutines, rg_version().
+ * rg_go() outside the runtime, abandoned goroutines, rg_version(); rg_main
+ * returns within a few slices while abandoned goroutines never call into the
+ * runtime; rg_exit in the main goroutine waits for the others, or reports
+ * their deadlock.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -572,17 +575,207 @@ static void test_version(void **state)
 						RINGO_VERSION_PATCH);
 }
 
-int main(void)
+/* --------------------------------------------------------------------- */
+/* rg_main's return while goroutines still compute                       */
+/* --------------------------------------------------------------------- */
+
+/* Asynchronous preemption is off under TSan and clang's ASan. */
+static bool preemption_works(void)
 {
+#if defined(__clang__) && RG_TEST_ASAN
+	return false;
+#else
+	return !RG_TEST_TSAN;
+#endif
+}
+
+static volatile uint64_t hang_sink;
+
+/* Never calls into the runtime. */
+static void hang_spinner(void *arg)
+{
+	uint64_t x = 1;
+
+	(void)arg;
+	for (;;) {
+		for (int i = 0; i < 1000; i++)
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+		hang_sink = x;
+	}
+}
+
+static void hang_locked(void *arg)
+{
+	(void)arg;
+	rg_lock_os_thread();
+	for (;;)
+		rg_sleep_ns(100000);
+}
+
+struct hang_ctx {
+	int spinners;
+	bool locked;
+};
+
+static void hang_main(void *arg)
+{
+	struct hang_ctx *hc = arg;
+
+	for (int i = 0; i < hc->spinners; i++)
+		GCHECK_EQ(rg_go(hang_spinner, NULL), 0);
+	if (hc->locked)
+		GCHECK_EQ(rg_go(hang_locked, NULL), 0);
+	/* Let the spinners take every P, the main goroutine's own included. */
+	rg_sleep_ns(5000000);
+}
+
+/*
+ * rg_main returns within a few time slices while the goroutines it
+ * abandons never call into the runtime: once stopped sysmon preempted
+ * nothing, and an M running a spinner was joined forever (2 to 4 runs in
+ * 6 hung).
+ */
+static void test_main_return_hang(void **state)
+{
+	static const struct hang_ctx cases[] = { { 2, false }, { 3, false }, { 2, true } };
+	const int64_t bound = (RG_TEST_SANITIZED ? 10000 : 2000) * 1000000LL;
+
+	(void)state;
+	if (!preemption_works())
+		skip();
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (int round = 0; round < 6; round++) {
+			struct hang_ctx hc = cases[i];
+			int64_t t0 = now_ns();
+
+			RUN_IN_RUNTIME(2, hang_main, &hc);
+			if (now_ns() - t0 > bound)
+				fail_msg("rg_main took %lld ms to return (%d spinners%s)",
+					 (long long)((now_ns() - t0) / 1000000), hc.spinners,
+					 hc.locked ? ", a locked goroutine" : "");
+		}
+	}
+}
+
+/* --------------------------------------------------------------------- */
+/* rg_exit from the main goroutine                                       */
+/* --------------------------------------------------------------------- */
+
+static atomic_int goexit_done;
+
+static void goexit_worker(void *arg)
+{
+	(void)arg;
+	rg_sleep_ns(5000000);
+	rg_yield();
+	atomic_fetch_add(&goexit_done, 1);
+}
+
+static void goexit_spawner(void *arg)
+{
+	(void)arg;
+	rg_sleep_ns(10000000);
+	for (int i = 0; i < 50; i++)
+		GCHECK_EQ(rg_go(goexit_worker, NULL), 0);
+	atomic_fetch_add(&goexit_done, 1);
+}
+
+static void goexit_main(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 50; i++)
+		GCHECK_EQ(rg_go(goexit_worker, NULL), 0);
+	/* Started later, from another goroutine: rg_main must wait for it. */
+	GCHECK_EQ(rg_go(goexit_spawner, NULL), 0);
+	rg_exit();
+}
+
+static void goexit_alone_main(void *arg)
+{
+	(void)arg;
+	rg_exit();
+}
+
+/*
+ * rg_exit in the main goroutine lets the others run to their end, then
+ * rg_main returns 0 (it returned at once, and their work was lost).
+ */
+static void test_main_goexit_waits(void **state)
+{
+	(void)state;
+	for (int procs = 1; procs <= 2; procs++) {
+		atomic_store(&goexit_done, 0);
+		RUN_IN_RUNTIME(procs, goexit_main, NULL);
+		assert_int_equal(atomic_load(&goexit_done), 101);
+	}
+	/* No other goroutine: rg_main returns at once. */
+	RUN_IN_RUNTIME(2, goexit_alone_main, NULL);
+}
+
+static void goexit_blocked(void *arg)
+{
+	rg_chan_recv(arg, NULL); /* nobody sends */
+}
+
+static void goexit_deadlock_main(void *arg)
+{
+	GCHECK_EQ(rg_go(goexit_blocked, arg), 0);
+	rg_sleep_ns(1000000);
+	rg_exit();
+}
+
+static int child_goexit_deadlock(void)
+{
+	rg_chan *c = rg_chan_make(0, 0);
+
+	if (!c)
+		return 1;
+	/* The main goroutine leaves; the one left can never run again. */
+	return child_checks_status(rg_main(NULL, goexit_deadlock_main, c));
+}
+
+/* ... and when the goroutines left are all blocked for ever, that is the
+ * deadlock report, as Go's. */
+static void test_main_goexit_deadlock(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	assert_int_equal(child_run("goexit_deadlock", NULL, &r), 0);
+	assert_child_stderr_has("goexit_deadlock", &r, DEADLOCK_MSG);
+	if (!r.exited || r.exit_code != 2) {
+		child_dump("goexit_deadlock", &r);
+		fail_msg("child 'goexit_deadlock': expected exit status 2");
+	}
+	child_result_free(&r);
+}
+
+static const struct child_case child_cases[] = {
+	{ "goexit_deadlock", child_goexit_deadlock },
+};
+
+int main(int argc, char **argv)
+{
+	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_version),	     cmocka_unit_test(test_main_returns_zero),
-		cmocka_unit_test(test_main_reentry), cmocka_unit_test(test_main_ebusy),
-		cmocka_unit_test(test_goid),	     cmocka_unit_test(test_num_goroutine),
-		cmocka_unit_test(test_gomaxprocs),   cmocka_unit_test(test_go_outside),
-		cmocka_unit_test(test_bad_config),   cmocka_unit_test(test_stack_size_config),
+		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_main_returns_zero),
+		cmocka_unit_test(test_main_reentry),
+		cmocka_unit_test(test_main_ebusy),
+		cmocka_unit_test(test_goid),
+		cmocka_unit_test(test_num_goroutine),
+		cmocka_unit_test(test_gomaxprocs),
+		cmocka_unit_test(test_go_outside),
+		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_stack_size_config),
 		cmocka_unit_test(test_abandoned),
+		cmocka_unit_test(test_main_return_hang),
+		cmocka_unit_test(test_main_goexit_waits),
+		cmocka_unit_test(test_main_goexit_deadlock),
 	};
 
+	if (rc >= 0)
+		return rc;
 	test_watchdog(60);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

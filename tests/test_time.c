@@ -8,11 +8,15 @@
  * P is idle or while the other P is busy; timers survive rg_gomaxprocs
  * shrinking the set of Ps and a runtime that ended with sleepers left;
  * the farthest timeouts (INT64_MAX) never fire; rg_select's timeout
- * (-ETIMEDOUT, or the case that became ready first, and never both).
+ * (-ETIMEDOUT, or the case that became ready first, and never both); a
+ * sleeper wakes within about a slice while other goroutines compute or
+ * yield (timer starvation).
  *
  * Every check on time is a lower bound that holds exactly (a sleep never
  * ends early) or an upper bound of seconds, so that a loaded machine cannot
- * make a test fail.  The order of wake-ups is checked only for sleepers
+ * make a test fail; timer starvation's bound, a mean lateness of 100 ms, is
+ * ten slices from what the runtime promises and three times below the
+ * failure it guards against.  The order of wake-ups is checked only for sleepers
  * that did not wake after the next one's deadline had passed anyway.
  */
 #include <pthread.h>
@@ -929,6 +933,113 @@ static void test_plain_thread(void **state)
 	RUN_IN_RUNTIME(2, plain_main, NULL);
 }
 
+/* --------------------------------------------------------------------- */
+/* Timer starvation                                                      */
+/* --------------------------------------------------------------------- */
+
+/*
+ * A sleeper must wake within about a time slice of its deadline whatever
+ * else runs: goroutines that never call into the runtime (preempted by
+ * SIGURG) and goroutines that loop on rg_yield.  A goroutine readied by
+ * sysmon once waited in the global queue, which a busy P reads every 61
+ * schedules: 2 ms sleeps took 300 to 600 ms.
+ */
+struct starve_ctx {
+	int spinners, yielders;
+	atomic_int stop;
+	volatile uint64_t sink;
+	rg_wg done;
+	int64_t late_sum; /* ns, over STARVE_SLEEPS */
+	int64_t late_max;
+};
+
+#define STARVE_SLEEPS 20
+
+static void starve_spinner(void *arg)
+{
+	struct starve_ctx *sc = arg;
+	uint64_t x = 1;
+
+	/* No call into the runtime. */
+	while (!atomic_load_explicit(&sc->stop, memory_order_relaxed)) {
+		for (int i = 0; i < 1000; i++)
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+		sc->sink = x;
+	}
+	rg_wg_done(&sc->done);
+}
+
+static void starve_yielder(void *arg)
+{
+	struct starve_ctx *sc = arg;
+
+	while (!atomic_load(&sc->stop))
+		rg_yield();
+	rg_wg_done(&sc->done);
+}
+
+static void starve_main(void *arg)
+{
+	struct starve_ctx *sc = arg;
+
+	rg_wg_add(&sc->done, sc->spinners + sc->yielders);
+	for (int i = 0; i < sc->spinners; i++)
+		GCHECK_EQ(rg_go(starve_spinner, sc), 0);
+	for (int i = 0; i < sc->yielders; i++)
+		GCHECK_EQ(rg_go(starve_yielder, sc), 0);
+	rg_sleep_ns(20 * MS); /* let them take the Ps */
+	for (int i = 0; i < STARVE_SLEEPS; i++) {
+		int64_t t0 = rg_now_ns(), late;
+
+		rg_sleep_ns(2 * MS);
+		late = rg_now_ns() - t0 - 2 * MS;
+		sc->late_sum += late;
+		if (late > sc->late_max)
+			sc->late_max = late;
+	}
+	atomic_store(&sc->stop, 1);
+	rg_wg_wait(&sc->done);
+}
+
+/* Asynchronous preemption is off under TSan and clang's ASan. */
+static bool preemption_works(void)
+{
+#if defined(__clang__) && RG_TEST_ASAN
+	return false;
+#else
+	return !RG_TEST_TSAN;
+#endif
+}
+
+static void test_timer_starvation(void **state)
+{
+	static const struct {
+		int procs, spinners, yielders;
+	} cases[] = { { 1, 0, 2 }, { 1, 1, 0 }, { 1, 1, 1 }, { 1, 2, 0 }, { 2, 4, 0 } };
+	/* Typically well under a millisecond; a 10 ms slice at worst, and a
+	 * loaded machine.  The failure this guards against was 300 ms and
+	 * more (61 slices). */
+	const int64_t bound = (RG_TEST_SANITIZED ? 150 : 100) * MS;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct starve_ctx sc = { .spinners = cases[i].spinners,
+					 .yielders = cases[i].yielders };
+
+		if (sc.spinners && !preemption_works())
+			continue;
+		RUN_IN_RUNTIME(cases[i].procs, starve_main, &sc);
+		if (sc.late_sum / STARVE_SLEEPS >= bound)
+			fail_msg("maxprocs %d, %d spinners, %d yielders: 2 ms sleeps were %lld us "
+				 "late on average (max %lld us)",
+				 cases[i].procs, sc.spinners, sc.yielders,
+				 (long long)(sc.late_sum / STARVE_SLEEPS / 1000),
+				 (long long)(sc.late_max / 1000));
+	}
+	if (!preemption_works())
+		skip(); /* only the yielders ran */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -945,6 +1056,7 @@ int main(void)
 		cmocka_unit_test(test_select_timeout_race),
 		cmocka_unit_test(test_select_timeout_not_left),
 		cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_timer_starvation),
 	};
 
 	test_watchdog(120);
