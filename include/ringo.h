@@ -54,7 +54,12 @@ typedef struct rg_config {
  *
  * cfg may be NULL.  The calling thread becomes the runtime's first M.
  * Returns 0 when fn returns: goroutines still alive are abandoned, as in Go
- * (rg_main returns once every M has reached a scheduling point).  Returns
+ * (rg_main returns once every M has reached a scheduling point: goroutines
+ * still running are preempted at once, so this takes a few milliseconds;
+ * one that cannot be preempted, or one blocked in a system call, holds
+ * rg_main back until it calls into the runtime or the call returns, and
+ * after a second a line on stderr names it).  If fn calls rg_exit instead,
+ * rg_main returns 0 when the last goroutine has ended.  Returns
  * -EINVAL for a bad cfg, -ENOMEM/-EAGAIN if the runtime cannot start, and
  * -EBUSY while a runtime is already running.  It may be called again after
  * it returned.
@@ -149,7 +154,12 @@ int rg_go(void (*fn)(void *), void *arg);
 /* rg_yield - runtime.Gosched: let other goroutines run.  (goroutine) */
 void rg_yield(void);
 
-/* rg_exit - runtime.Goexit: end the calling goroutine.  (goroutine) */
+/*
+ * rg_exit - runtime.Goexit: end the calling goroutine.  Called by the
+ * main goroutine (fn of rg_main), the others run on, and rg_main returns
+ * when the last of them has ended; if they all block for ever instead,
+ * that is the deadlock report.  (goroutine)
+ */
 _Noreturn void rg_exit(void);
 
 /*
