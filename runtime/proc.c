@@ -455,8 +455,9 @@ static void switch_done(void)
 		lockr(&sched.lock, LR_SCHED);
 		globrunqput(a.gp);
 		unlockr(&sched.lock, LR_SCHED);
-		if (!pp) /* exitsyscall_block found no P: a P idled since? */
-			wakep();
+		/* An idle P may take it (a preempted goroutine, or one that
+		 * found no P after a system call while a P idled since). */
+		wakep();
 		break;
 	case AFTER_PARK:
 		casgstatus(a.gp, G_RUNNING, G_WAITING);
@@ -695,11 +696,22 @@ void gopreempt(void)
 	struct g *gp = load_relaxed(&mp->curg);
 
 	/* Due timers first: the goroutines they ready take runnext, and run
-	 * next (see "Timers and the global queue"). */
+	 * next (see "Timers and the global queue"), ahead of the global queue
+	 * even on a 61st tick: gp goes there, and nothing else waits behind
+	 * it for a whole slice. */
 	poll_local_maybe(mp, mp->p);
+	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
+	if (likely(load_relaxed(&sched.need_g0) == 0) && likely(!load_relaxed(&sched.nlocked))) {
+		bool inherit;
+		struct g *next = runqget(mp->p, &inherit);
+
+		if (next) {
+			execute(mp, gp, next, false); /* a new slice */
+			return;
+		}
+	}
 	if (mp->lockedg)
 		noteclear(&mp->park); /* as gleave: before anyone hands gp back */
-	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
 }
