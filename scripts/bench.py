@@ -65,6 +65,7 @@ PROFILES = {
             "syscall": ["-n", "5000"],  # 8 pairs x 5,000 blocking reads
             "steal": ["-n", "50000"],  # 50,000 tasks, 3 policies on 2 synthetic nodes
             "preempt": ["-t", "10"],  # 10 trials at each slice
+            "timerlat": ["-n", "50"],  # 50 sleeps in each of 4 scenarios
             "idle": ["-d", "1"],  # 1 s of an idle runtime
         },
     },
@@ -84,6 +85,7 @@ PROFILES = {
             "syscall": [],  # default: 8 pairs x 20,000 blocking reads, 2,000 LCG steps
             "steal": [],  # default: 200,000 tasks of 2,000 LCG steps, 3 policies
             "preempt": [],  # default: 20 trials at each slice
+            "timerlat": [],  # default: 100 sleeps in each of 4 scenarios
             "idle": [],  # default: 10 s of an idle runtime
         },
     },
