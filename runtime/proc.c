@@ -502,8 +502,8 @@ static _Noreturn void g_entry(void *arg)
 	goexit1(false);
 }
 
-/* Give gp a stack on its first run.  Out of stacks is fatal here: rg_go
- * already admitted the goroutine. */
+/* Give gp a stack on its first run.  rg_go admitted the goroutine (see
+ * "Admission" in runtime/stack.c): a slot is there for it. */
 static void g_prepare(struct p *pp, struct g *gp)
 {
 	int err = -ENOMEM;
@@ -765,6 +765,7 @@ int rg_go(void (*fn)(void *), void *arg)
 	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 	struct p *pp;
 	struct g *newg;
+	int r;
 
 	if (unlikely(!gp))
 		return -EPERM;
@@ -782,11 +783,18 @@ int rg_go(void (*fn)(void *), void *arg)
 				ki_max_map_count(), (long long)stack_guard_limit());
 		return -EAGAIN;
 	}
+	/* Its stack is taken when it first runs, but the slot is reserved
+	 * now ("Admission" in runtime/stack.c). */
+	r = stack_admit(&pp->stackcache);
+	if (unlikely(r))
+		return r;
 	newg = gfget(pp);
 	if (!newg) {
 		newg = malg(pp);
-		if (!newg)
+		if (!newg) {
+			stack_unadmit(&pp->stackcache);
 			return -ENOMEM;
+		}
 	}
 	newg->fn = fn;
 	newg->arg = arg;
@@ -1937,6 +1945,11 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	lockr(&sched.lock, LR_SCHED);
 	procresize(m0, procs);
 	unlockr(&sched.lock, LR_SCHED);
+	r = stack_admit(&m0->p->stackcache);
+	if (r) {
+		teardown(m0);
+		goto err_state;
+	}
 
 	maing->fn = fn;
 	maing->arg = arg;

@@ -50,6 +50,24 @@
  * stack goes home when freed.  The high-water mark STK_HOT_MAX is per node;
  * STK_PENDING_MAX counts the stacks of all nodes.
  *
+ * Admission.  rg_go promises -ENOMEM or -EAGAIN rather than a goroutine
+ * that cannot get a stack when it first runs, while the stack itself is
+ * still taken only then.  So every goroutine is admitted when it is made
+ * (stack_admit) against the slots of the arenas mapped so far: admitted
+ * goroutines, plus the stacks that the other Ps' caches may hold out of
+ * reach (STK_CACHE_MAX + 1 each), never exceed the slots mapped (capped by
+ * the mprotect guards' limit), so that a goroutine that got in always finds
+ * a slot: in its cache, in a pool, or uncarved in some arena (carve takes
+ * one from any node's arena when its own node has none).  An admission
+ * that would pass the slots maps a new arena first, and fails when the
+ * kernel refuses one (RLIMIT_AS, say: arenas are then tried smaller, down
+ * to ARENA_MIN_SLOTS slots, before giving up).  Admissions are handed to
+ * each P's cache ADMIT_BATCH at a time (its quota), so rg_go's fast path
+ * takes no lock and no atomic; an exiting goroutine's admission goes back
+ * to the quota of the P it exits on, which returns a batch to the pool
+ * above ADMIT_HIGH.  Only the address space is reserved up front: pages
+ * are touched when a goroutine runs, as before.
+ *
  * Locking: pool.lock protects every node's lists, their counters and
  * carving (one lock for all nodes: it is taken only off the caches' fast
  * path); the arena table is append-only and published with a release
@@ -76,6 +94,8 @@
 #define STK_PENDING_MAX	  8192 /* all nodes */
 #define ARENA_BYTES	  (1ul << 30)
 #define ARENA_MIN_SLOTS	  64
+#define ADMIT_BATCH	  64 /* admissions a cache takes from the pool at once */
+#define ADMIT_HIGH	  (2 * ADMIT_BATCH) /* a cache returns a batch above this */
 #define MAX_ARENAS	  8192
 #define NODE_NONE	  (-1)		       /* a stack or cache of no node */
 #define POOL_NODES	  (TOPO_MAX_NODES + 1) /* pool.nodes[node + 1] */
@@ -111,6 +131,8 @@ static struct {
 	int32_t nused;	  /* nodes[nused..] are empty and have no arena; pool.lock */
 	int64_t npending; /* on every node's pending list; pool.lock (READ_ONCE without it) */
 	int64_t ncarved;  /* pool.lock */
+	int64_t nslots;	  /* slots of every arena mapped; pool.lock */
+	int64_t admitted; /* admissions handed to caches ("Admission"); pool.lock */
 	struct arena *arenas[MAX_ARENAS]; /* every node's; append-only */
 	_Atomic int32_t narenas;
 } pool;
@@ -133,20 +155,17 @@ void stackcache_init(struct stk_cache *c, int node)
 {
 	c->head = NULL;
 	c->n = 0;
+	c->quota = 0;
 	c->node = node_has_memory(node) ? (int16_t)node : NODE_NONE;
 }
 
-static int arena_new(int node, struct arena **out)
+/* A new arena of nslots slots for node, not yet published. */
+static int arena_new(int node, uint32_t nslots, struct arena **out)
 {
-	uint32_t nslots = ARENA_BYTES / pool.size;
 	struct arena *a;
 	void *base;
 	int r;
 
-	if (nslots < ARENA_MIN_SLOTS)
-		nslots = ARENA_MIN_SLOTS;
-	if (load_relaxed(&pool.narenas) == MAX_ARENAS)
-		return -ENOMEM;
 	a = rt_calloc(1, sizeof(*a) + nslots * sizeof(struct stk));
 	if (!a)
 		return -ENOMEM;
@@ -169,6 +188,50 @@ err_free:
 	return r;
 }
 
+/* Map a new arena for node and publish it: ARENA_BYTES, or smaller when
+ * the kernel refuses that much address space, down to ARENA_MIN_SLOTS
+ * slots.  pool.lock held. */
+static int arena_map(int node, struct arena **out)
+{
+	uint32_t nslots = ARENA_BYTES / pool.size;
+	struct arena *a;
+	int32_t n;
+	int r;
+
+	assert_lock_held(&pool.lock);
+	n = load_relaxed(&pool.narenas);
+	if (n == MAX_ARENAS)
+		return -ENOMEM;
+	if (nslots < ARENA_MIN_SLOTS)
+		nslots = ARENA_MIN_SLOTS;
+	while ((r = arena_new(node, nslots, &a)) == -ENOMEM && nslots > ARENA_MIN_SLOTS)
+		nslots = nslots / 2 > ARENA_MIN_SLOTS ? nslots / 2 : ARENA_MIN_SLOTS;
+	if (r)
+		return r;
+	pool.arenas[n] = a;
+	store_release(&pool.narenas, n + 1);
+	pool.nslots += a->nslots;
+	if (pool.nused < node + 2)
+		pool.nused = node + 2;
+	*out = a;
+	return 0;
+}
+
+/* An arena with uncarved slots: node's (NODE_NONE included), or any
+ * node's when any_node.  pool.lock held. */
+static struct arena *arena_with_room(int node, bool any_node)
+{
+	int32_t i, n = load_relaxed(&pool.narenas);
+
+	for (i = n - 1; i >= 0; i--) {
+		struct arena *a = pool.arenas[i];
+
+		if (a->ncarved < a->nslots && (any_node || a->node == node))
+			return a;
+	}
+	return NULL;
+}
+
 static int guard_install(char *slot)
 {
 	switch (pool.mode) {
@@ -189,22 +252,22 @@ static int carve(int node, struct stk **out)
 	struct arena *a = np->arena;
 	struct stk *s;
 	char *slot;
-	int32_t n;
 	int r;
 
 	assert_lock_held(&pool.lock);
 	if (stack_limit && pool.ncarved >= stack_limit)
 		return -EAGAIN;
 	if (!a || a->ncarved == a->nslots) {
-		n = load_relaxed(&pool.narenas);
-		r = arena_new(node, &a);
-		if (r)
-			return r;
-		pool.arenas[n] = a;
-		store_release(&pool.narenas, n + 1);
-		np->arena = a;
-		if (pool.nused < node + 2)
-			pool.nused = node + 2;
+		/* One mapped for an admission, else a new one; with no address
+		 * space left, any node's slot rather than none. */
+		a = arena_with_room(node, false);
+		if (!a && (r = arena_map(node, &a)) != 0) {
+			a = arena_with_room(node, true);
+			if (!a)
+				return r;
+		}
+		if (a->node == node)
+			np->arena = a;
 	}
 	slot = a->base + (size_t)a->ncarved * pool.size;
 	r = guard_install(slot);
@@ -249,6 +312,7 @@ int stack_init(size_t size, bool force_mprotect)
 	memset(pool.nodes, 0, sizeof(pool.nodes));
 	pool.nused = 0;
 	pool.npending = pool.ncarved = 0;
+	pool.nslots = pool.admitted = 0;
 	stack_limit = 0;
 	store_relaxed(&pool.narenas, 0);
 	if (IS_ENABLED(CONFIG_STACK_GUARD_NONE)) {
@@ -298,6 +362,7 @@ void stack_fini(void)
 	memset(pool.nodes, 0, sizeof(pool.nodes));
 	pool.nused = 0;
 	pool.npending = pool.ncarved = 0;
+	pool.nslots = pool.admitted = 0;
 }
 
 static struct stk *list_pop(struct stk **list, int64_t *n)
@@ -371,6 +436,64 @@ static void release_batch(struct stk **batch, int n)
 		}
 		ki_madvise(lo, (size_t)(hi - lo), MADV_DONTNEED);
 	}
+}
+
+/* The slots admissions may use: those mapped, less what the caches may
+ * hold out of reach, within the mprotect limit.  pool.lock held. */
+static int64_t admit_room(void)
+{
+	int64_t slots = pool.nslots;
+
+	if (stack_limit && slots > stack_limit)
+		slots = stack_limit;
+	/* A P's own cache is within its reach: the others' are not. */
+	return slots - ((int64_t)__atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE) - 1) *
+			       (STK_CACHE_MAX + 1);
+}
+
+int stack_admit(struct stk_cache *c)
+{
+	int64_t want = ADMIT_BATCH;
+	struct arena *a;
+	int r = 0;
+
+	if (likely(c->quota > 0)) {
+		c->quota--;
+		return 0;
+	}
+	lockr(&pool.lock, LR_STACK);
+	while (pool.admitted + want > admit_room()) {
+		if (stack_limit && pool.nslots >= stack_limit)
+			r = -EAGAIN; /* the guards' limit: no arena helps */
+		else
+			r = arena_map(c->node, &a);
+		if (r) {
+			/* No more room: what is left, if anything. */
+			want = admit_room() - pool.admitted;
+			break;
+		}
+	}
+	if (want > 0) {
+		pool.admitted += want;
+		c->quota += (int32_t)want - 1;
+		r = 0;
+	}
+	unlockr(&pool.lock, LR_STACK);
+	return r;
+}
+
+void stack_unadmit(struct stk_cache *c)
+{
+	c->quota++;
+}
+
+/* Return a batch of c's quota to the pool. */
+static void admit_return(struct stk_cache *c, int32_t n)
+{
+	lockr(&pool.lock, LR_STACK);
+	pool.admitted -= n;
+	c->quota -= n;
+	unlockr(&pool.lock, LR_STACK);
 }
 
 struct stk *stackalloc(struct stk_cache *c, int *err)
@@ -449,6 +572,8 @@ static void pool_put(struct stk_cache *c, int32_t n)
 
 void stackfree(struct stk_cache *c, struct stk *s)
 {
+	if (unlikely(++c->quota > ADMIT_HIGH))
+		admit_return(c, ADMIT_BATCH);
 	san_stack_reuse(s->lo, (size_t)(s->hi - s->lo));
 	s->cold = false; /* it ran: its pages are resident again */
 	s->next = c->head;
@@ -463,6 +588,7 @@ void stackfree(struct stk_cache *c, struct stk *s)
 void stackcache_flush(struct stk_cache *c)
 {
 	pool_put(c, c->n);
+	admit_return(c, c->quota);
 }
 
 struct stk *stack_guard_lookup(const void *addr)

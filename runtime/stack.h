@@ -34,12 +34,14 @@ struct stk {
 };
 
 /* Per-P cache of free stacks.  It holds only stacks whose memnode is its
- * node (stackfree sends the others home).  head and n: owned by the P;
- * node: set by stackcache_init before the P first runs, read-only after. */
+ * node (stackfree sends the others home).  head, n and quota: owned by the
+ * P; node: set by stackcache_init before the P first runs, read-only
+ * after. */
 struct stk_cache {
 	struct stk *head;
 	int32_t n;
-	int16_t node; /* memory node its stacks come from; -1: no preference */
+	int32_t quota; /* admissions it may grant without the pool (stack_admit) */
+	int16_t node;  /* memory node its stacks come from; -1: no preference */
 };
 
 enum stack_guard_mode {
@@ -66,6 +68,19 @@ void stack_fini(void);
 void stackcache_init(struct stk_cache *c, int node);
 
 /*
+ * stack_admit - admit one more goroutine: from then on stackalloc cannot
+ * fail for it, whichever P first runs it ("Admission" in runtime/stack.c).
+ * Returns 0, or -ENOMEM (no address space for another arena) or -EAGAIN
+ * (the mprotect guards' map-count limit).  The fast path takes one of the
+ * cache's quota; every ADMIT_BATCH admissions the cache takes pool.lock
+ * and may map an arena.  By c's owner.
+ */
+int stack_admit(struct stk_cache *c);
+/* Give back an admission that was not used (the goroutine was not made).
+ * By c's owner. */
+void stack_unadmit(struct stk_cache *c);
+
+/*
  * stackalloc - take a stack: from the cache c, then the pool of c's node
  * (warm stacks first), then a new slot carved from that node's arena; only
  * when no slot can be carved (limit reached, out of memory), a free stack
@@ -74,7 +89,9 @@ void stackcache_init(struct stk_cache *c, int node);
  */
 struct stk *stackalloc(struct stk_cache *c, int *err);
 /*
- * stackfree - give s back.  A stack of c's node goes to the cache (no
+ * stackfree - give s back, and its goroutine's admission (to c's quota,
+ * which returns a batch to the pool above a high mark).  A stack of c's
+ * node goes to the cache (no
  * lock; above STK_CACHE_MAX half the cache goes to the pool); a stack of
  * another node goes straight back to its own node's pool, so that caches
  * hold local stacks only.  Pool stacks beyond the high-water mark give
@@ -84,8 +101,8 @@ void stackfree(struct stk_cache *c, struct stk *s);
 /* Give back the pages of the stacks waiting beyond the high-water mark.
  * Called by an M going idle (no lock held). */
 void stack_release_pending(void);
-/* Move every stack in c to its node's pool (a P is being destroyed).  By
- * c's owner, or during stop-the-world. */
+/* Move every stack in c to its node's pool, and its quota back to the
+ * pool (a P is being destroyed).  By c's owner, or during stop-the-world. */
 void stackcache_flush(struct stk_cache *c);
 
 /* Guard mode in use and, for mprotect guards, how many stacks the kernel's

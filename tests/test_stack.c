@@ -494,6 +494,84 @@ static void test_two_nodes(void **state)
 	child_result_free(&r);
 }
 
+/* --- admission under an address-space limit ---------------------------------- */
+
+static rg_chan *as_gate;
+
+static void as_blocker(void *arg)
+{
+	(void)arg;
+	rg_chan_recv(as_gate, NULL);
+}
+
+static void as_main(void *arg)
+{
+	int n = 0, again = 0, r;
+
+	(void)arg;
+	/* Goroutines that never end, until rg_go says there is no room. */
+	while ((r = rg_go(as_blocker, NULL)) == 0 && n < 1000000)
+		if (++n % 64 == 0)
+			rg_yield(); /* let them take their stacks */
+	GCHECK(r == -ENOMEM || r == -EAGAIN);
+	GCHECK(n > 100);
+	/* Shed the load: they end, and rg_go admits goroutines again. */
+	rg_chan_close(as_gate);
+	for (int i = 0; i < 50; i++)
+		rg_sleep_ns(1000000);
+	for (int i = 0; i < 100; i++)
+		again += rg_go(as_blocker, NULL) == 0;
+	GCHECK_EQ(again, 100);
+	fprintf(stderr, "spawned=%d r=%d\n", n, r);
+}
+
+static int child_rlimit_as(void)
+{
+	rg_config cfg = { .maxprocs = 2 };
+	const char *mb = getenv("RG_TEST_AS_MB");
+	unsigned long pages = 0;
+	struct rlimit rl;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (!f || !mb || fscanf(f, "%lu", &pages) != 1)
+		return 1;
+	fclose(f);
+	rl.rlim_cur = rl.rlim_max = pages * (unsigned long)getpagesize() +
+				    strtoul(mb, NULL, 10) * 1024 * 1024;
+	if (setrlimit(RLIMIT_AS, &rl))
+		return 1;
+	as_gate = rg_chan_make(0, 0);
+	if (!as_gate)
+		return 1;
+	return child_checks_status(rg_main(&cfg, as_main, NULL));
+}
+
+/*
+ * Under RLIMIT_AS, rg_go returned 0 and the goroutine died at its first
+ * run ("fatal error: cannot allocate a stack"): the arena was mapped only
+ * then.  Now rg_go says -ENOMEM (or -EAGAIN) and a program that sheds load
+ * goes on.
+ */
+static void test_rg_go_enomem_under_rlimit_as(void **state)
+{
+	static const char *const limits[] = { "RG_TEST_AS_MB=256", "RG_TEST_AS_MB=1500" };
+
+	(void)state;
+	/* The sanitizers map terabytes of shadow memory up front. */
+	if (RG_TEST_SANITIZED)
+		skip();
+	for (size_t i = 0; i < ARRAY_SIZE(limits); i++) {
+		const char *env[] = { limits[i], NULL };
+		struct child_result r;
+
+		run_child_case("rlimit_as", env, &r);
+		assert_child_stderr_lacks("rlimit_as", &r, "fatal error");
+		assert_child_exit("rlimit_as", &r, 0);
+		assert_child_stderr_has("rlimit_as", &r, "spawned=");
+		child_result_free(&r);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct child_case cases[] = {
@@ -501,12 +579,14 @@ int main(int argc, char **argv)
 		{ "overflow", child_overflow },
 		{ "limit", child_limit },
 		{ "two_nodes", child_two_nodes },
+		{ "rlimit_as", child_rlimit_as },
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reuse),	       cmocka_unit_test(test_rss_follows_live),
 		cmocka_unit_test(test_guard_modes),    cmocka_unit_test(test_overflow_mprotect),
 		cmocka_unit_test(test_mprotect_limit), cmocka_unit_test(test_node_policy),
 		cmocka_unit_test(test_free_goes_home), cmocka_unit_test(test_two_nodes),
+		cmocka_unit_test(test_rg_go_enomem_under_rlimit_as),
 	};
 	int rc = child_dispatch(argc, argv, cases, ARRAY_SIZE(cases));
 
