@@ -94,7 +94,7 @@
 #define STK_PENDING_MAX	  8192 /* all nodes */
 #define ARENA_BYTES	  (1ul << 30)
 #define ARENA_MIN_SLOTS	  64
-#define ADMIT_BATCH	  64 /* admissions a cache takes from the pool at once */
+#define ADMIT_BATCH	  64		    /* admissions a cache takes from the pool at once */
 #define ADMIT_HIGH	  (2 * ADMIT_BATCH) /* a cache returns a batch above this */
 #define MAX_ARENAS	  8192
 #define NODE_NONE	  (-1)		       /* a stack or cache of no node */
@@ -447,8 +447,8 @@ static int64_t admit_room(void)
 	if (stack_limit && slots > stack_limit)
 		slots = stack_limit;
 	/* A P's own cache is within its reach: the others' are not. */
-	return slots - ((int64_t)__atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE) - 1) *
-			       (STK_CACHE_MAX + 1);
+	return slots -
+	       ((int64_t)__atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE) - 1) * (STK_CACHE_MAX + 1);
 }
 
 int stack_admit(struct stk_cache *c)
