@@ -145,8 +145,12 @@ int rg_sched_p_stats(int p, struct rg_p_stats *out);
 
 /*
  * rg_go - start fn(arg) as a new goroutine.  (goroutine)
- * Returns 0, -ENOMEM when no memory is left for it, -EAGAIN when no more
- * guarded stacks can be made; never aborts.  The new goroutine runs next on
+ * Returns 0, -ENOMEM when no memory is left for it (address space for its
+ * stack included: the slot is reserved here, its pages are touched only
+ * when it runs), -EAGAIN when no more guarded stacks can be made; never
+ * aborts, and a goroutine it admitted always gets its stack.  A program
+ * that checks the result can shed load: as goroutines end, rg_go admits
+ * new ones again.  The new goroutine runs next on
  * this P (Go's runnext) unless another readied goroutine displaces it.
  */
 int rg_go(void (*fn)(void *), void *arg);
