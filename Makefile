@@ -86,7 +86,7 @@ KCONFIG_FILES := Kconfig $(wildcard */Kconfig)
 # kernel, so no file can test a CONFIG_ symbol without seeing it.
 RG_CPPFLAGS := -D_GNU_SOURCE -Iinclude -I. -I$(BUILD)/include -include $(AUTOCONF)
 RG_CFLAGS := -std=gnu11 -Wall -Wextra -Werror $(OPT) -g -fno-omit-frame-pointer \
-	-fPIC -fvisibility=hidden $(SANFLAGS)
+	-fstack-clash-protection -fPIC -fvisibility=hidden $(SANFLAGS)
 # CPPFLAGS, CFLAGS and LDFLAGS from the command line are added last.
 ALL_CFLAGS = $(RG_CFLAGS) $(RG_CPPFLAGS) $(CPPFLAGS) $(CFLAGS)
 ALL_ASFLAGS = -D__ASSEMBLY__ -Wall -Werror -g -fPIC -Wa,--noexecstack $(RG_CPPFLAGS) $(CPPFLAGS)

@@ -1,12 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * runtime/signal.c - stack-overflow reporting (see runtime/signal.h).
+ * runtime/signal.c - fault reporting (see runtime/signal.h).
+ *
+ * A SIGSEGV or SIGBUS is a stack overflow of the goroutine that faulted
+ * only when the address proves it: it lies in that goroutine's own guard
+ * page, or the goroutine's stack pointer has left its stack (a frame
+ * larger than the guard jumped over it) and the address lies below the
+ * stack.  Then the message names the goroutine and its stack size, and
+ * the process exits with status 2, as Go's.  A fault in another
+ * goroutine's guard page is a wild access, not an overflow: it is
+ * reported as Go reports an unexpected fault, naming the goroutine that
+ * faulted, and the process dies of the signal.  Any other fault goes to
+ * the handler installed before rg_main; with none, it is reported the same
+ * way, and the default action kills the process.
  */
 #include "runtime/signal.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
@@ -26,47 +39,105 @@ static struct sigaction *old_action(int sig)
 	return NULL;
 }
 
-static void report_overflow(const void *addr, struct stk *s)
+static void write_buf(const char *buf, int n, size_t size)
 {
-	struct m *mp = tls_m;
-	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
-	unsigned long long goid = gp && gp->stack == s ? (unsigned long long)gp->goid : 0;
-	char buf[512];
+	if (n > 0)
+		ki_write_all(2, buf, (size_t)n < size ? (size_t)n : size - 1);
+}
+
+static void report_overflow(const void *addr, struct g *gp, bool in_guard)
+{
+	char buf[640];
 	int n;
 
-	n = snprintf(buf, sizeof(buf),
-		     "fatal error: stack overflow in goroutine %llu: its %zu-byte stack is "
-		     "exhausted (fault at %p in the guard page)\n"
-		     "raise the stack size with rg_config.stack_size or CONFIG_STACK_SIZE_KB "
-		     "(now %zu KiB), or move large buffers off the stack\n\n"
-		     "goroutine %llu [running]:\n",
-		     goid, sched.stack_size, addr, sched.stack_size / 1024, goid);
-	if (n > 0)
-		ki_write_all(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+	n = snprintf(
+		buf, sizeof(buf),
+		"fatal error: stack overflow in goroutine %llu: its %zu-byte stack is "
+		"exhausted (fault at %p %s)\n"
+		"raise the stack size with rg_config.stack_size or CONFIG_STACK_SIZE_KB "
+		"(now %zu KiB), or move large buffers off the stack%s\n\n"
+		"goroutine %llu [running]:\n",
+		(unsigned long long)gp->goid, sched.stack_size, addr,
+		in_guard ? "in the guard page" : "below the stack: a frame larger than the guard",
+		sched.stack_size / 1024,
+		in_guard ?
+			"" :
+			" (build with -fstack-clash-protection so that such frames touch the guard)",
+		(unsigned long long)gp->goid);
+	write_buf(buf, n, sizeof(buf));
 	ki_exit(2);
 }
 
-static void fault_handler(int sig, siginfo_t *si, void *uc)
+/* Go's report of an unexpected fault, naming the goroutine (or thread)
+ * that faulted. */
+static void report_fault(int sig, const siginfo_t *si, const ucontext_t *uc, struct m *mp,
+			 struct g *gp, bool guard)
+{
+	char buf[640];
+	int n;
+
+	n = snprintf(buf, sizeof(buf),
+		     "unexpected fault address %p%s\nfatal error: fault\n"
+		     "[signal %s: %s code=%#x addr=%p pc=%#llx]\n\n",
+		     si->si_addr, guard ? " (the guard page of another goroutine's stack)" : "",
+		     sig == SIGSEGV ? "SIGSEGV" : "SIGBUS",
+		     sig == SIGSEGV ? "segmentation violation" : "bus error", (unsigned)si->si_code,
+		     si->si_addr, (unsigned long long)uc->uc_mcontext.gregs[REG_RIP]);
+	write_buf(buf, n, sizeof(buf));
+	if (gp)
+		n = snprintf(buf, sizeof(buf), "goroutine %llu [running]:\n",
+			     (unsigned long long)gp->goid);
+	else if (mp)
+		n = snprintf(buf, sizeof(buf), "[on the scheduler stack of M%ld]\n", (long)mp->id);
+	else
+		n = snprintf(buf, sizeof(buf), "[on thread %d, which is not running a goroutine]\n",
+			     (int)ki_gettid());
+	write_buf(buf, n, sizeof(buf));
+}
+
+/* Restore the default action: returning re-executes the faulting
+ * instruction, which now kills the process with this signal. */
+static void fault_default(int sig)
+{
+	struct sigaction dfl;
+
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&dfl.sa_mask);
+	ki_sigaction(sig, &dfl, NULL);
+}
+
+static void fault_handler(int sig, siginfo_t *si, void *ucv)
 {
 	struct sigaction *old = old_action(sig);
-	struct stk *s = sig == SIGSEGV ? stack_guard_lookup(si->si_addr) : NULL;
+	const ucontext_t *uc = ucv;
+	const char *addr = si->si_addr, *sp = (const char *)uc->uc_mcontext.gregs[REG_RSP];
+	struct stk *s = sig == SIGSEGV ? stack_guard_lookup(addr) : NULL;
+	struct m *mp = tls_m;
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+	struct stk *own = gp ? READ_ONCE(gp->stack) : NULL;
 
-	if (s)
-		report_overflow(si->si_addr, s);
+	if (own && s == own)
+		report_overflow(addr, gp, true);
+	/* The stack pointer left the stack downwards, and the fault is below
+	 * it: a frame larger than the guard page jumped over it. */
+	if (own && sp < own->lo && addr < own->lo && addr >= sp - 4096)
+		report_overflow(addr, gp, false);
+	if (s) {
+		/* Another goroutine's guard: a wild access by this one. */
+		report_fault(sig, si, uc, mp, gp, true);
+		fault_default(sig);
+		return;
+	}
 	/* Not ours: behave as if we had never been installed. */
 	if (old && (old->sa_flags & SA_SIGINFO) && old->sa_sigaction) {
-		old->sa_sigaction(sig, si, uc);
+		old->sa_sigaction(sig, si, ucv);
 	} else if (old && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
 		old->sa_handler(sig);
 	} else {
-		/* Restore the default action; returning re-executes the faulting
-		 * instruction, which now kills the process with this signal. */
-		struct sigaction dfl;
-
-		memset(&dfl, 0, sizeof(dfl));
-		dfl.sa_handler = SIG_DFL;
-		sigemptyset(&dfl.sa_mask);
-		ki_sigaction(sig, &dfl, NULL);
+		if (mp)
+			report_fault(sig, si, uc, mp, gp, false);
+		fault_default(sig);
 	}
 }
 

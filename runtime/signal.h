@@ -2,11 +2,15 @@
 /*
  * runtime/signal.h - the runtime's signal handling.
  *
- * SIGSEGV and SIGBUS are caught on a per-M alternate stack.  A fault inside
- * a goroutine stack's guard is a stack overflow and is reported as a fatal
- * error naming the goroutine and its stack size; any other fault goes to
- * the handler that was installed before (or the default action), as if the
- * runtime were not there.  Later, SIGURG preemption lives here too.
+ * SIGSEGV and SIGBUS are caught on a per-M alternate stack.  A fault that
+ * proves a stack overflow of the running goroutine (in its guard page, or
+ * below its stack with the stack pointer gone past the bottom) is reported
+ * as a fatal error naming the goroutine and its stack size; a fault in
+ * another goroutine's guard page is reported as Go's "unexpected fault
+ * address", naming the goroutine that faulted, and kills the process with
+ * the signal; any other fault goes to the handler that was installed
+ * before, or, with none, is reported the same way before the default
+ * action (runtime/signal.c).  SIGURG belongs to runtime/preempt.c.
  */
 #ifndef RINGO_RUNTIME_SIGNAL_H
 #define RINGO_RUNTIME_SIGNAL_H

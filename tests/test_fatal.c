@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_fatal - errors that end the process: deadlock detection, stack
- * overflow on a guard page, goroutine-only calls from a plain thread, and
- * an unrelated SIGSEGV that must stay a SIGSEGV.
+ * overflow on a guard page and by a frame larger than the guard,
+ * goroutine-only calls from a plain thread, a write into another
+ * goroutine's guard page (a fault, not an overflow), and an unrelated
+ * SIGSEGV that must stay a SIGSEGV.
  *
  * Each case runs in a child process (see helpers.h); the parent checks the
  * exit status and the message on stderr.  Children print "TEST-GOID n"
@@ -11,6 +13,7 @@
 #include <pthread.h>
 
 #include "tests/helpers.h"
+#include "runtime/runtime.h"
 
 #define OVERFLOW_MSG "fatal error: stack overflow"
 
@@ -188,7 +191,7 @@ static void test_deadlock_three_procs4(void **state)
 
 static volatile int recurse_limit = 1 << 30;
 
-static __attribute__((noinline)) int recurse(int depth)
+static __attribute__((__noinline__)) int recurse(int depth)
 {
 	volatile char frame[512];
 
@@ -385,6 +388,157 @@ static void test_unrelated_segv(void **state)
 	child_result_free(&r);
 }
 
+/* --------------------------------------------------------------------- */
+/* Faults that are not the faulting goroutine's overflow                 */
+/* --------------------------------------------------------------------- */
+
+#define FAULT_MSG   "unexpected fault address"
+#define FAULT_STACK (64 * 1024)
+
+static rg_chan *fault_gate;
+static char *volatile victim_guard; /* a byte of the victim's guard page */
+
+static void fault_victim(void *arg)
+{
+	struct g *gp = getg();
+
+	(void)arg;
+	/* Its own guard page lies just below its stack. */
+	victim_guard = gp->stack->lo - 64;
+	rg_chan_recv(fault_gate, NULL);
+}
+
+static void wild_writer(void *arg)
+{
+	(void)arg;
+	print_goid();
+	*victim_guard = 1; /* another goroutine's guard: not an overflow */
+}
+
+static void wild_main(void *arg)
+{
+	(void)arg;
+	fault_gate = rg_chan_make(0, 0);
+	rg_go(fault_victim, NULL);
+	while (!victim_guard)
+		rg_yield();
+	rg_go(wild_writer, NULL);
+	rg_chan_recv(fault_gate, NULL);
+}
+
+static int child_wild_write(void)
+{
+	rg_config cfg = { .maxprocs = 1, .stack_size = FAULT_STACK };
+
+	rg_main(&cfg, wild_main, NULL);
+	return 0;
+}
+
+/* The id that the child printed, named after "goroutine " in the report. */
+static void check_fault_names_goroutine(const char *name, struct child_result *r, const char *msg)
+{
+	unsigned long long id;
+
+	if (collect_goids(r, &id, 1) != 1) {
+		child_dump(name, r);
+		fail_msg("child '%s' did not print its goroutine id", name);
+	}
+	if (!names_goroutine(strstr(r->err, msg), id, " [running]")) {
+		child_dump(name, r);
+		fail_msg("child '%s': the report does not name goroutine %llu", name, id);
+	}
+}
+
+/*
+ * A write from goroutine N into another goroutine's guard page was
+ * reported as "stack overflow in goroutine 0": it is Go's "unexpected
+ * fault address", naming N, and the process dies of SIGSEGV.
+ */
+static void test_wild_write_into_other_guard(void **state)
+{
+	const char *name = "wild_write";
+	struct child_result r;
+
+	(void)state;
+	run_child_case(name, NULL, &r);
+	if (RG_TEST_SANITIZED) { /* the sanitizers report the fault themselves */
+		assert_false(r.exited && r.exit_code == 0);
+		child_result_free(&r);
+		return;
+	}
+	assert_child_stderr_lacks(name, &r, OVERFLOW_MSG);
+	assert_child_stderr_has(name, &r, FAULT_MSG);
+	assert_child_stderr_has(name, &r, "[signal SIGSEGV: segmentation violation");
+	check_fault_names_goroutine(name, &r, FAULT_MSG);
+	if (!(r.signaled && r.signo == SIGSEGV)) {
+		child_dump(name, &r);
+		fail_msg("child '%s': expected death by SIGSEGV", name);
+	}
+	child_result_free(&r);
+}
+
+/* A frame far larger than the guard page.  The library and the tests are
+ * built with -fstack-clash-protection, which probes every page of it: the
+ * first probe past the stack's end hits the guard. */
+static __attribute__((__noinline__)) void large_frame(void (*volatile use)(char *, size_t))
+{
+	char buf[256 * 1024];
+
+	use(buf, sizeof(buf));
+}
+
+static void use_buf(char *buf, size_t n)
+{
+	memset(buf, 1, n);
+}
+
+static void large_frame_worker(void *arg)
+{
+	(void)arg;
+	print_goid();
+	large_frame(use_buf);
+}
+
+static void large_frame_main(void *arg)
+{
+	(void)arg;
+	fault_gate = rg_chan_make(0, 0);
+	rg_go(fault_victim, NULL); /* a neighbour below or above */
+	rg_go(large_frame_worker, NULL);
+	rg_chan_recv(fault_gate, NULL);
+}
+
+static int child_large_frame(void)
+{
+	rg_config cfg = { .maxprocs = 1, .stack_size = FAULT_STACK };
+
+	rg_main(&cfg, large_frame_main, NULL);
+	return 0;
+}
+
+/*
+ * A frame larger than the guard page (256 KiB on a 64 KiB stack) is an
+ * overflow of the goroutine that made it, reported as such: it died with
+ * a bare SIGSEGV, or wrote into a neighbour's stack.
+ */
+static void test_large_frame_overflow_reported(void **state)
+{
+	const char *name = "large_frame";
+	struct child_result r;
+
+	(void)state;
+	run_child_case(name, NULL, &r);
+	if (RG_TEST_SANITIZED) {
+		assert_false(r.exited && r.exit_code == 0);
+		child_result_free(&r);
+		return;
+	}
+	assert_child_exit(name, &r, 2);
+	assert_child_stderr_has(name, &r, OVERFLOW_MSG);
+	check_fault_names_goroutine(name, &r, OVERFLOW_MSG);
+	child_result_free(&r);
+}
+
 static const struct child_case child_cases[] = {
 	{ "deadlock_main", child_deadlock_main },
 	{ "deadlock_main_p2", child_deadlock_main_p2 },
@@ -396,16 +550,23 @@ static const struct child_case child_cases[] = {
 	{ "exit_outside", child_exit_outside },
 	{ "yield_thread_running", child_yield_thread_running },
 	{ "segv", child_segv },
+	{ "wild_write", child_wild_write },
+	{ "large_frame", child_large_frame },
 };
 
 int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_deadlock_main),  cmocka_unit_test(test_deadlock_main_procs2),
-		cmocka_unit_test(test_deadlock_three), cmocka_unit_test(test_deadlock_three_procs4),
-		cmocka_unit_test(test_stack_overflow), cmocka_unit_test(test_goroutine_only_calls),
+		cmocka_unit_test(test_deadlock_main),
+		cmocka_unit_test(test_deadlock_main_procs2),
+		cmocka_unit_test(test_deadlock_three),
+		cmocka_unit_test(test_deadlock_three_procs4),
+		cmocka_unit_test(test_stack_overflow),
+		cmocka_unit_test(test_goroutine_only_calls),
 		cmocka_unit_test(test_unrelated_segv),
+		cmocka_unit_test(test_wild_write_into_other_guard),
+		cmocka_unit_test(test_large_frame_overflow_reported),
 	};
 
 	if (rc >= 0)
