@@ -76,6 +76,7 @@
 #include <cpuid.h>
 #include <errno.h>
 #include <link.h>
+#include <stdio.h>
 #include <string.h>
 #include <ucontext.h>
 
@@ -83,8 +84,22 @@
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
 
-/* Stack the trampoline and the scheduler need below the interrupted frame. */
+/*
+ * Stack that the scheduler's path needs below the interrupted frame, on
+ * top of the XSAVE area: gopreempt, the timers and completions it runs
+ * (up to goready starting an M: pthread_create), the switch.  About 3 KiB
+ * was measured for a plain preemption; the rest is margin, doubled for
+ * the sanitizers' larger frames.  A 16 KiB stack (the smallest allowed)
+ * leaves room for it above the guard page (rg_main warns when a stack size
+ * and this CPU's XSAVE area do not: preempt_min_stack).
+ */
+#if defined(RG_SAN_BUILD)
 #define PREEMPT_STACK_NEED (16 * 1024)
+#else
+#define PREEMPT_STACK_NEED (8 * 1024)
+#endif
+/* Refusals for want of stack before the notice (runtime/preempt.c). */
+#define PREEMPT_ROOM_NOTICE 100
 
 /* Read by async_preempt. */
 uint64_t preempt_xsave_size __attribute__((visibility("hidden")));
@@ -101,7 +116,32 @@ static struct {
 	uintptr_t text_lo, text_hi; /* the main executable's code */
 	struct sigaction old;	    /* SIGURG before rg_main */
 	bool installed;
+	_Atomic uint32_t norooms; /* preemptions refused for want of stack */
 } pr;
+
+/* In the handler: async-signal-safe. */
+__attribute__((no_sanitize("address", "thread", "undefined"))) static void
+preempt_room_notice(const struct g *gp)
+{
+	char buf[320];
+	int n = snprintf(buf, sizeof(buf),
+			 "ringo: %d preemptions were refused because the goroutine (the last: "
+			 "goroutine %llu) had less than %zu bytes of its %zu-byte stack left; "
+			 "one that loops there cannot be preempted: raise rg_config.stack_size\n",
+			 PREEMPT_ROOM_NOTICE, (unsigned long long)gp->goid,
+			 (size_t)(PREEMPT_STACK_NEED + preempt_xsave_size), sched.stack_size);
+
+	if (n > 0)
+		ki_write_all(2, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+size_t preempt_min_stack(void)
+{
+	size_t page = ki_page_size();
+
+	/* The guard, the need, and 1 KiB for the goroutine's own frames. */
+	return (page + PREEMPT_STACK_NEED + preempt_xsave_size + 1024 + page - 1) & ~(page - 1);
+}
 
 static int find_text(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -142,9 +182,15 @@ preempt_safe(struct m *mp, const ucontext_t *uc)
 	s = gp->stack;
 	if (!s || s->preemptoff)
 		return false;
-	if (sp < (uintptr_t)s->lo + PREEMPT_STACK_NEED + preempt_xsave_size ||
-	    sp > (uintptr_t)s->hi)
+	if (sp > (uintptr_t)s->hi)
 		return false;
+	if (sp < (uintptr_t)s->lo + PREEMPT_STACK_NEED + preempt_xsave_size) {
+		/* Deep in its stack: it may be refused for as long as it loops
+		 * there.  Say so once, rather than never preempt in silence. */
+		if (atomic_fetch_add(&pr.norooms, 1) + 1 == PREEMPT_ROOM_NOTICE)
+			preempt_room_notice(gp);
+		return false;
+	}
 	return pc_preemptible((uintptr_t)uc->uc_mcontext.gregs[REG_RIP]);
 }
 
@@ -254,6 +300,7 @@ int preempt_init(void)
 
 	preempt_use_xsave = 0;
 	preempt_xsave_size = 512; /* FXSAVE */
+	atomic_store(&pr.norooms, 0);
 	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) &&
 	    __get_cpuid_count(0xd, 0, &a, &b, &c, &d) && b >= 576) {
 		preempt_use_xsave = 1;

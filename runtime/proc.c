@@ -1933,6 +1933,12 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	r = preempt_init();
 	if (r)
 		goto err_signal;
+	if (sched.async_preempt && stack < preempt_min_stack())
+		fprintf(stderr,
+			"ringo: rg_main: goroutines on %zu-byte stacks cannot be preempted (this "
+			"CPU's vector state and the scheduler need %zu bytes): a loop that never "
+			"calls into the runtime will keep its P\n",
+			stack, preempt_min_stack());
 	r = netpoll_init(env.netpoll);
 	if (r)
 		goto err_preempt;

@@ -644,6 +644,9 @@ void handoffp(struct p *pp);
 
 /* Install the SIGURG handler and measure the XSAVE area; 0 or -errno. */
 int preempt_init(void);
+/* The smallest stack size (bytes, guard included) on which a goroutine
+ * near the top of its stack can be preempted; after preempt_init. */
+size_t preempt_min_stack(void);
 void preempt_fini(void);
 /* Ask the goroutine running on pp to yield: SIGURG, or at its next call
  * into the runtime.  sysmon. */
