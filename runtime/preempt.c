@@ -117,6 +117,8 @@ static struct {
 	struct sigaction old;	    /* SIGURG before rg_main */
 	bool installed;
 	_Atomic uint32_t norooms; /* preemptions refused for want of stack */
+	int64_t handler_checked;  /* when sysmon last looked at SIGURG; sysmon only */
+	bool handler_lost;	  /* the program replaced the handler; sysmon only */
 } pr;
 
 /* In the handler: async-signal-safe. */
@@ -301,6 +303,8 @@ int preempt_init(void)
 	preempt_use_xsave = 0;
 	preempt_xsave_size = 512; /* FXSAVE */
 	atomic_store(&pr.norooms, 0);
+	pr.handler_checked = 0;
+	pr.handler_lost = false;
 	if (__get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE) &&
 	    __get_cpuid_count(0xd, 0, &a, &b, &c, &d) && b >= 576) {
 		preempt_use_xsave = 1;
@@ -314,6 +318,32 @@ int preempt_init(void)
 	r = ki_sigaction(SIGURG, &sa, &pr.old);
 	pr.installed = r == 0;
 	return r;
+}
+
+/*
+ * The program replaced the runtime's SIGURG handler (sigaction or signal
+ * after rg_main): preemption has stopped.  sysmon looks every
+ * PREEMPT_HANDLER_CHECK_NS and says so once, as Go reports a changed
+ * signal handler.  A handler installed before rg_main is chained to
+ * instead (see the top of this file).
+ */
+#define PREEMPT_HANDLER_CHECK_NS 100000000LL
+
+void preempt_check_handler(int64_t now)
+{
+	struct sigaction cur;
+
+	if (!pr.installed || pr.handler_lost || now - pr.handler_checked < PREEMPT_HANDLER_CHECK_NS)
+		return;
+	pr.handler_checked = now;
+	if (ki_sigaction(SIGURG, NULL, &cur) || cur.sa_sigaction == preempt_handler)
+		return;
+	pr.handler_lost = true;
+	fprintf(stderr, "ringo: the SIGURG handler was replaced after rg_main started: "
+			"goroutines that never call into the runtime are no longer preempted, "
+			"and blocked system calls no longer give their P back (install it "
+			"before rg_main: the runtime then passes it the signals that are not "
+			"its own)\n");
 }
 
 void preempt_fini(void)

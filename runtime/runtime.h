@@ -648,6 +648,9 @@ int preempt_init(void);
  * near the top of its stack can be preempted; after preempt_init. */
 size_t preempt_min_stack(void);
 void preempt_fini(void);
+/* Whether the program replaced the SIGURG handler; says so once on
+ * stderr.  sysmon, every round (it looks every 100 ms). */
+void preempt_check_handler(int64_t now);
 /* Ask the goroutine running on pp to yield: SIGURG, or at its next call
  * into the runtime.  sysmon. */
 void preemptone(struct p *pp);

@@ -298,6 +298,7 @@ static void *sysmon_main(void *arg)
 			break;
 		kicked |= atomic_exchange(&sm.kicked, 0);
 		now = ki_nanotime();
+		preempt_check_handler(now);
 		if (unlikely(load_relaxed(&sched.need_g0) & NEED_G0_STOP)) {
 			sysmon_stopping(now, &noticed);
 			delay = STOP_ROUND_NS;

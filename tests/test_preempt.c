@@ -189,8 +189,63 @@ static int child_enable_unbalanced(void)
 	return rg_main(NULL, enable_unbalanced_main, NULL);
 }
 
+/* --------------------------------------------------------------------- */
+/* A replaced SIGURG handler                                             */
+/* --------------------------------------------------------------------- */
+
+static void urg_replace_main(void *arg)
+{
+	(void)arg;
+	signal(SIGURG, SIG_IGN); /* the program takes SIGURG back */
+	for (int i = 0; i < 50; i++)
+		rg_sleep_ns(10 * MS);
+}
+
+static int child_urg_replaced(void)
+{
+	rg_config cfg = { .maxprocs = 1 };
+
+	return rg_main(&cfg, urg_replace_main, NULL) ? 1 : 0;
+}
+
+static void urg_keep_main(void *arg)
+{
+	(void)arg;
+	for (int i = 0; i < 30; i++)
+		rg_sleep_ns(10 * MS);
+}
+
+static int child_urg_kept(void)
+{
+	rg_config cfg = { .maxprocs = 1 };
+
+	return rg_main(&cfg, urg_keep_main, NULL) ? 1 : 0;
+}
+
+/*
+ * Replacing the runtime's SIGURG handler after rg_main started stopped
+ * preemption in silence: the runtime says so once on stderr.
+ */
+static void test_sigurg_handler_replaced_reported(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	run_child_case("urg_replaced", NULL, &r);
+	assert_child_exit("urg_replaced", &r, 0);
+	assert_child_stderr_has("urg_replaced", &r, "SIGURG handler was replaced");
+	child_result_free(&r);
+	/* ... and only then. */
+	run_child_case("urg_kept", NULL, &r);
+	assert_child_exit("urg_kept", &r, 0);
+	assert_child_stderr_lacks("urg_kept", &r, "SIGURG handler");
+	child_result_free(&r);
+}
+
 static const struct child_case child_cases[] = {
 	{ "enable_unbalanced", child_enable_unbalanced },
+	{ "urg_replaced", child_urg_replaced },
+	{ "urg_kept", child_urg_kept },
 };
 
 static void test_enable_unbalanced(void **state)
@@ -476,6 +531,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_not_in_libc),
 		cmocka_unit_test(test_vector_state_exact),
 		cmocka_unit_test(test_preemption_storm),
+		cmocka_unit_test(test_sigurg_handler_replaced_reported),
 	};
 
 	if (rc >= 0)
