@@ -303,7 +303,7 @@ $(BUILD)/bench/go/%: bench/go/%.go | $(DEPS_STAMP)
 tests: all $(TEST_BINS)
 
 # The I/O tests (NETPOLL_TESTS) run a second time on the epoll backend.
-NETPOLL_TESTS := test_io test_time test_lockthread
+NETPOLL_TESTS := test_io test_io_errno test_time test_lockthread
 RUN_TESTS = $(or $(TESTS),$(notdir $(TEST_BINS)))
 EPOLL_TESTS = $(filter $(NETPOLL_TESTS),$(patsubst %,test_%,$(patsubst test_%,%,$(RUN_TESTS))))
 

@@ -394,6 +394,14 @@ void rg_sleep_ns(int64_t ns);
  * after the call returned.  A call interrupted by rg_io_cancel or rg_close
  * of its descriptor returns -ECANCELED.  Partial transfers are returned as
  * such (a short count); only a call that transferred nothing fails.
+ * Errors are libc's: -EBADF for a number that is not open, -ENOTSOCK for
+ * rg_recv/rg_send on what is not a socket, and so on.
+ *
+ * rg_open of a FIFO without O_NONBLOCK waits for the other end, as
+ * open(2) does, until the deadline; with O_NONBLOCK it answers at once
+ * as open(2) does.  On the epoll backend, a FIFO open that reaches its
+ * deadline is ended by opening the other end for an instant, which other
+ * processes waiting to open that FIFO the same way may notice.
  */
 int rg_accept(int fd, struct sockaddr *addr, socklen_t *addrlen); /* new fd, O_CLOEXEC */
 int rg_connect(int fd, const struct sockaddr *addr, socklen_t addrlen);
@@ -410,11 +418,12 @@ int rg_close(int fd);
 
 /*
  * rg_set_deadline - set the calling goroutine's I/O deadline: an absolute
- * rg_now_ns() time (0: none) after which its blocking I/O calls return
- * -ETIMEDOUT; a deadline already past makes them fail at once unless they
+ * rg_now_ns() time after which its blocking I/O calls return -ETIMEDOUT;
+ * 0 means none.  A deadline already past (any negative value included, as
+ * Go's SetDeadline in the past) makes them fail at once unless they
  * complete without waiting.  Returns the previous deadline, so that a
- * function can save and restore it.  From a plain thread: -EPERM.
- * (goroutine)
+ * function can save and restore it (a negative one reads back as 1, as
+ * past).  From a plain thread: -EPERM.  (goroutine)
  */
 int64_t rg_set_deadline(int64_t deadline_ns);
 

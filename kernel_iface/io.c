@@ -123,6 +123,15 @@ int ki_eventfd_signal(int efd)
 	return r < 0 && r != -EAGAIN ? (int)r : 0;
 }
 
+static int mode_kind(mode_t mode)
+{
+	if (S_ISSOCK(mode))
+		return KI_FD_SOCKET;
+	if (S_ISREG(mode) || S_ISBLK(mode) || S_ISDIR(mode))
+		return KI_FD_FILE;
+	return S_ISFIFO(mode) ? KI_FD_FIFO : KI_FD_STREAM;
+}
+
 int ki_fd_kind(int fd, uint64_t *ident)
 {
 	struct stat st;
@@ -133,11 +142,28 @@ int ki_fd_kind(int fd, uint64_t *ident)
 	if (ident)
 		*ident = (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << 40) ^
 			 ((uint64_t)st.st_mode << 32);
-	if (S_ISSOCK(st.st_mode))
-		return KI_FD_SOCKET;
-	if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode) || S_ISDIR(st.st_mode))
-		return KI_FD_FILE;
-	return KI_FD_STREAM;
+	return mode_kind(st.st_mode);
+}
+
+int ki_path_kind(const char *path)
+{
+	struct stat st;
+	int r = KI_CALL(stat(path, &st));
+
+	return r < 0 ? r : mode_kind(st.st_mode);
+}
+
+int ki_fifo_poke(const char *path, int flags)
+{
+	int r = ki_path_kind(path);
+
+	if (r < 0 || r != KI_FD_FIFO)
+		return r < 0 ? r : -EINVAL;
+	r = ki_open(path,
+		    ((flags & O_ACCMODE) == O_RDONLY ? O_WRONLY : O_RDONLY) | O_NONBLOCK |
+			    O_CLOEXEC | O_NOCTTY,
+		    0);
+	return r < 0 ? r : ki_close(r);
 }
 
 int ki_sock_error(int fd)

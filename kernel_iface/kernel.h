@@ -144,11 +144,24 @@ int ki_eventfd_signal(int efd);
 enum ki_fd_kind {
 	KI_FD_SOCKET = 1, /* recv/send with MSG_DONTWAIT never block */
 	KI_FD_FILE,	  /* regular file, block device, directory: always "ready" */
-	KI_FD_STREAM,	  /* pipe, FIFO, tty, character device, eventfd... */
+	KI_FD_STREAM,	  /* pipe, tty, character device, eventfd... */
+	KI_FD_FIFO,	  /* a named pipe: a stream whose open may wait for its peer */
 };
 /* The kind of fd (enum ki_fd_kind) or -errno (-EBADF); *ident (if not
  * NULL) tells the open file apart from others (device, inode). */
 int ki_fd_kind(int fd, uint64_t *ident);
+/* The kind of what path names (stat: symbolic links followed), or -errno. */
+int ki_path_kind(const char *path);
+/* If path names a FIFO, open it for an instant, without blocking, in the
+ * direction opposite to flags' access mode (O_RDONLY or O_WRONLY), so that
+ * an open of it waiting for its peer returns.  0, -ENXIO when no reader
+ * waits for a writer yet, -EINVAL when path is no FIFO (nothing opened),
+ * or -errno. */
+int ki_fifo_poke(const char *path, int flags);
+
+/* The kernel's "restart the system call" code, which an interrupted
+ * request of a worker thread may report as its result. */
+#define KI_ERESTARTSYS 512
 
 /* --- clocks and output --------------------------------------------------- */
 

@@ -10,7 +10,9 @@
  *     operation (struct np_req: recv this buffer, open this path...) to
  *     submit(); the kernel performs it and reap() reports its result.  The
  *     deadline travels with the request (a linked timeout), so an expired
- *     request completes, cancelled, like any other.
+ *     request completes, cancelled, like any other; an async request
+ *     (np_req.async) gets none, since a blocking call on a worker does not
+ *     see it: the runtime cancels that one itself at its deadline.
  *   readiness (epoll, netpoll_epoll.c): the runtime makes the attempt
  *     itself with a call that cannot block, and when the descriptor is not
  *     ready arm()s it once (edge-triggered, read and write) and waits;
@@ -27,8 +29,12 @@
  * lock: wait sleeps until reap may find something, wake is called, or the
  * timeout passes; it does not consume events.  wake is async-signal-safe.
  * A completion backend's requests belong to the thread that submitted them
- * (the kernel cancels them when it exits): the runtime's threads submit
- * and live until the runtime stops.
+ * (the thread whose flush, or whose submit that made room, passed them to
+ * the kernel), and the kernel cancels them when that thread exits: they
+ * complete with -ECANCELED, or -EINTR for a blocking call on a worker.  A
+ * runtime thread may exit while requests it submitted for other
+ * goroutines are in flight; the runtime submits such a request again (see
+ * "Requests outlive their thread" in runtime/netpoll.c).
  *
  * Every function returns 0 (or a count) or -errno.
  */
@@ -52,6 +58,8 @@ enum np_opcode {
 	NP_OP_WRITE,   /* fd, buf, len, off (-1: file position) */
 	NP_OP_OPEN,    /* path, flags, mode */
 	NP_OP_FSYNC,   /* fd */
+	NP_OP_POLL,    /* fd, events (POLLIN, POLLOUT...) in flags: completes with the
+			* events that are ready, one-shot */
 };
 
 /*
@@ -69,6 +77,15 @@ struct np_req {
 	struct sockaddr *addr;
 	socklen_t *addrlen;
 	mode_t mode;
+	/* NP_OP_RECV: fd is a socket seen connected, so wait for data before
+	 * the first attempt (a hint: a listening socket, whose recv fails at
+	 * once, would wait). */
+	bool poll_first;
+	/* Run where the operation may block (io_uring: the kernel's worker
+	 * threads) rather than try it first without blocking: an open of a
+	 * FIFO then waits for its peer.  The runtime gives such a request no
+	 * deadline and cancels it at its deadline itself. */
+	bool async;
 	int64_t deadline; /* absolute CLOCK_MONOTONIC ns; 0: none */
 	int64_t ts[2];	  /* the backend's copy of the deadline */
 };

@@ -14,7 +14,10 @@
  * Deadlines are linked timeouts (IORING_OP_LINK_TIMEOUT, absolute,
  * CLOCK_MONOTONIC): the operation completes with -ECANCELED when it
  * expires.  The timeout's own completion and that of cancel requests carry
- * token 0 and are dropped.
+ * token 0 and are dropped.  A request forced to a worker (np_req.async,
+ * IOSQE_ASYNC) never saw its linked timeout fire (an open of a FIFO
+ * blocked on past it, on Linux 6.18), while an ASYNC_CANCEL interrupts it:
+ * the runtime gives such requests no deadline and cancels them itself.
  *
  * io-wq: operations that cannot complete without blocking (fsync, buffered
  * writes, uncached opens) run on the kernel's worker threads of the
@@ -52,7 +55,7 @@ struct np {
 static const uint8_t needed_ops[] = {
 	IORING_OP_NOP,	 IORING_OP_ACCEPT,	 IORING_OP_CONNECT,	 IORING_OP_RECV,
 	IORING_OP_SEND,	 IORING_OP_READ,	 IORING_OP_WRITE,	 IORING_OP_OPENAT,
-	IORING_OP_FSYNC, IORING_OP_LINK_TIMEOUT, IORING_OP_ASYNC_CANCEL,
+	IORING_OP_FSYNC, IORING_OP_LINK_TIMEOUT, IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD,
 };
 
 static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
@@ -207,8 +210,10 @@ static int iouring_submit(struct np *np, struct np_req *req)
 		/* A goroutine usually receives because it has just sent and
 		 * waits for the answer: arm the poll at once rather than try
 		 * first (the poll still finds data already there).  Not for
-		 * MSG_DONTWAIT, which must try. */
-		if (poll_first && !(req->flags & MSG_DONTWAIT))
+		 * MSG_DONTWAIT, which must try, nor before the socket was
+		 * seen connected (req->poll_first): a listening socket's recv
+		 * fails at once, while its poll would wait. */
+		if (poll_first && req->poll_first && !(req->flags & MSG_DONTWAIT))
 			sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
 		break;
 	case NP_OP_SEND:
@@ -226,9 +231,14 @@ static int iouring_submit(struct np *np, struct np_req *req)
 	case NP_OP_FSYNC:
 		io_uring_prep_fsync(sqe, req->fd, 0);
 		break;
+	case NP_OP_POLL:
+		io_uring_prep_poll_add(sqe, req->fd, (unsigned)req->flags);
+		break;
 	default:
 		return -EINVAL;
 	}
+	if (req->async)
+		sqe->flags |= IOSQE_ASYNC;
 	io_uring_sqe_set_data(sqe, req);
 	if (req->deadline) {
 		struct __kernel_timespec *ts = (struct __kernel_timespec *)req->ts;
@@ -290,6 +300,11 @@ static int iouring_reap(struct np *np, struct np_event *ev, int max)
 			} else if (token >= NP_TOKEN_MIN) {
 				ev[n].token = token;
 				ev[n].res = cqes[i]->res;
+				/* A blocking open on a worker that was
+				 * interrupted may report the kernel's
+				 * internal ERESTARTSYS. */
+				if (ev[n].res == -KI_ERESTARTSYS)
+					ev[n].res = -EINTR;
 				ev[n].ready = 0;
 				n++;
 			}

@@ -19,6 +19,36 @@
  *
  * Deadlines (rg_set_deadline) and cancellation are the netpoller's: see
  * runtime/netpoll.c.
+ *
+ * Errors are libc's.  On io_uring, recv and send first check that fd is a
+ * socket with the kind the netpoller remembers (no system call once
+ * known), so a file answers -ENOTSOCK rather than whatever the ring's
+ * poll makes of it, and a number that is not open answers -EBADF.
+ *
+ * FIFOs
+ * -----
+ * An open without O_NONBLOCK of a FIFO for reading or for writing waits
+ * for the other end, as libc's does, and gives up at the deadline with
+ * nothing left open.
+ *
+ *   - io_uring: the ring's first attempt never blocks (the kernel adds
+ *     O_NONBLOCK), so a writer with no reader gets -ENXIO and a reader
+ *     returns at once.  The first goes to a kernel worker (async), where
+ *     the open blocks; the second too, once an fstat of the new
+ *     descriptor says FIFO.  That fstat is the cost, paid by every open
+ *     for reading without O_NONBLOCK; its answer is remembered, so the
+ *     descriptor's first rg_read or rg_write does not pay its own.
+ *   - epoll: an open without a deadline blocks the thread, as any open
+ *     does there.  Under a deadline a stat of the path first (the cost,
+ *     paid by opens under a deadline only) tells a FIFO, whose open still
+ *     blocks the thread while a poker goroutine waits for the deadline
+ *     and then opens the other end for an instant, without blocking
+ *     (ki_fifo_poke), every OPEN_POKE_NS until the open has returned; the
+ *     descriptor it returned is closed and the call says -ETIMEDOUT.  A
+ *     signal cannot end the wait: SIGURG restarts it.  What another
+ *     process sees: at the deadline a peer that opens and closes at once,
+ *     so another opener waiting on the same FIFO in the same direction is
+ *     released too, and then reads end of file or writes get EPIPE.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -128,14 +158,44 @@ static ssize_t recv_ready(int fd, void *buf, size_t len, int flags)
 	return (ssize_t)got;
 }
 
+/*
+ * Completion style: recv and send need a socket.  The kind remembered for
+ * fd answers at no cost; one that says "not a socket" is checked again
+ * (the number may have been closed with close() and reused), so only a
+ * call that fails pays a system call.  -EBADF, -ENOTSOCK, or 0.
+ */
+static int need_socket(int fd)
+{
+	int kind = netpoll_fd_kind(fd);
+
+	if (kind == KI_FD_SOCKET)
+		return 0;
+	if (kind > 0)
+		kind = netpoll_fd_kind_check(fd);
+	return kind == KI_FD_SOCKET ? 0 : kind < 0 ? kind : -ENOTSOCK;
+}
+
 ssize_t rg_recv(int fd, void *buf, size_t len, int flags)
 {
 	struct np_req req = { .op = NP_OP_RECV, .fd = fd, .buf = buf, .len = len, .flags = flags };
+	ssize_t r;
 
 	rt_enter();
 	switch (io_mode()) {
 	case 1:
-		return netpoll_op(&req, fd);
+		r = need_socket(fd);
+		if (r < 0)
+			return r;
+		r = netpoll_op(&req, fd);
+		/* A recv that waits for data first (a socket seen connected)
+		 * says -EAGAIN when the number now names something else. */
+		if (r == -EAGAIN && !(flags & MSG_DONTWAIT)) {
+			int kind = netpoll_fd_kind_check(fd);
+
+			if (kind != KI_FD_SOCKET)
+				return kind < 0 ? kind : -ENOTSOCK;
+		}
+		return r;
 	case 0:
 		return recv_ready(fd, buf, len, flags);
 	default:
@@ -151,10 +211,13 @@ ssize_t rg_send(int fd, const void *buf, size_t len, int flags)
 			      .len = len,
 			      .flags = flags | MSG_NOSIGNAL };
 
+	ssize_t r;
+
 	rt_enter();
 	switch (io_mode()) {
 	case 1:
-		return netpoll_op(&req, fd);
+		r = need_socket(fd);
+		return r < 0 ? r : netpoll_op(&req, fd);
 	case 0:
 		if (flags & MSG_DONTWAIT)
 			return ki_send(fd, buf, len, flags | MSG_NOSIGNAL);
@@ -191,8 +254,13 @@ static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 
 	if (mode < 0)
 		return io_plain(wr, fd, buf, len, off);
-	if (mode == 1 && off < 0 && netpoll_fd_kind(fd) != KI_FD_FILE)
-		return netpoll_op(&req, fd); /* the ring tries it first itself */
+	if (mode == 1 && off < 0) {
+		r = netpoll_fd_kind(fd);
+		if (r < 0)
+			return r;
+		if (r != KI_FD_FILE)
+			return netpoll_op(&req, fd); /* the ring tries it first itself */
+	}
 	for (;;) {
 		r = wr ? ki_pwritev2(fd, buf, len, off, RWF_NOWAIT) :
 			 ki_preadv2(fd, buf, len, off, RWF_NOWAIT);
@@ -235,20 +303,103 @@ ssize_t rg_pwrite(int fd, const void *buf, size_t len, off_t off)
 	return off < 0 ? -EINVAL : io_rw(true, fd, (void *)buf, len, off);
 }
 
-int rg_open(const char *path, int flags, mode_t mode)
+/*
+ * Opening a FIFO (see "FIFOs" at the top).  Completion style: the ring's
+ * first attempt does not block, so an open for writing with no reader
+ * says -ENXIO, and one for reading returns at once: both go again to the
+ * kernel's workers, where the open waits for the peer under the linked
+ * timeout.  The reader keeps its first descriptor until the second is
+ * open, so that a writer already there never sees the FIFO without a
+ * reader.
+ */
+static int open_ring(const char *path, int flags, mode_t mode)
 {
 	struct np_req req = { .op = NP_OP_OPEN,
 			      .fd = -1,
 			      .buf = (void *)path,
 			      .flags = flags | O_CLOEXEC,
 			      .mode = mode };
+	int fd = (int)netpoll_op(&req, -1), fifo;
 
+	if (flags & (O_NONBLOCK | O_PATH))
+		return fd;
+	req.async = true;
+	if (fd == -ENXIO && (flags & O_ACCMODE) == O_WRONLY)
+		return (int)netpoll_op(&req, -1);
+	if (fd < 0 || (flags & O_ACCMODE) != O_RDONLY || netpoll_fd_kind_check(fd) != KI_FD_FIFO)
+		return fd;
+	fifo = (int)netpoll_op(&req, -1);
+	netpoll_cancel_fd(fd, true);
+	ki_close(fd);
+	return fifo;
+}
+
+/* Readiness style, a FIFO under a deadline: the poker of an open_wait. */
+struct open_wait {
+	const char *path;
+	int flags;
+	int64_t deadline;
+	rg_chan *done; /* closed by the opener once its open returned */
+	rg_wg idle;    /* the poker returned */
+	bool poked;    /* the poker's; the opener reads it after idle */
+};
+
+#define OPEN_POKE_NS 1000000 /* the poker tries again this often */
+
+/* From the deadline on, open the other end for an instant until the
+ * opener's open returns. */
+static void open_poker(void *arg)
+{
+	struct open_wait *ow = arg;
+	rg_case c = { .chan = ow->done, .op = RG_RECV };
+	int64_t t = ow->deadline - rg_now_ns();
+
+	while (rg_select(&c, 1, t > 0 ? t : 0) < 0) {
+		ow->poked = true;
+		ki_fifo_poke(ow->path, ow->flags);
+		t = OPEN_POKE_NS;
+	}
+	rg_wg_done(&ow->idle);
+}
+
+static int open_ready(const char *path, int flags, mode_t mode)
+{
+	struct open_wait ow = { .path = path, .flags = flags };
+	int fd;
+
+	ow.deadline = netpoll_deadline();
+	if (!ow.deadline || (flags & (O_NONBLOCK | O_PATH)) ||
+	    ((flags & O_ACCMODE) != O_RDONLY && (flags & O_ACCMODE) != O_WRONLY) ||
+	    ki_path_kind(path) != KI_FD_FIFO)
+		return BLOCKING(ki_open(path, flags | O_CLOEXEC, mode));
+	ow.done = rg_chan_make(0, 0);
+	if (!ow.done)
+		return -ENOMEM;
+	rg_wg_add(&ow.idle, 1);
+	fd = rg_go(open_poker, &ow);
+	if (fd == 0)
+		fd = BLOCKING(ki_open(path, flags | O_CLOEXEC, mode));
+	else
+		rg_wg_done(&ow.idle);
+	rg_chan_close(ow.done);
+	rg_wg_wait(&ow.idle);
+	rg_chan_free(ow.done);
+	if (ow.poked) {
+		if (fd >= 0)
+			ki_close(fd);
+		fd = -ETIMEDOUT;
+	}
+	return fd;
+}
+
+int rg_open(const char *path, int flags, mode_t mode)
+{
 	rt_enter();
 	switch (io_mode()) {
 	case 1:
-		return (int)netpoll_op(&req, -1);
+		return open_ring(path, flags, mode);
 	case 0:
-		return BLOCKING(ki_open(path, flags | O_CLOEXEC, mode));
+		return open_ready(path, flags, mode);
 	default:
 		return ki_open(path, flags | O_CLOEXEC, mode);
 	}
@@ -298,6 +449,7 @@ int64_t rg_set_deadline(int64_t deadline_ns)
 	if (!gp)
 		return -EPERM;
 	old = gp->stack->deadline;
-	gp->stack->deadline = deadline_ns > 0 ? deadline_ns : 0;
+	/* Any time before 1 is as past as 1, which keeps 0 for "none". */
+	gp->stack->deadline = deadline_ns < 0 ? 1 : deadline_ns;
 	return old;
 }

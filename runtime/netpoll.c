@@ -27,11 +27,39 @@
  * poll descriptor, edge-triggered as in Go, with a timer for its deadline.
  *
  * Poll descriptors (struct pollfd_desc), one per descriptor number, in a
- * table that only grows: every goroutine waiting on fd is on its list, so
- * that rg_io_cancel and rg_close can end their waits (io_uring: an
- * ASYNC_CANCEL of each request on the ring that holds it; epoll: at once).
+ * table that only grows, by chunks, and only for descriptors that are open
+ * (pd_get): a number no process can have is -EBADF.  Every goroutine
+ * waiting on fd is on its list, so that rg_io_cancel and rg_close can end
+ * their waits (io_uring: an ASYNC_CANCEL of each request on the ring that
+ * holds it; epoll: at once).  A request goes in under pd->lock after a
+ * check of its cancelled flag, and a canceller prepares its cancel under
+ * that lock, so a cancel never reaches the ring ahead of its request.
  * seq changes at rg_close, so that events of a closed descriptor whose
- * number was reused are dropped.
+ * number was reused are dropped.  kind and connected are hints kept until
+ * rg_close: a recv on a socket seen connected waits for data before its
+ * first attempt (io_uring's POLL_FIRST); before that it tries first, since
+ * a listening socket's recv fails at once while its poll would wait.
+ *
+ * Requests outlive their thread
+ * -----------------------------
+ * On io_uring the kernel cancels the requests of a thread that exits
+ * (-ECANCELED; -EINTR for a blocking call on a worker), and the thread
+ * that flushed a P's ring may have submitted requests of any goroutine of
+ * that P: a goroutine that exits locked to its thread ends that thread.
+ * netpoll_op therefore submits again, from the goroutine's current M, a
+ * request that ended -ECANCELED or -EINTR while nobody asked (op_lost:
+ * neither rg_io_cancel/rg_close, nor its deadline, which is still the
+ * same absolute time), at most NP_RETRIES times, and then returns
+ * -ECANCELED.  That is safe because a cancelled request transferred
+ * nothing (a partial transfer completes with its count): recv, send,
+ * accept, read, write, open, fsync and poll are simply submitted again.
+ * A connect is not: the socket may still be connecting, and a second
+ * connect answers -EALREADY (then the goroutine waits for writability,
+ * NP_OP_POLL, and reads SO_ERROR) or -EISCONN (connected meanwhile: 0).
+ *
+ * An async request (np_req.async: an open of a FIFO, which must block on
+ * a worker to wait for its peer) is not interrupted by a linked timeout,
+ * so its deadline is a runtime timer (op_deadline) that cancels it.
  *
  * Completions to goroutines
  * -------------------------
@@ -66,6 +94,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +108,7 @@
 #define NP_REAP_MAX 256	       /* events taken by one netpoll_poll */
 #define NP_STUCK_NS 1000000    /* sysmon serves a running P's poller after this */
 #define NP_DRAIN_NS 1000000000 /* teardown waits this long for requests in flight */
+#define NP_RETRIES  16	       /* times a request nobody cancelled is submitted again */
 #define PD_CHUNK    1024       /* poll descriptors per table chunk */
 #define PD_CHUNKS   4096       /* descriptors up to PD_CHUNK * PD_CHUNKS */
 
@@ -88,6 +118,7 @@ struct pollfd_desc {
 	struct lock lock;
 	uint32_t seq;		/* changes at rg_close; lock */
 	int8_t kind;		/* enum ki_fd_kind, 0: not known yet (a hint; READ_ONCE) */
+	bool connected;		/* a recv, send or connect succeeded (a hint; READ_ONCE) */
 	uint64_t ident;		/* epoll: identity of the file armed (ki_fd_kind); lock */
 	bool rready;		/* epoll: readable edge seen with no reader; lock */
 	bool wready;		/* epoll: writable edge seen with no writer; lock */
@@ -105,7 +136,8 @@ struct iowait {
 	uint32_t mode;		    /* readiness: NP_READ or NP_WRITE */
 	bool queued;		    /* on pd->waiters; pd->lock */
 	bool cancelled;		    /* rg_io_cancel/rg_close asked; pd->lock */
-	struct timer timer;	    /* readiness: the deadline */
+	bool expired;		    /* completion, async: op_deadline fired; pp->nplock */
+	struct timer timer;	    /* readiness, and async requests: the deadline */
 };
 
 static struct {
@@ -226,16 +258,32 @@ static struct pollfd_desc *pd_lookup(int fd)
 	return chunk ? &chunk[fd % PD_CHUNK] : NULL;
 }
 
-static struct pollfd_desc *pd_get(int fd)
+/*
+ * fd's poll descriptor, *out; its chunk is allocated on first use of a
+ * number in its range, and only for a descriptor that is open (one fcntl,
+ * once per chunk), so the table never grows past the highest descriptor
+ * the process has had open, itself below RLIMIT_NOFILE: a number no
+ * process can have gets -EBADF, not a table of its size.  0, -EBADF, or
+ * -ENOMEM.
+ */
+static int pd_get(int fd, struct pollfd_desc **out)
 {
-	struct pollfd_desc *pd = pd_lookup(fd), *chunk;
-	int i;
+	struct pollfd_desc *chunk;
+	int r, i;
 
-	if (pd || fd < 0 || fd >= PD_CHUNK * PD_CHUNKS)
-		return pd;
+	*out = pd_lookup(fd);
+	if (*out)
+		return 0;
+	if (fd < 0)
+		return -EBADF;
+	r = ki_fcntl(fd, F_GETFD, 0);
+	if (r < 0)
+		return r;
+	if (fd >= PD_CHUNK * PD_CHUNKS)
+		return -ENOMEM;
 	chunk = rt_calloc(PD_CHUNK, sizeof(*chunk));
 	if (!chunk)
-		return NULL;
+		return -ENOMEM;
 	for (i = 0; i < PD_CHUNK; i++)
 		chunk[i].seq = 1;
 	lockr(&netpoll.growlock, LR_PD);
@@ -245,7 +293,8 @@ static struct pollfd_desc *pd_get(int fd)
 	}
 	unlockr(&netpoll.growlock, LR_PD);
 	rt_free(chunk);
-	return pd_lookup(fd);
+	*out = pd_lookup(fd);
+	return 0;
 }
 
 /* pd->lock held. */
@@ -274,14 +323,26 @@ static void pd_unlink(struct pollfd_desc *pd, struct iowait *w)
 
 int netpoll_fd_kind(int fd)
 {
-	struct pollfd_desc *pd = pd_get(fd);
-	int kind;
+	struct pollfd_desc *pd;
+	int kind = pd_get(fd, &pd);
 
-	if (pd && READ_ONCE(pd->kind))
+	if (kind < 0)
+		return kind;
+	if (READ_ONCE(pd->kind))
 		return pd->kind;
 	kind = ki_fd_kind(fd, NULL);
-	if (kind > 0 && pd)
+	if (kind > 0)
 		WRITE_ONCE(pd->kind, (int8_t)kind);
+	return kind;
+}
+
+int netpoll_fd_kind_check(int fd)
+{
+	struct pollfd_desc *pd = pd_lookup(fd);
+	int kind = ki_fd_kind(fd, NULL);
+
+	if (pd)
+		WRITE_ONCE(pd->kind, (int8_t)(kind > 0 ? kind : 0));
 	return kind;
 }
 
@@ -525,10 +586,13 @@ void netpoll_sysmon(int64_t now)
 /* --- completion style --------------------------------------------------------------- */
 
 /* gopark's unlock function: the request is in; flush if the P has nothing
- * else to run or enough are prepared. */
+ * else to run or enough are prepared.  Releases the P's netpoll lock and
+ * the poll descriptor's lock (op_submit took them). */
 static bool op_commit(struct g *gp, void *arg)
 {
-	struct p *pp = arg;
+	struct iowait *w = arg;
+	struct pollfd_desc *pd = w->pd; /* w may be gone once nplock is dropped */
+	struct p *pp = w->pp;
 
 	(void)gp;
 	WRITE_ONCE(pp->npunflushed, pp->npunflushed + 1);
@@ -537,7 +601,97 @@ static bool op_commit(struct g *gp, void *arg)
 		WRITE_ONCE(pp->npunflushed, 0);
 	}
 	unlockr(&pp->nplock, LR_NETPOLL);
+	if (pd)
+		unlockr(&pd->lock, LR_PD);
 	return true;
+}
+
+/*
+ * Submit w->req to the current P's poller and park until it completes
+ * (w->res).  The request goes in under w->pd->lock, after a check of
+ * w->cancelled: a canceller holds that lock until its cancel is prepared,
+ * so it either saw the request's P or finds the request already in.
+ * 0, -ECANCELED (cancelled before it went in) or the backend's error.
+ */
+static int op_submit(struct iowait *w)
+{
+	struct m *mp = getm();
+	struct p *pp = mp->p;
+	int r;
+
+	for (int tries = 0;; tries++) {
+		if (w->pd)
+			lockr(&w->pd->lock, LR_PD);
+		if (w->cancelled) {
+			unlockr(&w->pd->lock, LR_PD);
+			return -ECANCELED;
+		}
+		lockr(&pp->nplock, LR_NETPOLL);
+		WRITE_ONCE(w->pp, pp); /* cancellers read it under pd->lock or its nplock */
+		r = w->expired ? -ETIMEDOUT : netpoll.be->submit(pp->np, &w->req);
+		if (r == 0)
+			break;
+		unlockr(&pp->nplock, LR_NETPOLL);
+		if (w->pd)
+			unlockr(&w->pd->lock, LR_PD);
+		if ((r != -EAGAIN && r != -EBUSY) || tries == 100 || w->expired)
+			return r;
+		/* The rings are full (completions not reaped yet): make room. */
+		netpoll_poll(mp, pp, true);
+		rg_yield();
+		mp = getm();
+		pp = mp->p;
+	}
+	atomic_fetch_add(&pp->npwaiting, 1);
+	gopark(op_commit, w, "IO wait");
+	return 0;
+}
+
+/*
+ * Whether a request ended -ECANCELED or -EINTR without anyone asking: not
+ * rg_io_cancel or rg_close (w->cancelled), not its deadline.  The kernel
+ * does that to the requests of a thread that exits ("Requests outlive
+ * their thread" above).
+ */
+static bool op_lost(struct iowait *w)
+{
+	bool asked = false;
+
+	if (w->res != -ECANCELED && w->res != -EINTR)
+		return false;
+	if (w->pd) {
+		lockr(&w->pd->lock, LR_PD);
+		asked = w->cancelled;
+		unlockr(&w->pd->lock, LR_PD);
+	}
+	return !asked && !(w->gp->stack->deadline && ki_nanotime() >= w->gp->stack->deadline);
+}
+
+/*
+ * The deadline of an async request (np_req.async): a worker's blocking
+ * call does not see the linked timeout (an open of a FIFO waited on past
+ * it), so a timer cancels the request, which interrupts the worker.  The
+ * request's P's netpoll lock orders this against op_submit: a request not
+ * in yet is not submitted (expired).
+ */
+static void op_deadline(struct timer *t)
+{
+	struct iowait *w = t->arg;
+	struct p *pp;
+
+	for (;;) {
+		pp = READ_ONCE(w->pp);
+		lockr(&pp->nplock, LR_NETPOLL);
+		if (READ_ONCE(w->pp) == pp)
+			break;
+		unlockr(&pp->nplock, LR_NETPOLL);
+	}
+	w->expired = true;
+	if (netpoll.be->cancel(pp->np, (uint64_t)(uintptr_t)w) == 0) {
+		netpoll.be->flush(pp->np);
+		WRITE_ONCE(pp->npunflushed, 0);
+	}
+	unlockr(&pp->nplock, LR_NETPOLL);
 }
 
 /* The result of a request that ended early: timed out or cancelled. */
@@ -551,62 +705,76 @@ static int64_t op_result(const struct iowait *w, bool cancelled)
 		return -ECANCELED;
 	if (w->req.deadline && ki_nanotime() >= w->req.deadline)
 		return -ETIMEDOUT;
-	return r;
+	return r == -EINTR ? -ECANCELED : r;
 }
 
 int64_t netpoll_op(struct np_req *req, int fd)
 {
-	struct m *mp = getm();
-	struct g *gp = load_relaxed(&mp->curg);
-	struct p *pp = mp->p;
+	struct g *gp = load_relaxed(&getm()->curg);
 	struct iowait w;
-	bool cancelled = false;
-	int r;
+	bool cancelled = false, again = false;
+	int retries = 0, r;
 
 	memset(&w, 0, sizeof(w));
 	w.req = *req;
 	w.gp = gp;
-	w.pp = pp; /* before w is visible to cancellers */
 	/* A deadline already past still lets the kernel try the request once,
 	 * inline, before the linked timeout ends it. */
 	w.req.deadline = gp->stack->deadline;
+	w.pp = getm()->p;
 	if (fd >= 0) {
-		w.pd = pd_get(fd);
-		if (!w.pd)
-			return fd < 0 ? -EBADF : -ENOMEM;
+		r = pd_get(fd, &w.pd);
+		if (r < 0)
+			return r;
+		w.req.poll_first = req->op == NP_OP_RECV && READ_ONCE(w.pd->connected);
 		lockr(&w.pd->lock, LR_PD);
 		pd_link(w.pd, &w);
 		unlockr(&w.pd->lock, LR_PD);
 	}
-	for (int tries = 0;; tries++) {
-		lockr(&pp->nplock, LR_NETPOLL);
-		r = netpoll.be->submit(pp->np, &w.req);
-		if ((r != -EAGAIN && r != -EBUSY) || tries == 100)
+	if (req->async && w.req.deadline) {
+		w.timer.f = op_deadline;
+		w.timer.arg = &w;
+		timer_add(&w.timer, w.req.deadline);
+	}
+	for (;;) {
+		w.req.deadline = req->async ? 0 : gp->stack->deadline;
+		r = op_submit(&w);
+		if (r < 0) {
+			w.res = r;
 			break;
-		/* The rings are full (completions not reaped yet): make room. */
-		unlockr(&pp->nplock, LR_NETPOLL);
-		netpoll_poll(mp, pp, true);
-		rg_yield();
-		mp = getm();
-		pp = mp->p;
-		if (w.pd)
-			lockr(&w.pd->lock, LR_PD);
-		w.pp = pp; /* cancellers read it under pd->lock */
-		if (w.pd)
-			unlockr(&w.pd->lock, LR_PD);
+		}
+		if (op_lost(&w) && retries++ < NP_RETRIES) {
+			/* Submitted again, from this M: a connect still in
+			 * progress is waited for instead ("Requests outlive
+			 * their thread"). */
+			w.req = *req;
+			again = true;
+			continue;
+		}
+		if (req->op != NP_OP_CONNECT || !again)
+			break;
+		if (w.req.op == NP_OP_CONNECT && w.res == -EISCONN) {
+			w.res = 0;
+		} else if (w.req.op == NP_OP_CONNECT && w.res == -EALREADY) {
+			w.req.op = NP_OP_POLL;
+			w.req.flags = POLLOUT;
+			continue;
+		} else if (w.req.op == NP_OP_POLL && w.res >= 0) {
+			w.res = ki_sock_error(fd);
+		}
+		break;
 	}
-	if (r < 0) {
-		unlockr(&pp->nplock, LR_NETPOLL);
-		w.res = r;
-	} else {
-		atomic_fetch_add(&pp->npwaiting, 1);
-		gopark(op_commit, pp, "IO wait");
-	}
+	w.req.deadline = gp->stack->deadline; /* for op_result */
+	if (req->async && w.req.deadline)
+		timer_del(&w.timer);
 	if (w.pd) {
 		lockr(&w.pd->lock, LR_PD);
 		pd_unlink(w.pd, &w);
 		cancelled = w.cancelled;
 		unlockr(&w.pd->lock, LR_PD);
+		if (w.res >= 0 && (req->op == NP_OP_RECV || req->op == NP_OP_SEND ||
+				   (req->op == NP_OP_CONNECT && w.res == 0)))
+			WRITE_ONCE(w.pd->connected, true);
 	}
 	return op_result(&w, cancelled);
 }
@@ -669,14 +837,13 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	struct m *mp = getm();
 	struct g *gp = load_relaxed(&mp->curg);
 	struct p *pp = mp->p;
-	struct pollfd_desc *pd = pd_get(fd);
+	struct pollfd_desc *pd;
 	struct iowait w;
-	int r;
-
 	uint64_t ident;
+	int r = pd_get(fd, &pd);
 
-	if (!pd)
-		return -ENOMEM;
+	if (r < 0)
+		return r;
 	memset(&w, 0, sizeof(w));
 	w.req.deadline = gp->stack->deadline;
 	if (w.req.deadline && w.req.deadline <= ki_nanotime())
@@ -746,6 +913,7 @@ int netpoll_cancel_fd(int fd, bool closing)
 		pd->armp = NULL;
 		pd->rready = pd->wready = false;
 		WRITE_ONCE(pd->kind, 0);
+		WRITE_ONCE(pd->connected, false);
 	}
 	for (w = pd->waiters; w; w = next) {
 		next = w->next;

@@ -19,6 +19,8 @@ const struct np_backend *netpoll_backend(void);
 /* enum ki_fd_kind of fd, remembered until rg_close(fd) (a hint: a
  * descriptor closed with close() and reused may be misjudged), or -errno. */
 int netpoll_fd_kind(int fd);
+/* The same, asked of the kernel again and remembered (for error paths). */
+int netpoll_fd_kind_check(int fd);
 /* Make fd O_NONBLOCK (readiness backends need it for accept and connect).
  * 0 or -errno. */
 int netpoll_set_nonblock(int fd);

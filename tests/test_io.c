@@ -2923,6 +2923,354 @@ static void test_seccomp_fallback(void **state)
 	child_result_free(&r);
 }
 
+/* --------------------------------------------------------------------- */
+/* FIFOs                                                                 */
+/* --------------------------------------------------------------------- */
+
+struct fifo_ctx {
+	char path[128];
+	int flags;
+	atomic_int fd; /* -1 while its open waits */
+	char got;
+	rg_wg done;
+};
+
+/* Opens the FIFO as told, then writes "w" or reads a byte. */
+static void fifo_opener(void *arg)
+{
+	struct fifo_ctx *fc = arg;
+	int fd = rg_open(fc->path, fc->flags, 0);
+
+	atomic_store(&fc->fd, fd);
+	if (fd >= 0 && (fc->flags & O_ACCMODE) == O_WRONLY)
+		GCHECK_EQ(rg_write(fd, "w", 1), 1);
+	else if (fd >= 0)
+		GCHECK_EQ(rg_read(fd, &fc->got, 1), 1);
+	if (fd >= 0)
+		GCHECK_EQ(rg_close(fd), 0);
+	rg_wg_done(&fc->done);
+}
+
+/* The number of open descriptors of this process. */
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	while (d && (e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	if (d)
+		closedir(d);
+	return d ? n - 1 : -1; /* the directory's own descriptor */
+}
+
+/* An open without O_NONBLOCK waits for the peer, as libc's does. */
+static void fifo_wait_main(void *arg)
+{
+	struct fifo_ctx fc;
+	int flags[] = { O_WRONLY, O_RDONLY };
+	char c = 0;
+
+	(void)arg;
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+		int fd, peer = flags[i] == O_WRONLY ? O_RDONLY : O_WRONLY;
+
+		memset(&fc, 0, sizeof(fc));
+		tmp_path(fc.path, sizeof(fc.path), "fifo");
+		GCHECK_EQ(mkfifo(fc.path, 0600), 0);
+		fc.flags = flags[i];
+		atomic_store(&fc.fd, -1);
+		rg_wg_add(&fc.done, 1);
+		GCHECK_EQ(rg_go(fifo_opener, &fc), 0);
+		rg_sleep_ns(100 * MS);
+		/* Still waiting: it has no peer. */
+		GCHECK_EQ(atomic_load(&fc.fd), -1);
+		fd = rg_open(fc.path, peer, 0);
+		GCHECK(fd >= 0);
+		if (peer == O_RDONLY) {
+			GCHECK_EQ(rg_read(fd, &c, 1), 1);
+			GCHECK_EQ(c, 'w');
+		} else {
+			GCHECK_EQ(rg_write(fd, "r", 1), 1);
+		}
+		rg_wg_wait(&fc.done);
+		GCHECK(atomic_load(&fc.fd) >= 0);
+		if (peer == O_WRONLY)
+			GCHECK_EQ(fc.got, 'r');
+		GCHECK_EQ(rg_close(fd), 0);
+		GCHECK_EQ(unlink(fc.path), 0);
+	}
+	/* With O_NONBLOCK, libc's answers: no reader, -ENXIO; a reader
+	 * needs no writer. */
+	tmp_path(fc.path, sizeof(fc.path), "fifo");
+	GCHECK_EQ(mkfifo(fc.path, 0600), 0);
+	GCHECK_EQ(rg_open(fc.path, O_WRONLY | O_NONBLOCK, 0), -ENXIO);
+	{
+		int fd = rg_open(fc.path, O_RDONLY | O_NONBLOCK, 0);
+
+		GCHECK(fd >= 0);
+		GCHECK(fd_flags(fd) & O_NONBLOCK);
+		GCHECK_EQ(rg_close(fd), 0);
+	}
+	GCHECK_EQ(unlink(fc.path), 0);
+}
+
+static void test_fifo_open_waits_for_reader(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, fifo_wait_main, NULL);
+	RUN_IN_RUNTIME(2, fifo_wait_main, NULL);
+}
+
+/* An open waiting for its peer gives up at the deadline, leaves no
+ * descriptor and no end of the FIFO open. */
+static void fifo_deadline_main(void *arg)
+{
+	char path[128];
+	int flags[] = { O_WRONLY, O_RDONLY };
+	int before = count_fds();
+
+	(void)arg;
+	tmp_path(path, sizeof(path), "fifo");
+	GCHECK_EQ(mkfifo(path, 0600), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(flags); i++) {
+		int64_t dl = rg_now_ns() + 200 * MS;
+		int fd;
+
+		rg_set_deadline(dl);
+		CHECK_TIMED_OUT(rg_open(path, flags[i], 0), dl);
+		/* Already past: at once. */
+		dl = rg_now_ns() - MS;
+		rg_set_deadline(dl);
+		CHECK_TIMED_OUT(rg_open(path, flags[i], 0), dl);
+		rg_set_deadline(0);
+		GCHECK_EQ(count_fds(), before);
+		/* No reader left behind; a writer left behind would make
+		 * this read say -EAGAIN instead of end of file. */
+		GCHECK_EQ(open(path, O_WRONLY | O_NONBLOCK | O_CLOEXEC), -1);
+		GCHECK_EQ(errno, ENXIO);
+		fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+		GCHECK(fd >= 0);
+		GCHECK_EQ(read(fd, path + sizeof(path) - 1, 1), 0);
+		close(fd);
+	}
+	/* A regular file opens under a deadline already past. */
+	rg_set_deadline(rg_now_ns() - MS);
+	{
+		int fd = rg_open("/dev/null", O_RDONLY, 0);
+
+		GCHECK(fd >= 0);
+		rg_close(fd);
+	}
+	rg_set_deadline(0);
+	GCHECK_EQ(unlink(path), 0);
+}
+
+static void test_fifo_open_deadline(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, fifo_deadline_main, NULL);
+	RUN_IN_RUNTIME(2, fifo_deadline_main, NULL);
+}
+
+/* --------------------------------------------------------------------- */
+/* Deadlines in the past                                                 */
+/* --------------------------------------------------------------------- */
+
+/* rg_set_deadline(t) for any t < 0 means "already expired", as Go's
+ * SetDeadline in the past; only 0 means none. */
+static void past_deadline_main(void *arg)
+{
+	static const int64_t past[] = { -5, -1, INT64_MIN, 1 };
+	char buf[8];
+	int fds[2];
+
+	(void)arg;
+	GCHECK_EQ(unix_pair(fds, 0), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(past); i++) {
+		int64_t t0 = rg_now_ns(), old;
+		ssize_t r;
+
+		GCHECK_EQ(rg_set_deadline(past[i]), 0);
+		r = rg_recv(fds[0], buf, sizeof(buf), 0);
+		GCHECK_EQ(r, -ETIMEDOUT);
+		GCHECK(rg_now_ns() - t0 < SLACK_NS);
+		/* What it returns restores the same expired deadline. */
+		old = rg_set_deadline(0);
+		GCHECK(old != 0);
+		rg_set_deadline(old);
+		GCHECK_EQ(rg_read(fds[0], buf, sizeof(buf)), -ETIMEDOUT);
+		/* Data already there needs no wait. */
+		GCHECK_EQ(write(fds[1], "x", 1), 1);
+		GCHECK_EQ(rg_recv(fds[0], buf, sizeof(buf), 0), 1);
+		GCHECK_EQ(rg_set_deadline(0), old);
+	}
+	/* 0: no deadline, the call waits for its data. */
+	{
+		struct short_ctx sc = { .wfd = fds[1], .rfd = fds[0], .ack = rg_chan_make(0, 1) };
+
+		rg_wg_add(&sc.done, 1);
+		GCHECK_EQ(rg_go(short_writer, &sc), 0);
+		atomic_store(&sc.reading, 1);
+		GCHECK(recv_all(fds[0], buf, 1) == 0);
+		GCHECK_EQ(rg_chan_send(sc.ack, NULL), 0);
+		rg_wg_wait(&sc.done);
+		rg_chan_free(sc.ack);
+	}
+	rg_close(fds[0]);
+	rg_close(fds[1]);
+}
+
+static void test_deadline_in_past_expires(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, past_deadline_main, NULL);
+	RUN_IN_RUNTIME(2, past_deadline_main, NULL);
+}
+
+/* --------------------------------------------------------------------- */
+/* Requests of a thread that exits                                       */
+/* --------------------------------------------------------------------- */
+
+/*
+ * On io_uring a request belongs to the thread that submitted it, and the
+ * kernel cancels it when that thread exits.  A goroutine that exits locked
+ * to its thread ends the thread; the requests it submitted for other
+ * goroutines (a recv, an accept, a connect still in progress) must still
+ * give their goroutines the right result.  On epoll nothing is in flight:
+ * the same program must simply work.
+ */
+#define LOST_N 4
+
+struct lost_ctx {
+	int sv[LOST_N][2]; /* recv */
+	int lfd;	   /* accept */
+	struct sockaddr_in laddr;
+	int clfd, cfd, held; /* connect: a full listener, the socket, the queued one */
+	struct sockaddr_in caddr;
+	atomic_int waiting;
+	rg_wg workers, victims;
+};
+
+struct lost_arg {
+	struct lost_ctx *lc;
+	int i; /* 0..LOST_N-1: recv; LOST_N: accept; LOST_N + 1: connect */
+};
+
+static void lost_victim(void *arg)
+{
+	struct lost_arg *la = arg;
+	struct lost_ctx *lc = la->lc;
+	char c = 0;
+	ssize_t r;
+
+	atomic_fetch_add(&lc->waiting, 1);
+	if (la->i < LOST_N) {
+		r = rg_recv(lc->sv[la->i][0], &c, 1, 0);
+		if (r != 1 || c != 'a' + la->i)
+			gcheck_fail("recv %d: %zd (%s)", la->i, r, r < 0 ? strerror((int)-r) : "");
+	} else if (la->i == LOST_N) {
+		r = rg_accept(lc->lfd, NULL, NULL);
+		if (r < 0)
+			gcheck_fail("accept: %zd (%s)", r, strerror((int)-r));
+		else
+			GCHECK_EQ(rg_send((int)r, "A", 1, 0), 1);
+		if (r >= 0)
+			rg_close((int)r);
+	} else {
+		r = rg_connect(lc->cfd, (struct sockaddr *)&lc->caddr, sizeof(lc->caddr));
+		if (r != 0)
+			gcheck_fail("connect: %zd (%s)", r, strerror((int)-r));
+		else
+			GCHECK_EQ(rg_send(lc->cfd, "C", 1, 0), 1);
+	}
+	rg_wg_done(&lc->victims);
+}
+
+/* Starts a victim, whose request this M submits, then exits locked. */
+static void lost_worker(void *arg)
+{
+	struct lost_arg *la = arg;
+
+	GCHECK_EQ(rg_go(lost_victim, la), 0);
+	rg_yield();
+	rg_lock_os_thread();
+	rg_wg_done(&la->lc->workers);
+}
+
+static void lost_main(void *arg)
+{
+	struct lost_ctx *lc = arg;
+	struct lost_arg la[LOST_N + 2];
+	char c = 0;
+	int fd;
+
+	/* The main goroutine keeps the caller's thread, which never ends. */
+	rg_lock_os_thread();
+	for (int i = 0; i < LOST_N + 2; i++) {
+		la[i] = (struct lost_arg){ lc, i };
+		rg_wg_add(&lc->workers, 1);
+		rg_wg_add(&lc->victims, 1);
+		GCHECK_EQ(rg_go(lost_worker, &la[i]), 0);
+	}
+	rg_wg_wait(&lc->workers);
+	while (atomic_load(&lc->waiting) < LOST_N + 2)
+		rg_sleep_ns(MS);
+	rg_sleep_ns(100 * MS); /* the workers' threads end; the victims still wait */
+	/* A victim that failed leaves this goroutine nothing to wait for. */
+	rg_set_deadline(rg_now_ns() + SLACK_NS);
+	for (int i = 0; i < LOST_N; i++)
+		GCHECK_EQ(rg_send(lc->sv[i][1], (char[]){ (char)('a' + i) }, 1, 0), 1);
+	fd = tcp_connect(&lc->laddr, false);
+	GCHECK(fd >= 0);
+	GCHECK_EQ(rg_recv(fd, &c, 1, 0), 1);
+	GCHECK_EQ(c, 'A');
+	rg_close(fd);
+	/* Room in the listener: the connect's next SYN gets through. */
+	fd = rg_accept(lc->clfd, NULL, NULL);
+	GCHECK(fd >= 0);
+	rg_close(fd);
+	rg_wg_wait(&lc->victims);
+	fd = rg_accept(lc->clfd, NULL, NULL);
+	GCHECK(fd >= 0);
+	GCHECK_EQ(rg_recv(fd, &c, 1, 0), 1);
+	GCHECK_EQ(c, 'C');
+	rg_close(fd);
+	rg_set_deadline(0);
+}
+
+static void test_requests_of_exited_thread(void **state)
+{
+	struct lost_ctx lc;
+
+	(void)state;
+	memset(&lc, 0, sizeof(lc));
+	for (int i = 0; i < LOST_N; i++)
+		assert_int_equal(unix_pair(lc.sv[i], 0), 0);
+	lc.lfd = tcp_listen(4, &lc.laddr);
+	assert_true(lc.lfd >= 0);
+	/* A listener with a backlog of 0 holds one connection; the next
+	 * one's SYN is dropped until it is accepted, so its connect stays in
+	 * progress (the SYN is sent again after about a second). */
+	lc.clfd = tcp_listen(0, &lc.caddr);
+	assert_true(lc.clfd >= 0);
+	assert_int_equal(listen(lc.clfd, 0), 0);
+	lc.held = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(lc.held, (struct sockaddr *)&lc.caddr, sizeof(lc.caddr)), 0);
+	lc.cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lc.cfd >= 0);
+	RUN_IN_RUNTIME(2, lost_main, &lc);
+	for (int i = 0; i < LOST_N; i++) {
+		close(lc.sv[i][0]);
+		close(lc.sv[i][1]);
+	}
+	close(lc.lfd);
+	close(lc.clfd);
+	close(lc.held);
+	close(lc.cfd);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
@@ -2955,6 +3303,12 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_broken_pipe),
 		cmocka_unit_test(test_completion_behind_computation),
 		cmocka_unit_test(test_seccomp_fallback),
+		cmocka_unit_test_setup_teardown(test_fifo_open_waits_for_reader, tmp_dir_setup,
+						tmp_dir_teardown),
+		cmocka_unit_test_setup_teardown(test_fifo_open_deadline, tmp_dir_setup,
+						tmp_dir_teardown),
+		cmocka_unit_test(test_deadline_in_past_expires),
+		cmocka_unit_test(test_requests_of_exited_thread),
 	};
 	struct rlimit rl;
 
