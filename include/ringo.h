@@ -252,7 +252,11 @@ size_t rg_chan_len(const rg_chan *c);
 size_t rg_chan_cap(const rg_chan *c);
 /* Free c (NULL is ignored).  Safe as soon as no goroutine or thread is
  * blocked on it: one woken from an operation on c never touches c again.
- * A fatal error if some are still blocked on it.  (any) */
+ * A fatal error if some are still blocked on it.  Any later call on c (a
+ * second free, a send, a receive, rg_select...) is a fatal error naming
+ * the call, as long as the memory has not been reused: a freed channel
+ * whose memory went to another allocation, another channel in the worst
+ * case, cannot be told from a live one.  (any) */
 void rg_chan_free(rg_chan *c);
 
 enum { RG_SEND = 1, RG_RECV = 2 };

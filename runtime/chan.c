@@ -39,6 +39,16 @@
  * empty, frees the memory.  Freeing a channel that someone really waits on
  * is a fatal error.
  *
+ * Misuse.  A channel used after rg_chan_free (a second free, a send, a
+ * receive...) would lock freed memory, whose first words the allocator
+ * has overwritten, and wait for ever.  Each channel carries a magic word,
+ * CHAN_LIVE from rg_chan_make until rg_chan_free sets CHAN_FREED, checked
+ * by every public call before it touches the lock: a freed channel is a
+ * fatal error naming the call (chan_check).  The word lies beyond the
+ * first 32 bytes, which glibc's allocator writes into freed chunks.  Once
+ * the memory has been reused, by another channel in the worst case, the
+ * use cannot be told from a legitimate one.
+ *
  * Lock order: channel locks (rank LR_CHAN) before anything else; goready
  * and futex wake-ups happen after the channel is unlocked.
  */
@@ -52,6 +62,8 @@
 
 #define ELEM_MAX	   65536
 #define SELECT_STACK_CASES 32
+#define CHAN_LIVE	   0x6e616863u /* "chan" */
+#define CHAN_FREED	   0x65657266u /* "free" */
 
 struct selwait {
 	_Atomic uint32_t done;	/* 0 until a waker (or the timeout) claims this select */
@@ -85,10 +97,15 @@ struct rg_chan {
 	size_t qcount;		   /* lock (READ_ONCE for rg_chan_len) */
 	size_t dataqsiz;	   /* fixed */
 	size_t elemsize;	   /* fixed */
+	uint32_t magic;		   /* CHAN_LIVE until rg_chan_free ("Misuse"); READ_ONCE */
 	size_t sendx, recvx;	   /* lock */
 	struct waitq recvq, sendq; /* lock */
 	char buf[];		   /* dataqsiz * elemsize bytes */
 };
+
+/* Past what the allocator writes into a freed chunk ("Misuse"). */
+_Static_assert(__builtin_offsetof(struct rg_chan, magic) >= 32,
+	       "rg_chan.magic must lie beyond 32 bytes");
 
 /* --- wait queues --------------------------------------------------------------- */
 
@@ -239,7 +256,23 @@ rg_chan *rg_chan_make(size_t elem_size, size_t cap)
 	}
 	c->dataqsiz = cap;
 	c->elemsize = elem_size;
+	WRITE_ONCE(c->magic, CHAN_LIVE);
 	return c;
+}
+
+static _Noreturn noinline void chan_bad(const rg_chan *c, const char *call)
+{
+	if (READ_ONCE(c->magic) == CHAN_FREED)
+		throw("%s: channel %p was freed (rg_chan_free)", call, (const void *)c);
+	throw("%s: %p is not a channel: freed and reused, or never made by rg_chan_make", call,
+	      (const void *)c);
+}
+
+/* c (not NULL) is a live channel, or a fatal error naming call. */
+static inline void chan_check(const rg_chan *c, const char *call)
+{
+	if (c && unlikely(READ_ONCE(((rg_chan *)c)->magic) != CHAN_LIVE))
+		chan_bad(c, call);
 }
 
 void rg_chan_free(rg_chan *c)
@@ -248,6 +281,7 @@ void rg_chan_free(rg_chan *c)
 
 	if (!c)
 		return;
+	chan_check(c, "rg_chan_free");
 	lockr(&c->lock, LR_CHAN);
 	if (c->freed)
 		throw("rg_chan_free: channel %p freed twice", (void *)c);
@@ -256,6 +290,7 @@ void rg_chan_free(rg_chan *c)
 		      (void *)c);
 	stale = c->recvq.first || c->sendq.first;
 	c->freed = true;
+	WRITE_ONCE(c->magic, CHAN_FREED);
 	unlockr(&c->lock, LR_CHAN);
 	if (!stale)
 		rt_free(c);
@@ -263,11 +298,13 @@ void rg_chan_free(rg_chan *c)
 
 size_t rg_chan_len(const rg_chan *c)
 {
+	chan_check(c, "rg_chan_len");
 	return c ? READ_ONCE(((rg_chan *)c)->qcount) : 0;
 }
 
 size_t rg_chan_cap(const rg_chan *c)
 {
+	chan_check(c, "rg_chan_cap");
 	return c ? c->dataqsiz : 0;
 }
 
@@ -334,12 +371,14 @@ static int chansend(rg_chan *c, const void *ep, bool block)
 int rg_chan_send(rg_chan *c, const void *elem)
 {
 	rt_enter();
+	chan_check(c, "rg_chan_send");
 	return chansend(c, elem, true);
 }
 
 int rg_chan_try_send(rg_chan *c, const void *elem)
 {
 	rt_enter();
+	chan_check(c, "rg_chan_try_send");
 	return chansend(c, elem, false);
 }
 
@@ -420,12 +459,14 @@ static int chanrecv(rg_chan *c, void *ep, bool block)
 int rg_chan_recv(rg_chan *c, void *elem)
 {
 	rt_enter();
+	chan_check(c, "rg_chan_recv");
 	return chanrecv(c, elem, true);
 }
 
 int rg_chan_try_recv(rg_chan *c, void *elem)
 {
 	rt_enter();
+	chan_check(c, "rg_chan_try_recv");
 	return chanrecv(c, elem, false);
 }
 
@@ -438,6 +479,7 @@ int rg_chan_close(rg_chan *c)
 	rt_enter();
 	if (!c)
 		return -EINVAL;
+	chan_check(c, "rg_chan_close");
 	lockr(&c->lock, LR_CHAN);
 	if (c->closed) {
 		unlockr(&c->lock, LR_CHAN);
@@ -704,9 +746,11 @@ int rg_select(rg_case *cases, int n, int64_t timeout_ns)
 	rt_enter();
 	if (n < 0 || n > 65535 || (n > 0 && !cases))
 		return -EINVAL;
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (cases[i].op != RG_SEND && cases[i].op != RG_RECV)
 			return -EINVAL;
+		chan_check(cases[i].chan, "rg_select");
+	}
 	if (n > SELECT_STACK_CASES) {
 		heap = rt_malloc((size_t)n * (2 * sizeof(uint16_t) + sizeof(struct sudog)));
 		if (!heap)

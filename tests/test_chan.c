@@ -1659,12 +1659,53 @@ static int child_free_plain(void)
 	return 0;
 }
 
+/* --------------------------------------------------------------------- */
+/* A freed channel used again                                            */
+/* --------------------------------------------------------------------- */
+
+static const char *uaf_op; /* which call the child makes after the free */
+
+static void uaf_main(void *arg)
+{
+	rg_chan *c = rg_chan_make(sizeof(int), 1);
+	int v = 1;
+
+	(void)arg;
+	print_goid();
+	rg_chan_free(c);
+	if (!strcmp(uaf_op, "free"))
+		rg_chan_free(c);
+	else if (!strcmp(uaf_op, "try_recv"))
+		rg_chan_try_recv(c, &v);
+	else if (!strcmp(uaf_op, "send"))
+		rg_chan_send(c, &v);
+	else if (!strcmp(uaf_op, "close"))
+		rg_chan_close(c);
+	else if (!strcmp(uaf_op, "len"))
+		(void)rg_chan_len(c);
+	fprintf(stderr, "TEST-SURVIVED\n");
+}
+
+static int child_uaf(void)
+{
+	uaf_op = getenv("RG_TEST_UAF_OP");
+	if (!uaf_op)
+		return 98;
+	return run_child_main(1, uaf_main);
+}
+
 static const struct child_case child_cases[] = {
-	{ "recv_block", child_recv_block },   { "send_block", child_send_block },
-	{ "send_full", child_send_full },     { "nil_recv", child_nil_recv },
-	{ "nil_send", child_nil_send },	      { "workers_block", child_workers_block },
-	{ "free_recv", child_free_recv },     { "free_send", child_free_send },
-	{ "free_thread", child_free_thread }, { "free_plain", child_free_plain },
+	{ "recv_block", child_recv_block },
+	{ "send_block", child_send_block },
+	{ "send_full", child_send_full },
+	{ "nil_recv", child_nil_recv },
+	{ "nil_send", child_nil_send },
+	{ "workers_block", child_workers_block },
+	{ "free_recv", child_free_recv },
+	{ "free_send", child_free_send },
+	{ "free_thread", child_free_thread },
+	{ "free_plain", child_free_plain },
+	{ "uaf", child_uaf },
 };
 
 static void check_deadlock(const char *name, const char *main_line)
@@ -1747,6 +1788,47 @@ static void test_free_blocked_fatal(void **state)
 	}
 }
 
+/* A second rg_chan_free, or any call on a freed channel, locked freed
+ * memory and hung; it is a fatal error naming the call.  (Under ASan the
+ * sanitizer reports the use after free itself.) */
+static void check_uaf(const char *op, const char *call)
+{
+	char env0[64];
+	const char *env[] = { env0, NULL };
+	struct child_result r;
+
+	snprintf(env0, sizeof(env0), "RG_TEST_UAF_OP=%s", op);
+	run_child_case("uaf", env, &r);
+	if (r.timed_out || (r.exited && r.exit_code == 0)) {
+		child_dump("uaf", &r);
+		fail_msg("%s on a freed channel: the child %s", call,
+			 r.timed_out ? "hung" : "went on");
+	}
+	if (!RG_TEST_ASAN) {
+		assert_child_exit("uaf", &r, 2);
+		assert_child_stderr_has("uaf", &r, "fatal error: ");
+		assert_child_stderr_has("uaf", &r, call);
+		assert_child_stderr_has("uaf", &r, "was freed");
+		assert_child_stderr_lacks("uaf", &r, "TEST-SURVIVED");
+	}
+	child_result_free(&r);
+}
+
+static void test_chan_double_free_fatal(void **state)
+{
+	(void)state;
+	check_uaf("free", "rg_chan_free");
+}
+
+static void test_chan_use_after_free_fatal(void **state)
+{
+	(void)state;
+	check_uaf("try_recv", "rg_chan_try_recv");
+	check_uaf("send", "rg_chan_send");
+	check_uaf("close", "rg_chan_close");
+	check_uaf("len", "rg_chan_len");
+}
+
 int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
@@ -1775,6 +1857,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_deadlock_nil_chan),
 		cmocka_unit_test(test_deadlock_workers),
 		cmocka_unit_test(test_free_blocked_fatal),
+		cmocka_unit_test(test_chan_double_free_fatal),
+		cmocka_unit_test(test_chan_use_after_free_fatal),
 	};
 
 	if (rc >= 0)
