@@ -68,9 +68,10 @@ typedef struct rg_config {
  * io_uring|epoll and RINGO_DEBUG=k=v[,k=v] with schedtrace=MS,
  * scheddetail=1, preemptslice=US, asyncpreemptoff=1, blockedretakeoff=1,
  * stealpolicy=flat|node|distance, ppin=0|1, softaffinity=0|1, maxthreads=N,
- * stackguard=mprotect, and RINGO_NUMA_TOPOLOGY (README.md, docs/numa.md).  Malformed values are reported on
- * stderr and ignored; a RINGO_NETPOLL that cannot be honoured makes
- * rg_main fail.
+ * stackguard=mprotect, and RINGO_NUMA_TOPOLOGY (README.md, docs/numa.md).
+ * Malformed values (an unknown RINGO_NETPOLL name included) are reported
+ * on stderr, their first 64 bytes quoted, and ignored; a RINGO_NETPOLL
+ * backend that cannot work here makes rg_main fail.
  */
 int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg);
 

@@ -4,9 +4,10 @@
  *
  *   RINGO_MAXPROCS=N        number of Ps (1..1024); shadows CONFIG_MAXPROCS_DEFAULT
  *   RINGO_NETPOLL=io_uring|epoll
- *                           force the poller backend; an unknown name, or a
- *                           backend that cannot work here, stops rg_main
- *                           with a message (runtime/netpoll.c)
+ *                           force the poller backend; an unknown name is
+ *                           reported and ignored like any malformed value; a
+ *                           backend that cannot work here stops rg_main with
+ *                           a message (runtime/netpoll.c)
  *   RINGO_DEBUG=k=v[,k=v]   schedtrace=MS   print a SCHED line every MS ms
  *                           scheddetail=1   add per-P, per-M and per-G lines
  *                           preemptslice=US the time slice (50..10000000 us);
@@ -37,7 +38,8 @@
  *                                           or measure the fallback)
  *
  * A malformed value is reported on stderr, naming the variable and the
- * offending text, and ignored: never silently misread.
+ * offending text (its first ENV_ECHO_MAX bytes, and its length when it is
+ * longer), and ignored: never silently misread.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -45,6 +47,20 @@
 #include <string.h>
 
 #include "runtime/runtime.h"
+
+#define ENV_ECHO_MAX 64 /* bytes of a malformed value said back */
+
+_Static_assert(MAXPROCS_LIMIT == 1024, "RINGO_MAXPROCS's message names the limit");
+
+/* Say "ringo: <what> \"<s[0..len), cut>\" <why>" on stderr. */
+static void env_report(const char *what, const char *s, size_t len, const char *why)
+{
+	if (len <= ENV_ECHO_MAX)
+		fprintf(stderr, "ringo: %s\"%.*s\" %s\n", what, (int)len, s, why);
+	else
+		fprintf(stderr, "ringo: %s\"%.*s...\" (%zu bytes) %s\n", what, ENV_ECHO_MAX, s, len,
+			why);
+}
 
 /* Parse a decimal integer in [lo, hi] spanning exactly s[0..len). */
 static bool parse_int(const char *s, size_t len, long long lo, long long hi, long long *out)
@@ -132,11 +148,10 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 			return;
 		}
 	} else {
-		fprintf(stderr, "ringo: RINGO_DEBUG: unknown option \"%.*s\" ignored\n", (int)len,
-			opt);
+		env_report("RINGO_DEBUG: unknown option ", opt, len, "ignored");
 		return;
 	}
-	fprintf(stderr, "ringo: RINGO_DEBUG: malformed value in \"%.*s\" ignored\n", (int)len, opt);
+	env_report("RINGO_DEBUG: malformed value in ", opt, len, "ignored");
 }
 
 void env_parse(struct rg_env *env)
@@ -149,11 +164,16 @@ void env_parse(struct rg_env *env)
 		if (parse_int(s, strlen(s), 1, MAXPROCS_LIMIT, &v))
 			env->maxprocs = (int)v;
 		else
-			fprintf(stderr,
-				"ringo: RINGO_MAXPROCS=\"%s\" is not a number from 1 to %d; ignored\n",
-				s, MAXPROCS_LIMIT);
+			env_report("RINGO_MAXPROCS=", s, strlen(s),
+				   "is not a number from 1 to 1024; ignored");
 	}
 	env->netpoll = getenv("RINGO_NETPOLL");
+	if (env->netpoll && *env->netpoll && strcmp(env->netpoll, "io_uring") &&
+	    strcmp(env->netpoll, "epoll")) {
+		env_report("RINGO_NETPOLL=", env->netpoll, strlen(env->netpoll),
+			   "is not a backend (io_uring or epoll); ignored");
+		env->netpoll = NULL;
+	}
 	env->numa_topology = getenv("RINGO_NUMA_TOPOLOGY");
 	s = getenv("RINGO_DEBUG");
 	while (s && *s) {

@@ -84,11 +84,25 @@ static int child_busy(void)
 	return rg_main(NULL, busy_main, NULL) == 0 ? 0 : 1;
 }
 
+static void backend_main(void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "TEST-BACKEND %s\n", rg_netpoll_backend());
+}
+
+static int child_backend(void)
+{
+	int rc = rg_main(NULL, backend_main, NULL);
+
+	if (rc)
+		fprintf(stderr, "TEST-RC %d\n", rc);
+	return rc == 0 ? 0 : 1;
+}
+
 static const struct child_case child_cases[] = {
-	{ "report", child_report },
-	{ "report_cfg2", child_report_cfg2 },
-	{ "reread", child_reread },
-	{ "busy", child_busy },
+	{ "report", child_report },   { "report_cfg2", child_report_cfg2 },
+	{ "reread", child_reread },   { "busy", child_busy },
+	{ "backend", child_backend },
 };
 
 /* Run @name with @env; it must exit 0 and report maxprocs, which is returned. */
@@ -317,6 +331,49 @@ static void test_debug_malformed(void **state)
 	}
 }
 
+/* RINGO_NETPOLL=bogus made rg_main fail with -EINVAL, while malformed
+ * values are reported and ignored: it is, and the default backend runs. */
+static void test_netpoll_unknown_ignored(void **state)
+{
+	const char *env[] = { "RINGO_NETPOLL=bogus", NULL };
+	struct child_result r;
+
+	(void)state;
+	run_child_case("backend", env, &r);
+	assert_child_exit("backend", &r, 0);
+	assert_child_stderr_has("backend", &r, "RINGO_NETPOLL=\"bogus\"");
+	assert_child_stderr_has("backend", &r, "ignored");
+	assert_child_stderr_has("backend", &r, "TEST-BACKEND ");
+	child_result_free(&r);
+}
+
+/* A 100 KB RINGO_DEBUG value was echoed in full: at most 64 bytes of it
+ * are, and its length. */
+static void test_debug_huge_value_truncated(void **state)
+{
+	const size_t n = 100000;
+	char *var = malloc(n + 32);
+	const char *env[] = { var, NULL };
+	struct child_result r;
+	size_t len;
+
+	(void)state;
+	assert_non_null(var);
+	len = (size_t)sprintf(var, "RINGO_DEBUG=schedtrace=");
+	memset(var + len, '7', n);
+	var[len + n] = '\0';
+	run_child_case("backend", env, &r);
+	assert_child_exit("backend", &r, 0);
+	assert_child_stderr_has("backend", &r, "RINGO_DEBUG: malformed value");
+	assert_child_stderr_has("backend", &r, "(100011 bytes)");
+	if (r.err_len > 1024) {
+		child_dump("backend", &r);
+		fail_msg("%zu bytes on stderr for one malformed value", r.err_len);
+	}
+	child_result_free(&r);
+	free(var);
+}
+
 int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
@@ -330,6 +387,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_schedtrace_off_by_default),
 		cmocka_unit_test(test_scheddetail),
 		cmocka_unit_test(test_debug_malformed),
+		cmocka_unit_test(test_netpoll_unknown_ignored),
+		cmocka_unit_test(test_debug_huge_value_truncated),
 	};
 
 	if (rc >= 0)
