@@ -203,8 +203,9 @@ void rg_preempt_enable(void);
  * thread and that thread runs no other goroutine (for thread-local state:
  * TLS of a library, a namespace, credentials...).  A goroutine that exits
  * locked takes its thread with it: no other goroutine runs there again
- * (the thread ends, or, on the io_uring backend, sleeps until the runtime
- * stops).  Switches are slower while any goroutine is locked.  Unlocking
+ * and the thread ends (requests it had submitted for other goroutines are
+ * submitted again by the runtime).  Switches are slower while any
+ * goroutine is locked.  Unlocking
  * an unlocked goroutine does nothing.  (goroutine; nothing on plain
  * threads)
  */

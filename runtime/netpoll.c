@@ -229,11 +229,6 @@ const struct np_backend *netpoll_backend(void)
 	return netpoll.be;
 }
 
-bool netpoll_completes(void)
-{
-	return netpoll.be->completes;
-}
-
 const char *rg_netpoll_backend(void)
 {
 	const struct np_backend *be = READ_ONCE(netpoll.be);

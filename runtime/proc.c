@@ -1598,9 +1598,10 @@ top:
  * P to another M and sleeps (stoplockedm); an M that picks a goroutine
  * locked to another M hands it its own P and parks (startlockedm).  A
  * goroutine that exits locked retires its M, whose thread may hold state
- * the program changed (namespaces, credentials...): the thread exits on
- * the epoll backend; on io_uring it sleeps until the runtime stops, since
- * the kernel would cancel the requests it submitted for other goroutines.
+ * the program changed (namespaces, credentials...): the thread exits
+ * (retirem).  On io_uring the kernel then cancels the requests that thread
+ * submitted for other goroutines; netpoll_op submits those again from the
+ * goroutine's new M, so that they never see it (runtime/netpoll.c).
  */
 
 /* mp's locked goroutine left: give the P away and sleep until someone
@@ -1656,20 +1657,52 @@ static void startlockedm(struct m *mp, struct g *gp)
 	notewakeup(&lm->park);
 }
 
-/* A locked goroutine exited on mp: leave the scheduler for good. */
+/*
+ * A locked goroutine exited on mp: the M leaves the scheduler and its
+ * thread ends.  mp leaves allm and mcount at once, so that the thread
+ * limit and deadlock detection count live threads only; the thread is
+ * joined and mp freed later (mreap), once the thread is gone.
+ */
 static void retirem(struct m *mp)
 {
+	struct m **link;
+
 	handoffp(releasep(mp));
 	lockr(&sched.lock, LR_SCHED);
-	sched.nmidlelocked++;
-	if (netpoll_completes() && !sched.stopping) {
-		mp->lockedwait = true;
-		noteclear(&mp->park);
+	/* newm publishes a new M after its thread started: wait for that. */
+	for (;;) {
+		for (link = &sched.allm; *link && *link != mp; link = &(*link)->alllink)
+			;
+		if (*link)
+			break;
 		unlockr(&sched.lock, LR_SCHED);
-		notesleep(&mp->park); /* until main_exit */
-		return;
+		ki_osyield();
+		lockr(&sched.lock, LR_SCHED);
 	}
+	*link = mp->alllink;
+	sched.mcount--;
+	mp->alllink = sched.mdead;
+	WRITE_ONCE(sched.mdead, mp); /* sysmon peeks without the lock */
+	/* It may have been the last M running. */
+	checkdead();
 	unlockr(&sched.lock, LR_SCHED);
+}
+
+void mreap(void)
+{
+	struct m *mp, *next;
+
+	if (!READ_ONCE(sched.mdead))
+		return;
+	lockr(&sched.lock, LR_SCHED);
+	mp = sched.mdead;
+	WRITE_ONCE(sched.mdead, NULL);
+	unlockr(&sched.lock, LR_SCHED);
+	for (; mp; mp = next) {
+		next = mp->alllink;
+		ki_thread_join(mp->thread);
+		rt_free(mp);
+	}
 }
 
 static void schedule(struct m *mp)
@@ -1823,6 +1856,7 @@ static void teardown(struct m *m0)
 		if (mp != m0)
 			ki_thread_join(mp->thread);
 	sysmon_stop();
+	mreap();
 	signal_unminit(m0);
 	preempt_fini();
 	signal_fini();

@@ -381,7 +381,11 @@ struct sched {
 	struct gslab *gslabs;
 
 	struct steal_order steal; /* changes only during stop-the-world */
-	int32_t nmidlelocked;	  /* Ms parked in stoplockedm or retired; sched.lock */
+	int32_t nmidlelocked;	  /* Ms parked in stoplockedm; sched.lock */
+	/* Retired Ms (runtime/proc.c retirem) whose threads are ending: off
+	 * allm and mcount, joined and freed by mreap; sched.lock (READ_ONCE
+	 * without it). */
+	struct m *mdead;
 	/* Goroutine 1 called rg_exit: rg_main returns when the last goroutine
 	 * ends (checkdead sees it).  Set once by goroutine 1. */
 	_Atomic bool main_goexit;
@@ -459,6 +463,9 @@ void goready(struct g *gp, void *param);
 void gopreempt(void);
 /* wakep - start a spinning M if there is an idle P and nobody spins. */
 void wakep(void);
+/* Join the threads of retired Ms and free them.  sysmon and teardown only:
+ * sysmon is the one thread that reads Ms without sched.lock. */
+void mreap(void);
 uint32_t fastrand(void);
 int32_t gcount(void);
 
@@ -622,7 +629,6 @@ void netpoll_sleep(struct m *mp, struct p *pp);
 void netpoll_wakeup(struct p *pp);
 /* sysmon: serve the pollers and timers nobody else serves. */
 void netpoll_sysmon(int64_t now);
-bool netpoll_completes(void);
 
 /* --- sysmon.c ------------------------------------------------------------------- */
 

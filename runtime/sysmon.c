@@ -29,7 +29,7 @@
  *     P runs, so that a goroutine runs at most a slice and a tenth;
  *
  *   - once goroutine 1 has ended, preempts whatever Ms still run at every
- *     round (see "Shutdown" in runtime/proc.c);
+ *     round, and joins the threads of retired Ms (mreap, runtime/proc.c);
  *
  *   - looks at what the M of a P that has not switched while work waits is
  *     doing, and has the P of one asleep in a system call nobody annotated
@@ -298,6 +298,7 @@ static void *sysmon_main(void *arg)
 			break;
 		kicked |= atomic_exchange(&sm.kicked, 0);
 		now = ki_nanotime();
+		mreap();
 		preempt_check_handler(now);
 		if (unlikely(load_relaxed(&sched.need_g0) & NEED_G0_STOP)) {
 			sysmon_stopping(now, &noticed);
