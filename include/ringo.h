@@ -45,7 +45,10 @@ int rg_version(void);
 
 typedef struct rg_config {
 	int maxprocs;	   /* number of Ps; 0: RINGO_MAXPROCS, else the default */
-	size_t stack_size; /* virtual bytes per goroutine stack; 0: the default */
+	size_t stack_size; /* virtual bytes per goroutine stack, 16 KiB to 1 GiB, guard
+			    * page included; 0: the default.  Build with
+			    * -fstack-clash-protection, so that a frame larger than
+			    * the guard hits it (README.md, "Stacks") */
 	int max_threads;   /* most threads (Ms); 0: RINGO_DEBUG=maxthreads, else 10000 */
 } rg_config;		   /* zero-initialised means all defaults; fields may be added */
 
