@@ -196,6 +196,18 @@ static inline int run_runtime(int maxprocs, size_t stack_size, void (*fn)(void *
 
 #define RUN_IN_RUNTIME(maxprocs, fn, arg) RUN_IN_RUNTIME_STACK(maxprocs, 0, fn, arg)
 
+/* Whether SIGURG preemption runs in this build: it is off under TSan and
+ * under clang's ASan (runtime/san.h), where a goroutine that never calls
+ * into the runtime keeps its P. */
+static inline bool preemption_works(void)
+{
+#if defined(__clang__) && RG_TEST_ASAN
+	return false;
+#else
+	return !RG_TEST_TSAN;
+#endif
+}
+
 /* Monotonic time in nanoseconds. */
 static inline int64_t now_ns(void)
 {

@@ -579,16 +579,6 @@ static void test_version(void **state)
 /* rg_main's return while goroutines still compute                       */
 /* --------------------------------------------------------------------- */
 
-/* Asynchronous preemption is off under TSan and clang's ASan. */
-static bool preemption_works(void)
-{
-#if defined(__clang__) && RG_TEST_ASAN
-	return false;
-#else
-	return !RG_TEST_TSAN;
-#endif
-}
-
 static volatile uint64_t hang_sink;
 
 /* Never calls into the runtime. */

@@ -48,16 +48,6 @@ static void run_with_debug(const char *debug, int n, void (*fn)(void *), void *a
 	free(saved);
 }
 
-/* Off under TSan, and under clang's ASan (runtime/san.h). */
-static bool preemption_works(void)
-{
-#if defined(__clang__) && RG_TEST_ASAN
-	return false;
-#else
-	return !RG_TEST_TSAN;
-#endif
-}
-
 /* --------------------------------------------------------------------- */
 /* A tight loop is preempted                                             */
 /* --------------------------------------------------------------------- */

@@ -1001,16 +1001,6 @@ static void starve_main(void *arg)
 	rg_wg_wait(&sc->done);
 }
 
-/* Asynchronous preemption is off under TSan and clang's ASan. */
-static bool preemption_works(void)
-{
-#if defined(__clang__) && RG_TEST_ASAN
-	return false;
-#else
-	return !RG_TEST_TSAN;
-#endif
-}
-
 static void test_timer_starvation(void **state)
 {
 	static const struct {
