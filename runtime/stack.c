@@ -61,7 +61,10 @@
  * one from any node's arena when its own node has none).  An admission
  * that would pass the slots maps a new arena first, and fails when the
  * kernel refuses one (RLIMIT_AS, say: arenas are then tried smaller, down
- * to ARENA_MIN_SLOTS slots, before giving up).  Admissions are handed to
+ * to ARENA_MIN_SLOTS slots, before giving up).  An arena is mapped only
+ * if ARENA_HEADROOM more address space is there after it, so that a
+ * program that spawns until rg_go refuses still has room for threads and
+ * malloc.  Admissions are handed to
  * each P's cache ADMIT_BATCH at a time (its quota), so rg_go's fast path
  * takes no lock and no atomic; an exiting goroutine's admission goes back
  * to the quota of the P it exits on, which returns a batch to the pool
@@ -94,6 +97,7 @@
 #define STK_PENDING_MAX	  8192 /* all nodes */
 #define ARENA_BYTES	  (1ul << 30)
 #define ARENA_MIN_SLOTS	  64
+#define ARENA_HEADROOM	  (128ul << 20)	    /* address space left to threads and malloc */
 #define ADMIT_BATCH	  64		    /* admissions a cache takes from the pool at once */
 #define ADMIT_HIGH	  (2 * ADMIT_BATCH) /* a cache returns a batch above this */
 #define MAX_ARENAS	  8192
@@ -170,9 +174,11 @@ static int arena_new(int node, uint32_t nslots, struct arena **out)
 	if (!a)
 		return -ENOMEM;
 	a->len = (size_t)nslots * pool.size;
-	r = ki_mmap_anon(a->len, true, &base);
+	/* Only with ARENA_HEADROOM to spare after it: mapped, then let go. */
+	r = ki_mmap_anon(a->len + ARENA_HEADROOM, true, &base);
 	if (r)
 		goto err_free;
+	ki_munmap((char *)base + a->len, ARENA_HEADROOM);
 	/* Before any page is touched.  A no-op for NODE_NONE; should mbind
 	 * be refused, the pages follow the default policy, and the stacks
 	 * still belong to node's pool. */
