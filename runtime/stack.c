@@ -200,7 +200,7 @@ err_free:
 static int arena_map(int node, struct arena **out)
 {
 	uint32_t nslots = ARENA_BYTES / pool.size;
-	struct arena *a;
+	struct arena *a = NULL;
 	int32_t n;
 	int r;
 
@@ -460,7 +460,7 @@ static int64_t admit_room(void)
 int stack_admit(struct stk_cache *c)
 {
 	int64_t want = ADMIT_BATCH;
-	struct arena *a;
+	struct arena *a = NULL;
 	int r = 0;
 
 	if (likely(c->quota > 0)) {
