@@ -571,8 +571,12 @@ void netpoll_sysmon(int64_t now)
 				run_timers(pp, now);
 			else if (load_relaxed(&sched.npidle) > 0)
 				wakep();
-			else
+			else if (pp->sm_timertick != tick + 1) {
+				/* Once per stretch: a goroutine at an unsafe point
+				 * must not be signalled at every round. */
+				pp->sm_timertick = tick + 1;
 				preemptone(pp);
+			}
 		}
 		atomic_store(&sched.sysmon_readying, 0);
 	}

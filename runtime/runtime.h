@@ -223,9 +223,10 @@ struct p {
 	int64_t sm_probe_wait;	     /* the wait before the look after it; sysmon only */
 	uint32_t sm_retake_tick;     /* syscalltick expected after a retake request; sysmon only */
 	bool sm_retake_sent;	     /* a retake request is out for this P; sysmon only */
-	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
-	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
-	uint64_t goidcache;	     /* next goid to hand out; owner */
+	uint32_t sm_timertick; /* switchtick when sysmon last preempted for a timer; sysmon only */
+	_Atomic int64_t gcreated; /* goroutines created on this P; owner writes */
+	_Atomic int64_t gexited;  /* goroutines exited on this P; owner writes */
+	uint64_t goidcache;	  /* next goid to hand out; owner */
 	uint64_t goidcacheend;
 	struct g *gslab_next; /* unused Gs of this P's last slab; owner */
 	int32_t gslab_left;
