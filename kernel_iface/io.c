@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -164,6 +165,14 @@ int ki_fifo_poke(const char *path, int flags)
 			    O_CLOEXEC | O_NOCTTY,
 		    0);
 	return r < 0 ? r : ki_close(r);
+}
+
+int ki_poll_now(int fd, short events)
+{
+	struct pollfd pfd = { .fd = fd, .events = events };
+	int r = KI_CALL(poll(&pfd, 1, 0));
+
+	return r <= 0 ? r : pfd.revents;
 }
 
 int ki_sock_error(int fd)

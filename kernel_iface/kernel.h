@@ -133,6 +133,9 @@ int ki_open(const char *path, int flags, mode_t mode);
 int ki_close(int fd); /* EINTR counts as closed (Linux releases the fd) */
 int ki_fsync(int fd);
 int ki_fcntl(int fd, int cmd, int arg);
+/* The events of fd ready now among events (poll with no timeout): a
+ * mask, 0 for none, or -errno. */
+int ki_poll_now(int fd, short events);
 /* The pending error of a socket (SO_ERROR) as -errno, 0 if none. */
 int ki_sock_error(int fd);
 /* A non-blocking, close-on-exec eventfd, and a write of 1 to it (a full

@@ -35,7 +35,10 @@
  *     O_NONBLOCK), so a writer with no reader gets -ENXIO and a reader
  *     returns at once.  The first goes to a kernel worker (async), where
  *     the open blocks; the second too, once an fstat of the new
- *     descriptor says FIFO.  That fstat is the cost, paid by every open
+ *     descriptor says FIFO and a poll of it says no writer came yet (no
+ *     data, no hang-up): a writer that arrives and leaves between that
+ *     poll and the worker's wait is missed, and the open waits for the
+ *     next one.  That fstat is the cost, paid by every open
  *     for reading without O_NONBLOCK; its answer is remembered, so the
  *     descriptor's first rg_read or rg_write does not pay its own.
  *   - epoll: an open without a deadline blocks the thread, as any open
@@ -52,6 +55,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -327,6 +331,10 @@ static int open_ring(const char *path, int flags, mode_t mode)
 	if (fd == -ENXIO && (flags & O_ACCMODE) == O_WRONLY)
 		return (int)netpoll_op(&req, -1);
 	if (fd < 0 || (flags & O_ACCMODE) != O_RDONLY || netpoll_fd_kind_check(fd) != KI_FD_FIFO)
+		return fd;
+	/* A writer came since (data, or it left: hang-up): libc's open
+	 * would have returned; a second open would wait for another. */
+	if (ki_poll_now(fd, POLLIN) != 0)
 		return fd;
 	fifo = (int)netpoll_op(&req, -1);
 	netpoll_cancel_fd(fd, true);
