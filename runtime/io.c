@@ -36,9 +36,10 @@
  *     returns at once.  The first goes to a kernel worker (async), where
  *     the open blocks; the second too, once an fstat of the new
  *     descriptor says FIFO and a poll of it says no writer came yet (no
- *     data, no hang-up): a writer that arrives and leaves between that
- *     poll and the worker's wait is missed, and the open waits for the
- *     next one.  That fstat is the cost, paid by every open
+ *     data, no hang-up).  A writer that arrives and leaves between that
+ *     poll and the worker's wait does not end the second open, so it
+ *     gives up every FIFO_RECHECK_NS and the poll is made again: such a
+ *     writer is seen that much later at most.  That fstat is the cost, paid by every open
  *     for reading without O_NONBLOCK; its answer is remembered, so the
  *     descriptor's first rg_read or rg_write does not pay its own.
  *   - epoll: an open without a deadline blocks the thread, as any open
@@ -316,6 +317,8 @@ ssize_t rg_pwrite(int fd, const void *buf, size_t len, off_t off)
  * open, so that a writer already there never sees the FIFO without a
  * reader.
  */
+#define FIFO_RECHECK_NS 50000000 /* a FIFO reader's second open looks at its first this often */
+
 static int open_ring(const char *path, int flags, mode_t mode)
 {
 	struct np_req req = { .op = NP_OP_OPEN,
@@ -323,6 +326,7 @@ static int open_ring(const char *path, int flags, mode_t mode)
 			      .buf = (void *)path,
 			      .flags = flags | O_CLOEXEC,
 			      .mode = mode };
+	int64_t dl = netpoll_deadline();
 	int fd = (int)netpoll_op(&req, -1), fifo;
 
 	if (flags & (O_NONBLOCK | O_PATH))
@@ -332,11 +336,19 @@ static int open_ring(const char *path, int flags, mode_t mode)
 		return (int)netpoll_op(&req, -1);
 	if (fd < 0 || (flags & O_ACCMODE) != O_RDONLY || netpoll_fd_kind_check(fd) != KI_FD_FIFO)
 		return fd;
-	/* A writer came since (data, or it left: hang-up): libc's open
-	 * would have returned; a second open would wait for another. */
-	if (ki_poll_now(fd, POLLIN) != 0)
-		return fd;
-	fifo = (int)netpoll_op(&req, -1);
+	for (;;) {
+		int64_t step = ki_nanotime() + FIFO_RECHECK_NS;
+
+		/* A writer came since (data, or it left: hang-up): libc's
+		 * open would have returned; the second waits for another. */
+		if (ki_poll_now(fd, POLLIN) != 0)
+			return fd;
+		rg_set_deadline(dl && dl < step ? dl : step);
+		fifo = (int)netpoll_op(&req, -1);
+		rg_set_deadline(dl);
+		if (fifo != -ETIMEDOUT || (dl && ki_nanotime() >= dl))
+			break;
+	}
 	netpoll_cancel_fd(fd, true);
 	ki_close(fd);
 	return fifo;

@@ -323,8 +323,9 @@ int netpoll_fd_kind(int fd)
 
 	if (kind < 0)
 		return kind;
-	if (READ_ONCE(pd->kind))
-		return pd->kind;
+	kind = READ_ONCE(pd->kind);
+	if (kind)
+		return kind;
 	kind = ki_fd_kind(fd, NULL);
 	if (kind > 0)
 		WRITE_ONCE(pd->kind, (int8_t)kind);
@@ -633,7 +634,7 @@ static int op_submit(struct iowait *w)
 		unlockr(&pp->nplock, LR_NETPOLL);
 		if (w->pd)
 			unlockr(&w->pd->lock, LR_PD);
-		if ((r != -EAGAIN && r != -EBUSY) || tries == 100 || w->expired)
+		if ((r != -EAGAIN && r != -EBUSY) || tries == 100)
 			return r;
 		/* The rings are full (completions not reaped yet): make room. */
 		netpoll_poll(mp, pp, true);
