@@ -858,8 +858,11 @@ int rg_num_goroutine(void)
  * runtime/sysmon.c: CAS P_SYSCALL -> P_IDLE) and hands it to another M
  * (handoffp).  Thieves may steal from a P in a system call meanwhile.
  */
-__attribute__((no_sanitize("address", "thread", "undefined"))) void entersyscall(struct m *mp,
-										 struct p *pp)
+/* Also called from the SIGURG handler (preempt.c), hence no ASan/UBSan
+ * instrumentation; ThreadSanitizer's stays, and must: the store of P_SYSCALL
+ * is the release that sysmon's retake acquires (the handler's path is off
+ * under ThreadSanitizer). */
+__attribute__((no_sanitize("address", "undefined"))) void entersyscall(struct m *mp, struct p *pp)
 {
 	store_relaxed(&pp->syscalltick, load_relaxed(&pp->syscalltick) + 1);
 	mp->oldp = pp;
