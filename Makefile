@@ -300,7 +300,8 @@ $(BUILD)/bench/go/%: bench/go/%.go | $(DEPS_STAMP)
 	$(Q)$(GO_ENV) $(GO) build -o $@ $<
 
 .PHONY: tests test check examples bench-build bench run
-tests: all $(TEST_BINS)
+# Some tests drive the examples (tests/test_kv_server.c, test_http_hello.c).
+tests: all $(TEST_BINS) $(EXAMPLE_BINS)
 
 # The I/O tests (NETPOLL_TESTS) run a second time on the epoll backend.
 NETPOLL_TESTS := test_io test_io_errno test_time test_lockthread

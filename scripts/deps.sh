@@ -10,13 +10,25 @@
 # Idempotent: when every package is present it only runs one dpkg-query.
 set -euo pipefail
 
-PACKAGES=(
-	build-essential make gcc clang clang-format pkg-config
-	liburing-dev libnuma-dev libcmocka-dev
+# What building the library needs: a compiler, liburing (the io_uring
+# netpoller), libnuma (node-local memory and the NUMA topology) and
+# kconfiglib (the build configuration).
+LIB_PACKAGES=(
+	build-essential make gcc pkg-config
+	liburing-dev libnuma-dev
 	python3 python3-kconfiglib
-	golang-go hyperfine wrk
+)
+# What the tests, benchmarks and checks need besides: cmocka (the tests),
+# clang (the second compiler of the test matrix), clang-format, Go (the
+# benchmarks' twins), real clients and servers to drive the examples
+# (redis-tools and redis-server for kv_server, curl, ab and wrk for
+# http_hello), hyperfine, util-linux (setarch) and procps.
+TEST_PACKAGES=(
+	libcmocka-dev clang clang-format
+	golang-go hyperfine wrk curl apache2-utils redis-tools redis-server
 	util-linux procps
 )
+PACKAGES=("${LIB_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
 
 # Print the packages of PACKAGES that are not installed, one per line.
 missing_packages()
