@@ -133,6 +133,9 @@ struct np_backend {
 };
 
 extern const struct np_backend np_iouring;
+/* Whether the io_uring backend may use COOP_TASKRUN (on by default; see
+ * kernel_iface/netpoll_iouring.c).  Before np_select. */
+void np_iouring_coop(bool on);
 extern const struct np_backend np_epoll;
 
 /*

@@ -2,14 +2,35 @@
 /*
  * kernel_iface/netpoll_iouring.c - the io_uring backend (completion style).
  *
- * One ring per P, created with default flags: a P moves between threads,
- * and SINGLE_ISSUER or DEFER_TASKRUN would make other threads' submissions
- * and waits fail.  The CQ is NP_CQ_ENTRIES deep, well above the SQ, and
- * the kernel keeps overflowed completions (FEAT_NODROP), so none is lost.
+ * One ring per P.  A P moves between threads, so SINGLE_ISSUER and
+ * DEFER_TASKRUN are out (other threads' submissions and waits would fail).
+ * The CQ is NP_CQ_ENTRIES deep, well above the SQ, and the kernel keeps
+ * overflowed completions (FEAT_NODROP), so none is lost.
  *
- * Waking a sleeper: each ring keeps a read of its own eventfd in flight;
- * wake() writes the eventfd, the read completes and the waiter's
- * io_uring_enter returns.  reap() re-arms the read.
+ * Task work
+ * ---------
+ * Most completions are finished by task work: a socket that becomes
+ * readable queues the recv on the thread that submitted it, which runs it
+ * when it next enters the kernel.  With default flags the kernel also
+ * interrupts that thread (an IPI) if it runs in user space: on a VM each
+ * interrupt is an exit on both CPUs, and under a request/response load
+ * there is one per request.  So the rings are created with
+ * COOP_TASKRUN | TASKRUN_FLAG (Linux 5.19+) where the kernel has them: no
+ * interrupt; the task work runs at the thread's next system call (a
+ * flush, a send, a wait) or at the latest at its next timer tick, and the
+ * ring's IORING_SQ_TASKRUN flag says work is pending.  reap() enters the
+ * kernel for it when it finds the CQ empty and the flag set, so a P that
+ * runs out of work sees its completions at once.  A sleeping thread is
+ * still woken for its task work: an M asleep in a futex or in another
+ * ring runs it and sleeps on.
+ *
+ * Waking a sleeper: with COOP_TASKRUN, wake() posts a CQE straight into
+ * the ring with IORING_OP_MSG_RING, submitted on a small ring of the np's
+ * own (wring, serialised by wlock: wakers are any thread).  MSG_RING needs
+ * no task work, so the waiter's io_uring_enter returns whichever thread
+ * runs meanwhile.  Without COOP_TASKRUN (older kernels) each ring keeps a
+ * read of its own eventfd in flight; wake() writes the eventfd, the read
+ * completes and the waiter returns; reap() re-arms the read.
  *
  * Deadlines are linked timeouts (IORING_OP_LINK_TIMEOUT, absolute,
  * CLOCK_MONOTONIC): the operation completes with -ECANCELED when it
@@ -45,9 +66,22 @@
 /* IORING_RECVSEND_POLL_FIRST is known (Linux 5.19+, with IORING_OP_SOCKET);
  * set by the probe, before any ring is created. */
 static bool poll_first;
+/* The rings are COOP_TASKRUN | TASKRUN_FLAG and wakes are MSG_RINGs (see
+ * "Task work"): coop_wanted (np_iouring_coop; RINGO_DEBUG=iouringcoop=0
+ * clears it), and the kernel has them (the probe). */
+static bool coop_wanted = true, coop;
+
+void np_iouring_coop(bool on)
+{
+	coop_wanted = on;
+}
 
 struct np {
 	struct io_uring ring;
+	/* coop: the ring wakers submit their MSG_RING on; wlock held. */
+	struct io_uring wring;
+	bool wlock;
+	/* !coop: the eventfd whose read stays in flight. */
 	int efd;
 	uint64_t efdbuf; /* target of the eventfd read in flight */
 };
@@ -64,16 +98,21 @@ static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
 
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_CLAMP;
+	if (coop)
+		p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 	p.cq_entries = cq;
 	return io_uring_queue_init_params(sq, ring, &p);
 }
 
-/* Queue a read of the eventfd; the ring must have room (it always has
- * after a flush). */
+/* Queue a read of the eventfd (!coop); the ring must have room (it always
+ * has after a flush). */
 static int arm_wake(struct np *np)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&np->ring);
+	struct io_uring_sqe *sqe;
 
+	if (coop)
+		return 0;
+	sqe = io_uring_get_sqe(&np->ring);
 	if (!sqe) {
 		io_uring_submit(&np->ring);
 		sqe = io_uring_get_sqe(&np->ring);
@@ -95,7 +134,14 @@ static int iouring_probe(const char **why)
 	unsigned i;
 	int r;
 
+	/* Cooperative task running first; a kernel that refuses the flags
+	 * (before 5.19: -EINVAL) gets a default ring. */
+	coop = coop_wanted;
 	r = ring_init(&ring, 8, 16);
+	if (r == -EINVAL && coop) {
+		coop = false;
+		r = ring_init(&ring, 8, 16);
+	}
 	if (r < 0) {
 		*why = r == -ENOSYS ? "io_uring_setup: not implemented by this kernel" :
 		       r == -EPERM  ? "io_uring_setup: not permitted (seccomp profile or "
@@ -115,6 +161,8 @@ static int iouring_probe(const char **why)
 		if (!io_uring_opcode_supported(probe, needed_ops[i]))
 			break;
 	poll_first = io_uring_opcode_supported(probe, IORING_OP_SOCKET);
+	if (!io_uring_opcode_supported(probe, IORING_OP_MSG_RING))
+		coop = false; /* the wake-up needs it (the ring is remade below) */
 	io_uring_free_probe(probe);
 	*why = "a needed opcode is missing (Linux 5.6+ has them all)";
 	if (i < sizeof(needed_ops))
@@ -149,6 +197,14 @@ static int iouring_create(struct np **out)
 	r = io_uring_register_iowq_max_workers(&np->ring, workers);
 	if (r < 0 && r != -EINVAL) /* -EINVAL: before 5.15, no cap */
 		goto err_exit;
+	if (coop) {
+		np->efd = -1;
+		r = io_uring_queue_init(2, &np->wring, 0);
+		if (r < 0)
+			goto err_exit;
+		*out = np;
+		return 0;
+	}
 	r = ki_eventfd();
 	if (r < 0)
 		goto err_exit;
@@ -173,7 +229,10 @@ err_free:
 static void iouring_destroy(struct np *np)
 {
 	io_uring_queue_exit(&np->ring);
-	ki_close(np->efd);
+	if (coop)
+		io_uring_queue_exit(&np->wring);
+	else
+		ki_close(np->efd);
 	free(np);
 }
 
@@ -290,6 +349,13 @@ static int iouring_reap(struct np *np, struct np_event *ev, int max)
 		bool rearm = false;
 
 		got = io_uring_peek_batch_cqe(&np->ring, cqes, want);
+		/* Completions may wait in task work (see "Task work"): this
+		 * thread's runs now; another's, at its next kernel entry. */
+		if (!got && n == 0 && coop &&
+		    (IO_URING_READ_ONCE(*np->ring.sq.kflags) & IORING_SQ_TASKRUN)) {
+			io_uring_get_events(&np->ring);
+			got = io_uring_peek_batch_cqe(&np->ring, cqes, want);
+		}
 		if (!got)
 			break;
 		for (i = 0; i < got; i++) {
@@ -352,7 +418,26 @@ static int iouring_wait(struct np *np, int64_t timeout_ns)
 
 static int iouring_wake(struct np *np)
 {
-	return ki_eventfd_signal(np->efd);
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int r;
+
+	if (!coop)
+		return ki_eventfd_signal(np->efd);
+	while (__atomic_test_and_set(&np->wlock, __ATOMIC_ACQUIRE))
+		__builtin_ia32_pause();
+	/* Failures post a CQE on wring (successes post none): drop them. */
+	while (io_uring_peek_cqe(&np->wring, &cqe) == 0)
+		io_uring_cqe_seen(&np->wring, cqe);
+	sqe = io_uring_get_sqe(&np->wring);
+	r = -EBUSY;
+	if (sqe) {
+		io_uring_prep_msg_ring(sqe, np->ring.ring_fd, 0, TOKEN_WAKE, 0);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		r = io_uring_submit(&np->wring);
+	}
+	__atomic_clear(&np->wlock, __ATOMIC_RELEASE);
+	return r < 0 ? r : 0;
 }
 
 const struct np_backend np_iouring = {

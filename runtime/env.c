@@ -32,6 +32,10 @@
  *                                           CONFIG_SOFT_AFFINITY
  *                           maxthreads=N    the most threads (Ms), 2..1000000;
  *                                           shadows CONFIG_MAX_THREADS
+ *                           iouringcoop=0   io_uring rings without
+ *                                           COOP_TASKRUN: completions interrupt
+ *                                           the submitting thread
+ *                                           (kernel_iface/netpoll_iouring.c)
  *                           stackguard=mprotect
  *                                           use mprotect guard pages even where
  *                                           MADV_GUARD_INSTALL works (to test
@@ -108,6 +112,11 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 15 && !memcmp(opt, "asyncpreemptoff", 15)) {
 		if (parse_int(val, vlen, 0, 1, &v)) {
 			env->asyncpreemptoff = v;
+			return;
+		}
+	} else if (klen == 11 && !memcmp(opt, "iouringcoop", 11)) {
+		if (parse_int(val, vlen, 0, 1, &v)) {
+			env->iouringcoop_off = !v;
 			return;
 		}
 	} else if (klen == 16 && !memcmp(opt, "blockedretakeoff", 16)) {

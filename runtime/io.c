@@ -222,7 +222,19 @@ ssize_t rg_send(int fd, const void *buf, size_t len, int flags)
 	switch (io_mode()) {
 	case 1:
 		r = need_socket(fd);
-		return r < 0 ? r : netpoll_op(&req, fd);
+		if (r < 0)
+			return r;
+		/* Try first: a socket nearly always has room for what a
+		 * goroutine sends, and a send done at once needs no request,
+		 * no park and no completion.  Only a full socket buffer goes
+		 * to the ring (MSG_DONTWAIT: this attempt is all). */
+		r = ki_send(fd, buf, len, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r != -EAGAIN || (flags & MSG_DONTWAIT)) {
+			if (r > 0)
+				netpoll_fd_connected(fd);
+			return r;
+		}
+		return netpoll_op(&req, fd);
 	case 0:
 		if (flags & MSG_DONTWAIT)
 			return ki_send(fd, buf, len, flags | MSG_NOSIGNAL);

@@ -342,6 +342,14 @@ int netpoll_fd_kind_check(int fd)
 	return kind;
 }
 
+void netpoll_fd_connected(int fd)
+{
+	struct pollfd_desc *pd = pd_lookup(fd);
+
+	if (pd && !READ_ONCE(pd->connected))
+		WRITE_ONCE(pd->connected, true);
+}
+
 int netpoll_set_nonblock(int fd)
 {
 	int fl = ki_fcntl(fd, F_GETFL, 0);

@@ -21,6 +21,9 @@ const struct np_backend *netpoll_backend(void);
 int netpoll_fd_kind(int fd);
 /* The same, asked of the kernel again and remembered (for error paths). */
 int netpoll_fd_kind_check(int fd);
+/* A recv, send or connect on fd succeeded without netpoll_op: remember the
+ * socket as connected (the hint that lets a recv wait for data first). */
+void netpoll_fd_connected(int fd);
 /* Make fd O_NONBLOCK (readiness backends need it for accept and connect).
  * 0 or -errno. */
 int netpoll_set_nonblock(int fd);

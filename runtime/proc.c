@@ -1976,6 +1976,7 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 			"CPU's vector state and the scheduler need %zu bytes): a loop that never "
 			"calls into the runtime will keep its P\n",
 			stack, preempt_min_stack());
+	np_iouring_coop(!env.iouringcoop_off);
 	r = netpoll_init(env.netpoll);
 	if (r)
 		goto err_preempt;

@@ -769,6 +769,7 @@ struct rg_env {
 	int64_t preemptslice_us; /* 0: not set */
 	bool asyncpreemptoff;
 	bool blockedretakeoff;
+	bool iouringcoop_off;
 	int stealpolicy;	   /* 0: not set, else enum steal_policy + 1 */
 	int ppin;		   /* 0: not set, 1: off, 2: on */
 	int softaffinity;	   /* 0: not set, 1: off, 2: on */

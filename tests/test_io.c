@@ -2791,6 +2791,24 @@ static void test_backend_forced(void **state)
 	child_result_free(&r);
 }
 
+/* The io_uring rings without COOP_TASKRUN (eventfd wake-ups, completions
+ * that interrupt their submitter) still serve: the kernel's other mode. */
+static void test_iouring_coop_off(void **state)
+{
+	const char *env[] = { "RINGO_NETPOLL=io_uring", "RINGO_DEBUG=iouringcoop=0", NULL };
+	struct child_result r;
+	int rc;
+
+	(void)state;
+	if (!io_uring_available())
+		skip();
+	rc = child_run("echo", env, &r);
+	if (rc < 0)
+		fail_msg("cannot start child 'echo': %s", strerror(-rc));
+	expect_backend("echo", &r, "io_uring");
+	child_result_free(&r);
+}
+
 /* In a child process with SIGPIPE at its default action. */
 /* --------------------------------------------------------------------- */
 /* A completion behind a goroutine that computes                        */
@@ -3299,6 +3317,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_waiters_left_behind),
 		cmocka_unit_test(test_backend),
 		cmocka_unit_test(test_backend_forced),
+		cmocka_unit_test(test_iouring_coop_off),
 		cmocka_unit_test(test_backend_bad_value),
 		cmocka_unit_test(test_broken_pipe),
 		cmocka_unit_test(test_completion_behind_computation),
