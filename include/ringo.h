@@ -70,7 +70,7 @@ typedef struct rg_config {
  * Environment, read once per call: RINGO_MAXPROCS=N, RINGO_NETPOLL=
  * io_uring|epoll and RINGO_DEBUG=k=v[,k=v] with schedtrace=MS,
  * scheddetail=1, preemptslice=US, asyncpreemptoff=1, blockedretakeoff=1,
- * stealpolicy=flat|node|distance, ppin=0|1, softaffinity=0|1, maxthreads=N,
+ * iouringcoop=0, stealpolicy=flat|node|distance, ppin=0|1, softaffinity=0|1, maxthreads=N,
  * stackguard=mprotect, and RINGO_NUMA_TOPOLOGY (README.md, docs/numa.md).
  * Malformed values (an unknown RINGO_NETPOLL name included) are reported
  * on stderr, their first 64 bytes quoted, and ignored; a RINGO_NETPOLL

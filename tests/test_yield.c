@@ -167,7 +167,12 @@ static void test_runnext_order(void **state)
 	(void)state;
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.k = k;
+	/* A slice of 10 s: the main goroutine must not be preempted while it
+	 * spawns (slow under a sanitizer on a busy machine), which would run
+	 * the runnext goroutine early. */
+	setenv("RINGO_DEBUG", "preemptslice=10000000", 1);
 	RUN_IN_RUNTIME(1, once_main, &ctx);
+	unsetenv("RINGO_DEBUG");
 	assert_int_equal(atomic_load(&ctx.len), k);
 	assert_int_equal(atomic_load(&ctx.seq[0]), k - 1);
 	for (int i = 1; i < k; i++)
