@@ -1,14 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * http_hello.c - a minimal HTTP/1.1 server answering "Hello, World!".
+ * http_hello.c - a small HTTP/1.1 server answering "Hello, World!".
  *
- * One goroutine per connection.  Connections are kept alive: a goroutine
- * reads requests until the client closes or sends "Connection: close".
- * Requests may arrive in pieces or several at once (pipelining), so the
- * goroutine appends what it receives to a buffer, answers every complete
- * request in it (a request ends at its first empty line, "\r\n\r\n"; bodies
- * are not supported), sends the answers together and keeps the incomplete
- * rest for the next rg_recv.
+ * One goroutine per connection.  It appends what it receives to a buffer,
+ * answers every complete request head in it (a head ends at its first empty
+ * line, "\r\n\r\n"), sends those answers together in one write, and keeps
+ * the incomplete rest for the next rg_recv: requests may arrive in pieces
+ * or several at once (pipelining).  Memory per connection is the two
+ * buffers on the goroutine's stack, whatever the client sends.
+ *
+ * What it answers:
+ *  - GET: 200 "Hello, World!" (text/plain); HEAD: the same headers, no
+ *    body; any other method: 405 with "Allow: GET, HEAD".  Every target
+ *    gets the same answer.
+ *  - A body announced by Content-Length is read and dropped, however many
+ *    reads it spans.  Transfer-Encoding (chunked bodies) is not supported:
+ *    501 and the connection is closed.  A Content-Length above MAX_BODY:
+ *    413 and close.
+ *  - Keep-alive: HTTP/1.1 keeps the connection unless the request's
+ *    Connection header lists "close"; HTTP/1.0 closes it after the answer
+ *    unless the request lists "keep-alive" (the answer then says
+ *    "Connection: keep-alive").  Header names and Connection tokens are
+ *    compared without case.
+ *  - A malformed request (request line, header line without a colon or
+ *    with control characters, Content-Length, an HTTP/1.1 request without
+ *    exactly one Host) gets 400, an HTTP version other than 1.x gets 505, a
+ *    head longer than IN_SIZE gets 431, each with "Connection: close".
+ *    Bad bytes are noticed as they arrive, before the head is complete.
+ *
+ * A connection ending after an answer is shut down for writing and then
+ * read until the client closes it (at most LINGER_NS), so that what the
+ * client still sends does not make the kernel reset the connection before
+ * the client has read the answer.  SIGTERM and SIGINT stop the server: a
+ * goroutine waits for them in sigwait (rg_blocking), closes the listening
+ * socket, the main goroutine returns, so does rg_main, and the exit status
+ * is 0.
  *
  *   make examples && build/examples/http_hello 8080 [MAXPROCS]
  *   curl http://127.0.0.1:8080/
@@ -17,29 +43,262 @@
  * Port 0 picks a free port; the first line printed names the port and the
  * number of Ps ("http_hello: listening on port 8080 (2 Ps)").
  */
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <ringo.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
-#define RESPONSE                                      \
-	"HTTP/1.1 200 OK\r\n"                         \
-	"Content-Type: text/plain; charset=utf-8\r\n" \
-	"Content-Length: 13\r\n"                      \
-	"\r\n"                                        \
-	"Hello, World!"
-#define TOO_LARGE                                          \
-	"HTTP/1.1 431 Request Header Fields Too Large\r\n" \
-	"Content-Length: 0\r\n"                            \
-	"Connection: close\r\n"                            \
-	"\r\n"
+#define IN_SIZE	  8192	       /* the longest request head */
+#define OUT_SIZE  16384	       /* answers gathered for one write */
+#define MAX_REPLY 256	       /* the longest answer respond() writes */
+#define MAX_BODY  (64 << 20)   /* the longest request body accepted */
+#define LINGER_NS 1000000000LL /* how long a closing connection is drained */
+
+struct request {
+	int status;	 /* 200, or the status of the answer */
+	bool head;	 /* HEAD: the answer has no body */
+	bool http10;	 /* an HTTP/1.0 request */
+	bool keep_alive; /* the connection stays open after the answer */
+	long body;	 /* Content-Length: bytes to read and drop */
+};
 
 static int listen_fd;
 static int port;
+static sigset_t stop_signals; /* SIGTERM and SIGINT */
+
+/* A request header's name: "!#$%&'*+-.^_`|~", digits and letters. */
+static bool is_tchar(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* A control character other than tab (bytes >= 0x80 are allowed). */
+static bool is_ctl(char c)
+{
+	return ((unsigned char)c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+/* The end of the request head starting at p: its "\r\n\r\n", or NULL. */
+static char *find_head_end(char *p, char *end)
+{
+	for (char *q = p; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+		if (q - p >= 3 && q[-1] == '\r' && q[-2] == '\n' && q[-3] == '\r')
+			return q - 3;
+	return NULL;
+}
+
+/* The end of the line starting at p (its "\r\n"), or end. */
+static char *find_eol(char *p, char *end)
+{
+	for (char *q = p; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+		if (q > p && q[-1] == '\r')
+			return q - 1;
+	return end;
+}
+
+/* Is [p, end) the token tok, without case? */
+static bool token_is(const char *p, const char *end, const char *tok)
+{
+	size_t len = strlen(tok);
+
+	return (size_t)(end - p) == len && strncasecmp(p, tok, len) == 0;
+}
+
+/* Does the comma-separated list [p, end) ("close", "Keep-Alive, Upgrade")
+ * hold the token tok, without case? */
+static bool list_has(const char *p, const char *end, const char *tok)
+{
+	while (p < end) {
+		const char *comma = memchr(p, ',', (size_t)(end - p));
+		const char *t_end = comma ? comma : end, *q = t_end;
+
+		while (p < q && (*p == ' ' || *p == '\t'))
+			p++;
+		while (q > p && (q[-1] == ' ' || q[-1] == '\t'))
+			q--;
+		if (token_is(p, q, tok))
+			return true;
+		p = t_end + 1;
+	}
+	return false;
+}
+
+/* Parse "METHOD SP TARGET SP HTTP/1.x" in [p, end) into r; 0 or a status. */
+static int parse_request_line(char *p, char *end, struct request *r)
+{
+	char *method = p, *sp;
+
+	while (p < end && is_tchar(*p))
+		p++;
+	if (p == method || p == end || *p != ' ')
+		return 400;
+	r->head = p - method == 4 && memcmp(method, "HEAD", 4) == 0;
+	if (!r->head && !(p - method == 3 && memcmp(method, "GET", 3) == 0))
+		r->status = 405;
+	sp = ++p;
+	while (p < end && *p != ' ' && !is_ctl(*p))
+		p++;
+	if (p == sp || p == end || *p != ' ')
+		return 400;
+	p++;
+	if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' ||
+	    p[7] < '0' || p[7] > '9')
+		return 400;
+	if (p[5] != '1')
+		return 505;
+	r->http10 = p[7] == '0';
+	return 0;
+}
+
+/* A Content-Length value: its number (MAX_BODY + 1 for any larger one), or
+ * -1 if it is not a number. */
+static long parse_length(const char *p, const char *end)
+{
+	long n = 0;
+
+	if (p == end)
+		return -1;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return -1;
+		n = n > MAX_BODY ? n : n * 10 + (*p - '0');
+	}
+	return n;
+}
+
+/* Parse the request head [p, end) (without its empty line) into r; 0 or a
+ * status. */
+static int parse_head(char *p, char *end, struct request *r)
+{
+	char *eol = find_eol(p, end);
+	bool close = false, keep_alive = false, chunked = false;
+	int hosts = 0, err;
+	long length = -1;
+
+	err = parse_request_line(p, eol, r);
+	if (err)
+		return err;
+	for (p = eol + 2; p < end; p = eol + 2) {
+		char *name = p, *name_end, *v, *v_end;
+
+		eol = find_eol(p, end);
+		while (p < eol && is_tchar(*p))
+			p++;
+		if (p == name || p == eol || *p != ':')
+			return 400; /* no name, no colon, or a folded line */
+		name_end = p++;
+		while (p < eol && (*p == ' ' || *p == '\t'))
+			p++;
+		v = p;
+		for (v_end = v; p < eol; p++) {
+			if (is_ctl(*p))
+				return 400;
+			if (*p != ' ' && *p != '\t')
+				v_end = p + 1;
+		}
+		if (token_is(name, name_end, "Host")) {
+			hosts++;
+		} else if (token_is(name, name_end, "Content-Length")) {
+			long n = parse_length(v, v_end);
+
+			if (n > MAX_BODY)
+				return 413;
+			if (n < 0 || (length >= 0 && n != length))
+				return 400;
+			length = n;
+		} else if (token_is(name, name_end, "Transfer-Encoding")) {
+			chunked = true;
+		} else if (token_is(name, name_end, "Connection")) {
+			close |= list_has(v, v_end, "close");
+			keep_alive |= list_has(v, v_end, "keep-alive");
+		}
+	}
+	if (!r->http10 && hosts != 1)
+		return 400;
+	if (chunked)
+		return 501;
+	r->keep_alive = r->http10 ? keep_alive && !close : !close;
+	r->body = length > 0 ? length : 0;
+	return 0;
+}
+
+/* Is the incomplete head [p, end) already malformed?  0, or the status to
+ * answer: a control character, a line feed without its carriage return,
+ * or a complete first line that is not a request line. */
+static int check_partial(char *p, char *end)
+{
+	struct request r = { 0 };
+	char *eol = find_eol(p, end);
+
+	for (char *q = p; q < end; q++) {
+		if (*q == '\n' && (q == p || q[-1] != '\r'))
+			return 400;
+		if (*q == '\r' && q + 1 < end && q[1] != '\n')
+			return 400;
+		if (is_ctl(*q) && *q != '\r' && *q != '\n')
+			return 400;
+	}
+	return eol < end ? parse_request_line(p, eol, &r) : 0;
+}
+
+static char *put(char *o, const char *s)
+{
+	size_t len = strlen(s);
+
+	memcpy(o, s, len);
+	return o + len;
+}
+
+/* Write the answer to r at out; its length (at most MAX_REPLY). */
+static size_t respond(char *out, const struct request *r)
+{
+	char *o = out;
+
+	switch (r->status) {
+	case 200:
+		o = put(o, "HTTP/1.1 200 OK\r\n"
+			   "Content-Type: text/plain; charset=utf-8\r\n"
+			   "Content-Length: 13\r\n");
+		break;
+	case 405:
+		o = put(o, "HTTP/1.1 405 Method Not Allowed\r\n"
+			   "Allow: GET, HEAD\r\n"
+			   "Content-Length: 0\r\n");
+		break;
+	case 413:
+		o = put(o, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n");
+		break;
+	case 431:
+		o = put(o, "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n");
+		break;
+	case 501:
+		o = put(o, "HTTP/1.1 501 Not Implemented\r\nContent-Length: 0\r\n");
+		break;
+	case 505:
+		o = put(o, "HTTP/1.1 505 HTTP Version Not Supported\r\nContent-Length: 0\r\n");
+		break;
+	default:
+		o = put(o, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n");
+		break;
+	}
+	if (!r->keep_alive)
+		o = put(o, "Connection: close\r\n");
+	else if (r->http10)
+		o = put(o, "Connection: keep-alive\r\n");
+	o = put(o, "\r\n");
+	if (r->status == 200 && !r->head)
+		o = put(o, "Hello, World!");
+	return (size_t)(o - out);
+}
 
 /* Send all of buf; 0, or -1 if the connection failed. */
 static int send_all(int fd, const char *buf, size_t len)
@@ -55,51 +314,111 @@ static int send_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-/* Does the request head (NUL-terminated, without its final empty line) ask
- * to close the connection? */
-static int wants_close(const char *head)
+/* End a connection whose last answer was sent: no more sending, then drop
+ * what the client still sends until it closes, for at most LINGER_NS. */
+static void linger_close(int fd, char *buf, size_t size)
 {
-	return strcasestr(head, "\r\nConnection: close") != NULL;
+	shutdown(fd, SHUT_WR);
+	rg_set_deadline(rg_now_ns() + LINGER_NS);
+	while (rg_recv(fd, buf, size, 0) > 0)
+		;
+	rg_close(fd);
+}
+
+/* Add the answer to r to the nout bytes at out, first sending them if it
+ * might not fit; 0, or -1 if the connection failed. */
+static int queue_reply(int fd, char *out, size_t *nout, const struct request *r)
+{
+	if (*nout + MAX_REPLY > OUT_SIZE) {
+		if (send_all(fd, out, *nout) < 0)
+			return -1;
+		*nout = 0;
+	}
+	*nout += respond(out + *nout, r);
+	return 0;
 }
 
 static void serve(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	char in[8192], out[16384];
-	size_t len = 0, olen = 0;
-	int closing = 0;
+	char in[IN_SIZE], out[OUT_SIZE];
+	size_t len = 0; /* bytes in in[] */
+	long skip = 0;	/* body bytes still to drop */
+	bool keep_alive = true, closing = false;
+	struct request r;
 	ssize_t n;
 
 	while (!closing && (n = rg_recv(fd, in + len, sizeof(in) - len, 0)) > 0) {
-		char *p = in, *end;
+		char *p = in, *end = in + len + n, *head_end;
+		size_t nout = 0;
+		int err;
 
-		len += (size_t)n;
-		/* Answer every complete request in the buffer. */
-		while (!closing && (end = memmem(p, (size_t)(in + len - p), "\r\n\r\n", 4))) {
-			*end = '\0';
-			closing = wants_close(p);
-			p = end + 4;
-			if (olen + sizeof(RESPONSE) - 1 > sizeof(out)) {
-				if (send_all(fd, out, olen) < 0)
-					goto out;
-				olen = 0;
+		for (;;) {
+			long drop = skip < end - p ? skip : end - p;
+
+			p += drop;
+			skip -= drop;
+			if (skip)
+				break; /* the body goes on in the next read */
+			if (!keep_alive) {
+				closing = true;
+				break;
 			}
-			memcpy(out + olen, RESPONSE, sizeof(RESPONSE) - 1);
-			olen += sizeof(RESPONSE) - 1;
+			while (end - p >= 2 && p[0] == '\r' && p[1] == '\n')
+				p += 2; /* empty lines before a request are ignored */
+			head_end = find_head_end(p, end);
+			if (!head_end)
+				break;
+			r = (struct request){ .status = 200 };
+			err = parse_head(p, head_end, &r);
+			if (err)
+				r = (struct request){ .status = err };
+			p = head_end + 4;
+			if (queue_reply(fd, out, &nout, &r) < 0)
+				goto out;
+			keep_alive = r.keep_alive;
+			skip = r.body;
 		}
-		if (olen && send_all(fd, out, olen) < 0)
-			goto out;
-		olen = 0;
-		/* Keep the start of the next request. */
-		len = (size_t)(in + len - p);
+		/* Keep the start of the next request, unless it is already bad. */
+		len = (size_t)(end - p);
 		memmove(in, p, len);
-		if (len == sizeof(in)) {
-			send_all(fd, TOO_LARGE, sizeof(TOO_LARGE) - 1);
-			break;
+		if (!closing && len) {
+			err = check_partial(in, in + len);
+			if (!err && len == sizeof(in))
+				err = 431;
+			if (err) {
+				r = (struct request){ .status = err };
+				if (queue_reply(fd, out, &nout, &r) < 0)
+					goto out;
+				closing = true;
+			}
 		}
+		if (nout && send_all(fd, out, nout) < 0)
+			goto out;
+	}
+	if (closing) {
+		linger_close(fd, in, sizeof(in));
+		return;
 	}
 out:
 	rg_close(fd);
+}
+
+/* sigwait for a signal of the set; 0 or -errno.  (a blocking call) */
+static int64_t wait_signal_blocking(void *set)
+{
+	int sig;
+
+	return -sigwait(set, &sig);
+}
+
+/* On SIGTERM or SIGINT (blocked in every thread, so sigwait takes them),
+ * close the listening socket: the main goroutine's rg_accept returns
+ * -ECANCELED and the main goroutine returns. */
+static void wait_signal(void *arg)
+{
+	if (rg_blocking(wait_signal_blocking, arg) == 0)
+		rg_close(listen_fd);
 }
 
 static void main_goroutine(void *arg)
@@ -107,10 +426,22 @@ static void main_goroutine(void *arg)
 	(void)arg;
 	printf("http_hello: listening on port %d (%d Ps)\n", port, rg_gomaxprocs(0));
 	fflush(stdout);
+	if (rg_go(wait_signal, &stop_signals) < 0) {
+		fprintf(stderr, "rg_go: cannot start a goroutine\n");
+		exit(1);
+	}
 
 	for (;;) {
 		int fd = rg_accept(listen_fd, NULL, NULL), one = 1;
 
+		if (fd == -ECANCELED || fd == -EBADF)
+			return; /* closed by wait_signal */
+		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+			rg_sleep_ns(10000000); /* out of descriptors: let some close */
+			continue;
+		}
+		if (fd == -ECONNABORTED || fd == -EINTR)
+			continue;
 		if (fd < 0) {
 			fprintf(stderr, "rg_accept: %s\n", strerror(-fd));
 			exit(1);
@@ -149,6 +480,12 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	port = ntohs(addr.sin_port);
+	/* Blocked before rg_main starts the runtime's threads, which inherit
+	 * the mask. */
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
 	r = rg_main(&cfg, main_goroutine, NULL);
 	if (r) {
