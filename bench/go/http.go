@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 
-// http - HTTP/1.1 keep-alive throughput and latency of a net/http server
-// answering "Hello, World!", measured by wrk; twin of bench/http.c.
+// http - HTTP/1.1 keep-alive throughput, latency and CPU cost of a
+// net/http server answering "Hello, World!", measured by wrk; twin of
+// bench/http.c.
 //
 // The server runs in this process: net/http on a free port of 127.0.0.1,
 // with the default GOMAXPROCS, its handler setting Content-Type
@@ -10,8 +11,13 @@
 //
 //	wrk -t T -c C -d Ds --latency http://127.0.0.1:PORT/
 //
-// runs against it, and its report is parsed: requests/s and the latency
-// percentiles of its "Latency Distribution".
+// runs against it, and its report is parsed: requests/s, the number of
+// requests and the latency percentiles of its "Latency Distribution".  The
+// server's CPU time over the wrk run is this process's (getrusage
+// RUSAGE_SELF, user + system, before and after; wrk is a child, whose time
+// RUSAGE_SELF does not count), divided by the requests wrk made.  There
+// is one run, on Go's netpoller; the C side measures each of ringo's two
+// backends and prints epoll's figures under names of their own.
 //
 // Usage: http [-d D] [-c C] [-t T]
 // (defaults: D = 10 seconds, C = 100 connections, T = 1 wrk thread)
@@ -20,9 +26,10 @@
 //
 // Output, one figure per line:
 //
-//	http_rps: <float> req/s       wrk's Requests/sec
-//	http_p50_us: <float> us       wrk's 50% latency
-//	http_p99_us: <float> us       wrk's 99% latency
+//	http_rps: <float> req/s            wrk's Requests/sec
+//	http_p50_us: <float> us            wrk's 50% latency
+//	http_p99_us: <float> us            wrk's 99% latency
+//	http_cpu_us_per_req: <float> us    the server's CPU time per request
 package main
 
 import (
@@ -37,6 +44,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 )
 
 func fail(format string, a ...interface{}) {
@@ -61,6 +69,15 @@ func wrkTimeUs(s string) float64 {
 		}
 	}
 	return -1
+}
+
+// cpuSeconds is the user + system CPU time this process has used.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		fail("getrusage: %v", err)
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 func hello(w http.ResponseWriter, r *http.Request) {
@@ -94,19 +111,23 @@ func main() {
 	cmd := exec.Command("wrk", "-t", strconv.Itoa(*threads), "-c", strconv.Itoa(*conns),
 		"-d", fmt.Sprintf("%ds", *dur), "--latency", url)
 	cmd.Stderr = os.Stderr
+	cpu0 := cpuSeconds()
 	out, err := cmd.Output()
+	cpu := cpuSeconds() - cpu0
 	os.Stderr.Write(out) // wrk's report, for the record
 	if err != nil {
 		fail("wrk failed (see its messages above): %v", err)
 	}
 
-	rps, p50, p99 := -1.0, -1.0, -1.0
+	rps, p50, p99, requests := -1.0, -1.0, -1.0, -1.0
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		f := strings.Fields(sc.Text())
 		switch {
 		case len(f) == 2 && f[0] == "Requests/sec:":
 			rps, _ = strconv.ParseFloat(f[1], 64)
+		case len(f) >= 3 && f[1] == "requests" && f[2] == "in":
+			requests, _ = strconv.ParseFloat(f[0], 64)
 		case len(f) >= 1 && strings.HasPrefix(sc.Text(), "Non-2xx or 3xx responses:"):
 			fail("the server gave error responses")
 		case len(f) == 2 && f[0] == "50%":
@@ -115,8 +136,8 @@ func main() {
 			p99 = wrkTimeUs(f[1])
 		}
 	}
-	if rps <= 0 || p50 < 0 || p99 < 0 {
-		fail("wrk's report has no Requests/sec or 50%%/99%% latency")
+	if rps <= 0 || requests <= 0 || p50 < 0 || p99 < 0 {
+		fail("wrk's report has no Requests/sec, request count or 50%%/99%% latency")
 	}
 
 	fmt.Printf("# params: duration=%d conns=%d wrk_threads=%d maxprocs=%d\n", *dur, *conns,
@@ -124,4 +145,5 @@ func main() {
 	fmt.Printf("http_rps: %.0f req/s\n", rps)
 	fmt.Printf("http_p50_us: %.1f us\n", p50)
 	fmt.Printf("http_p99_us: %.1f us\n", p99)
+	fmt.Printf("http_cpu_us_per_req: %.2f us\n", cpu*1e6/requests)
 }
