@@ -10,9 +10,11 @@ Benchmarks are discovered as pairs of executables DIR/bench/<name> (C, linked
 with ringo) and DIR/bench/go/<name> (Go twin).  A benchmark may also have a
 baseline, DIR/bench/baseline/<name> or DIR/bench/baseline/<name>_<how> (for
 example echo_epoll): a plain C program doing the same work without ringo, run
-as a third side.  Every round runs each side of each
-benchmark, alternating the order (ringo, go, baseline / baseline, go, ringo)
-from one round to the next.  Each run prints lines of the form
+as a third side (its table columns are named after <how>, "redis" for
+kv_redis, when every baseline shown has the same one).  Every round runs
+each side of each benchmark, alternating the order (ringo, go, baseline /
+baseline, go, ringo) from one round to the next.  Each run prints lines of
+the form
 
     name: value unit
 
@@ -67,6 +69,7 @@ PROFILES = {
             "preempt": ["-t", "10"],  # 10 trials at each slice
             "timerlat": ["-n", "50"],  # 50 sleeps in each of 4 scenarios
             "idle": ["-d", "1"],  # 1 s of an idle runtime
+            "kv": ["-n", "50000"],  # redis-benchmark -c50: 50,000 SETs/GETs a run, P 1 and 16
         },
     },
     "full": {
@@ -87,6 +90,7 @@ PROFILES = {
             "preempt": [],  # default: 20 trials at each slice
             "timerlat": [],  # default: 100 sleeps in each of 4 scenarios
             "idle": [],  # default: 10 s of an idle runtime
+            "kv": [],  # default: redis-benchmark -c50, 100,000 SETs/GETs a run, P 1 and 16
         },
     },
 }
@@ -97,6 +101,8 @@ RINGO_ONLY = {
     "preempt": ("preempt_slice1ms_",),
     "syscall": ("syscall_plain_",),
     "steal": ("steal_flat_", "steal_node_", "steal_distance_"),
+    "http": ("http_epoll_",),
+    "kv": ("kv_epoll_",),
 }
 
 RUN_TIMEOUT_S = 120
@@ -429,15 +435,24 @@ def summarize(runs, bench_order):
     return out
 
 
-def render_table(rows):
+def baseline_label(benches, rows):
+    """What the baseline columns are called: the <how> of the baselines
+    shown (kv_redis: "redis") when they all have the same one, else
+    "baseline"."""
+    hows = {os.path.basename(benches[n][BASELINE])[len(n) + 1:]
+            for n in {r["bench"] for r in rows if r[BASELINE]}}
+    return hows.pop() if len(hows) == 1 and "" not in hows else BASELINE
+
+
+def render_table(rows, label=BASELINE):
     """The table; with two more columns, the baseline's median and the ratio
-    ringo/baseline, when some benchmark has a baseline."""
+    ringo/baseline (named after label), when some benchmark has a baseline."""
     with_base = any(r[BASELINE] for r in rows)
     head = ["metric", "unit", "ringo (median)", "go (median)", "ringo/go",
             "better", "ringo min..max", "go min..max"]
     right = {2, 3, 4, len(head)}
     if with_base:
-        head += ["baseline (median)", "ringo/baseline"]
+        head += [f"{label} (median)", f"ringo/{label}"]
         right |= {len(head) - 2, len(head) - 1, len(head)}
     head.append("n")
     body = []
@@ -581,15 +596,18 @@ def main():
     print(f"elapsed: {time.monotonic() - t_start:.1f} s")
     print()
     if rows:
-        print(render_table(rows))
+        label = baseline_label(benches, rows)
+        print(render_table(rows, label))
         print()
         print("medians over the rounds; ringo/go < 1 means ringo's figure is smaller;"
               " lower is better for times, sizes and threads, higher for /s;")
         print("better: '~' when the min..max ranges overlap or a side has fewer than"
-              " 2 samples; n: samples ringo/go[/baseline]")
+              f" 2 samples; n: samples ringo/go[/{label}]")
         if any(r[BASELINE] for r in rows):
-            print("baseline: the same work in plain C without ringo"
-                  " (bench/baseline/); ringo/baseline as ringo/go")
+            progs = ", ".join(os.path.basename(benches[n][BASELINE]) for n in names
+                              if any(r["bench"] == n and r[BASELINE] for r in rows))
+            print(f"{label}: the same work in plain C without ringo"
+                  f" (bench/baseline/: {progs}); ringo/{label} as ringo/go")
     else:
         print("(no figures collected)")
     for w in warnings:
