@@ -283,11 +283,12 @@ $(foreach s,$(EXAMPLE_SRCS),\
 	$(eval $(call link_prog,$(BUILD)/examples/$(call prog_name,$(s)),$(s),,$(BUILD)/libringo.a)))
 
 # Baselines of the benchmarks (bench/baseline/<name>.c): plain C programs
-# doing a benchmark's work without ringo, run by bench.py as a third side.
+# doing a benchmark's work without ringo, run by bench.py as a third side;
+# those named <name>_uring use liburing.
 $(BUILD)/bench/baseline/%: $(BUILD)/obj/bench/baseline/%.o
 	$(call msg,LD,$@)
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< -lpthread
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(if $(filter %_uring,$*),-luring) -lpthread
 
 # Go twins of the benchmarks.  Caches live in build/ so that a fresh machine
 # (or root without a home directory) needs nothing else.

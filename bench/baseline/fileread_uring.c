@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fileread_uring - the fileread benchmark (bench/fileread.c) without
+ * ringo: one thread, one io_uring (liburing), plain system calls for the
+ * rest.  It is the baseline the harness shows beside ringo and Go: what the
+ * disk allows for this work when nothing but the reads themselves costs.
+ *
+ * The files are made exactly as bench/fileread.c makes them (written,
+ * flushed with one syncfs, dropped from the page cache with
+ * posix_fadvise(POSIX_FADV_DONTNEED)).  Then, timed, up to QD files are
+ * being read at once: a file's turn starts with a plain blocking open
+ * (O_RDONLY | O_CLOEXEC) and a read of S + 1 bytes at offset 0 put on the
+ * ring; each completion moves its file on, as a goroutine's loop would:
+ * more bytes read, then a read of the rest at the new offset; end of file
+ * (0), then close(2), the same checks of length and content (a wrong file
+ * is exit status 1) and the next file's turn in its slot.  Submissions go
+ * in with the wait for completions (io_uring_submit_and_wait), one system
+ * call per round of completions.  A sampler thread counts the entries of
+ * /proc/self/task every millisecond, as on the ringo side; the peak, less
+ * the sampler itself, is reported.
+ *
+ * Usage: fileread_uring [-n N] [-s S]   (defaults: N = 10000 files,
+ *                                        S = 4096 bytes)
+ *
+ * Timed: from the first open to the end of the last file.
+ *
+ * Output, one figure per line (the names of bench/fileread.c):
+ *   fileread_ms: <float> ms
+ *   fileread_peak_threads: <int> threads
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <liburing.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../bench.h"
+
+#define DEFAULT_N 10000L
+#define DEFAULT_S 4096L
+#define QD	  256 /* files being read at once; the ring's size */
+
+/* A file being read: which one, its descriptor, what came so far. */
+struct slot {
+	long file;
+	int fd;
+	long got;
+	char *buf; /* S + 1 bytes */
+};
+
+static long nfiles = DEFAULT_N, fsize = DEFAULT_S;
+static char dir[4096];
+static char **paths;
+static long made; /* files created so far, removed at exit */
+
+static atomic_int sampling;
+static int peak_threads;
+
+static void fail(const char *what, const char *path, int err)
+{
+	fprintf(stderr, "fileread_uring: %s %s: %s\n", what, path, strerror(err));
+	exit(1);
+}
+
+static void remove_files(void)
+{
+	for (long i = 0; i < made; i++)
+		unlink(paths[i]);
+	if (dir[0])
+		rmdir(dir);
+}
+
+static char expected(long file, long at)
+{
+	return (char)('a' + (file + at) % 26);
+}
+
+/* Write the files, flush them, then drop them from the page cache. */
+static void make_files(void)
+{
+	const char *tmp = getenv("TMPDIR");
+	char *buf = malloc((size_t)fsize);
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s/ringo-fileread.XXXXXX", tmp && *tmp ? tmp : "/var/tmp");
+	paths = calloc((size_t)nfiles, sizeof(*paths));
+	if (!buf || !paths)
+		fail("malloc", "", ENOMEM);
+	if (!mkdtemp(dir))
+		fail("mkdtemp", dir, errno);
+	atexit(remove_files);
+
+	for (long i = 0; i < nfiles; i++) {
+		if (asprintf(&paths[i], "%s/f%ld", dir, i) < 0)
+			fail("malloc", "", ENOMEM);
+		for (long j = 0; j < fsize; j++)
+			buf[j] = expected(i, j);
+		fd = open(paths[i], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0)
+			fail("create", paths[i], errno);
+		made = i + 1;
+		if (write(fd, buf, (size_t)fsize) != fsize)
+			fail("write", paths[i], errno ? errno : EIO);
+		close(fd);
+	}
+
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || syncfs(fd) < 0)
+		fail("syncfs", dir, errno);
+	close(fd);
+
+	for (long i = 0; i < nfiles; i++) {
+		int rc;
+
+		fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			fail("open", paths[i], errno);
+		rc = posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		if (rc)
+			fail("posix_fadvise", paths[i], rc);
+		close(fd);
+	}
+	free(buf);
+}
+
+/* The number of threads of this process: entries of /proc/self/task. */
+static int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		fail("opendir", "/proc/self/task", errno);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void *sampler(void *arg)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	(void)arg;
+	while (atomic_load(&sampling)) {
+		int n = count_threads();
+
+		if (n > peak_threads)
+			peak_threads = n;
+		nanosleep(&ms, NULL);
+	}
+	return NULL;
+}
+
+/* Queue the read of what s's file has left, at its current offset. */
+static void queue_read(struct io_uring *ring, struct slot *s)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(ring);
+
+	if (!sqe)
+		fail("io_uring_get_sqe", "", EBUSY); /* never: one SQE per slot */
+	io_uring_prep_read(sqe, s->fd, s->buf + s->got, (unsigned)(fsize + 1 - s->got),
+			   (uint64_t)s->got);
+	io_uring_sqe_set_data(sqe, s);
+}
+
+/* Start reading file i in s. */
+static void start_file(struct io_uring *ring, struct slot *s, long i)
+{
+	s->file = i;
+	s->got = 0;
+	s->fd = open(paths[i], O_RDONLY | O_CLOEXEC);
+	if (s->fd < 0)
+		fail("open", paths[i], errno);
+	queue_read(ring, s);
+}
+
+/* s's file is read to its end: close and check it. */
+static void finish_file(struct slot *s)
+{
+	close(s->fd);
+	if (s->got != fsize) {
+		fprintf(stderr, "fileread_uring: %s: read %ld bytes, want %ld\n", paths[s->file],
+			s->got, fsize);
+		exit(1);
+	}
+	for (long j = 0; j < fsize; j++) {
+		if (s->buf[j] != expected(s->file, j)) {
+			fprintf(stderr, "fileread_uring: %s: wrong byte at %ld\n", paths[s->file],
+				j);
+			exit(1);
+		}
+	}
+}
+
+/* Read every file, QD at a time; the elapsed nanoseconds. */
+static double read_all(void)
+{
+	struct slot slots[QD];
+	struct io_uring ring;
+	long next = 0, done = 0;
+	double t0;
+	int rc, i;
+
+	rc = io_uring_queue_init(QD, &ring, 0);
+	if (rc < 0)
+		fail("io_uring_queue_init", "", -rc);
+	for (i = 0; i < QD; i++) {
+		slots[i].buf = malloc((size_t)fsize + 1);
+		if (!slots[i].buf)
+			fail("malloc", "", ENOMEM);
+	}
+
+	t0 = now_ns();
+	for (i = 0; i < QD && next < nfiles; i++)
+		start_file(&ring, &slots[i], next++);
+	while (done < nfiles) {
+		struct io_uring_cqe *cqes[QD];
+		unsigned n, k;
+
+		rc = io_uring_submit_and_wait(&ring, 1);
+		if (rc < 0 && rc != -EINTR)
+			fail("io_uring_submit_and_wait", "", -rc);
+		n = io_uring_peek_batch_cqe(&ring, cqes, QD);
+		for (k = 0; k < n; k++) {
+			struct slot *s = io_uring_cqe_get_data(cqes[k]);
+			int res = cqes[k]->res;
+
+			if (res < 0)
+				fail("read", paths[s->file], -res);
+			s->got += res;
+			if (res > 0 && s->got <= fsize) {
+				queue_read(&ring, s);
+				continue;
+			}
+			finish_file(s);
+			done++;
+			if (next < nfiles)
+				start_file(&ring, s, next++);
+		}
+		io_uring_cq_advance(&ring, n);
+	}
+	t0 = now_ns() - t0;
+
+	for (i = 0; i < QD; i++)
+		free(slots[i].buf);
+	io_uring_queue_exit(&ring);
+	return t0;
+}
+
+int main(int argc, char **argv)
+{
+	double elapsed_ns;
+	pthread_t tid;
+	int rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+			nfiles = parse_count_flag(argv[0], "-n", argv[++i]);
+		} else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
+			fsize = parse_count_flag(argv[0], "-s", argv[++i]);
+		} else {
+			fprintf(stderr,
+				"usage: %s [-n N] [-s S]   (defaults: N = %ld files, S = %ld bytes)\n",
+				argv[0], DEFAULT_N, DEFAULT_S);
+			return 2;
+		}
+	}
+
+	make_files();
+	peak_threads = count_threads();
+	atomic_store(&sampling, 1);
+	rc = pthread_create(&tid, NULL, sampler, NULL);
+	if (rc)
+		fail("pthread_create", "(sampler)", rc);
+	elapsed_ns = read_all();
+	atomic_store(&sampling, 0);
+	pthread_join(tid, NULL);
+	peak_threads--; /* the sampler */
+
+	printf("# params: files=%ld size=%ld qd=%d\n", nfiles, fsize, QD);
+	printf("fileread_ms: %.1f ms\n", elapsed_ns / 1e6);
+	printf("fileread_peak_threads: %d threads\n", peak_threads);
+	return 0;
+}
