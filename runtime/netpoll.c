@@ -66,7 +66,12 @@
  * netpoll_poll reaps a P's poller and makes the goroutines runnable, on
  * the reaping M's P (or the global queue).  The M holding a P reaps it at
  * every schedule while goroutines wait on it (a load of the CQ tail, no
- * system call, on io_uring) and before it looks elsewhere for work.
+ * system call, on io_uring) and before it looks elsewhere for work.  A
+ * goroutine that parks on a request holds the P's netpoll lock across its
+ * park, so that schedule cannot reap: op_commit, which releases the lock,
+ * reaps after its flush instead, so that a goroutine whose request
+ * completed is queued at once, not behind every goroutine started
+ * meanwhile.
  * sysmon reaps the pollers of Ps whose M has not switched goroutines for
  * NP_STUCK_NS, or that are idle with nobody waiting in them, and runs the
  * due timers of the latter (netpoll_sysmon), so completions never wait
@@ -443,6 +448,29 @@ static void pd_event(uint64_t token, uint32_t ready, struct glist *l)
 	unlockr(&pd->lock, LR_PD);
 }
 
+/* Completion style: ready the goroutines of what pp's poller completed,
+ * onto l.  pp->nplock held. */
+static void reap_completions(struct p *pp, struct glist *l)
+{
+	struct np_event ev[64];
+	int n, i, total = 0;
+
+	while (total < NP_REAP_MAX && (n = netpoll.be->reap(pp->np, ev, 64)) > 0) {
+		for (i = 0; i < n; i++) {
+			struct iowait *w = (struct iowait *)(uintptr_t)ev[i].token;
+			struct g *gp = w->gp;
+
+			atomic_fetch_sub(&w->pp->npwaiting, 1);
+			w->res = ev[i].res;
+			/* w may be gone once gp runs: gp was read first. */
+			glist_ready(l, gp);
+		}
+		total += n;
+		if (n < 64)
+			break;
+	}
+}
+
 int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 {
 	const struct np_backend *be = netpoll.be;
@@ -472,20 +500,7 @@ int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 		lockr(&pp->nplock, LR_NETPOLL);
 	else if (!trylockr(&pp->nplock, LR_NETPOLL))
 		return 0;
-	while (total < NP_REAP_MAX && (n = be->reap(pp->np, ev, 64)) > 0) {
-		for (i = 0; i < n; i++) {
-			struct iowait *w = (struct iowait *)(uintptr_t)ev[i].token;
-			struct g *gp = w->gp;
-
-			atomic_fetch_sub(&w->pp->npwaiting, 1);
-			w->res = ev[i].res;
-			/* w may be gone once gp runs: gp was read first. */
-			glist_ready(&l, gp);
-		}
-		total += n;
-		if (n < 64)
-			break;
-	}
+	reap_completions(pp, &l);
 	unlockr(&pp->nplock, LR_NETPOLL);
 	glist_inject(mp, &l);
 	return l.n;
@@ -593,14 +608,22 @@ void netpoll_sysmon(int64_t now)
 
 /* --- completion style --------------------------------------------------------------- */
 
-/* gopark's unlock function: the request is in; flush if the P has nothing
- * else to run or enough are prepared.  Releases the P's netpoll lock and
- * the poll descriptor's lock (op_submit took them). */
+/*
+ * gopark's unlock function: the request is in; flush if the P has nothing
+ * else to run or enough are prepared.  Then reap what completed (inline at
+ * that flush, or since): a goroutine that parks on a request holds nplock
+ * across its park, so no schedule of it reaps, and completions would
+ * otherwise wait until the P runs out of work, behind every goroutine
+ * queued meanwhile (a burst of new goroutines would all start before the
+ * first of them is resumed).  Releases the P's netpoll lock and the poll
+ * descriptor's lock (op_submit took them).
+ */
 static bool op_commit(struct g *gp, void *arg)
 {
 	struct iowait *w = arg;
 	struct pollfd_desc *pd = w->pd; /* w may be gone once nplock is dropped */
 	struct p *pp = w->pp;
+	struct glist l = { 0 };
 
 	(void)gp;
 	WRITE_ONCE(pp->npunflushed, pp->npunflushed + 1);
@@ -608,9 +631,13 @@ static bool op_commit(struct g *gp, void *arg)
 		netpoll.be->flush(pp->np);
 		WRITE_ONCE(pp->npunflushed, 0);
 	}
+	/* Not from under an M asleep in this poller (see netpoll_poll). */
+	if (!atomic_load(&pp->npsleeping) && netpoll.be->ready(pp->np))
+		reap_completions(pp, &l);
 	unlockr(&pp->nplock, LR_NETPOLL);
 	if (pd)
 		unlockr(&pd->lock, LR_PD);
+	glist_inject(getm(), &l);
 	return true;
 }
 

@@ -18,7 +18,8 @@
  *    -ECANCELED;
  *  - an accept storm, a refused connect, blocking and non-blocking
  *    descriptors (neither switched to the other), regular files, thousands
- *    of file reads at once, descriptor numbers used again, plain threads
+ *    of file reads at once, completed requests not held back by a burst of
+ *    new goroutines, descriptor numbers used again, plain threads
  *    (plain blocking calls), waiters left behind by a runtime that ended;
  *  - a completion for a P whose M computes without a scheduling point is
  *    still delivered (sysmon reaps it; another P runs the goroutine);
@@ -2403,6 +2404,68 @@ static void test_many_file_reads(void **state)
 	rg_close(fd);
 }
 
+/*
+ * A burst of new goroutines does not hold back the ones whose requests
+ * completed: each of BURST goroutines opens (on io_uring, a request on the
+ * ring: it parks) and closes a cached file, and the first open to return
+ * must do so before the last goroutine of the burst started.  The opens
+ * complete as soon as the P submits them; were completions reaped only
+ * when the P runs out of work, every goroutine of the burst would start
+ * (and hold its stack) before the first resumed.
+ */
+#define BURST TEST_SCALE(2000, 500)
+
+struct burst_ctx {
+	rg_wg done;
+	atomic_int started;
+	atomic_int first_back; /* started when the first open returned; -1: none yet */
+	char path[256];
+};
+
+static void burst_opener(void *arg)
+{
+	struct burst_ctx *ctx = arg;
+	int expect = -1, fd;
+
+	atomic_fetch_add(&ctx->started, 1);
+	fd = rg_open(ctx->path, O_RDONLY, 0);
+	atomic_compare_exchange_strong(&ctx->first_back, &expect, atomic_load(&ctx->started));
+	if (fd >= 0)
+		GCHECK_EQ(rg_close(fd), 0);
+	else
+		gcheck_fail("rg_open: %d", fd);
+	rg_wg_done(&ctx->done);
+}
+
+static void burst_main(void *arg)
+{
+	struct burst_ctx *ctx = arg;
+
+	for (int i = 0; i < BURST; i++) {
+		rg_wg_add(&ctx->done, 1);
+		if (rg_go(burst_opener, ctx) != 0) {
+			gcheck_fail("rg_go failed at %d", i);
+			rg_wg_done(&ctx->done);
+		}
+	}
+	rg_wg_wait(&ctx->done);
+	GCHECK(atomic_load(&ctx->first_back) > 0);
+	GCHECK(atomic_load(&ctx->first_back) < BURST);
+}
+
+static void test_completions_not_behind_new_goroutines(void **state)
+{
+	struct burst_ctx ctx = { .first_back = -1 };
+	int fd;
+
+	(void)state;
+	tmp_path(ctx.path, sizeof(ctx.path), "burst");
+	fd = open(ctx.path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	RUN_IN_RUNTIME(1, burst_main, &ctx);
+}
+
 /* --------------------------------------------------------------------- */
 /* Plain threads                                                         */
 /* --------------------------------------------------------------------- */
@@ -3313,6 +3376,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_files, tmp_dir_setup, tmp_dir_teardown),
 		cmocka_unit_test_setup_teardown(test_many_file_reads, tmp_dir_setup,
 						tmp_dir_teardown),
+		cmocka_unit_test_setup_teardown(test_completions_not_behind_new_goroutines,
+						tmp_dir_setup, tmp_dir_teardown),
 		cmocka_unit_test(test_plain_thread),
 		cmocka_unit_test(test_waiters_left_behind),
 		cmocka_unit_test(test_backend),
