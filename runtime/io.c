@@ -8,8 +8,10 @@
  *     descriptor says;
  *   - io_uring (completion): regular files first try the call with
  *     RWF_NOWAIT (a page-cache hit costs one system call and no park),
- *     everything else, and files that would block, become a request on the
- *     P's ring (netpoll_op) and the goroutine parks until it completes;
+ *     except reads on an M whose attempts keep missing the cache (see
+ *     nowait_skip); everything else, and files that would block, become a
+ *     request on the P's ring (netpoll_op) and the goroutine parks until
+ *     it completes;
  *   - epoll (readiness): every call is first tried without blocking
  *     (MSG_DONTWAIT, RWF_NOWAIT; accept and connect need O_NONBLOCK, which
  *     they set on the descriptor, as Go does) and on EAGAIN the goroutine
@@ -260,6 +262,46 @@ static ssize_t io_plain(bool wr, int fd, void *buf, size_t len, off_t off)
 	return wr ? ki_pwrite(fd, buf, len, off) : ki_pread(fd, buf, len, off);
 }
 
+/*
+ * Completion style, reads of regular files: whether to skip the RWF_NOWAIT
+ * attempt and go to the ring at once.  An attempt on pages that are not
+ * cached is no free miss: it starts their readahead itself, one plug and
+ * one doorbell of the device per file (a VM exit on a virtual disk), then
+ * says -EAGAIN, and the read on the ring waits for that I/O.  Reads that
+ * go to the ring together are issued together, under one plug, adjacent
+ * blocks merged.  So an M whose last NOWAIT_MISSES attempts all missed
+ * (a cold workload) sends its reads to the ring and tries one read in
+ * NOWAIT_PROBE still, so that pages cached again are seen soon; one hit
+ * (bytes from the cache) and it tries every read again.  An attempt that
+ * returns 0 (end of file) says nothing either way.  Per M, as the M runs
+ * (no migration inside the runtime's code): a hint, no lock.
+ */
+#define NOWAIT_MISSES 8
+#define NOWAIT_PROBE  16
+
+static __thread struct {
+	uint32_t misses;  /* attempts in a row that said -EAGAIN, up to NOWAIT_MISSES */
+	uint32_t skipped; /* reads sent to the ring at once since the last probe */
+} nowait __attribute__((tls_model("initial-exec")));
+
+static bool nowait_skip(void)
+{
+	if (nowait.misses < NOWAIT_MISSES)
+		return false;
+	if (++nowait.skipped < NOWAIT_PROBE)
+		return true;
+	nowait.skipped = 0;
+	return false;
+}
+
+static void nowait_learn(ssize_t r)
+{
+	if (r > 0)
+		nowait.misses = 0;
+	else if (r == -EAGAIN && nowait.misses < NOWAIT_MISSES)
+		nowait.misses++;
+}
+
 static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 {
 	struct np_req req = {
@@ -278,9 +320,15 @@ static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 		if (r != KI_FD_FILE)
 			return netpoll_op(&req, fd); /* the ring tries it first itself */
 	}
+	/* A pread's descriptor may be no file (a pipe's -ESPIPE): checked
+	 * only when the attempt is skipped. */
+	if (mode == 1 && !wr && nowait_skip() && (off < 0 || netpoll_fd_kind(fd) == KI_FD_FILE))
+		return netpoll_op(&req, fd);
 	for (;;) {
 		r = wr ? ki_pwritev2(fd, buf, len, off, RWF_NOWAIT) :
 			 ki_preadv2(fd, buf, len, off, RWF_NOWAIT);
+		if (mode == 1 && !wr)
+			nowait_learn(r);
 		if (r == -EOPNOTSUPP && mode == 0 && netpoll_set_nonblock(fd) == 0)
 			r = io_plain(wr, fd, buf, len, off);
 		if (r != -EAGAIN && r != -EOPNOTSUPP)

@@ -18,7 +18,8 @@
  *    -ECANCELED;
  *  - an accept storm, a refused connect, blocking and non-blocking
  *    descriptors (neither switched to the other), regular files, thousands
- *    of file reads at once, completed requests not held back by a burst of
+ *    of file reads at once, files read from disk (not cached) by many
+ *    goroutines at once, completed requests not held back by a burst of
  *    new goroutines, descriptor numbers used again, plain threads
  *    (plain blocking calls), waiters left behind by a runtime that ended;
  *  - a completion for a P whose M computes without a scheduling point is
@@ -2405,6 +2406,200 @@ static void test_many_file_reads(void **state)
 }
 
 /*
+ * Files that are not in the page cache, read at once by many goroutines:
+ * each reads its whole file in pieces to the end, then one piece again
+ * with rg_pread, and gets the right bytes.  The files are made in a
+ * directory on disk ($TMPDIR, default /var/tmp: /tmp may be a tmpfs, whose
+ * pages cannot be dropped), flushed (syncfs) and dropped from the cache
+ * (POSIX_FADV_DONTNEED) before each run.  Reads that find no page cached
+ * may go to the ring at once, without trying the cache first (see
+ * io_rw in runtime/io.c); a pread of a pipe made meanwhile still fails
+ * with -ESPIPE and leaves its data in the pipe (on the ring a read at an
+ * offset would take it), and files cached and not, read together, read
+ * the same.
+ */
+#define COLD_FILES TEST_SCALE(1000, 200)
+#define COLD_PIECE 3000 /* a read's length: several per file, not page-aligned */
+
+static size_t cold_size(int i)
+{
+	return (size_t)i * 1237 % 20000; /* 0 to 5 pages, some empty */
+}
+
+static int cold_dir_setup(void **state)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	(void)state;
+	snprintf(tmp_dir, sizeof(tmp_dir), "%.40s/ringo-test-io-XXXXXX",
+		 tmp && *tmp ? tmp : "/var/tmp");
+	return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+/* Flush the files and drop them from the page cache (best effort: a
+ * tmpfs keeps them, and then the reads test the cached path). */
+static void cold_drop(void)
+{
+	char path[256], name[32];
+	int fd = open(tmp_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	assert_true(fd >= 0);
+	assert_int_equal(syncfs(fd), 0);
+	close(fd);
+	for (int i = 0; i < COLD_FILES; i++) {
+		snprintf(name, sizeof(name), "cold-%d", i);
+		tmp_path(path, sizeof(path), name);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		assert_true(fd >= 0);
+		posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
+		close(fd);
+	}
+}
+
+struct cold_ctx {
+	rg_wg done;
+	atomic_int ok;
+};
+
+struct cold_arg {
+	struct cold_ctx *ctx;
+	int i;
+};
+
+/* Read file i to its end, then (again) its middle piece with rg_pread. */
+static bool cold_read_one(int i, bool again)
+{
+	size_t size = cold_size(i), got = 0, mid = size / 3;
+	unsigned char *buf = malloc(size + COLD_PIECE);
+	char path[256], name[32];
+	bool good = false;
+	ssize_t n = 0;
+	int fd;
+
+	if (!buf) {
+		gcheck_fail("out of memory");
+		return false;
+	}
+	snprintf(name, sizeof(name), "cold-%d", i);
+	tmp_path(path, sizeof(path), name);
+	fd = rg_open(path, O_RDONLY, 0);
+	if (fd < 0) {
+		gcheck_fail("%s: rg_open: %d", name, fd);
+		goto out;
+	}
+	while (got <= size && (n = rg_read(fd, buf + got, COLD_PIECE)) > 0)
+		got += (size_t)n;
+	if (n < 0 || got != size || pat_diff(buf, size, (uint64_t)i, 0) >= 0) {
+		gcheck_fail("%s: %zu of %zu bytes (last %zd), content %ld", name, got, size, n,
+			    got == size ? pat_diff(buf, size, (uint64_t)i, 0) : -1);
+		goto out;
+	}
+	n = again ? rg_pread(fd, buf, COLD_PIECE, (off_t)mid) : 0;
+	if (again && (n != (ssize_t)(size - mid < COLD_PIECE ? size - mid : COLD_PIECE) ||
+		      pat_diff(buf, (size_t)n, (uint64_t)i, mid) >= 0)) {
+		gcheck_fail("%s: pread at %zu: %zd", name, mid, n);
+		goto out;
+	}
+	good = true;
+out:
+	if (fd >= 0)
+		GCHECK_EQ(rg_close(fd), 0);
+	free(buf);
+	return good;
+}
+
+static void cold_reader(void *arg)
+{
+	struct cold_arg *a = arg;
+
+	if (cold_read_one(a->i, true))
+		atomic_fetch_add(&a->ctx->ok, 1);
+	rg_wg_done(&a->ctx->done);
+}
+
+static void cold_main(void *arg)
+{
+	struct cold_ctx ctx = { 0 };
+	struct cold_arg *args = calloc(COLD_FILES, sizeof(*args));
+
+	(void)arg;
+	if (!args) {
+		gcheck_fail("out of memory");
+		return;
+	}
+	for (int i = 0; i < COLD_FILES; i++) {
+		args[i] = (struct cold_arg){ &ctx, i };
+		rg_wg_add(&ctx.done, 1);
+		if (rg_go(cold_reader, &args[i]) != 0) {
+			gcheck_fail("rg_go failed at %d", i);
+			rg_wg_done(&ctx.done);
+		}
+	}
+	rg_wg_wait(&ctx.done);
+	GCHECK_EQ(atomic_load(&ctx.ok), COLD_FILES);
+	free(args);
+}
+
+/* One goroutine: cold files of one piece one after another (a read that
+ * misses the cache, then end of file: nothing that hits it), each followed
+ * by preads of a pipe holding data, which must fail and leave the data
+ * there. */
+static void cold_pipe_main(void *arg)
+{
+	unsigned char data[1024], buf[sizeof(data)];
+	int fds[2], files = 0;
+
+	(void)arg;
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		gcheck_fail("pipe2: %s", strerror(errno));
+		return;
+	}
+	/* More than the preads could take if they read: none blocks. */
+	pat_fill(data, sizeof(data), 99, 0);
+	GCHECK_EQ(rg_write(fds[1], data, sizeof(data)), (ssize_t)sizeof(data));
+	for (int i = 1; i < COLD_FILES && files < 24; i++) {
+		if (cold_size(i) >= COLD_PIECE || cold_size(i) == 0)
+			continue;
+		files++;
+		GCHECK(cold_read_one(i, false));
+		for (int k = 0; k < 4; k++)
+			GCHECK_EQ(rg_pread(fds[0], buf, 8, 0), -ESPIPE);
+	}
+	GCHECK_EQ(files, 24);
+	GCHECK_EQ(rg_close(fds[1]), 0);
+	GCHECK_EQ(rg_read(fds[0], buf, sizeof(buf)), (ssize_t)sizeof(data));
+	GCHECK_EQ(pat_diff(buf, sizeof(data), 99, 0), -1);
+	GCHECK_EQ(rg_close(fds[0]), 0);
+}
+
+static void test_cold_file_reads(void **state)
+{
+	unsigned char *data = malloc(20000); /* above every cold_size */
+	char path[256], name[32];
+
+	(void)state;
+	assert_non_null(data);
+	for (int i = 0; i < COLD_FILES; i++) {
+		size_t size = cold_size(i);
+		int fd;
+
+		snprintf(name, sizeof(name), "cold-%d", i);
+		tmp_path(path, sizeof(path), name);
+		fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+		assert_true(fd >= 0);
+		pat_fill(data, size, (uint64_t)i, 0);
+		assert_int_equal(write(fd, data, size), (ssize_t)size);
+		close(fd);
+	}
+	free(data);
+	cold_drop();
+	RUN_IN_RUNTIME(2, cold_main, NULL);
+	cold_drop();
+	RUN_IN_RUNTIME(1, cold_pipe_main, NULL);
+	RUN_IN_RUNTIME(2, cold_main, NULL); /* the files read since cached, the rest not */
+}
+
+/*
  * A burst of new goroutines does not hold back the ones whose requests
  * completed: each of BURST goroutines opens (on io_uring, a request on the
  * ring: it parks) and closes a cached file, and the first open to return
@@ -3375,6 +3570,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fd_reuse),
 		cmocka_unit_test_setup_teardown(test_files, tmp_dir_setup, tmp_dir_teardown),
 		cmocka_unit_test_setup_teardown(test_many_file_reads, tmp_dir_setup,
+						tmp_dir_teardown),
+		cmocka_unit_test_setup_teardown(test_cold_file_reads, cold_dir_setup,
 						tmp_dir_teardown),
 		cmocka_unit_test_setup_teardown(test_completions_not_behind_new_goroutines,
 						tmp_dir_setup, tmp_dir_teardown),
