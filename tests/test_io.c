@@ -2967,19 +2967,22 @@ static const struct child_case child_cases[] = {
 	{ "broken_pipe", child_broken_pipe },
 };
 
-/* Run child @name with RINGO_NETPOLL=@netpoll (NULL: unset). */
-static void run_netpoll_child(const char *name, const char *netpoll, struct child_result *r)
+/* Run child @name with RINGO_NETPOLL=@netpoll (NULL: unset) and @extra
+ * (NULL: none), another NAME=VALUE of its environment. */
+static void run_netpoll_child_env(const char *name, const char *netpoll, const char *extra,
+				  struct child_result *r)
 {
 	const char *inherited = getenv("RINGO_NETPOLL");
 	char *saved = inherited ? strdup(inherited) : NULL;
 	char entry[128];
-	const char *env[2] = { NULL, NULL };
-	int rc;
+	const char *env[3] = { NULL, NULL, NULL };
+	int rc, n = 0;
 
 	if (netpoll) {
 		snprintf(entry, sizeof(entry), "RINGO_NETPOLL=%s", netpoll);
-		env[0] = entry;
+		env[n++] = entry;
 	}
+	env[n] = extra;
 	unsetenv("RINGO_NETPOLL");
 	rc = child_run(name, env, r);
 	if (saved) {
@@ -2988,6 +2991,11 @@ static void run_netpoll_child(const char *name, const char *netpoll, struct chil
 	}
 	if (rc < 0)
 		fail_msg("cannot start child '%s': %s", name, strerror(-rc));
+}
+
+static void run_netpoll_child(const char *name, const char *netpoll, struct child_result *r)
+{
+	run_netpoll_child_env(name, netpoll, NULL, r);
 }
 
 /* Lines of the child's stderr that contain @needle, not counting ours. */
@@ -3053,16 +3061,12 @@ static void test_backend_forced(void **state)
  * that interrupt their submitter) still serve: the kernel's other mode. */
 static void test_iouring_coop_off(void **state)
 {
-	const char *env[] = { "RINGO_NETPOLL=io_uring", "RINGO_DEBUG=iouringcoop=0", NULL };
 	struct child_result r;
-	int rc;
 
 	(void)state;
 	if (!io_uring_available())
 		skip();
-	rc = child_run("echo", env, &r);
-	if (rc < 0)
-		fail_msg("cannot start child 'echo': %s", strerror(-rc));
+	run_netpoll_child_env("echo", "io_uring", "RINGO_DEBUG=iouringcoop=0", &r);
 	expect_backend("echo", &r, "io_uring");
 	child_result_free(&r);
 }
