@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -544,5 +545,98 @@ static inline int test_deny_rseq(void)
 		return -errno;
 	return 0;
 }
+
+/* --------------------------------------------------------------------- */
+/* Tools: real clients run by the tests that drive the examples          */
+/* --------------------------------------------------------------------- */
+
+/* Is prog an executable in one of $PATH's directories? */
+static inline bool tool_in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char file[PATH_MAX];
+
+	while (path && *path) {
+		size_t len = strcspn(path, ":");
+
+		snprintf(file, sizeof(file), "%.*s/%s", (int)len, len ? path : ".", prog);
+		if (access(file, X_OK) == 0)
+			return true;
+		path += len + (path[len] == ':');
+	}
+	return false;
+}
+
+/*
+ * Run argv (searched in $PATH) with stdin_fd as its standard input (-1:
+ * /dev/null), its stdout and stderr into out[cap] (NUL-terminated, the
+ * rest dropped), and wait for it, at most timeout_s seconds.
+ * Returns its exit status, or -1 if it could not run, was killed or took
+ * too long.
+ */
+static inline int tool_run(char *const argv[], int stdin_fd, char *out, size_t cap, int timeout_s)
+{
+	posix_spawn_file_actions_t fa;
+	int pipefd[2], status, rc;
+	int64_t deadline = now_ns() + (int64_t)timeout_s * 1000000000;
+	size_t len = 0;
+	pid_t pid;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	if (stdin_fd >= 0)
+		posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+	else
+		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
+	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	close(pipefd[1]);
+	if (rc) {
+		close(pipefd[0]);
+		return -1;
+	}
+	for (;;) {
+		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+		int64_t left_ms = (deadline - now_ns()) / 1000000;
+		char sink[4096];
+		ssize_t n;
+
+		if (left_ms <= 0) {
+			print_error("%s: no end after %d s; killed\n", argv[0], timeout_s);
+			kill(pid, SIGKILL);
+			break;
+		}
+		if (poll(&pfd, 1, (int)left_ms) <= 0)
+			continue;
+		if (len + 1 < cap)
+			n = read(pipefd[0], out + len, cap - len - 1);
+		else
+			n = read(pipefd[0], sink, sizeof(sink));
+		if (n == 0 || (n < 0 && errno != EINTR))
+			break;
+		if (n > 0 && len + 1 < cap)
+			len += (size_t)n;
+	}
+	close(pipefd[0]);
+	out[len] = '\0';
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) && now_ns() < deadline ? WEXITSTATUS(status) : -1;
+}
+
+#define assert_has(haystack, needle)                                                \
+	do {                                                                        \
+		if (!strstr((haystack), (needle)))                                  \
+			fail_msg("\"%s\" not found in:\n%s", (needle), (haystack)); \
+	} while (0)
+
+#define assert_lacks(haystack, needle)                                                 \
+	do {                                                                           \
+		if (strstr((haystack), (needle)))                                      \
+			fail_msg("\"%s\" unexpectedly in:\n%s", (needle), (haystack)); \
+	} while (0)
 
 #endif /* RINGO_TESTS_HELPERS_H */

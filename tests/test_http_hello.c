@@ -78,98 +78,13 @@ static struct {
 /* Programs                                                              */
 /* --------------------------------------------------------------------- */
 
-/* Is prog an executable in one of $PATH's directories? */
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char file[PATH_MAX];
-
-	while (path && *path) {
-		size_t len = strcspn(path, ":");
-
-		snprintf(file, sizeof(file), "%.*s/%s", (int)len, len ? path : ".", prog);
-		if (access(file, X_OK) == 0)
-			return true;
-		path += len + (path[len] == ':');
-	}
-	return false;
-}
-
-/*
- * Run argv (searched in $PATH) with @envp, its stdout and stderr into
- * out[cap] (NUL-terminated, the rest dropped), and wait for it, at most
- * IO_TIMEOUT_S * 3 seconds.  Returns its exit status, or -1 if it could
- * not run, was killed or took too long.
- */
-static int run_tool(char *const argv[], char *out, size_t cap)
-{
-	posix_spawn_file_actions_t fa;
-	int pipefd[2], status, rc;
-	int64_t deadline = now_ns() + (int64_t)IO_TIMEOUT_S * 3 * 1000000000;
-	size_t len = 0;
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -1;
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (rc) {
-		close(pipefd[0]);
-		return -1;
-	}
-	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		int64_t left_ms = (deadline - now_ns()) / 1000000;
-		char sink[4096];
-		ssize_t n;
-
-		if (left_ms <= 0) {
-			print_error("%s: no end after %d s; killed\n", argv[0], IO_TIMEOUT_S * 3);
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(&pfd, 1, (int)left_ms) <= 0)
-			continue;
-		if (len + 1 < cap)
-			n = read(pipefd[0], out + len, cap - len - 1);
-		else
-			n = read(pipefd[0], sink, sizeof(sink));
-		if (n == 0 || (n < 0 && errno != EINTR))
-			break;
-		if (n > 0 && len + 1 < cap)
-			len += (size_t)n;
-	}
-	close(pipefd[0]);
-	out[len] = '\0';
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) && now_ns() < deadline ? WEXITSTATUS(status) : -1;
-}
-
 /* Run a tool that must succeed; its output in out[cap]. */
 #define run_ok(out, ...)                                                                          \
 	do {                                                                                      \
 		char *argv_[] = { __VA_ARGS__, NULL };                                            \
-		int rc_ = run_tool(argv_, (out), sizeof(out));                                    \
+		int rc_ = tool_run(argv_, -1, (out), sizeof(out), IO_TIMEOUT_S * 3);              \
 		if (rc_ != 0)                                                                     \
 			fail_msg("%s failed (status %d); its output:\n%s", argv_[0], rc_, (out)); \
-	} while (0)
-
-#define assert_has(haystack, needle)                                                \
-	do {                                                                        \
-		if (!strstr((haystack), (needle)))                                  \
-			fail_msg("\"%s\" not found in:\n%s", (needle), (haystack)); \
-	} while (0)
-
-#define assert_lacks(haystack, needle)                                                 \
-	do {                                                                           \
-		if (strstr((haystack), (needle)))                                      \
-			fail_msg("\"%s\" unexpectedly in:\n%s", (needle), (haystack)); \
 	} while (0)
 
 /* --------------------------------------------------------------------- */
@@ -722,7 +637,7 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (!in_path("curl") || !in_path("ab")) {
+	if (!tool_in_path("curl") || !tool_in_path("ab")) {
 		fprintf(stderr, "test_http_hello: curl and ab are needed "
 				"(apt-get install curl apache2-utils)\n");
 		return 77;

@@ -90,90 +90,13 @@ static struct server srv;
 /* Programs                                                              */
 /* --------------------------------------------------------------------- */
 
-/* Is prog an executable in one of $PATH's directories? */
-static bool in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char file[PATH_MAX];
-
-	while (path && *path) {
-		size_t len = strcspn(path, ":");
-
-		snprintf(file, sizeof(file), "%.*s/%s", (int)len, len ? path : ".", prog);
-		if (access(file, X_OK) == 0)
-			return true;
-		path += len + (path[len] == ':');
-	}
-	return false;
-}
-
-/*
- * Run argv (searched in $PATH) with stdin_fd as its standard input (-1:
- * /dev/null), its stdout and stderr into out[cap] (NUL-terminated, the
- * rest dropped), and wait for it, at most IO_TIMEOUT_S * 3 seconds.
- * Returns its exit status, or -1 if it could not run, was killed or took
- * too long.
- */
-static int run_tool(char *const argv[], int stdin_fd, char *out, size_t cap)
-{
-	posix_spawn_file_actions_t fa;
-	int pipefd[2], status, rc;
-	int64_t deadline = now_ns() + (int64_t)IO_TIMEOUT_S * 3 * 1000000000;
-	size_t len = 0;
-	pid_t pid;
-
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
-		return -1;
-	posix_spawn_file_actions_init(&fa);
-	if (stdin_fd >= 0)
-		posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
-	else
-		posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
-	posix_spawn_file_actions_destroy(&fa);
-	close(pipefd[1]);
-	if (rc) {
-		close(pipefd[0]);
-		return -1;
-	}
-	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
-		int64_t left_ms = (deadline - now_ns()) / 1000000;
-		char sink[4096];
-		ssize_t n;
-
-		if (left_ms <= 0) {
-			print_error("%s: no end after %d s; killed\n", argv[0], IO_TIMEOUT_S * 3);
-			kill(pid, SIGKILL);
-			break;
-		}
-		if (poll(&pfd, 1, (int)left_ms) <= 0)
-			continue;
-		if (len + 1 < cap)
-			n = read(pipefd[0], out + len, cap - len - 1);
-		else
-			n = read(pipefd[0], sink, sizeof(sink));
-		if (n == 0 || (n < 0 && errno != EINTR))
-			break;
-		if (n > 0 && len + 1 < cap)
-			len += (size_t)n;
-	}
-	close(pipefd[0]);
-	out[len] = '\0';
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	return WIFEXITED(status) && now_ns() < deadline ? WEXITSTATUS(status) : -1;
-}
-
 /* Run redis-cli against the group's server with the given arguments and
  * standard input (-1: none); it must succeed.  Its output in out. */
 #define cli_in(out, stdin_fd, ...)                                                             \
 	do {                                                                                   \
 		char *argv_[] = { "redis-cli",	"-h",	     "127.0.0.1", "-p",                \
 				  srv.port_str, __VA_ARGS__, NULL };                           \
-		int rc_ = run_tool(argv_, (stdin_fd), (out), sizeof(out));                     \
+		int rc_ = tool_run(argv_, (stdin_fd), (out), sizeof(out), IO_TIMEOUT_S * 3);   \
 		if (rc_ != 0)                                                                  \
 			fail_msg("redis-cli failed (status %d); its output:\n%s", rc_, (out)); \
 	} while (0)
@@ -188,18 +111,6 @@ static int run_tool(char *const argv[], int stdin_fd, char *out, size_t cap)
 		if (strcmp(out_, (want)) != 0)                                                  \
 			fail_msg("redis-cli %s printed \"%s\", not \"%s\"", #__VA_ARGS__, out_, \
 				 (want));                                                       \
-	} while (0)
-
-#define assert_has(haystack, needle)                                                \
-	do {                                                                        \
-		if (!strstr((haystack), (needle)))                                  \
-			fail_msg("\"%s\" not found in:\n%s", (needle), (haystack)); \
-	} while (0)
-
-#define assert_lacks(haystack, needle)                                                 \
-	do {                                                                           \
-		if (strstr((haystack), (needle)))                                      \
-			fail_msg("\"%s\" unexpectedly in:\n%s", (needle), (haystack)); \
 	} while (0)
 
 /* An unlinked temporary file holding len bytes of data, at offset 0. */
@@ -638,7 +549,7 @@ static void run_benchmark(const char *pipeline)
 			 "-q",
 			 NULL };
 	char out[8192];
-	int rc = run_tool(argv, -1, out, sizeof(out));
+	int rc = tool_run(argv, -1, out, sizeof(out), IO_TIMEOUT_S * 3);
 
 	if (rc != 0)
 		fail_msg("redis-benchmark -P %s failed (status %d); its output:\n%s", pipeline, rc,
@@ -1083,7 +994,7 @@ int main(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	if (!in_path("redis-cli") || !in_path("redis-benchmark")) {
+	if (!tool_in_path("redis-cli") || !tool_in_path("redis-benchmark")) {
 		fprintf(stderr, "test_kv_server: redis-cli and redis-benchmark are needed "
 				"(apt-get install redis-tools)\n");
 		return 77;
