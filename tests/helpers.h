@@ -639,4 +639,105 @@ static inline int tool_run(char *const argv[], int stdin_fd, char *out, size_t c
 			fail_msg("\"%s\" unexpectedly in:\n%s", (needle), (haystack)); \
 	} while (0)
 
+/* An example program run as a server by a test: "PATH 0" (a free port),
+ * whose first line on stdout is "NAME: listening on port N (P Ps)". */
+struct example {
+	pid_t pid;
+	int port;
+	int out_fd; /* its stdout, after the first line */
+};
+
+/* Start the example at path with RINGO_NETPOLL=netpoll (NULL: as this
+ * process has it) and read its port, waiting at most CHILD_TIMEOUT_S.  The
+ * server is killed if this process dies (a watchdog's SIGALRM included).
+ * 0, or -1 (said why). */
+static inline int example_start(struct example *ex, const char *path, const char *netpoll)
+{
+	char *argv[] = { (char *)path, "0", NULL };
+	pid_t parent = getpid();
+	char line[256];
+	size_t len = 0;
+	int pipefd[2], procs;
+	int64_t deadline;
+
+	if (pipe2(pipefd, O_CLOEXEC) < 0)
+		return -1;
+	ex->pid = fork();
+	if (ex->pid < 0) {
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	if (ex->pid == 0) {
+		dup2(pipefd[1], 1);
+		signal(SIGPIPE, SIG_DFL);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+			_exit(1);
+		if (netpoll)
+			setenv("RINGO_NETPOLL", netpoll, 1);
+		execv(path, argv);
+		fprintf(stderr, "cannot run %s: %s\n", path, strerror(errno));
+		_exit(127);
+	}
+	close(pipefd[1]);
+	ex->out_fd = pipefd[0];
+
+	deadline = now_ns() + (int64_t)CHILD_TIMEOUT_S * 1000000000;
+	while (!memchr(line, '\n', len) && len + 1 < sizeof(line)) {
+		struct pollfd pfd = { .fd = ex->out_fd, .events = POLLIN };
+		int64_t left_ms = (deadline - now_ns()) / 1000000;
+		ssize_t n;
+
+		if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) < 0)
+			break;
+		n = read(ex->out_fd, line + len, sizeof(line) - len - 1);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	line[len] = '\0';
+	if (sscanf(line, "%*[^:]: listening on port %d (%d Ps)", &ex->port, &procs) != 2) {
+		print_error("%s did not start: it printed \"%s\"\n", path, line);
+		kill(ex->pid, SIGKILL);
+		waitpid(ex->pid, NULL, 0);
+		close(ex->out_fd);
+		return -1;
+	}
+	return 0;
+}
+
+/* SIGTERM: the example must exit with status 0 within timeout_s.  What it
+ * printed after its first line goes to out[cap] (out may be NULL).  0, or
+ * -1 (said why). */
+static inline int example_stop(struct example *ex, int timeout_s, char *out, size_t cap)
+{
+	int64_t deadline = now_ns() + (int64_t)timeout_s * 1000000000;
+	int status = 0;
+	size_t len = 0;
+	ssize_t n;
+	pid_t r;
+
+	kill(ex->pid, SIGTERM);
+	while ((r = waitpid(ex->pid, &status, WNOHANG)) == 0 && now_ns() < deadline)
+		usleep(10000);
+	if (r == 0) {
+		print_error("the server did not exit within %d s of SIGTERM\n", timeout_s);
+		kill(ex->pid, SIGKILL);
+		waitpid(ex->pid, NULL, 0);
+		close(ex->out_fd);
+		return -1;
+	}
+	fcntl(ex->out_fd, F_SETFL, O_NONBLOCK);
+	while (out && len + 1 < cap && (n = read(ex->out_fd, out + len, cap - len - 1)) > 0)
+		len += (size_t)n;
+	if (out && cap)
+		out[len] = '\0';
+	close(ex->out_fd);
+	if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		print_error("the server ended with raw status 0x%x after SIGTERM\n", status);
+		return -1;
+	}
+	return 0;
+}
+
 #endif /* RINGO_TESTS_HELPERS_H */

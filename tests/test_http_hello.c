@@ -92,61 +92,16 @@ static struct {
 /* --------------------------------------------------------------------- */
 
 /* Start the server with RINGO_NETPOLL=@netpoll (NULL: as this process has
- * it) and read its port.  The server is killed if this process dies (the
- * watchdog's SIGALRM included).  (group set-up) */
+ * it) and read its port.  (group set-up) */
 static int server_start(const char *netpoll)
 {
-	char *argv[] = { server_path, "0", NULL };
-	pid_t parent = getpid();
-	char line[256];
-	size_t len = 0;
-	int pipefd[2], procs;
-	int64_t deadline;
+	struct example ex;
 
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (example_start(&ex, server_path, netpoll) < 0)
 		return -1;
-	srv.pid = fork();
-	if (srv.pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return -1;
-	}
-	if (srv.pid == 0) {
-		dup2(pipefd[1], 1);
-		signal(SIGPIPE, SIG_DFL);
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(1);
-		if (netpoll)
-			setenv("RINGO_NETPOLL", netpoll, 1);
-		execv(server_path, argv);
-		fprintf(stderr, "cannot run %s: %s\n", server_path, strerror(errno));
-		_exit(127);
-	}
-	close(pipefd[1]);
-	srv.out_fd = pipefd[0];
-
-	/* Its first line: "http_hello: listening on port N (P Ps)". */
-	deadline = now_ns() + (int64_t)CHILD_TIMEOUT_S * 1000000000;
-	while (!memchr(line, '\n', len) && len + 1 < sizeof(line)) {
-		struct pollfd pfd = { .fd = srv.out_fd, .events = POLLIN };
-		int64_t left_ms = (deadline - now_ns()) / 1000000;
-		ssize_t n;
-
-		if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) < 0)
-			break;
-		n = read(srv.out_fd, line + len, sizeof(line) - len - 1);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	line[len] = '\0';
-	if (sscanf(line, "http_hello: listening on port %d (%d Ps)", &srv.port, &procs) != 2) {
-		print_error("%s did not start: it printed \"%s\"\n", server_path, line);
-		kill(srv.pid, SIGKILL);
-		waitpid(srv.pid, NULL, 0);
-		close(srv.out_fd);
-		return -1;
-	}
+	srv.pid = ex.pid;
+	srv.port = ex.port;
+	srv.out_fd = ex.out_fd;
 	snprintf(srv.url, sizeof(srv.url), "http://127.0.0.1:%d/", srv.port);
 	return 0;
 }
@@ -168,24 +123,10 @@ static int setup_epoll(void **state)
 /* SIGTERM: the server must exit with status 0 within CHILD_TIMEOUT_S. */
 static int server_stop(void **state)
 {
-	int64_t deadline = now_ns() + (int64_t)CHILD_TIMEOUT_S * 1000000000;
-	int status = 0;
-	pid_t r;
+	struct example ex = { .pid = srv.pid, .port = srv.port, .out_fd = srv.out_fd };
 
 	(void)state;
-	kill(srv.pid, SIGTERM);
-	while ((r = waitpid(srv.pid, &status, WNOHANG)) == 0 && now_ns() < deadline)
-		usleep(10000);
-	close(srv.out_fd);
-	if (r == 0) {
-		print_error("the server did not exit within %d s of SIGTERM\n", CHILD_TIMEOUT_S);
-		stop_failed = true;
-		kill(srv.pid, SIGKILL);
-		waitpid(srv.pid, NULL, 0);
-		return -1;
-	}
-	if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		print_error("the server ended with raw status 0x%x after SIGTERM\n", status);
+	if (example_stop(&ex, CHILD_TIMEOUT_S, NULL, 0) < 0) {
 		stop_failed = true;
 		return -1;
 	}

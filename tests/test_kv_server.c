@@ -134,62 +134,17 @@ static int temp_file(const char *data, size_t len)
 /* --------------------------------------------------------------------- */
 
 /* Start a server with RINGO_NETPOLL=netpoll (NULL: as this process has it)
- * and read its port.  The server is killed if this process dies (the
- * watchdog's SIGALRM included).  0 or -1. */
+ * and read its port.  0 or -1. */
 static int server_start(struct server *s, const char *netpoll)
 {
-	char *argv[] = { server_path, "0", NULL };
-	pid_t parent = getpid();
-	char line[256];
-	size_t len = 0;
-	int pipefd[2], procs;
-	int64_t deadline;
+	struct example ex;
 
 	s->netpoll = netpoll;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (example_start(&ex, server_path, netpoll) < 0)
 		return -1;
-	s->pid = fork();
-	if (s->pid < 0) {
-		close(pipefd[0]);
-		close(pipefd[1]);
-		return -1;
-	}
-	if (s->pid == 0) {
-		dup2(pipefd[1], 1);
-		signal(SIGPIPE, SIG_DFL);
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
-			_exit(1);
-		if (netpoll)
-			setenv("RINGO_NETPOLL", netpoll, 1);
-		execv(server_path, argv);
-		fprintf(stderr, "cannot run %s: %s\n", server_path, strerror(errno));
-		_exit(127);
-	}
-	close(pipefd[1]);
-	s->out_fd = pipefd[0];
-
-	/* Its first line: "kv_server: listening on port N (P Ps)". */
-	deadline = now_ns() + (int64_t)CHILD_TIMEOUT_S * 1000000000;
-	while (!memchr(line, '\n', len) && len + 1 < sizeof(line)) {
-		struct pollfd pfd = { .fd = s->out_fd, .events = POLLIN };
-		int64_t left_ms = (deadline - now_ns()) / 1000000;
-		ssize_t n;
-
-		if (left_ms <= 0 || poll(&pfd, 1, (int)left_ms) < 0)
-			break;
-		n = read(s->out_fd, line + len, sizeof(line) - len - 1);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	line[len] = '\0';
-	if (sscanf(line, "kv_server: listening on port %d (%d Ps)", &s->port, &procs) != 2) {
-		print_error("%s did not start: it printed \"%s\"\n", server_path, line);
-		kill(s->pid, SIGKILL);
-		waitpid(s->pid, NULL, 0);
-		close(s->out_fd);
-		return -1;
-	}
+	s->pid = ex.pid;
+	s->port = ex.port;
+	s->out_fd = ex.out_fd;
 	snprintf(s->port_str, sizeof(s->port_str), "%d", s->port);
 	return 0;
 }
@@ -198,32 +153,9 @@ static int server_start(struct server *s, const char *netpoll)
  * output after the first line goes to out[cap].  0 or -1 (said why). */
 static int server_stop(struct server *s, char *out, size_t cap)
 {
-	int64_t deadline = now_ns() + (int64_t)STOP_TIMEOUT_S * 1000000000;
-	int status = 0;
-	ssize_t n;
-	size_t len = 0;
-	pid_t r;
+	struct example ex = { .pid = s->pid, .port = s->port, .out_fd = s->out_fd };
 
-	kill(s->pid, SIGTERM);
-	while ((r = waitpid(s->pid, &status, WNOHANG)) == 0 && now_ns() < deadline)
-		usleep(10000);
-	if (r == 0) {
-		print_error("the server did not exit within %d s of SIGTERM\n", STOP_TIMEOUT_S);
-		kill(s->pid, SIGKILL);
-		waitpid(s->pid, NULL, 0);
-		close(s->out_fd);
-		return -1;
-	}
-	fcntl(s->out_fd, F_SETFL, O_NONBLOCK);
-	while (len + 1 < cap && (n = read(s->out_fd, out + len, cap - len - 1)) > 0)
-		len += (size_t)n;
-	out[len] = '\0';
-	close(s->out_fd);
-	if (r < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		print_error("the server ended with raw status 0x%x after SIGTERM\n", status);
-		return -1;
-	}
-	return 0;
+	return example_stop(&ex, STOP_TIMEOUT_S, out, cap);
 }
 
 static int setup_inherited(void **state)
