@@ -639,6 +639,34 @@ static inline int tool_run(char *const argv[], int stdin_fd, char *out, size_t c
 			fail_msg("\"%s\" unexpectedly in:\n%s", (needle), (haystack)); \
 	} while (0)
 
+/* The path of an example program, rel to this test's own directory
+ * (build/tests/../examples/NAME), into path[cap].  0, or -1 (said why:
+ * make tests builds the examples). */
+static inline int example_path(char *path, size_t cap, const char *rel)
+{
+	char self[PATH_MAX];
+	ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (len < 0) {
+		perror("readlink /proc/self/exe");
+		return -1;
+	}
+	self[len] = '\0';
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	if ((size_t)snprintf(path, cap, "%s/%s", slash ? self : ".", rel) >= cap) {
+		fprintf(stderr, "%s/%s: path too long\n", self, rel);
+		return -1;
+	}
+	if (access(path, X_OK) < 0) {
+		fprintf(stderr, "%s: %s (make tests builds it)\n", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* An example program run as a server by a test: "PATH 0" (a free port),
  * whose first line on stdout is "NAME: listening on port N (P Ps)". */
 struct example {

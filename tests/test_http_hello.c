@@ -33,7 +33,6 @@
  * Exit status 77 (skipped) when curl or ab is not installed.
  */
 #include <arpa/inet.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -572,8 +571,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_unsupported),	  cmocka_unit_test(test_huge_header),
 		cmocka_unit_test(test_idle_connections),
 	};
-	char self[PATH_MAX];
-	ssize_t len;
 	int rc;
 
 	(void)argc;
@@ -583,18 +580,8 @@ int main(int argc, char **argv)
 				"(apt-get install curl apache2-utils)\n");
 		return 77;
 	}
-	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len < 0) {
-		perror("readlink /proc/self/exe");
+	if (example_path(server_path, sizeof(server_path), SERVER_REL) < 0)
 		return 1;
-	}
-	self[len] = '\0';
-	snprintf(server_path, sizeof(server_path), "%s/%s", dirname(self), SERVER_REL);
-	if (access(server_path, X_OK) < 0) {
-		fprintf(stderr, "test_http_hello: %s: %s (make tests builds it)\n", server_path,
-			strerror(errno));
-		return 1;
-	}
 	signal(SIGPIPE, SIG_IGN);
 	test_watchdog(50);
 

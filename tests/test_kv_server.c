@@ -45,7 +45,6 @@
  * installed.
  */
 #include <arpa/inet.h>
-#include <libgen.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -919,9 +918,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_idle_connections),
 		cmocka_unit_test(test_sigterm),
 	};
-	char self[PATH_MAX];
 	struct rlimit rl;
-	ssize_t len;
 	int rc;
 
 	(void)argc;
@@ -931,18 +928,8 @@ int main(int argc, char **argv)
 				"(apt-get install redis-tools)\n");
 		return 77;
 	}
-	len = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (len < 0) {
-		perror("readlink /proc/self/exe");
+	if (example_path(server_path, sizeof(server_path), SERVER_REL) < 0)
 		return 1;
-	}
-	self[len] = '\0';
-	snprintf(server_path, sizeof(server_path), "%s/%s", dirname(self), SERVER_REL);
-	if (access(server_path, X_OK) < 0) {
-		fprintf(stderr, "test_kv_server: %s: %s (make tests builds it)\n", server_path,
-			strerror(errno));
-		return 1;
-	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
