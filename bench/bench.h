@@ -1,17 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench.h - what every C benchmark shares: the clock, the command line and
- * percentiles.  The Go twins do the same with time.Now, strconv and sort.
+ * bench.h - what every C benchmark shares: the clock, the command line,
+ * percentiles, and finding the tools some of them run.  The Go twins do
+ * the same with time.Now, strconv and sort.
  */
 #ifndef RINGO_BENCH_H
 #define RINGO_BENCH_H
 
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 static inline double now_ns(void)
@@ -82,6 +85,25 @@ static inline int64_t percentile(const int64_t *v, size_t n, unsigned pct)
 	size_t rank = (n * pct + 99) / 100;
 
 	return n ? v[rank ? rank - 1 : 0] : 0;
+}
+
+/* Is prog (a client or server a benchmark runs: wrk, redis-benchmark) an
+ * executable in one of $PATH's directories? */
+static inline int bench_in_path(const char *prog)
+{
+	const char *path = getenv("PATH");
+	char dir[PATH_MAX], file[PATH_MAX + 64];
+
+	while (path && *path) {
+		size_t len = strcspn(path, ":");
+
+		snprintf(dir, sizeof(dir), "%.*s", (int)len, path);
+		snprintf(file, sizeof(file), "%s/%s", len ? dir : ".", prog);
+		if (access(file, X_OK) == 0)
+			return 1;
+		path += len + (path[len] == ':');
+	}
+	return 0;
 }
 
 #endif /* RINGO_BENCH_H */

@@ -116,18 +116,8 @@ int main(int argc, char **argv)
 {
 	int rc;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
-			nfiles = parse_count_flag(argv[0], "-n", argv[++i]);
-		} else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
-			fsize = parse_count_flag(argv[0], "-s", argv[++i]);
-		} else {
-			fprintf(stderr,
-				"usage: %s [-n N] [-s S]   (defaults: N = %ld files, S = %ld bytes)\n",
-				argv[0], DEFAULT_N, DEFAULT_S);
-			return 2;
-		}
-	}
+	if (parse_args(argc, argv) < 0)
+		return 2;
 
 	make_files();
 	rc = rg_main(NULL, bench_main, NULL);

@@ -4,7 +4,7 @@
  * (bench/baseline/fileread_uring.c) share: the files, made in a temporary
  * directory, flushed and dropped from the page cache so that every read
  * goes to the disk, removed at exit; the byte expected at each offset; and
- * the sampler of the process's thread count.
+ * the sampler of the process's thread count; the command line.
  *
  * The includer defines FILEREAD_PROG (its name, for error messages) and
  * DEFAULT_N/DEFAULT_S, and includes <dirent.h>, <errno.h>, <fcntl.h>,
@@ -116,6 +116,24 @@ static void *sampler(void *arg)
 		nanosleep(&ms, NULL);
 	}
 	return NULL;
+}
+
+/* -n N (files) and -s S (bytes each); -1 after a usage message. */
+static int parse_args(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-n") == 0 && i + 1 < argc) {
+			nfiles = parse_count_flag(argv[0], "-n", argv[++i]);
+		} else if (strcmp(argv[i], "-s") == 0 && i + 1 < argc) {
+			fsize = parse_count_flag(argv[0], "-s", argv[++i]);
+		} else {
+			fprintf(stderr,
+				"usage: %s [-n N] [-s S]   (defaults: N = %ld files, S = %ld bytes)\n",
+				argv[0], DEFAULT_N, DEFAULT_S);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 #endif /* RINGO_BENCH_FILEREAD_H */

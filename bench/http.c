@@ -86,24 +86,6 @@ static void fail(const char *fmt, const char *arg)
 	exit(1);
 }
 
-/* Is prog an executable in one of $PATH's directories? */
-static int in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char dir[PATH_MAX], file[PATH_MAX + 64];
-
-	while (path && *path) {
-		size_t len = strcspn(path, ":");
-
-		snprintf(dir, sizeof(dir), "%.*s", (int)len, path);
-		snprintf(file, sizeof(file), "%s/%s", len ? dir : ".", prog);
-		if (access(file, X_OK) == 0)
-			return 1;
-		path += len + (path[len] == ':');
-	}
-	return 0;
-}
-
 /* Start argv[0] with its stdout on a pipe and, unless netpoll is NULL,
  * RINGO_NETPOLL=netpoll in its environment; the read end as a FILE. */
 static FILE *spawn(char *const argv[], pid_t *pid, int search, const char *netpoll)
@@ -313,7 +295,7 @@ int main(int argc, char **argv)
 			argv[0], DEFAULT_D, DEFAULT_C, DEFAULT_T, DEFAULT_R, MAX_R);
 		return 2;
 	}
-	if (!in_path("wrk")) {
+	if (!bench_in_path("wrk")) {
 		fprintf(stderr, "http: wrk not found in PATH; install it (apt-get install wrk)\n");
 		return 77;
 	}

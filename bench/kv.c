@@ -87,7 +87,7 @@ int main(int argc, char **argv)
 	ssize_t len;
 
 	kv_parse_args(argc, argv, &n, &conns);
-	if (!kv_in_path("redis-benchmark")) {
+	if (!bench_in_path("redis-benchmark")) {
 		fprintf(stderr,
 			"kv: redis-benchmark not found in PATH; install it (apt-get install redis-tools)\n");
 		return 77;

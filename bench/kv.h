@@ -125,24 +125,6 @@ static inline void kv_parse_args(int argc, char **argv, long *n, long *conns)
 	}
 }
 
-/* Is prog an executable in one of $PATH's directories? */
-static inline int kv_in_path(const char *prog)
-{
-	const char *path = getenv("PATH");
-	char dir[PATH_MAX], file[PATH_MAX + 64];
-
-	while (path && *path) {
-		size_t len = strcspn(path, ":");
-
-		snprintf(dir, sizeof(dir), "%.*s", (int)len, path);
-		snprintf(file, sizeof(file), "%s/%s", len ? dir : ".", prog);
-		if (access(file, X_OK) == 0)
-			return 1;
-		path += len + (path[len] == ':');
-	}
-	return 0;
-}
-
 /* The size of an argv array for the options opts[][2] of kv_argv. */
 #define KV_ARGV_MAX(opts) (2 * (sizeof(opts) / sizeof((opts)[0])) + 2)
 

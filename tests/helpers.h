@@ -51,6 +51,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -665,6 +666,27 @@ static inline int example_path(char *path, size_t cap, const char *rel)
 		return -1;
 	}
 	return 0;
+}
+
+/* Send all of buf on a socket (a client of an example); fails the test on
+ * an error. */
+static inline void send_bytes(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			fail_msg("send: %s", strerror(errno));
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+static inline void send_str(int fd, const char *s)
+{
+	send_bytes(fd, s, strlen(s));
 }
 
 /* An example program run as a server by a test: "PATH 0" (a free port),

@@ -153,25 +153,6 @@ static int dial(void)
 	return fd;
 }
 
-static void send_bytes(int fd, const char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			fail_msg("send: %s", strerror(errno));
-		buf += n;
-		len -= (size_t)n;
-	}
-}
-
-static void send_str(int fd, const char *s)
-{
-	send_bytes(fd, s, strlen(s));
-}
-
 /* Read exactly the bytes of want and compare them. */
 static void expect_bytes(int fd, const char *want)
 {

@@ -90,7 +90,7 @@ int main(int argc, char **argv)
 	int port;
 
 	kv_parse_args(argc, argv, &n, &conns);
-	if (!kv_in_path("redis-server") || !kv_in_path("redis-benchmark")) {
+	if (!bench_in_path("redis-server") || !bench_in_path("redis-benchmark")) {
 		fprintf(stderr,
 			"kv_redis: redis-server or redis-benchmark not found in PATH; install them (apt-get install redis-server redis-tools)\n");
 		return 77;
