@@ -118,6 +118,11 @@ struct np_backend {
 	int (*submit)(struct np *np, struct np_req *req);
 	int (*cancel)(struct np *np, uint64_t token);
 	int (*flush)(struct np *np);
+	/* Completion style: make what submit prepared visible to the kernel
+	 * without entering it, under submit's serialisation; returns how many
+	 * requests wait to be taken in, which a wait(submit) takes in with
+	 * its own entry (an M about to sleep saves a system call). */
+	unsigned (*publish)(struct np *np);
 	/* Readiness style (NULL otherwise): watch fd for readability and
 	 * writability, edge-triggered, reporting token; any thread.  -EPERM:
 	 * fd cannot be watched (a regular file: always ready). */
@@ -128,7 +133,9 @@ struct np_backend {
 	/* A cheap hint, any thread: events are waiting for reap.  A backend
 	 * that cannot tell without a system call says false. */
 	bool (*ready)(struct np *np);
-	int (*wait)(struct np *np, int64_t timeout_ns); /* < 0: no timeout */
+	/* Sleep until an event, a wake or timeout_ns (< 0: none), first
+	 * taking in up to submit published requests (completion style). */
+	int (*wait)(struct np *np, int64_t timeout_ns, unsigned submit);
 	int (*wake)(struct np *np);
 };
 

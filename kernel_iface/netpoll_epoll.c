@@ -148,12 +148,13 @@ static bool epoll_ready(struct np *np)
 	return false;
 }
 
-static int epoll_np_wait(struct np *np, int64_t timeout_ns)
+static int epoll_np_wait(struct np *np, int64_t timeout_ns, unsigned submit)
 {
 	struct pollfd pfd = { .fd = np->epfd, .events = POLLIN };
 	struct timespec ts, *tsp = NULL;
 	int saved = errno, r;
 
+	(void)submit; /* readiness style: nothing is ever published */
 	if (timeout_ns >= 0) {
 		ts.tv_sec = timeout_ns / 1000000000;
 		ts.tv_nsec = timeout_ns % 1000000000;

@@ -339,6 +339,20 @@ static int iouring_flush(struct np *np)
 	return r == -EBUSY || r == -EAGAIN ? 0 : r;
 }
 
+/* io_uring_submit's first half: publish the SQ tail (nplock held, as for
+ * submit).  The count includes requests published earlier and not yet
+ * taken in (a flush refused with -EBUSY). */
+static unsigned iouring_publish(struct np *np)
+{
+	struct io_uring_sq *sq = &np->ring.sq;
+
+	if (sq->sqe_head != sq->sqe_tail) {
+		sq->sqe_head = sq->sqe_tail;
+		__atomic_store_n(sq->ktail, sq->sqe_tail, __ATOMIC_RELEASE);
+	}
+	return sq->sqe_tail - __atomic_load_n(sq->khead, __ATOMIC_ACQUIRE);
+}
+
 static int iouring_reap(struct np *np, struct np_event *ev, int max)
 {
 	struct io_uring_cqe *cqes[64];
@@ -391,29 +405,40 @@ static bool iouring_ready(struct np *np)
 	return tail != __atomic_load_n(np->ring.cq.khead, __ATOMIC_RELAXED);
 }
 
-static int iouring_wait(struct np *np, int64_t timeout_ns)
+/*
+ * Without nplock: the published requests are taken in by this entry or by
+ * any flush that comes first (the kernel takes at most what is published),
+ * so submit is an upper bound.
+ */
+static int iouring_wait(struct np *np, int64_t timeout_ns, unsigned submit)
 {
 	struct __kernel_timespec ts;
 	struct io_uring_getevents_arg arg;
-	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+	unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG, want = 1;
 	int saved = errno;
 	long r;
 
-	if (iouring_ready(np))
-		return 0;
+	if (iouring_ready(np)) {
+		if (!submit)
+			return 0;
+		want = 0; /* take the requests in, do not sleep */
+	}
 	memset(&arg, 0, sizeof(arg));
 	if (timeout_ns >= 0) {
 		ts.tv_sec = timeout_ns / 1000000000;
 		ts.tv_nsec = timeout_ns % 1000000000;
 		arg.ts = (uint64_t)(uintptr_t)&ts;
 	}
-	/* Submits nothing: only the serialised paths touch the SQ. */
-	r = syscall(__NR_io_uring_enter, np->ring.ring_fd, 0, 1, flags, &arg, sizeof(arg));
+	r = syscall(__NR_io_uring_enter, np->ring.ring_fd, submit, want, flags, &arg, sizeof(arg));
 	if (r < 0) {
 		r = -errno;
 		errno = saved;
 	}
-	return r == -ETIME || r == -EINTR ? 0 : (int)r;
+	/* -EBUSY/-EAGAIN: the CQ is backed up; what is published stays, for
+	 * the next flush after a reap. */
+	if (r == -ETIME || r == -EINTR || r == -EBUSY || r == -EAGAIN)
+		return 0;
+	return r < 0 ? (int)r : 0;
 }
 
 static int iouring_wake(struct np *np)
@@ -449,6 +474,7 @@ const struct np_backend np_iouring = {
 	.submit = iouring_submit,
 	.cancel = iouring_cancel,
 	.flush = iouring_flush,
+	.publish = iouring_publish,
 	.reap = iouring_reap,
 	.ready = iouring_ready,
 	.wait = iouring_wait,

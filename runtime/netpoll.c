@@ -199,7 +199,7 @@ static void netpoll_drain(struct p *pp)
 		while ((n = netpoll.be->reap(pp->np, ev, 64)) > 0)
 			atomic_fetch_sub(&pp->npwaiting, n);
 		if (load_relaxed(&pp->npwaiting) > 0)
-			netpoll.be->wait(pp->np, NP_DRAIN_NS / 10);
+			netpoll.be->wait(pp->np, NP_DRAIN_NS / 10, 0);
 	}
 	unlockr(&pp->nplock, LR_NETPOLL);
 }
@@ -506,6 +506,15 @@ int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 	return l.n;
 }
 
+/* Enter whatever pp's poller has prepared, even if published already. */
+static void netpoll_flush_now(struct p *pp)
+{
+	lockr(&pp->nplock, LR_NETPOLL);
+	netpoll.be->flush(pp->np);
+	WRITE_ONCE(pp->npunflushed, 0);
+	unlockr(&pp->nplock, LR_NETPOLL);
+}
+
 void netpoll_flush(struct p *pp)
 {
 	if (!READ_ONCE(pp->npunflushed))
@@ -523,11 +532,15 @@ void netpoll_flush(struct p *pp)
 void netpoll_sleep(struct m *mp, struct p *pp)
 {
 	int64_t when, timeout = -1;
+	unsigned submit = 0;
 
 	if (netpoll.be->completes) {
-		/* Whatever is prepared (a re-armed wake-up read) goes in first. */
+		/* Whatever is prepared (the requests of the goroutines that
+		 * parked last, a re-armed wake-up read) goes in with the wait's
+		 * own entry.  Their task work then runs on this M, the one
+		 * that wakes for it anyway. */
 		lockr(&pp->nplock, LR_NETPOLL);
-		netpoll.be->flush(pp->np);
+		submit = netpoll.be->publish(pp->np);
 		WRITE_ONCE(pp->npunflushed, 0);
 		unlockr(&pp->nplock, LR_NETPOLL);
 	}
@@ -542,7 +555,9 @@ void netpoll_sleep(struct m *mp, struct p *pp)
 	atomic_fetch_add(&pp->npsleeping, 1);
 	if (!READ_ONCE(mp->nextp) && READ_ONCE(mp->pollp) == pp &&
 	    !(atomic_load(&sched.need_g0) & NEED_G0_STOP) && timeout != 0)
-		netpoll.be->wait(pp->np, timeout);
+		netpoll.be->wait(pp->np, timeout, submit);
+	else if (submit)
+		netpoll_flush_now(pp);
 	atomic_fetch_sub(&pp->npsleeping, 1);
 }
 
@@ -626,8 +641,10 @@ static bool op_commit(struct g *gp, void *arg)
 	struct glist l = { 0 };
 
 	(void)gp;
+	/* With nothing else to run the scheduler flushes (find_runnable),
+	 * or takes the requests in with its sleep (netpoll_sleep). */
 	WRITE_ONCE(pp->npunflushed, pp->npunflushed + 1);
-	if (pp->npunflushed >= NP_BATCH || runqempty(pp)) {
+	if (pp->npunflushed >= NP_BATCH) {
 		netpoll.be->flush(pp->np);
 		WRITE_ONCE(pp->npunflushed, 0);
 	}

@@ -1452,7 +1452,7 @@ static bool timer_due_soon(struct p *pp)
  * Returns NULL only when the runtime stops. */
 static struct g *find_runnable(struct m *mp, bool *inherit)
 {
-	struct p *pp;
+	struct p *pp, *idlep;
 	struct g *gp;
 	uint32_t need;
 	int32_t procs, i;
@@ -1471,18 +1471,27 @@ top:
 			return NULL;
 		goto top;
 	}
-	netpoll_flush(pp);
+	/* Requests of goroutines that parked here go to the kernel before
+	 * anything else runs: at once if this P has work, else when this M
+	 * finds other work or, merged with its wait, when it sleeps in pp's
+	 * poller (netpoll_sleep). */
+	if (!runqempty(pp))
+		netpoll_flush(pp);
 	if (load_relaxed(&pp->timer0when))
 		run_timers(pp, ki_nanotime());
 	gp = runq_next_local(pp, inherit);
-	if (gp)
+	if (gp) {
+		netpoll_flush(pp);
 		return gp;
+	}
 	if (load_relaxed(&sched.runqsize)) {
 		lockr(&sched.lock, LR_SCHED);
 		gp = globrunqget(pp, 0);
 		unlockr(&sched.lock, LR_SCHED);
-		if (gp)
+		if (gp) {
+			netpoll_flush(pp);
 			return gp;
+		}
 	}
 	/* A non-blocking poll of this P's poller. */
 	if (load_relaxed(&pp->npwaiting) && netpoll_poll(mp, pp, true) > 0)
@@ -1495,8 +1504,10 @@ top:
 			atomic_fetch_add(&sched.nmspinning, 1);
 		}
 		gp = stealwork(mp, pp);
-		if (gp)
+		if (gp) {
+			netpoll_flush(pp);
 			return gp;
+		}
 		if (load_relaxed(&sched.need_g0))
 			goto top;
 	}
@@ -1512,6 +1523,7 @@ top:
 	if (sched.runqsize) {
 		gp = globrunqget(pp, 0);
 		unlockr(&sched.lock, LR_SCHED);
+		netpoll_flush(pp);
 		return gp;
 	}
 	releasep(mp);
@@ -1522,6 +1534,11 @@ top:
 		WRITE_ONCE(mp->pollp, pp);
 	}
 	unlockr(&sched.lock, LR_SCHED);
+	/* Not pp's pollm: its prepared requests go in now (an idle P's
+	 * poller is anyone's to flush, under its nplock). */
+	idlep = pp;
+	if (READ_ONCE(mp->pollp) != pp)
+		netpoll_flush(pp);
 
 	/* The delicate dance: see "Worker thread parking/unparking". */
 	if (mp->spinning) {
@@ -1551,6 +1568,8 @@ top:
 			}
 			unlockr(&sched.lock, LR_SCHED);
 			if (pp) {
+				if (pp != idlep)
+					netpoll_flush(idlep);
 				acquirep(mp, pp);
 				if (!mp->spinning) {
 					WRITE_ONCE(mp->spinning, true);
