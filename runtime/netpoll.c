@@ -18,9 +18,11 @@
  * (netpoll_op): it is prepared under the P's netpoll lock, which the park's
  * unlock function releases once the goroutine is G_WAITING, so no
  * completion can ready a goroutine that still runs.  Prepared requests
- * reach the kernel in batches: when the P has nothing else to run (its
- * queue is empty at a park, or it looks for work), or NP_BATCH are
- * pending.  A deadline travels with the request as a linked timeout, so
+ * reach the kernel in batches: before the P's M runs anything else
+ * (find_runnable), when NP_BATCH are pending, or, when the M finds no
+ * work and sleeps in the P's poller, with the wait's own io_uring_enter
+ * (netpoll_sleep): one system call per wake-up instead of two, and the
+ * requests' task work runs on the thread that sleeps in that ring.  A deadline travels with the request as a linked timeout, so
  * that when the call returns, timed out or not, the kernel is done with
  * its buffer.  On epoll the goroutine tries the call without blocking and,
  * on EAGAIN, waits for readiness (netpoll_wait_fd) on the descriptor's
@@ -624,9 +626,9 @@ void netpoll_sysmon(int64_t now)
 /* --- completion style --------------------------------------------------------------- */
 
 /*
- * gopark's unlock function: the request is in; flush if the P has nothing
- * else to run or enough are prepared.  Then reap what completed (inline at
- * that flush, or since): a goroutine that parks on a request holds nplock
+ * gopark's unlock function: the request is in; flush if enough are
+ * prepared.  Then reap what completed (inline at a flush, or since): a
+ * goroutine that parks on a request holds nplock
  * across its park, so no schedule of it reaps, and completions would
  * otherwise wait until the P runs out of work, behind every goroutine
  * queued meanwhile (a burst of new goroutines would all start before the
