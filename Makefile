@@ -304,16 +304,59 @@ $(BUILD)/bench/go/%: bench/go/%.go | $(DEPS_STAMP)
 # Some tests drive the examples (tests/test_kv_server.c, test_http_hello.c).
 tests: all $(TEST_BINS) $(EXAMPLE_BINS)
 
-# The I/O tests (NETPOLL_TESTS) run a second time on the epoll backend.
+# make test runs up to three passes, then one line that adds them up
+# (tests/run.sh --total):
+#   - every test (or those of TESTS);
+#   - the I/O tests (NETPOLL_TESTS) again on the epoll backend;
+#   - the tests whose checks exist only in debug builds (DEBUG_TESTS) again,
+#     built in $(DEBUG_BUILD) with .config plus DEBUG_CONFIG (the user's
+#     .config is left alone).  Sanitizer builds have the debug checks
+#     already (RG_SAN_BUILD), as has a .config with CONFIG_DEBUG_CHECKS=y:
+#     no debug pass there.
 NETPOLL_TESTS := test_io test_io_errno test_time test_lockthread
-RUN_TESTS = $(or $(TESTS),$(notdir $(TEST_BINS)))
-EPOLL_TESTS = $(filter $(NETPOLL_TESTS),$(patsubst %,test_%,$(patsubst test_%,%,$(RUN_TESTS))))
+DEBUG_TESTS := test_lockrank
+DEBUG_CONFIG := CONFIG_DEBUG_CHECKS=y
+DEBUG_BUILD := $(BUILD)/debug
+TEST_TALLY := $(BUILD)/test-tally
 
-test: tests
-	$(Q)rc=0; RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(RUN_TESTS) || rc=1; \
+RUN_TESTS = $(or $(TESTS),$(notdir $(TEST_BINS)))
+RUN_NAMES = $(patsubst %,test_%,$(patsubst test_%,%,$(RUN_TESTS)))
+EPOLL_TESTS = $(filter $(NETPOLL_TESTS),$(RUN_NAMES))
+DEBUG_RUN = $(if $(SAN)$(CONFIG_DEBUG_CHECKS),,$(filter $(DEBUG_TESTS),$(RUN_NAMES)))
+
+test: tests $(if $(DEBUG_RUN),tests-debug)
+	$(Q)rc=0; rm -f $(TEST_TALLY); \
+	export RINGO_SAN=$(SAN) RINGO_TEST_TALLY=$(TEST_TALLY); \
+	RINGO_TEST_PASS=default bash tests/run.sh $(BUILD)/tests $(RUN_TESTS) || rc=1; \
 	$(if $(EPOLL_TESTS),echo "=== again with RINGO_NETPOLL=epoll"; \
-		RINGO_NETPOLL=epoll RINGO_SAN=$(SAN) bash tests/run.sh $(BUILD)/tests $(EPOLL_TESTS) || rc=1;) \
+		RINGO_NETPOLL=epoll RINGO_TEST_PASS=epoll \
+		bash tests/run.sh $(BUILD)/tests $(EPOLL_TESTS) || rc=1;) \
+	$(if $(DEBUG_RUN),echo "=== again built with $(DEBUG_CONFIG) ($(DEBUG_BUILD))"; \
+		RINGO_TEST_PASS=debug bash tests/run.sh $(DEBUG_BUILD)/tests $(DEBUG_RUN) || rc=1;) \
+	bash tests/run.sh --total $(TEST_TALLY) || rc=1; \
 	exit $$rc
+
+# The debug build: its own configuration, header and objects.  The sub-make
+# takes its header from $(DEBUG_BUILD)/.config (KCONFIG_ENV), which is
+# .config with DEBUG_CONFIG applied, completed by Kconfig.
+.PHONY: tests-debug
+tests-debug: $(DEBUG_BUILD)/.config
+	$(Q)$(MAKE) --no-print-directory BUILD=$(DEBUG_BUILD) SAN= \
+		KCONFIG_ENV=KCONFIG_CONFIG=$(DEBUG_BUILD)/.config \
+		$(addprefix $(DEBUG_BUILD)/tests/,$(DEBUG_RUN))
+
+DEBUG_OPTIONS := $(foreach o,$(DEBUG_CONFIG),$(firstword $(subst =, ,$(o))))
+
+$(DEBUG_BUILD)/.config: .config $(DEBUG_BUILD)/.config-vars $(KCONFIG_FILES) | $(DEPS_STAMP)
+	$(call msg,GEN,$@)
+	$(Q){ grep -v -E '^(# )?($(subst $() ,|,$(DEBUG_OPTIONS)))[= ]' .config; \
+		printf '%s\n' $(DEBUG_CONFIG); } >$@.in
+	$(Q)KCONFIG_CONFIG=$@ $(PY) -m defconfig --kconfig Kconfig $@.in >/dev/null
+	$(Q)rm -f $@.in $(DEBUG_BUILD)/include/generated/autoconf.h
+
+$(DEBUG_BUILD)/.config-vars: FORCE
+	@mkdir -p $(@D)
+	@echo '$(DEBUG_CONFIG)' | cmp -s - $@ || echo '$(DEBUG_CONFIG)' > $@
 
 check: test
 
