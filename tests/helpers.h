@@ -13,7 +13,8 @@
  *
  *  2. Running the runtime: RUN_IN_RUNTIME(maxprocs, fn, arg) runs fn as
  *     the main goroutine and asserts that rg_main() returned 0 and that no
- *     GCHECK failed.
+ *     GCHECK failed; RUN_FOR_PROCS(fn, arg, 1, 2) does so once per
+ *     maxprocs listed.
  *
  *  3. Child processes, for what ends a process (fatal errors, signals) and
  *     for environment variables that rg_main() reads.  A test binary
@@ -25,8 +26,15 @@
  *     the child independent of any runtime threads the parent may still
  *     hold after an earlier rg_main().
  *
+ * Besides: SECCOMP_DENY(errno, syscalls...) makes system calls fail, to
+ * reproduce a kernel or container that refuses them; tool_run() and
+ * example_start() drive real clients and the example servers.
+ *
  * Sizes: RG_TEST_ASAN / RG_TEST_TSAN are 1 in sanitizer builds;
  * TEST_SCALE(full, sanitized) picks the size of a stress loop.
+ *
+ * Every test includes this file as "tests/helpers.h" (the Makefile passes
+ * -I. for the top of the tree).
  */
 #ifndef RINGO_TESTS_HELPERS_H
 #define RINGO_TESTS_HELPERS_H
@@ -162,6 +170,14 @@ static inline void gcheck_assert_none(void)
 	fail_msg("%d check(s) failed inside the runtime", n);
 }
 
+/* The same, naming the maxprocs the runtime ran with. */
+static inline void gcheck_assert_none_at(int maxprocs)
+{
+	if (gcheck_count() != 0)
+		print_error("with maxprocs %d:\n", maxprocs);
+	gcheck_assert_none();
+}
+
 #define GCHECK(cond)                                                         \
 	do {                                                                 \
 		if (!(cond))                                                 \
@@ -188,15 +204,32 @@ static inline int run_runtime(int maxprocs, size_t stack_size, void (*fn)(void *
 	return rg_main(&cfg, fn, arg);
 }
 
-#define RUN_IN_RUNTIME_STACK(maxprocs, stack_size, fn, arg)                   \
-	do {                                                                  \
-		gcheck_reset();                                               \
-		int rc_ = run_runtime((maxprocs), (stack_size), (fn), (arg)); \
-		assert_int_equal(rc_, 0);                                     \
-		gcheck_assert_none();                                         \
+#define RUN_IN_RUNTIME_STACK(maxprocs, stack_size, fn, arg)                            \
+	do {                                                                           \
+		int procs_ = (maxprocs);                                               \
+		gcheck_reset();                                                        \
+		int rc_ = run_runtime(procs_, (stack_size), (fn), (arg));              \
+		if (rc_ != 0)                                                          \
+			fail_msg("rg_main with maxprocs %d returned %d", procs_, rc_); \
+		gcheck_assert_none_at(procs_);                                         \
 	} while (0)
 
 #define RUN_IN_RUNTIME(maxprocs, fn, arg) RUN_IN_RUNTIME_STACK(maxprocs, 0, fn, arg)
+
+/*
+ * RUN_FOR_PROCS(fn, arg, maxprocs...) - RUN_IN_RUNTIME(maxprocs, fn, arg)
+ * once for each maxprocs listed, in order: RUN_FOR_PROCS(echo_main, NULL,
+ * 1, 2, 4) runs echo_main as the main goroutine of three runtimes, the
+ * first with one P.  A test that must pass with one P and with several
+ * (on one P nothing runs in parallel, on several goroutines migrate) says
+ * so in one line.
+ */
+#define RUN_FOR_PROCS(fn, arg, ...)                                     \
+	do {                                                            \
+		static const int each_procs_[] = { __VA_ARGS__ };       \
+		for (size_t i_ = 0; i_ < ARRAY_SIZE(each_procs_); i_++) \
+			RUN_IN_RUNTIME(each_procs_[i_], (fn), (arg));   \
+	} while (0)
 
 /* Whether SIGURG preemption runs in this build: it is off under TSan and
  * under clang's ASan (runtime/san.h), where a goroutine that never calls
@@ -504,6 +537,23 @@ static inline void test_watchdog(unsigned int seconds)
 	alarm(RG_TEST_SANITIZED ? seconds * 10 : seconds);
 }
 
+/* A child case's body: fn as the main goroutine at maxprocs, for a case
+ * that ends the process (a deadlock report, a fatal error).  Returns 0 if
+ * rg_main returns after all. */
+static inline int run_child_main(int maxprocs, void (*fn)(void *))
+{
+	rg_config cfg = { .maxprocs = maxprocs };
+
+	rg_main(&cfg, fn, NULL);
+	return 0;
+}
+
+/* "TEST-GOID N" on stderr: a child tells its parent a goroutine's id. */
+static inline void print_goid(void)
+{
+	fprintf(stderr, "TEST-GOID %llu\n", (unsigned long long)rg_goid());
+}
+
 /* Run child case name: it must exit with status 2 (a fatal error) with
  * every string of the NULL-terminated list on its stderr. */
 static inline void __attribute__((sentinel)) expect_fatal(const char *name, ...)
@@ -521,24 +571,57 @@ static inline void __attribute__((sentinel)) expect_fatal(const char *name, ...)
 	child_result_free(&r);
 }
 
+/* Run child case name: it must report a deadlock, with line (the main
+ * goroutine's, say) among the goroutines listed. */
+static inline void expect_deadlock(const char *name, const char *line)
+{
+	expect_fatal(name, DEADLOCK_MSG, line, NULL);
+}
+
 /* --------------------------------------------------------------------- */
-/* rseq refused                                                          */
+/* System calls refused (seccomp)                                        */
 /* --------------------------------------------------------------------- */
 
-/* A seccomp filter, on the calling thread and the threads it creates,
- * under which rseq() fails with ENOSYS. */
-static inline int test_deny_rseq(void)
+#if defined(__x86_64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define TEST_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "tests/helpers.h: the seccomp filter needs this architecture's AUDIT_ARCH_"
+#endif
+
+#define SECCOMP_DENY_MAX 8
+
+/*
+ * seccomp_deny - install a seccomp filter, on the calling thread and the
+ * threads it creates from then on, under which the @n system calls @nrs
+ * (at most SECCOMP_DENY_MAX) fail with @err and every other call runs.
+ * This is how a container or a kernel setting refuses a call: run it in a
+ * child case, as the filter cannot be removed.  0 or -errno.
+ */
+static inline int seccomp_deny(int err, const int *nrs, size_t n)
 {
-	struct sock_filter f[] = {
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_rseq, 0, 1),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
-		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-	};
-	struct sock_fprog prog = { .len = ARRAY_SIZE(f), .filter = f };
+	struct sock_filter f[4 + SECCOMP_DENY_MAX + 2];
+	struct sock_fprog prog = { .filter = f };
+	size_t k = 0;
+
+	if (n == 0 || n > SECCOMP_DENY_MAX)
+		return -EINVAL;
+	/* Another architecture's calls (x32, i386 on x86-64): allowed. */
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, arch));
+	f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TEST_AUDIT_ARCH, 1, 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+					      offsetof(struct seccomp_data, nr));
+	/* Call i jumps over the n - 1 - i tests after it and the allow. */
+	for (size_t i = 0; i < n; i++)
+		f[k++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nrs[i],
+						      (uint8_t)(n - i), 0);
+	f[k++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[k++] = (struct sock_filter)BPF_STMT(
+		BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ((uint32_t)err & SECCOMP_RET_DATA));
+	prog.len = (unsigned short)k;
 
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
@@ -546,6 +629,11 @@ static inline int test_deny_rseq(void)
 		return -errno;
 	return 0;
 }
+
+/* SECCOMP_DENY(ENOSYS, __NR_rseq): seccomp_deny() with the calls listed. */
+#define SECCOMP_DENY(err, ...)                            \
+	seccomp_deny((err), (const int[]){ __VA_ARGS__ }, \
+		     sizeof((const int[]){ __VA_ARGS__ }) / sizeof(int))
 
 /* --------------------------------------------------------------------- */
 /* Tools: real clients run by the tests that drive the examples          */

@@ -100,8 +100,7 @@ static void test_stats(void **state)
 	(void)state;
 	assert_int_equal(rg_sched_stats(&st), -ESRCH);
 	assert_int_equal(rg_sched_p_stats(0, &ps), -ESRCH);
-	RUN_IN_RUNTIME(1, stats_main, NULL);
-	RUN_IN_RUNTIME(2, stats_main, NULL);
+	RUN_FOR_PROCS(stats_main, NULL, 1, 2);
 	assert_int_equal(rg_sched_stats(&st), -ESRCH);
 }
 
@@ -358,7 +357,7 @@ static int child_rseq(void)
  * ENOSYS): the runtime reads CPUs with sched_getcpu(). */
 static int child_rseq_denied(void)
 {
-	if (test_deny_rseq())
+	if (SECCOMP_DENY(ENOSYS, __NR_rseq))
 		return 4;
 	return child_rseq();
 }

@@ -1424,19 +1424,6 @@ static void test_stress_conservation_try(void **state)
 /* Deadlock reports and fatal errors (child processes)                   */
 /* --------------------------------------------------------------------- */
 
-static void print_goid(void)
-{
-	fprintf(stderr, "TEST-GOID %llu\n", (unsigned long long)rg_goid());
-}
-
-static int run_child_main(int maxprocs, void (*fn)(void *))
-{
-	rg_config cfg = { .maxprocs = maxprocs };
-
-	rg_main(&cfg, fn, NULL);
-	return 0; /* not reached when the runtime reports a deadlock */
-}
-
 static void recv_block_main(void *arg)
 {
 	rg_chan *c = rg_chan_make(sizeof(int), 0);
@@ -1708,30 +1695,19 @@ static const struct child_case child_cases[] = {
 	{ "uaf", child_uaf },
 };
 
-static void check_deadlock(const char *name, const char *main_line)
-{
-	struct child_result r;
-
-	run_child_case(name, NULL, &r);
-	assert_child_exit(name, &r, 2);
-	assert_child_stderr_has(name, &r, DEADLOCK_MSG);
-	assert_child_stderr_has(name, &r, main_line);
-	child_result_free(&r);
-}
-
 static void test_deadlock_reports(void **state)
 {
 	(void)state;
-	check_deadlock("recv_block", "goroutine 1 [chan receive]:");
-	check_deadlock("send_block", "goroutine 1 [chan send]:");
-	check_deadlock("send_full", "goroutine 1 [chan send]:");
+	expect_deadlock("recv_block", "goroutine 1 [chan receive]:");
+	expect_deadlock("send_block", "goroutine 1 [chan send]:");
+	expect_deadlock("send_full", "goroutine 1 [chan send]:");
 }
 
 static void test_deadlock_nil_chan(void **state)
 {
 	(void)state;
-	check_deadlock("nil_recv", "goroutine 1 [chan receive (nil chan)]:");
-	check_deadlock("nil_send", "goroutine 1 [chan send (nil chan)]:");
+	expect_deadlock("nil_recv", "goroutine 1 [chan receive (nil chan)]:");
+	expect_deadlock("nil_send", "goroutine 1 [chan send (nil chan)]:");
 }
 
 /* Every blocked goroutine is listed with its own reason. */

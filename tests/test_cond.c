@@ -103,8 +103,7 @@ static void wake_main(void *arg)
 static void test_signal_one_broadcast_all(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, wake_main, NULL);
-	RUN_IN_RUNTIME(4, wake_main, NULL);
+	RUN_FOR_PROCS(wake_main, NULL, 1, 4);
 }
 
 /* Signals wake waiters in the order they started waiting. */
@@ -131,8 +130,7 @@ static void fifo_main(void *arg)
 static void test_signal_fifo(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, fifo_main, NULL);
-	RUN_IN_RUNTIME(2, fifo_main, NULL);
+	RUN_FOR_PROCS(fifo_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -240,11 +238,8 @@ static void pc_main(void *arg)
 static void test_producer_consumer(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, pc_main, NULL);
-	RUN_IN_RUNTIME(2, pc_main, NULL);
-	RUN_IN_RUNTIME(8, pc_main, NULL);
-	RUN_IN_RUNTIME(1, pc_main, (void *)1);
-	RUN_IN_RUNTIME(4, pc_main, (void *)1);
+	RUN_FOR_PROCS(pc_main, NULL, 1, 2, 8);
+	RUN_FOR_PROCS(pc_main, (void *)1, 1, 4);
 }
 
 /* Plain threads only, no runtime. */
@@ -311,8 +306,7 @@ static void gate_main(void *arg)
 static void test_broadcast_gate(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, gate_main, NULL);
-	RUN_IN_RUNTIME(8, gate_main, NULL);
+	RUN_FOR_PROCS(gate_main, NULL, 1, 8);
 }
 
 /* --------------------------------------------------------------------- */

@@ -17,11 +17,6 @@
 
 #define OVERFLOW_MSG "fatal error: stack overflow"
 
-static void print_goid(void)
-{
-	fprintf(stderr, "TEST-GOID %llu\n", (unsigned long long)rg_goid());
-}
-
 /* Does @s name "goroutine @id" (not a longer number that starts the same)? */
 static bool names_goroutine(const char *s, unsigned long long id, const char *suffix)
 {
@@ -117,18 +112,12 @@ static void deadlock_three_main(void *arg)
 
 static int child_deadlock_three(void)
 {
-	rg_config cfg = { .maxprocs = 1 };
-
-	rg_main(&cfg, deadlock_three_main, NULL);
-	return 0;
+	return run_child_main(1, deadlock_three_main);
 }
 
 static int child_deadlock_three_p4(void)
 {
-	rg_config cfg = { .maxprocs = 4 };
-
-	rg_main(&cfg, deadlock_three_main, NULL);
-	return 0;
+	return run_child_main(4, deadlock_three_main);
 }
 
 static void check_deadlock(const char *name, int want_goroutines)

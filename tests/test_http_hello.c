@@ -38,7 +38,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include "helpers.h"
+#include "tests/helpers.h"
 
 #define SERVER_REL "../examples/http_hello"
 

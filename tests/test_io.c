@@ -506,9 +506,7 @@ static void echo_main(void *arg)
 static void test_echo(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, echo_main, NULL);
-	RUN_IN_RUNTIME(2, echo_main, NULL);
-	RUN_IN_RUNTIME(4, echo_main, NULL);
+	RUN_FOR_PROCS(echo_main, NULL, 1, 2, 4);
 }
 
 /* --------------------------------------------------------------------- */
@@ -601,8 +599,7 @@ static void test_partial_transfers(void **state)
 	(void)state;
 	assert_non_null(data);
 	pat_fill(data, BIG_LEN, 1, 0);
-	RUN_IN_RUNTIME(1, big_main, data);
-	RUN_IN_RUNTIME(2, big_main, data);
+	RUN_FOR_PROCS(big_main, data, 1, 2);
 	free(data);
 }
 
@@ -682,8 +679,7 @@ static void short_main(void *arg)
 static void test_short_reads(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, short_main, NULL);
-	RUN_IN_RUNTIME(2, short_main, NULL);
+	RUN_FOR_PROCS(short_main, NULL, 1, 2);
 }
 
 /* recv flags mean what they mean to recv(2): MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT. */
@@ -782,8 +778,7 @@ static void flags_main(void *arg)
 static void test_recv_flags(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, flags_main, NULL);
-	RUN_IN_RUNTIME(2, flags_main, NULL);
+	RUN_FOR_PROCS(flags_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -875,8 +870,7 @@ static void eof_main(void *arg)
 static void test_eof(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, eof_main, NULL);
-	RUN_IN_RUNTIME(2, eof_main, NULL);
+	RUN_FOR_PROCS(eof_main, NULL, 1, 2);
 }
 
 /* Close with SO_LINGER 0: the peer gets a reset. */
@@ -936,8 +930,7 @@ static void reset_main(void *arg)
 static void test_peer_reset(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, reset_main, NULL);
-	RUN_IN_RUNTIME(2, reset_main, NULL);
+	RUN_FOR_PROCS(reset_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -1193,8 +1186,7 @@ static void test_deadline(void **state)
 	pthread_t th;
 
 	(void)state;
-	RUN_IN_RUNTIME(1, deadline_main, NULL);
-	RUN_IN_RUNTIME(2, deadline_main, NULL);
+	RUN_FOR_PROCS(deadline_main, NULL, 1, 2);
 	/* Plain threads have no deadline. */
 	assert_int_equal(rg_set_deadline(rg_now_ns() + MS), -EPERM);
 	assert_int_equal(pthread_create(&th, NULL, deadline_thread, &ok), 0);
@@ -1298,8 +1290,7 @@ static void late_write_main(void *arg)
 static void test_deadline_no_late_write(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, late_write_main, NULL);
-	RUN_IN_RUNTIME(2, late_write_main, NULL);
+	RUN_FOR_PROCS(late_write_main, NULL, 1, 2);
 }
 
 /*
@@ -1374,8 +1365,7 @@ static void race_main(void *arg)
 static void test_deadline_race(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, race_main, NULL);
-	RUN_IN_RUNTIME(2, race_main, NULL);
+	RUN_FOR_PROCS(race_main, NULL, 1, 2);
 }
 
 /*
@@ -1444,8 +1434,7 @@ static void test_deadline_partial(void **state)
 	(void)state;
 	assert_non_null(big);
 	pat_fill(big, PART_LEN, 8, 0);
-	RUN_IN_RUNTIME(1, partial_deadline_main, big);
-	RUN_IN_RUNTIME(2, partial_deadline_main, big);
+	RUN_FOR_PROCS(partial_deadline_main, big, 1, 2);
 	free(big);
 }
 
@@ -1602,8 +1591,7 @@ static void cancel_main(void *arg)
 static void test_io_cancel(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, cancel_main, NULL);
-	RUN_IN_RUNTIME(2, cancel_main, NULL);
+	RUN_FOR_PROCS(cancel_main, NULL, 1, 2);
 }
 
 /*
@@ -1867,8 +1855,7 @@ static void refused_main(void *arg)
 static void test_connect_refused(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, refused_main, NULL);
-	RUN_IN_RUNTIME(2, refused_main, NULL);
+	RUN_FOR_PROCS(refused_main, NULL, 1, 2);
 	gcheck_reset();
 	refused_body();
 	gcheck_assert_none();
@@ -2010,8 +1997,7 @@ static void nb_main(void *arg)
 static void test_blocking_and_nonblocking(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, nb_main, NULL);
-	RUN_IN_RUNTIME(2, nb_main, NULL);
+	RUN_FOR_PROCS(nb_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -2094,8 +2080,7 @@ static void reuse_main(void *arg)
 static void test_fd_reuse(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, reuse_main, NULL);
-	RUN_IN_RUNTIME(2, reuse_main, NULL);
+	RUN_FOR_PROCS(reuse_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -2400,8 +2385,7 @@ static void test_many_file_reads(void **state)
 		close(ofd);
 	}
 	free(data);
-	RUN_IN_RUNTIME(1, many_main, &fd);
-	RUN_IN_RUNTIME(2, many_main, &fd);
+	RUN_FOR_PROCS(many_main, &fd, 1, 2);
 	rg_close(fd);
 }
 
@@ -2777,8 +2761,7 @@ static void test_waiters_left_behind(void **state)
 	assert_int_equal(unix_pair(left_fds, 0), 0);
 	left_lfd = tcp_listen(4, &addr);
 	assert_true(left_lfd >= 0);
-	RUN_IN_RUNTIME(1, left_main, NULL);
-	RUN_IN_RUNTIME(2, left_main, NULL);
+	RUN_FOR_PROCS(left_main, NULL, 1, 2);
 	/* Nothing the abandoned reads started is still in flight: data sent
 	 * now stays in the socket, and their buffer is never written. */
 	memset(left_buf, 0x3c, sizeof(left_buf));
@@ -2844,8 +2827,7 @@ static void test_backend(void **state)
 {
 	(void)state;
 	assert_null(rg_netpoll_backend());
-	RUN_IN_RUNTIME(1, backend_main, NULL);
-	RUN_IN_RUNTIME(2, backend_main, NULL);
+	RUN_FOR_PROCS(backend_main, NULL, 1, 2);
 	assert_null(rg_netpoll_backend());
 }
 
@@ -3299,8 +3281,7 @@ static void fifo_wait_main(void *arg)
 static void test_fifo_open_waits_for_reader(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, fifo_wait_main, NULL);
-	RUN_IN_RUNTIME(2, fifo_wait_main, NULL);
+	RUN_FOR_PROCS(fifo_wait_main, NULL, 1, 2);
 }
 
 /* An open waiting for its peer gives up at the deadline, leaves no
@@ -3350,8 +3331,7 @@ static void fifo_deadline_main(void *arg)
 static void test_fifo_open_deadline(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, fifo_deadline_main, NULL);
-	RUN_IN_RUNTIME(2, fifo_deadline_main, NULL);
+	RUN_FOR_PROCS(fifo_deadline_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -3405,8 +3385,7 @@ static void past_deadline_main(void *arg)
 static void test_deadline_in_past_expires(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, past_deadline_main, NULL);
-	RUN_IN_RUNTIME(2, past_deadline_main, NULL);
+	RUN_FOR_PROCS(past_deadline_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */

@@ -347,8 +347,7 @@ static void test_errno_table(void **state)
 {
 	(void)state;
 	libc_answers();
-	RUN_IN_RUNTIME(1, table_main, NULL);
-	RUN_IN_RUNTIME(2, table_main, NULL);
+	RUN_FOR_PROCS(table_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -420,8 +419,7 @@ static void test_open_errno_table(void **state)
 		if (r >= 0)
 			close(r);
 	}
-	RUN_IN_RUNTIME(1, open_main, NULL);
-	RUN_IN_RUNTIME(2, open_main, NULL);
+	RUN_FOR_PROCS(open_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */

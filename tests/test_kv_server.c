@@ -51,7 +51,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
-#include "helpers.h"
+#include "tests/helpers.h"
 
 #define SERVER_REL "../examples/kv_server"
 

@@ -3,7 +3,7 @@
  * test_lockrank.c - lock-order checking (debug builds: CONFIG_DEBUG_CHECKS
  * or any sanitizer build) and the per-M count of runtime locks held.
  */
-#include "helpers.h"
+#include "tests/helpers.h"
 
 #include "runtime/runtime.h"
 

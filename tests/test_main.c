@@ -491,8 +491,7 @@ static void test_abandoned(void **state)
 
 	/* Plus runnable goroutines that yield in a loop forever. */
 	spinners = 4;
-	RUN_IN_RUNTIME(2, abandon_main, &spinners);
-	RUN_IN_RUNTIME(1, abandon_main, &spinners);
+	RUN_FOR_PROCS(abandon_main, &spinners, 2, 1);
 
 	/* Abandoned goroutines do not run after rg_main() returned. */
 	spins = atomic_load(&abandon_spins);

@@ -71,9 +71,7 @@ static void test_counter(void **state)
 	static struct counter c;
 
 	(void)state;
-	RUN_IN_RUNTIME(1, count_main, &c);
-	RUN_IN_RUNTIME(2, count_main, &c);
-	RUN_IN_RUNTIME(8, count_main, &c);
+	RUN_FOR_PROCS(count_main, &c, 1, 2, 8);
 }
 
 /* --------------------------------------------------------------------- */
@@ -124,8 +122,7 @@ static void test_trylock(void **state)
 	assert_int_equal(rg_mutex_trylock(&mu), 0);
 	assert_int_equal(rg_mutex_trylock(&mu), -EBUSY);
 	rg_mutex_unlock(&mu);
-	RUN_IN_RUNTIME(1, try_main, NULL);
-	RUN_IN_RUNTIME(2, try_main, NULL);
+	RUN_FOR_PROCS(try_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -312,8 +309,7 @@ static void test_plain_threads(void **state)
 	pthread_t th[MIX_THREADS];
 
 	(void)state;
-	RUN_IN_RUNTIME(1, mix_main, NULL);
-	RUN_IN_RUNTIME(4, mix_main, NULL);
+	RUN_FOR_PROCS(mix_main, NULL, 1, 4);
 	/* No runtime at all: plain threads only. */
 	memset(&mix, 0, sizeof(mix));
 	for (int i = 0; i < MIX_THREADS; i++)

@@ -79,11 +79,8 @@ static void contention_main(void *arg)
 static void test_contention(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, contention_main, NULL);
-	RUN_IN_RUNTIME(2, contention_main, NULL);
-	RUN_IN_RUNTIME(8, contention_main, NULL);
-	RUN_IN_RUNTIME(1, contention_main, (void *)1);
-	RUN_IN_RUNTIME(4, contention_main, (void *)1);
+	RUN_FOR_PROCS(contention_main, NULL, 1, 2, 8);
+	RUN_FOR_PROCS(contention_main, (void *)1, 1, 4);
 }
 
 /* --------------------------------------------------------------------- */
@@ -170,8 +167,7 @@ static void nested_main(void *arg)
 static void test_fn_blocks(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, nested_main, NULL);
-	RUN_IN_RUNTIME(4, nested_main, NULL);
+	RUN_FOR_PROCS(nested_main, NULL, 1, 4);
 }
 
 int main(void)

@@ -249,7 +249,7 @@ static void *stress_worker(void *arg)
 	int nheld = 0;
 
 	if (w->id == s->degrade_worker) {
-		GCHECK_EQ(test_deny_rseq(), 0);
+		GCHECK_EQ(SECCOMP_DENY(ENOSYS, __NR_rseq), 0);
 		/* Let the others run rseq operations for a while first. */
 		while (atomic_load(&s->progress) < (long)STRESS_ITERS * 2 &&
 		       atomic_load(&s->done) < NTHREADS - 1)
@@ -690,7 +690,7 @@ static int child_own(void)
 
 static int child_none(void)
 {
-	int r = test_deny_rseq();
+	int r = SECCOMP_DENY(ENOSYS, __NR_rseq);
 
 	if (r < 0) {
 		fprintf(stderr, "TEST-SECCOMP-FAILED %d\n", r);

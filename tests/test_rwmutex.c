@@ -53,8 +53,7 @@ static void readers_main(void *arg)
 static void test_many_readers(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, readers_main, NULL);
-	RUN_IN_RUNTIME(4, readers_main, NULL);
+	RUN_FOR_PROCS(readers_main, NULL, 1, 4);
 }
 
 /* --------------------------------------------------------------------- */
@@ -128,9 +127,7 @@ static void excl_main(void *arg)
 static void test_writer_exclusion(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, excl_main, NULL);
-	RUN_IN_RUNTIME(2, excl_main, NULL);
-	RUN_IN_RUNTIME(8, excl_main, NULL);
+	RUN_FOR_PROCS(excl_main, NULL, 1, 2, 8);
 }
 
 /* --------------------------------------------------------------------- */
@@ -267,8 +264,7 @@ static void try_main(void *arg)
 static void test_trylock(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, try_main, NULL);
-	RUN_IN_RUNTIME(2, try_main, NULL);
+	RUN_FOR_PROCS(try_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -322,8 +318,7 @@ static void mix_main(void *arg)
 static void test_plain_threads(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, mix_main, NULL);
-	RUN_IN_RUNTIME(4, mix_main, NULL);
+	RUN_FOR_PROCS(mix_main, NULL, 1, 4);
 }
 
 /* --------------------------------------------------------------------- */

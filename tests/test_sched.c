@@ -7,7 +7,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 
-#include "helpers.h"
+#include "tests/helpers.h"
 
 /* --- work stealing spreads goroutines over the Ps --------------------------------- */
 
@@ -69,8 +69,7 @@ static void spread_main(void *arg)
 static void test_stealing_spreads_work(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(2, spread_main, NULL);
-	RUN_IN_RUNTIME(4, spread_main, NULL);
+	RUN_FOR_PROCS(spread_main, NULL, 2, 4);
 }
 
 /* --- idle Ms park instead of spinning ---------------------------------------------- */
@@ -226,8 +225,7 @@ static void stw_main(void *arg)
 static void test_gomaxprocs_under_load(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(2, stw_main, NULL);
-	RUN_IN_RUNTIME(4, stw_main, NULL);
+	RUN_FOR_PROCS(stw_main, NULL, 2, 4);
 }
 
 /* --- a woken goroutine is not held back by a waker that computes ------------ */

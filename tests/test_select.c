@@ -154,8 +154,7 @@ static void test_select_ready_case(void **state)
 	gcheck_reset();
 	ready_case_body();
 	gcheck_assert_none();
-	RUN_IN_RUNTIME(1, ready_case_main, NULL);
-	RUN_IN_RUNTIME(2, ready_case_main, NULL);
+	RUN_FOR_PROCS(ready_case_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -1395,14 +1394,6 @@ static void test_select_stress(void **state)
 /* Deadlock reports and fatal errors (child processes)                   */
 /* --------------------------------------------------------------------- */
 
-static int run_child_main(int maxprocs, void (*fn)(void *))
-{
-	rg_config cfg = { .maxprocs = maxprocs };
-
-	rg_main(&cfg, fn, NULL);
-	return 0; /* not reached when the runtime reports a deadlock */
-}
-
 static void select_block_main(void *arg)
 {
 	rg_chan *a = rg_chan_make(sizeof(int), 0), *b = rg_chan_make(sizeof(int), 1);
@@ -1502,17 +1493,6 @@ static const struct child_case child_cases[] = {
 	{ "free_select", child_free_select },
 };
 
-static void check_deadlock(const char *name, const char *line)
-{
-	struct child_result r;
-
-	run_child_case(name, NULL, &r);
-	assert_child_exit(name, &r, 2);
-	assert_child_stderr_has(name, &r, DEADLOCK_MSG);
-	assert_child_stderr_has(name, &r, line);
-	child_result_free(&r);
-}
-
 static void test_select_deadlock_reports(void **state)
 {
 	const char *name = "select_two";
@@ -1521,10 +1501,10 @@ static void test_select_deadlock_reports(void **state)
 	long id = 0;
 
 	(void)state;
-	check_deadlock("select_block", "goroutine 1 [select]:");
-	check_deadlock("select_no_cases", "goroutine 1 [select (no cases)]:");
+	expect_deadlock("select_block", "goroutine 1 [select]:");
+	expect_deadlock("select_no_cases", "goroutine 1 [select (no cases)]:");
 	/* Only nil channels: Go reports "select"; "select (no cases)" is as good. */
-	check_deadlock("select_nil_only", "goroutine 1 [select");
+	expect_deadlock("select_nil_only", "goroutine 1 [select");
 
 	run_child_case(name, NULL, &r);
 	assert_child_exit(name, &r, 2);
@@ -1605,8 +1585,7 @@ static void freewin_main(void *arg)
 static void test_free_after_select_win(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, freewin_main, NULL);
-	RUN_IN_RUNTIME(2, freewin_main, NULL);
+	RUN_FOR_PROCS(freewin_main, NULL, 1, 2);
 }
 
 int main(int argc, char **argv)

@@ -6,7 +6,7 @@
  */
 #include <pthread.h>
 
-#include "helpers.h"
+#include "tests/helpers.h"
 
 #include "runtime/sema.h"
 
@@ -247,9 +247,7 @@ static void counts_main(void *arg)
 static void test_counts(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, counts_main, NULL);
-	RUN_IN_RUNTIME(2, counts_main, NULL);
-	RUN_IN_RUNTIME(8, counts_main, NULL);
+	RUN_FOR_PROCS(counts_main, NULL, 1, 2, 8);
 }
 
 /* --- regression: goroutines abandoned while waiting ----------------------------- */
@@ -357,8 +355,7 @@ static void test_abandoned_waiters_forgotten(void **state)
 	/* Main's tokens; the abandoned acquirers were never granted any. */
 	for (int i = 0; i < 16; i++)
 		rg_sema_release(&wsemas[i], 1);
-	RUN_IN_RUNTIME(2, rerun_main, NULL);
-	RUN_IN_RUNTIME(1, rerun_main, NULL);
+	RUN_FOR_PROCS(rerun_main, NULL, 2, 1);
 	/* The plain thread was kept waiting, and is still woken. */
 	semrelease(&thread_sema, false);
 	pthread_join(th, NULL);

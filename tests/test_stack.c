@@ -7,7 +7,7 @@
 #include <numaif.h>
 #include <pthread.h>
 
-#include "helpers.h"
+#include "tests/helpers.h"
 
 #include "numa/mem.h"
 #include "runtime/runtime.h"
@@ -45,8 +45,7 @@ static void reuse_main(void *arg)
 static void test_reuse(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, reuse_main, NULL);
-	RUN_IN_RUNTIME(2, reuse_main, NULL);
+	RUN_FOR_PROCS(reuse_main, NULL, 1, 2);
 }
 
 /* --- RSS follows the live goroutine count ------------------------------------ */

@@ -348,8 +348,7 @@ static void fast_main(void *arg)
 static void test_fast_path(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, fast_main, NULL);
-	RUN_IN_RUNTIME(2, fast_main, NULL);
+	RUN_FOR_PROCS(fast_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */

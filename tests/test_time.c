@@ -120,8 +120,7 @@ static void test_now_monotonic(void **state)
 	gcheck_reset();
 	now_body();
 	gcheck_assert_none();
-	RUN_IN_RUNTIME(1, now_main, NULL);
-	RUN_IN_RUNTIME(2, now_main, NULL);
+	RUN_FOR_PROCS(now_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -163,8 +162,7 @@ static void sleep_main(void *arg)
 static void test_sleep_at_least(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, sleep_main, NULL);
-	RUN_IN_RUNTIME(2, sleep_main, NULL);
+	RUN_FOR_PROCS(sleep_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -255,8 +253,7 @@ static void order_main(void *arg)
 static void test_sleep_order(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, order_main, NULL);
-	RUN_IN_RUNTIME(2, order_main, NULL);
+	RUN_FOR_PROCS(order_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -327,9 +324,7 @@ out:
 static void test_many_timers(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, many_main, NULL);
-	RUN_IN_RUNTIME(2, many_main, NULL);
-	RUN_IN_RUNTIME(4, many_main, NULL);
+	RUN_FOR_PROCS(many_main, NULL, 1, 2, 4);
 }
 
 /* --------------------------------------------------------------------- */
@@ -761,8 +756,7 @@ static void test_select_timeout(void **state)
 	gcheck_reset();
 	select_timeout_body();
 	gcheck_assert_none();
-	RUN_IN_RUNTIME(1, select_timeout_main, NULL);
-	RUN_IN_RUNTIME(2, select_timeout_main, NULL);
+	RUN_FOR_PROCS(select_timeout_main, NULL, 1, 2);
 	RUN_IN_RUNTIME(1, select_park_main, NULL);
 }
 
@@ -827,8 +821,7 @@ static void race_main(void *arg)
 static void test_select_timeout_race(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, race_main, NULL);
-	RUN_IN_RUNTIME(2, race_main, NULL);
+	RUN_FOR_PROCS(race_main, NULL, 1, 2);
 }
 
 /*
@@ -880,8 +873,7 @@ static void won_main(void *arg)
 static void test_select_timeout_not_left(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, won_main, NULL);
-	RUN_IN_RUNTIME(2, won_main, NULL);
+	RUN_FOR_PROCS(won_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -929,8 +921,7 @@ static void test_plain_thread(void **state)
 	pthread_join(th, NULL);
 	gcheck_assert_none();
 	/* Beside a runtime. */
-	RUN_IN_RUNTIME(1, plain_main, NULL);
-	RUN_IN_RUNTIME(2, plain_main, NULL);
+	RUN_FOR_PROCS(plain_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */

@@ -32,8 +32,7 @@ static void test_wait_at_zero(void **state)
 	(void)state;
 	/* From a plain thread, no runtime running. */
 	rg_wg_wait(&wg);
-	RUN_IN_RUNTIME(1, zero_main, NULL);
-	RUN_IN_RUNTIME(2, zero_main, NULL);
+	RUN_FOR_PROCS(zero_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -433,10 +432,7 @@ static int child_negative_add(void)
 
 static int child_negative_done(void)
 {
-	rg_config cfg = { .maxprocs = 2 };
-
-	rg_main(&cfg, negative_done_main, NULL);
-	return 0;
+	return run_child_main(2, negative_done_main);
 }
 
 static int child_negative_plain(void)

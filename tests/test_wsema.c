@@ -113,8 +113,7 @@ static void fifo_main(void *arg)
 static void test_fifo(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, fifo_main, NULL);
-	RUN_IN_RUNTIME(4, fifo_main, NULL);
+	RUN_FOR_PROCS(fifo_main, NULL, 1, 4);
 }
 
 /*
@@ -153,8 +152,7 @@ static void big_main(void *arg)
 static void test_big_request_not_starved(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, big_main, NULL);
-	RUN_IN_RUNTIME(4, big_main, NULL);
+	RUN_FOR_PROCS(big_main, NULL, 1, 4);
 }
 
 /* --------------------------------------------------------------------- */
@@ -235,9 +233,7 @@ static void stress_main(void *arg)
 static void test_stress(void **state)
 {
 	(void)state;
-	RUN_IN_RUNTIME(1, stress_main, NULL);
-	RUN_IN_RUNTIME(2, stress_main, NULL);
-	RUN_IN_RUNTIME(8, stress_main, NULL);
+	RUN_FOR_PROCS(stress_main, NULL, 1, 2, 8);
 }
 
 /* --------------------------------------------------------------------- */
