@@ -1,61 +1,92 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
 #
-# deps.sh - install the Debian packages needed to build, test and benchmark
-# ringo (Debian 12 "bookworm").
+# deps.sh - install the Debian packages (Debian 12 "bookworm") that
+# building, testing or benchmarking ringo needs.
 #
-#   scripts/deps.sh          install what is missing (apt-get; sudo when not root)
-#   scripts/deps.sh --check  exit 0 if everything is installed, 1 otherwise; silent
+#   scripts/deps.sh [--check] [SET...]
 #
-# Idempotent: when every package is present it only runs one dpkg-query.
+#   SET    lib    what building and installing the library needs (the default)
+#          test   lib, and what make test, make lint and make format-check need
+#          bench  lib, and what make run and make bench need
+#          all    every set
+#   --check       install nothing, print nothing: exit 0 when every package
+#                 of the sets is installed, 1 otherwise
+#
+# Missing packages are installed with apt-get (through sudo when not root).
+# When every package is present it only runs one dpkg-query.  The Makefile
+# calls it once per set and records that in build/.deps-SET.
 set -euo pipefail
 
-# What building the library needs: a compiler, liburing (the io_uring
-# netpoller), libnuma (node-local memory and the NUMA topology) and
-# kconfiglib (the build configuration).
+# Building the library: a compiler and binutils (the runtime's code is
+# moved to its own section with objcopy), pkg-config (ringo.pc, and the
+# checks of an installed copy), liburing (the io_uring netpoller), libnuma
+# (NUMA topology and node-local memory), python3 and kconfiglib (the
+# Kconfig configuration and its generated header).
 LIB_PACKAGES=(
-	build-essential make gcc pkg-config
+	build-essential make gcc binutils pkg-config
 	liburing-dev libnuma-dev
 	python3 python3-kconfiglib
 )
-# What the tests, benchmarks and checks need besides: cmocka (the tests),
-# clang (the second compiler of the test matrix), clang-format, Go (the
-# benchmarks' twins), real clients and servers to drive the examples
-# (redis-tools and redis-server for kv_server, curl, ab and wrk for
-# http_hello), hyperfine, util-linux (setarch) and procps.
+# The tests and checks: cmocka (every tests/test_*.c), clang (the second
+# compiler of the test matrix) and clang-format (make format-check), the
+# real clients that drive the examples (curl and ab from apache2-utils for
+# http_hello, redis-cli and redis-benchmark from redis-tools for
+# kv_server) and util-linux (setarch -R, for TSan where
+# vm.mmap_rnd_bits > 28).
 TEST_PACKAGES=(
 	libcmocka-dev clang clang-format
-	golang-go hyperfine wrk curl apache2-utils redis-tools redis-server
-	util-linux procps
+	curl apache2-utils redis-tools util-linux
 )
-PACKAGES=("${LIB_PACKAGES[@]}" "${TEST_PACKAGES[@]}")
+# The benchmarks: Go (the twins in bench/go/), wrk (the http benchmark's
+# load), redis-tools (redis-benchmark, the kv benchmark's load) and
+# redis-server (the kv benchmark's baseline).
+BENCH_PACKAGES=(
+	golang-go wrk redis-tools redis-server
+)
+
+usage()
+{
+	echo "usage: $0 [--check] [lib|test|bench|all]..." >&2
+	exit 2
+}
+
+check_only=0
+sets=()
+for arg in "$@"; do
+	case $arg in
+	--check) check_only=1 ;;
+	lib | test | bench | all) sets+=("$arg") ;;
+	-h | --help)
+		sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	*) usage ;;
+	esac
+done
+((${#sets[@]} > 0)) || sets=(lib)
+
+PACKAGES=("${LIB_PACKAGES[@]}")
+for set in "${sets[@]}"; do
+	case $set in
+	test) PACKAGES+=("${TEST_PACKAGES[@]}") ;;
+	bench) PACKAGES+=("${BENCH_PACKAGES[@]}") ;;
+	all) PACKAGES+=("${TEST_PACKAGES[@]}" "${BENCH_PACKAGES[@]}") ;;
+	esac
+done
+mapfile -t PACKAGES < <(printf '%s\n' "${PACKAGES[@]}" | awk '!seen[$0]++')
 
 # Print the packages of PACKAGES that are not installed, one per line.
 missing_packages()
 {
-	local installed
+	local installed p
 
 	installed=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' "${PACKAGES[@]}" \
 		2>/dev/null | awk '$2 == "ii" { print $1 }') || true
-	local p
 	for p in "${PACKAGES[@]}"; do
 		grep -qx -- "$p" <<<"$installed" || echo "$p"
 	done
 }
-
-check_only=0
-case "${1:-}" in
---check) check_only=1 ;;
-"") ;;
--h | --help)
-	sed -n '4,10p' "$0" | sed 's/^# \{0,1\}//'
-	exit 0
-	;;
-*)
-	echo "usage: $0 [--check]" >&2
-	exit 2
-	;;
-esac
 
 if ! command -v dpkg-query >/dev/null 2>&1; then
 	# Not a Debian system: nothing can be checked here.  Let the build
@@ -69,7 +100,7 @@ mapfile -t missing < <(missing_packages)
 ((${#missing[@]} == 0)) && exit 0
 ((check_only)) && exit 1
 
-echo "deps.sh: installing: ${missing[*]}"
+echo "deps.sh: installing (${sets[*]}): ${missing[*]}"
 
 if ((EUID == 0)); then
 	sudo=()
@@ -78,13 +109,15 @@ elif command -v sudo >/dev/null 2>&1; then
 else
 	echo "deps.sh: not root and sudo is not available; as root, run:" >&2
 	echo "  apt-get update && apt-get install -y ${missing[*]}" >&2
+	echo "or build with SKIP_DEPS=1 once they are installed some other way" >&2
 	exit 1
 fi
 
-export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null
-"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
-	--no-install-recommends "${missing[@]}" </dev/null
+# Wait for a dpkg run of someone else's (unattended upgrades on a fresh
+# machine) rather than fail at once.
+apt_get=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300)
+"${apt_get[@]}" update -q </dev/null
+"${apt_get[@]}" install -y -q --no-install-recommends "${missing[@]}" </dev/null
 
 mapfile -t missing < <(missing_packages)
 if ((${#missing[@]} != 0)); then
