@@ -8,8 +8,14 @@
  * parks, so thousands of idle connections cost thousands of goroutines,
  * not thousands of threads.
  *
+ * Run it, and from another terminal send it a line: bash's /dev/tcp is the
+ * client, nothing to install ("hello" comes back).  Ctrl-C stops it.
+ *
  *   make examples && build/examples/echo_server 7777
- *   echo hello | nc -q1 127.0.0.1 7777
+ *   (exec 3<>/dev/tcp/127.0.0.1/7777; echo hello >&3; head -n1 <&3)
+ *
+ * Built against an installed ringo: README.md, "Linking a program with
+ * ringo".
  */
 #include <netinet/in.h>
 #include <ringo.h>

@@ -40,9 +40,13 @@
  *   curl http://127.0.0.1:8080/
  *   wrk -t1 -c100 -d10s http://127.0.0.1:8080/
  *
- * Port 0 picks a free port; the first line printed names the port and the
- * number of Ps ("http_hello: listening on port 8080 (2 Ps)").
+ * (the clients: apt-get install curl wrk).  Port 0 picks a free port; the
+ * first line printed names the port and the number of Ps ("http_hello:
+ * listening on port 8080 (2 Ps)").  Built against an installed ringo:
+ * README.md, "Linking a program with ringo".
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -7,6 +7,9 @@
  *   redis-cli -p 6379 get greeting
  *   redis-benchmark -p 6379 -t get,set -n 100000 -c 50 -P 16 -q
  *
+ * (redis-cli and redis-benchmark: apt-get install redis-tools; built
+ * against an installed ringo: README.md, "Linking a program with ringo").
+ *
  * The default port is 6379; port 0 picks a free one.  The server listens
  * on 127.0.0.1 only: it has no authentication.  The first line it prints
  * (flushed at once) names the port and the number of Ps:
@@ -85,6 +88,8 @@
  * connection goroutines (an rg_wg), frees the table, prints a last line
  * and returns; rg_main returns and the exit status is 0.
  */
+#define _POSIX_C_SOURCE 200809L
+
 #include <errno.h>
 #include <fnmatch.h>
 #include <limits.h>

@@ -5,6 +5,10 @@
  *
  *   make examples && build/examples/primes 10000000
  *   RINGO_MAXPROCS=1 RINGO_DEBUG=schedtrace=100 build/examples/primes 50000000
+ *
+ * The second prints the scheduler's state on stderr every 100 ms
+ * (schedtrace), one P running every block.  Built against an installed
+ * ringo: README.md, "Linking a program with ringo".
  */
 #include <ringo.h>
 #include <stdatomic.h>
