@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_lockrank.c - lock-order checking (debug builds: CONFIG_DEBUG_CHECKS
- * or any sanitizer build) and the per-M count of runtime locks held.
+ * or any sanitizer build) and the per-M count of runtime locks held.  A
+ * plain build skips the inversion case; make test runs this program again
+ * built with CONFIG_DEBUG_CHECKS=y (DEBUG_TESTS in the Makefile).
  */
 #include "tests/helpers.h"
 
