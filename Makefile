@@ -13,6 +13,7 @@
 #   make bench                build the benchmarks, run the full benchmark profile
 #   make examples             build examples/*.c
 #   make install              PREFIX=/usr/local DESTDIR= (also: uninstall)
+#   make deps                 install every Debian package of scripts/deps.sh
 #   make defconfig            .config from configs/defconfig
 #   make menuconfig           edit .config
 #   make olddefconfig         update .config after Kconfig changed, new options default
@@ -23,7 +24,8 @@
 #   make clean | distclean    remove build/ | and the configuration
 #
 # V=1 shows full commands.  SKIP_DEPS=1 skips the check for the Debian packages
-# (scripts/deps.sh) that every build goal otherwise makes once.
+# (scripts/deps.sh) that every build goal otherwise makes once: the library's,
+# and for the test and benchmark goals the tests' or the benchmarks' too.
 
 .DEFAULT_GOAL := all
 .DELETE_ON_ERROR:
@@ -138,23 +140,37 @@ EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))
 ALL_OBJS := $(LIB_OBJS) $(call objs,$(PROG_SRCS) $(EXTRA_SRCS) $(BASELINE_SRCS))
 
 # ---------------------------------------------------------------------------
-# Build dependencies (Debian packages), checked once per build tree.
+# Build dependencies: the Debian packages of scripts/deps.sh, in three sets.
+# Every goal needs the library's (lib); the test goals, or a test program
+# named as a goal, the tests' too (test); the benchmark goals the
+# benchmarks' (bench).  Each set is checked, and what it lacks installed,
+# once before anything is built, and build/.deps-SET records that it was
+# (again when deps.sh changes).  SKIP_DEPS=1 checks nothing.
 
-DEPS_STAMP := build/.deps-ok
+DEPS_SETS := lib
+ifneq ($(filter test tests check $(BUILD)/tests/%,$(MAKECMDGOALS)),)
+DEPS_SETS += test
+endif
+ifneq ($(filter run bench bench-build,$(MAKECMDGOALS)),)
+DEPS_SETS += bench
+endif
 
 ifeq ($(SKIP_DEPS),)
-$(DEPS_STAMP): scripts/deps.sh
-	$(Q)bash scripts/deps.sh --check || bash scripts/deps.sh
+DEPS_STAMP := $(patsubst %,build/.deps-%,$(DEPS_SETS))
+build/.deps-%: scripts/deps.sh
+	$(Q)bash scripts/deps.sh --check $* || bash scripts/deps.sh $*
 	@mkdir -p $(@D) && touch $@
+# One apt-get at a time.
+build/.deps-test: | build/.deps-lib
+build/.deps-bench: | build/.deps-lib $(filter build/.deps-test,$(DEPS_STAMP))
 else
-$(DEPS_STAMP):
-	@mkdir -p $(@D) && touch $@
+DEPS_STAMP :=
 endif
 
 .PHONY: deps
 deps:
-	$(Q)bash scripts/deps.sh
-	@mkdir -p $(dir $(DEPS_STAMP)) && touch $(DEPS_STAMP)
+	$(Q)bash scripts/deps.sh all
+	@mkdir -p build && touch build/.deps-lib build/.deps-test build/.deps-bench
 
 # ---------------------------------------------------------------------------
 # Configuration (Kconfig, through Kconfiglib)
@@ -313,7 +329,8 @@ tests: all $(TEST_BINS) $(EXAMPLE_BINS)
 #     .config is left alone).  Sanitizer builds have the debug checks
 #     already (RG_SAN_BUILD), as has a .config with CONFIG_DEBUG_CHECKS=y:
 #     no debug pass there.
-NETPOLL_TESTS := test_io test_io_errno test_time test_lockthread
+NETPOLL_TESTS := test_io_net test_io_deadline test_io_cancel test_io_file test_io_poller \
+	test_io_backend test_io_errno test_time test_lockthread
 DEBUG_TESTS := test_lockrank
 DEBUG_CONFIG := CONFIG_DEBUG_CHECKS=y
 DEBUG_BUILD := $(BUILD)/debug
@@ -389,47 +406,11 @@ uninstall:
 		$(DESTDIR)$(PKGCONFIGDIR)/ringo.pc
 
 # ---------------------------------------------------------------------------
-# Lint: the layering rules of the library (tests and benchmarks may talk to
-# the kernel directly).
-#   - only kernel_iface/ includes <liburing.h> or <linux/...> or calls syscall();
-#   - only numa/ includes <numa.h>;
-#   - runtime/*.c allocate only through runtime.h's wrappers (rt_malloc...),
-#     which mark the call in progress for the SIGURG handler.
-
-LINT_DIRS := include runtime kernel_iface numa examples
-LINT_FILES = $(shell find $(LINT_DIRS) -type f \( -name '*.[ch]' -o -name '*.S' \) 2>/dev/null | sort)
-# Lines that are comments ("file:line:  * text") are not code.
-LINT_NOT_COMMENT := grep -vE '^[^:]+:[0-9]+:[[:space:]]*(\*|/\*|//)'
+# Lint: the layering rules of the library (scripts/lint.sh says which).
 
 .PHONY: lint
 lint:
-	@files='$(LINT_FILES)'; status=0; \
-	bad=$$(grep -nHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<(liburing(\.h|/)|linux/)' \
-		$$files /dev/null | grep -v '^kernel_iface/'); \
-	if [ -n "$$bad" ]; then \
-		echo "lint: only kernel_iface/ may include <liburing.h> or <linux/...>:"; \
-		echo "$$bad"; status=1; \
-	fi; \
-	bad=$$(grep -nHE '(^|[^[:alnum:]_.>])syscall[[:space:]]*\(' $$files /dev/null | \
-		grep -v '^kernel_iface/' | $(LINT_NOT_COMMENT)); \
-	if [ -n "$$bad" ]; then \
-		echo "lint: only kernel_iface/ may call syscall(); wrap the call there:"; \
-		echo "$$bad"; status=1; \
-	fi; \
-	bad=$$(grep -nHE '(^|[^[:alnum:]_.>])(malloc|calloc|realloc|aligned_alloc|free)[[:space:]]*\(' \
-		runtime/*.c /dev/null | $(LINT_NOT_COMMENT)); \
-	if [ -n "$$bad" ]; then \
-		echo "lint: runtime/ allocates through rt_malloc and friends (runtime/runtime.h):"; \
-		echo "$$bad"; status=1; \
-	fi; \
-	bad=$$(grep -nHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<numa\.h>' \
-		$$files /dev/null | grep -v '^numa/'); \
-	if [ -n "$$bad" ]; then \
-		echo "lint: only numa/ may include <numa.h>:"; \
-		echo "$$bad"; status=1; \
-	fi; \
-	if [ $$status -eq 0 ]; then echo "lint: OK"; fi; \
-	exit $$status
+	@bash scripts/lint.sh
 
 # ---------------------------------------------------------------------------
 # Formatting (.clang-format: kernel style)
