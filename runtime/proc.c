@@ -55,12 +55,12 @@
  * Idle path and its seams
  * -----------------------
  * find_runnable is ordered: local queue (every 61st tick the global queue
- * first, for fairness), global queue, [poller: non-blocking poll], steal
- * (4 passes over the other Ps in the order numa/steal.h gives; runnext only
- * on the last), [timers: the next deadline bounds the sleep], then release
- * the P and park the M on its note.  The poller and timers plug in at the
- * bracketed points; an idle M will then sleep in the poller instead of on
- * the note.
+ * first, for fairness; due timers run before), global queue, a
+ * non-blocking poll of the P's poller, steal (4 passes over the other Ps
+ * in the order numa/steal.h gives; runnext only on the last), then release
+ * the P.  If the P has goroutines waiting for I/O or timers, the M sleeps
+ * in its poller, the next timer bounding the sleep (the pollm: "The idle
+ * M" in runtime/netpoll.c); otherwise it parks on its note.
  *
  * Timers and the global queue
  * ---------------------------
@@ -83,11 +83,11 @@
  * that what waits there is served within a slice per goroutine ahead of
  * it, whatever the local queues hold.
  *
- * What sysmon will read
- * ---------------------
+ * What sysmon reads
+ * -----------------
  * Each P's schedtick counts schedules that start a new time slice (a G
  * taken from runnext inherits its predecessor's slice and does not count);
- * syscalltick will count system calls.  As in Go, sysmon remembers the
+ * syscalltick counts rg_syscall_enter calls.  As in Go, sysmon remembers the
  * value and when it first saw it: an unchanged schedtick means one G has
  * been running since then, without a clock read on the switch path.
  * mp->curg says which G an M runs.
@@ -123,6 +123,9 @@
 
 struct sched sched;
 __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
+
+_Static_assert(CONFIG_MAXPROCS_DEFAULT >= 0 && CONFIG_MAXPROCS_DEFAULT <= MAXPROCS_LIMIT,
+	       "Kconfig's MAXPROCS_DEFAULT range must not pass MAXPROCS_LIMIT");
 
 static _Atomic int runtime_state; /* 0: stopped, 1: running */
 
@@ -1458,7 +1461,7 @@ static struct g *find_runnable(struct m *mp, bool *inherit)
 	int32_t procs, i;
 
 top:
-	if (unlikely(!mp->p) && !stopm(mp)) /* exitsyscall_block found no P */
+	if (unlikely(!mp->p) && !stopm(mp)) /* exitsyscall_slow found no P */
 		return NULL;
 	pp = mp->p;
 	*inherit = false;
@@ -1608,7 +1611,6 @@ top:
 	goto top;
 }
 
-/* The scheduler loop on g0: run goroutines until the runtime stops. */
 /*
  * Locked goroutines
  * -----------------
@@ -1727,6 +1729,7 @@ void mreap(void)
 	}
 }
 
+/* The scheduler loop on g0: run goroutines until the runtime stops. */
 static void schedule(struct m *mp)
 {
 	for (;;) {

@@ -102,8 +102,11 @@ static inline void rt_free(void *p)
 	ki_call_exit();
 }
 
-#define MAXPROCS_LIMIT 1024 /* like Go's _MaxGomaxprocs on 64-bit Linux, bounded */
-#define RUNQ_SIZE      256  /* per-P ring; must be a power of two */
+/* The most Ps: the steal order's bound (numa/steal.h, 1024), lower than Go's
+ * _MaxGomaxprocs.  Kconfig's MAXPROCS_DEFAULT range repeats it, checked in
+ * runtime/proc.c. */
+#define MAXPROCS_LIMIT STEAL_MAX_PROCS
+#define RUNQ_SIZE      256 /* per-P ring; must be a power of two */
 
 /* --- context (arch) ------------------------------------------------------ */
 
@@ -206,7 +209,7 @@ struct p {
 
 	/* Owner-hot: written on every spawn, switch or exit, so on lines of
 	 * their own.  schedtick and the counters are also read, relaxed, by
-	 * schedtrace, rg_num_goroutine and (later) sysmon. */
+	 * schedtrace, rg_num_goroutine and sysmon. */
 	_Atomic uint32_t schedtick cacheline_aligned; /* incremented on every schedule */
 	_Atomic uint32_t syscalltick;		      /* incremented by every rg_syscall_enter */
 	_Atomic uint32_t switchtick; /* incremented on every switch to a G, runnext too */
@@ -469,6 +472,14 @@ void wakep(void);
 void mreap(void);
 uint32_t fastrand(void);
 int32_t gcount(void);
+/* Put mp, whose G runs on pp, in a system call: pp goes to P_SYSCALL for
+ * sysmon to retake (rg_syscall_enter; the SIGURG handler).  Async-signal-
+ * safe. */
+void entersyscall(struct m *mp, struct p *pp);
+/* Take a P back after the handler's entersyscall (rt_enter). */
+void exitsyscall_implicit(struct m *mp);
+/* Hand a P retaken from a system call to an M or the idle list (sysmon). */
+void handoffp(struct p *pp);
 
 /* --- runq.c ------------------------------------------------------------------ */
 
@@ -644,8 +655,6 @@ void sysmon_wake(void);
 /* Work waits behind a system call: have sysmon look now if it sleeps
  * long (and poll fast for a while).  Any thread. */
 void sysmon_kick(void);
-/* Hand a P retaken from a system call to an M or the idle list. */
-void handoffp(struct p *pp);
 
 /* --- preempt.c ------------------------------------------------------------------ */
 
@@ -666,13 +675,6 @@ void preempt_check_slow(struct m *mp);
  * its P, to put it in a system call (see "Blocked calls nobody annotated"
  * in runtime/preempt.c).  sysmon. */
 void retakeone(struct m *mp);
-
-/* Put mp, whose G runs on pp, in a system call: pp goes to P_SYSCALL for
- * sysmon to retake (rg_syscall_enter; the SIGURG handler).  Async-signal-
- * safe. */
-void entersyscall(struct m *mp, struct p *pp);
-/* Take a P back after the handler's entersyscall (rt_enter). */
-void exitsyscall_implicit(struct m *mp);
 
 /*
  * rt_enter - the first thing every public call that may use the M's P
