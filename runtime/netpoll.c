@@ -113,6 +113,7 @@
 
 #define NP_BATCH    32	       /* flush when this many requests are prepared */
 #define NP_REAP_MAX 256	       /* events taken by one netpoll_poll */
+#define NP_REAP_ONE 64	       /* events taken by one call of the backend's reap */
 #define NP_STUCK_NS 1000000    /* sysmon serves a running P's poller after this */
 #define NP_DRAIN_NS 1000000000 /* teardown waits this long for requests in flight */
 #define NP_RETRIES  16	       /* times a request nobody cancelled is submitted again */
@@ -191,14 +192,14 @@ int netpoll_init(const char *force)
 static void netpoll_drain(struct p *pp)
 {
 	int64_t until = ki_nanotime() + NP_DRAIN_NS;
-	struct np_event ev[64];
+	struct np_event ev[NP_REAP_ONE];
 	int n;
 
 	lockr(&pp->nplock, LR_NETPOLL);
 	if (netpoll.be->cancel(pp->np, 0) == 0)
 		netpoll.be->flush(pp->np);
 	while (load_relaxed(&pp->npwaiting) > 0 && ki_nanotime() < until) {
-		while ((n = netpoll.be->reap(pp->np, ev, 64)) > 0)
+		while ((n = netpoll.be->reap(pp->np, ev, NP_REAP_ONE)) > 0)
 			atomic_fetch_sub(&pp->npwaiting, n);
 		if (load_relaxed(&pp->npwaiting) > 0)
 			netpoll.be->wait(pp->np, NP_DRAIN_NS / 10, 0);
@@ -454,10 +455,10 @@ static void pd_event(uint64_t token, uint32_t ready, struct glist *l)
  * onto l.  pp->nplock held. */
 static void reap_completions(struct p *pp, struct glist *l)
 {
-	struct np_event ev[64];
+	struct np_event ev[NP_REAP_ONE];
 	int n, i, total = 0;
 
-	while (total < NP_REAP_MAX && (n = netpoll.be->reap(pp->np, ev, 64)) > 0) {
+	while (total < NP_REAP_MAX && (n = netpoll.be->reap(pp->np, ev, NP_REAP_ONE)) > 0) {
 		for (i = 0; i < n; i++) {
 			struct iowait *w = (struct iowait *)(uintptr_t)ev[i].token;
 			struct g *gp = w->gp;
@@ -468,7 +469,7 @@ static void reap_completions(struct p *pp, struct glist *l)
 			glist_ready(l, gp);
 		}
 		total += n;
-		if (n < 64)
+		if (n < NP_REAP_ONE)
 			break;
 	}
 }
@@ -476,7 +477,7 @@ static void reap_completions(struct p *pp, struct glist *l)
 int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 {
 	const struct np_backend *be = netpoll.be;
-	struct np_event ev[64];
+	struct np_event ev[NP_REAP_ONE];
 	struct glist l = { 0 };
 	int n, i, total = 0;
 
@@ -488,11 +489,11 @@ int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 		return 0;
 	if (!be->completes) {
 		/* epoll_wait needs no lock; pd locks rank below nplock. */
-		while (total < NP_REAP_MAX && (n = be->reap(pp->np, ev, 64)) > 0) {
+		while (total < NP_REAP_MAX && (n = be->reap(pp->np, ev, NP_REAP_ONE)) > 0) {
 			for (i = 0; i < n; i++)
 				pd_event(ev[i].token, ev[i].ready, &l);
 			total += n;
-			if (n < 64)
+			if (n < NP_REAP_ONE)
 				break;
 		}
 		glist_inject(mp, &l);
