@@ -269,15 +269,6 @@ void globrunqput(struct g *gp)
 	globrunqputbatch(&gp, 1);
 }
 
-void globrunqputhead(struct g *gp)
-{
-	assert_lock_held(&sched.lock);
-	globrunq_reserve(1);
-	sched.runqfirst = (sched.runqfirst - 1) & (sched.runqcap - 1);
-	sched.runq[sched.runqfirst] = gp;
-	store_relaxed(&sched.runqsize, sched.runqsize + 1);
-}
-
 void globrunqputbatch(struct g *const *batch, int32_t n)
 {
 	uint32_t size, i;

@@ -493,7 +493,6 @@ struct g *runqget(struct p *pp, bool *inherit);
 struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext);
 /* Global queue, sched.lock held. */
 void globrunqput(struct g *gp);
-void globrunqputhead(struct g *gp);
 void globrunqputbatch(struct g *const *batch, int32_t n);
 struct g *globrunqget(struct p *pp, int32_t max);
 void globrunq_fini(void);
