@@ -67,10 +67,19 @@
 #include "runtime/netpoll.h"
 #include "runtime/runtime.h"
 
-/* The goroutine's poller style, or -1 on a plain thread. */
-static int io_mode(void)
+/* How a call waits: a plain thread blocks in the system call; a goroutine
+ * parks on its P's poller, in the backend's style. */
+enum io_style {
+	IO_THREAD,     /* a plain thread: the system call as is */
+	IO_READINESS,  /* epoll: try without blocking, wait for readiness */
+	IO_COMPLETION, /* io_uring: the operation goes to the ring */
+};
+
+static enum io_style io_style(void)
 {
-	return getg() ? netpoll_backend()->completes : -1;
+	if (!getg())
+		return IO_THREAD;
+	return netpoll_backend()->completes ? IO_COMPLETION : IO_READINESS;
 }
 
 /* Readiness style: repeat attempt until it does not say EAGAIN. */
@@ -107,14 +116,15 @@ int rg_accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 	int r;
 
 	rt_enter();
-	switch (io_mode()) {
-	case 1:
+	switch (io_style()) {
+	case IO_COMPLETION:
 		return (int)netpoll_op(&req, fd);
-	case 0:
+	case IO_READINESS:
 		r = netpoll_set_nonblock(fd);
 		if (r < 0)
 			return r;
 		return RETRY_READY(fd, NP_READ, ki_accept4(fd, addr, addrlen, SOCK_CLOEXEC));
+	case IO_THREAD:
 	default:
 		return ki_accept4(fd, addr, addrlen, SOCK_CLOEXEC);
 	}
@@ -128,10 +138,10 @@ int rg_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 	int r;
 
 	rt_enter();
-	switch (io_mode()) {
-	case 1:
+	switch (io_style()) {
+	case IO_COMPLETION:
 		return (int)netpoll_op(&req, fd);
-	case 0:
+	case IO_READINESS:
 		r = netpoll_set_nonblock(fd);
 		if (r < 0)
 			return r;
@@ -141,6 +151,7 @@ int rg_connect(int fd, const struct sockaddr *addr, socklen_t addrlen)
 		/* Non-blocking connect: writable when it is done. */
 		r = netpoll_wait_fd(fd, NP_WRITE);
 		return r < 0 ? r : ki_sock_error(fd);
+	case IO_THREAD:
 	default:
 		return ki_connect(fd, addr, addrlen);
 	}
@@ -188,8 +199,8 @@ ssize_t rg_recv(int fd, void *buf, size_t len, int flags)
 	ssize_t r;
 
 	rt_enter();
-	switch (io_mode()) {
-	case 1:
+	switch (io_style()) {
+	case IO_COMPLETION:
 		r = need_socket(fd);
 		if (r < 0)
 			return r;
@@ -203,8 +214,9 @@ ssize_t rg_recv(int fd, void *buf, size_t len, int flags)
 				return kind < 0 ? kind : -ENOTSOCK;
 		}
 		return r;
-	case 0:
+	case IO_READINESS:
 		return recv_ready(fd, buf, len, flags);
+	case IO_THREAD:
 	default:
 		return ki_recv(fd, buf, len, flags);
 	}
@@ -221,8 +233,8 @@ ssize_t rg_send(int fd, const void *buf, size_t len, int flags)
 	ssize_t r;
 
 	rt_enter();
-	switch (io_mode()) {
-	case 1:
+	switch (io_style()) {
+	case IO_COMPLETION:
 		r = need_socket(fd);
 		if (r < 0)
 			return r;
@@ -237,11 +249,12 @@ ssize_t rg_send(int fd, const void *buf, size_t len, int flags)
 			return r;
 		}
 		return netpoll_op(&req, fd);
-	case 0:
+	case IO_READINESS:
 		if (flags & MSG_DONTWAIT)
 			return ki_send(fd, buf, len, flags | MSG_NOSIGNAL);
 		return RETRY_READY(fd, NP_WRITE,
 				   ki_send(fd, buf, len, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+	case IO_THREAD:
 	default:
 		return ki_send(fd, buf, len, flags | MSG_NOSIGNAL);
 	}
@@ -307,13 +320,13 @@ static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 	struct np_req req = {
 		.op = wr ? NP_OP_WRITE : NP_OP_READ, .fd = fd, .buf = buf, .len = len, .off = off
 	};
-	int mode = io_mode();
+	enum io_style style = io_style();
 	uint32_t ev = wr ? NP_WRITE : NP_READ;
 	ssize_t r;
 
-	if (mode < 0)
+	if (style == IO_THREAD)
 		return io_plain(wr, fd, buf, len, off);
-	if (mode == 1 && off < 0) {
+	if (style == IO_COMPLETION && off < 0) {
 		r = netpoll_fd_kind(fd);
 		if (r < 0)
 			return r;
@@ -322,18 +335,19 @@ static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 	}
 	/* A pread's descriptor may be no file (a pipe's -ESPIPE): checked
 	 * only when the attempt is skipped. */
-	if (mode == 1 && !wr && nowait_skip() && (off < 0 || netpoll_fd_kind(fd) == KI_FD_FILE))
+	if (style == IO_COMPLETION && !wr && nowait_skip() &&
+	    (off < 0 || netpoll_fd_kind(fd) == KI_FD_FILE))
 		return netpoll_op(&req, fd);
 	for (;;) {
 		r = wr ? ki_pwritev2(fd, buf, len, off, RWF_NOWAIT) :
 			 ki_preadv2(fd, buf, len, off, RWF_NOWAIT);
-		if (mode == 1 && !wr)
+		if (style == IO_COMPLETION && !wr)
 			nowait_learn(r);
-		if (r == -EOPNOTSUPP && mode == 0 && netpoll_set_nonblock(fd) == 0)
+		if (r == -EOPNOTSUPP && style == IO_READINESS && netpoll_set_nonblock(fd) == 0)
 			r = io_plain(wr, fd, buf, len, off);
 		if (r != -EAGAIN && r != -EOPNOTSUPP)
 			return r;
-		if (mode == 1)
+		if (style == IO_COMPLETION)
 			return netpoll_op(&req, fd);
 		r = netpoll_wait_fd(fd, ev);
 		if (r == -EPERM) /* a regular file */
@@ -475,11 +489,12 @@ static int open_ready(const char *path, int flags, mode_t mode)
 int rg_open(const char *path, int flags, mode_t mode)
 {
 	rt_enter();
-	switch (io_mode()) {
-	case 1:
+	switch (io_style()) {
+	case IO_COMPLETION:
 		return open_ring(path, flags, mode);
-	case 0:
+	case IO_READINESS:
 		return open_ready(path, flags, mode);
+	case IO_THREAD:
 	default:
 		return ki_open(path, flags | O_CLOEXEC, mode);
 	}
@@ -490,11 +505,12 @@ int rg_fsync(int fd)
 	struct np_req req = { .op = NP_OP_FSYNC, .fd = fd };
 
 	rt_enter();
-	switch (io_mode()) {
-	case 1:
+	switch (io_style()) {
+	case IO_COMPLETION:
 		return (int)netpoll_op(&req, fd);
-	case 0:
+	case IO_READINESS:
 		return BLOCKING(ki_fsync(fd));
+	case IO_THREAD:
 	default:
 		return ki_fsync(fd);
 	}
