@@ -420,21 +420,6 @@ int32_t gcount(void)
 
 static _Noreturn void goexit1(bool goexit);
 
-void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void *arg)
-{
-	uint64_t *sp = (uint64_t *)((uintptr_t)hi & ~(uintptr_t)15);
-
-	sp[-1] = (uint64_t)(uintptr_t)ctx_entry; /* ret target */
-	sp[-2] = 0;				 /* rbp: end of frame chain */
-	sp[-3] = 0;				 /* rbx */
-	sp[-4] = (uint64_t)(uintptr_t)entry;	 /* r12 */
-	sp[-5] = (uint64_t)(uintptr_t)arg;	 /* r13 */
-	sp[-6] = 0;				 /* r14 */
-	sp[-7] = 0;				 /* r15 */
-	sp[-8] = 0x1f80ull | (0x037full << 32);	 /* MXCSR, x87 control word */
-	c->sp = &sp[-8];
-}
-
 /* Perform what the context we switched away from left in mp->after. */
 static void switch_done(void)
 {

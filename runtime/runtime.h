@@ -110,15 +110,12 @@ static inline void rt_free(void *p)
 
 /* --- context (arch) ------------------------------------------------------ */
 
-struct ctx {
-	void *sp; /* saved stack pointer; the rest is on the stack */
-};
-
-/* runtime/arch/x86_64/switch.S */
-void ctx_switch(struct ctx *from, struct ctx *to);
-void ctx_entry(void);
-/* Prepare ctx to start entry(arg) on the stack [lo, hi). */
-void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void *arg);
+/* struct ctx, ctx_switch, ctx_init, ARCH_TLS_LOAD_PTR */
+#if defined(__x86_64__)
+#include "runtime/arch/x86_64/arch.h"
+#else
+#error "ringo runs on x86-64 only (runtime/arch/)"
+#endif
 
 /* --- G ------------------------------------------------------------------- */
 
@@ -431,12 +428,7 @@ extern __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
  */
 static inline struct m *getm(void)
 {
-	struct m *mp;
-
-	__asm__ volatile("movq tls_m@gottpoff(%%rip), %0\n\t"
-			 "movq %%fs:(%0), %0"
-			 : "=r"(mp));
-	return mp;
+	return ARCH_TLS_LOAD_PTR(tls_m);
 }
 
 /* getg - the running goroutine, or NULL on g0 and on plain threads. */
