@@ -246,7 +246,7 @@ const char *rg_netpoll_backend(void)
 
 bool netpoll_p_busy(struct p *pp)
 {
-	return load_relaxed(&pp->npwaiting) > 0 || load_relaxed(&pp->timer0when) != 0;
+	return load_relaxed(&pp->npwaiting) > 0 || timers_next(pp) != 0;
 }
 
 /* --- poll descriptors --------------------------------------------------------- */
@@ -547,7 +547,7 @@ void netpoll_sleep(struct m *mp, struct p *pp)
 		WRITE_ONCE(pp->npunflushed, 0);
 		unlockr(&pp->nplock, LR_NETPOLL);
 	}
-	when = load_acquire(&pp->timer0when);
+	when = timers_next(pp);
 	if (when) {
 		timeout = when - ki_nanotime();
 		if (timeout < 0)
@@ -583,7 +583,7 @@ void netpoll_sysmon(int64_t now)
 		struct p *pp = sched.allp[i];
 		uint32_t tick = load_relaxed(&pp->switchtick), st = load_relaxed(&pp->status);
 		bool stuck, orphan = st != P_RUNNING && !READ_ONCE(pp->pollm);
-		int64_t when = load_relaxed(&pp->timer0when);
+		int64_t when = timers_next(pp);
 
 		if (tick != pp->sm_nptick) {
 			pp->sm_nptick = tick;

@@ -555,7 +555,7 @@ static inline struct g *runq_next_local(struct p *pp, bool *inherit)
  * park (the poller's or a poll descriptor's). */
 static noinline void poll_local(struct m *mp, struct p *pp)
 {
-	int64_t when = load_relaxed(&pp->timer0when);
+	int64_t when = timers_next(pp);
 
 	if (load_relaxed(&pp->npwaiting) && netpoll_backend()->ready(pp->np))
 		netpoll_poll(mp, pp, false);
@@ -569,8 +569,7 @@ static noinline void poll_local(struct m *mp, struct p *pp)
 
 static inline void poll_local_maybe(struct m *mp, struct p *pp)
 {
-	if (unlikely(load_relaxed(&pp->npwaiting) | (load_relaxed(&pp->timer0when) != 0)) &&
-	    !mp->locks)
+	if (unlikely(load_relaxed(&pp->npwaiting) | (timers_next(pp) != 0)) && !mp->locks)
 		poll_local(mp, pp);
 }
 
@@ -1373,7 +1372,7 @@ int rg_gomaxprocs(int n)
  * set if that made a G runnable here. */
 static bool steal_timers(struct p *pp, struct p *p2, struct g **gpp)
 {
-	int64_t when = load_relaxed(&p2->timer0when), now;
+	int64_t when = timers_next(p2), now;
 	bool inherit;
 
 	if (!when || when > (now = ki_nanotime()) || run_timers(p2, now) == 0)
@@ -1424,7 +1423,7 @@ static struct g *stealwork(struct m *mp, struct p *pp)
  * other work shows up; true if it spun (the caller looks again). */
 static bool timer_due_soon(struct p *pp)
 {
-	int64_t when = load_relaxed(&pp->timer0when), now;
+	int64_t when = timers_next(pp), now;
 
 	if (!when || when - (now = ki_nanotime()) > TIMER_SPIN_NS)
 		return false;
@@ -1465,7 +1464,7 @@ top:
 	 * poller (netpoll_sleep). */
 	if (!runqempty(pp))
 		netpoll_flush(pp);
-	if (load_relaxed(&pp->timer0when))
+	if (timers_next(pp))
 		run_timers(pp, ki_nanotime());
 	gp = runq_next_local(pp, inherit);
 	if (gp) {
@@ -1883,7 +1882,7 @@ static void teardown(struct m *m0)
 		rt_free(slab);
 	}
 	for (i = 0; i < sched.nallp; i++) {
-		rt_free(sched.allp[i]->timers);
+		timers_fini(sched.allp[i]);
 		affinity_p_free(sched.allp[i]);
 	}
 	rt_free(sched.allp);

@@ -235,7 +235,8 @@ struct p {
 	struct stk_cache stackcache; /* owner; its node is fixed at creation */
 
 	/* Timers (runtime/time.c): a min-heap under timerslock; timer0when is
-	 * its earliest deadline (0: none), read by anyone without the lock. */
+	 * its earliest deadline (0: none), read by anyone without the lock
+	 * through timers_next.  Only time.c touches these fields. */
 	struct lock timerslock cacheline_aligned;
 	struct timer **timers;
 	int32_t ntimers;
@@ -606,6 +607,15 @@ bool timer_del(struct timer *t);
 int run_timers(struct p *pp, int64_t now);
 /* Move every timer of from to to (stop-the-world). */
 void timers_move(struct p *from, struct p *to);
+/* Free pp's heap (teardown, every goroutine stopped). */
+void timers_fini(struct p *pp);
+/* The earliest deadline of pp's timers, 0 when it has none.  A hint, read
+ * without the lock by anyone: a timer added or removed meanwhile may not
+ * show. */
+static inline int64_t timers_next(struct p *pp)
+{
+	return load_acquire(&pp->timer0when);
+}
 
 /* --- netpoll.c -------------------------------------------------------------- */
 

@@ -206,6 +206,14 @@ void timers_move(struct p *from, struct p *to)
 	rt_free(ts);
 }
 
+void timers_fini(struct p *pp)
+{
+	rt_free(pp->timers);
+	pp->timers = NULL;
+	pp->ntimers = pp->timerscap = 0;
+	store_relaxed(&pp->timer0when, 0);
+}
+
 /* --- sleeping ------------------------------------------------------------- */
 
 static void sleep_fire(struct timer *t)
