@@ -339,8 +339,8 @@ static int iouring_flush(struct np *np)
 	return r == -EBUSY || r == -EAGAIN ? 0 : r;
 }
 
-/* io_uring_submit's first half: publish the SQ tail (nplock held, as for
- * submit).  The count includes requests published earlier and not yet
+/* io_uring_submit's first half: publish the SQ tail (the P's netpoll lock
+ * held, as for submit).  The count includes requests published earlier and not yet
  * taken in (a flush refused with -EBUSY). */
 static unsigned iouring_publish(struct np *np)
 {
@@ -406,7 +406,7 @@ static bool iouring_ready(struct np *np)
 }
 
 /*
- * Without nplock: the published requests are taken in by this entry or by
+ * Without the netpoll lock: the published requests are taken in by this entry or by
  * any flush that comes first (the kernel takes at most what is published),
  * so submit is an upper bound.
  */

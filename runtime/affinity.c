@@ -30,9 +30,10 @@
  * takes a P to its home CPU with sched_setaffinity (about 34 us per forced
  * migration here), for experiments only: it fights cpusets and CPU quotas.
  *
- * Counters (struct rg_p_stats, ringo.h): steals and stolen goroutines by
- * distance class of the victim (steal_iter_class), wake-ups by whether the
- * woken goroutine last ran on the waker's node, migrations.  Each P's are
+ * Counters (pp->stats, struct p_stats in runtime/affinity.h; read as
+ * struct rg_p_stats, ringo.h): steals and stolen goroutines by distance
+ * class of the victim (steal_iter_class), wake-ups by whether the woken
+ * goroutine last ran on the waker's node, migrations.  Each P's are
  * written by its owner only, relaxed; rg_sched_stats sums them from any
  * thread.
  */
@@ -43,6 +44,9 @@
 #include "ringo.h"
 #include "kernel_iface/rseq.h"
 #include "numa/mem.h"
+#include "runtime/affinity.h"
+#include "runtime/runq.h"
+#include "runtime/env.h"
 #include "runtime/runtime.h"
 
 #define AFFINITY_MAX_CPUS TOPO_MAX_IDS
@@ -130,8 +134,8 @@ struct p *affinity_p_alloc(int32_t id)
 	pp->home_cpu = cpu;
 	pp->home_node = node;
 	stackcache_init(&pp->stackcache, node); /* stacks from its node's memory */
-	store_relaxed(&pp->cpu, -1);
-	store_relaxed(&pp->node, -1);
+	store_relaxed(&pp->stats.cpu, -1);
+	store_relaxed(&pp->stats.node, -1);
 	return pp;
 }
 
@@ -153,13 +157,15 @@ void affinity_mexit(struct m *mp)
 	krseq_thread_fini();
 }
 
-void affinity_schedule_slow(struct m *mp, struct p *pp, int32_t cpu)
+void affinity_schedule_slow(struct m *mp, int32_t cpu)
 {
+	struct p *pp = mp->p;
+
 	store_relaxed(&mp->cpu, cpu);
-	if (load_relaxed(&pp->cpu) >= 0)
-		store_relaxed(&pp->migrations, load_relaxed(&pp->migrations) + 1);
-	store_relaxed(&pp->cpu, cpu);
-	store_relaxed(&pp->node, topo_node_of_cpu(&sched.topo, cpu));
+	if (load_relaxed(&pp->stats.cpu) >= 0)
+		store_relaxed(&pp->stats.migrations, load_relaxed(&pp->stats.migrations) + 1);
+	store_relaxed(&pp->stats.cpu, cpu);
+	store_relaxed(&pp->stats.node, topo_node_of_cpu(&sched.topo, cpu));
 }
 
 void affinity_pin(struct m *mp, struct p *pp)
@@ -194,7 +200,7 @@ struct m *mget_near(struct p *pp)
 
 /* A steal from another node: did a P of pp's node have goroutines queued?
  * (the steals a node-aware order should avoid) */
-void affinity_count_remote_steal(struct p *pp)
+static void count_remote_steal(struct p *pp)
 {
 	int32_t n = load_relaxed(&sched.nprocs), i;
 
@@ -202,33 +208,45 @@ void affinity_count_remote_steal(struct p *pp)
 		struct p *p2 = sched.allp[i];
 
 		if (p2 != pp && p2->home_node == pp->home_node && runqlen(p2) > 0) {
-			store_relaxed(&pp->steals_remote_local_work,
-				      load_relaxed(&pp->steals_remote_local_work) + 1);
+			store_relaxed(&pp->stats.steals_remote_local_work,
+				      load_relaxed(&pp->stats.steals_remote_local_work) + 1);
 			return;
 		}
 	}
 }
 
+void affinity_count_steal(struct p *pp, uint32_t cls, uint32_t n)
+{
+	struct p_stats *st = &pp->stats;
+
+	if (cls >= RG_STATS_CLASSES)
+		cls = RG_STATS_CLASSES - 1;
+	store_relaxed(&st->steals[cls], load_relaxed(&st->steals[cls]) + 1);
+	store_relaxed(&st->stolen[cls], load_relaxed(&st->stolen[cls]) + n);
+	if (cls > 0)
+		count_remote_steal(pp);
+}
+
 /* --- statistics ------------------------------------------------------------ */
 
-static void p_stats(const struct p *pp, struct rg_p_stats *out)
+static void p_stats_read(const struct p *pp, struct rg_p_stats *out)
 {
 	int c;
 
 	memset(out, 0, sizeof(*out));
 	out->home_cpu = pp->home_cpu;
 	out->home_node = pp->home_node;
-	out->cpu = load_relaxed(&pp->cpu);
-	out->node = load_relaxed(&pp->node);
+	out->cpu = load_relaxed(&pp->stats.cpu);
+	out->node = load_relaxed(&pp->stats.node);
 	out->schedules = load_relaxed(&pp->schedtick);
 	for (c = 0; c < RG_STATS_CLASSES; c++) {
-		out->steals[c] = load_relaxed(&pp->steals[c]);
-		out->stolen[c] = load_relaxed(&pp->stolen[c]);
+		out->steals[c] = load_relaxed(&pp->stats.steals[c]);
+		out->stolen[c] = load_relaxed(&pp->stats.stolen[c]);
 	}
-	out->steals_remote_local_work = load_relaxed(&pp->steals_remote_local_work);
-	out->wakeups_local = load_relaxed(&pp->wake_local);
-	out->wakeups_remote = load_relaxed(&pp->wake_remote);
-	out->migrations = load_relaxed(&pp->migrations);
+	out->steals_remote_local_work = load_relaxed(&pp->stats.steals_remote_local_work);
+	out->wakeups_local = load_relaxed(&pp->stats.wake_local);
+	out->wakeups_remote = load_relaxed(&pp->stats.wake_remote);
+	out->migrations = load_relaxed(&pp->stats.migrations);
 }
 
 int rg_sched_p_stats(int p, struct rg_p_stats *out)
@@ -241,7 +259,7 @@ int rg_sched_p_stats(int p, struct rg_p_stats *out)
 		return -ESRCH;
 	if (p >= n)
 		return -EINVAL;
-	p_stats(sched.allp[p], out);
+	p_stats_read(sched.allp[p], out);
 	return 0;
 }
 
@@ -273,7 +291,7 @@ int rg_sched_stats(struct rg_sched_stats *out)
 		struct rg_p_stats ps;
 		uint32_t k = steal_order_nclasses(&sched.steal, i);
 
-		p_stats(sched.allp[i], &ps);
+		p_stats_read(sched.allp[i], &ps);
 		if (k > nclasses)
 			nclasses = k;
 		s.total.schedules += ps.schedules;

@@ -58,6 +58,7 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 
 #define ELEM_MAX	   65536

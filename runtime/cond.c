@@ -12,6 +12,7 @@
  * goroutine may take the mutex first.
  */
 #include "ringo.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
 #include "runtime/sync.h"

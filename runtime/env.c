@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/env.h"
 #include "runtime/runtime.h"
 
 #define ENV_ECHO_MAX 64 /* bytes of a malformed value said back */

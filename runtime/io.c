@@ -65,6 +65,7 @@
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/netpoll.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 
 /* How a call waits: a plain thread blocks in the system call; a goroutine

@@ -35,6 +35,7 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
 #include "runtime/sync.h"

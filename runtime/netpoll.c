@@ -75,8 +75,9 @@
  * completed is queued at once, not behind every goroutine started
  * meanwhile.
  * sysmon reaps the pollers of Ps whose M has not switched goroutines for
- * NP_STUCK_NS, or that are idle with nobody waiting in them, and runs the
- * due timers of the latter (netpoll_sysmon), so completions never wait
+ * a millisecond, or that are idle with nobody waiting in them, and runs
+ * the due timers of the latter (sysmon_pollers in runtime/sysmon.c,
+ * through netpoll_poll_orphan), so completions never wait
  * long behind a goroutine that computes.  Not sooner: what sysmon reaps
  * goes to the global queue, behind every local one (at 20 us, echo's p99
  * went from 1 ms to 9 ms).  A running P's timers are its own M's
@@ -85,19 +86,23 @@
  * The idle M
  * ----------
  * An M that finds no work releases its P, and if that P has waiting
- * goroutines or timers (netpoll_p_busy), the M becomes the P's pollm: it
- * sleeps in the P's poller (netpoll_sleep) with the P's next timer as the
- * timeout, so one system call waits for the network, the disk, the timers
- * and wake-ups.  It wakes when its poller has events, its timer is due, or
- * startm hands it a P (the P it waits for, usually: startm prefers an idle
- * P's pollm to a new thread), and then takes its P back and runs what it
- * reaped.  Wake-ups write the P's eventfd, only while pp->npsleeping says
- * an M sleeps there; the pollm counts itself in npsleeping and then
- * re-checks mp->nextp and mp->pollp, and the waker sets those and then
- * tests npsleeping (both sequentially consistent), so one of them sees
- * the other.  A pollm
- * counts as a running M for deadlock detection: goroutines that wait for
- * I/O or timers are not deadlocked.
+ * goroutines or timers (netpoll_p_busy), the M becomes the P's pollm
+ * (pollm_bind): it sleeps in the P's poller (netpoll_sleep) with the P's
+ * next timer as the timeout, so one system call waits for the network,
+ * the disk, the timers and wake-ups.  It wakes when its poller has
+ * events, its timer is due, or startm hands it a P (the P it waits for,
+ * usually: startm prefers an idle P's pollm to a new thread), and then
+ * takes its P back (pollm_unbind) and runs what it reaped.  A P that
+ * leaves the idle list to another M releases its pollm (pollm_release),
+ * which then parks as a plain idle M.  The binding (pp->poll.m,
+ * mp->poll.p) is this file's and changes under sched.lock; proc.c's
+ * find_runnable, startm and stop-the-world call the functions above.
+ * Wake-ups write the P's eventfd, only while pp->poll.sleeping says an M
+ * sleeps there; the pollm counts itself in pp->poll.sleeping and then
+ * re-checks mp->nextp and mp->poll.p, and the waker sets those and then
+ * tests the count (both sequentially consistent), so one of them sees the
+ * other.  A pollm counts as a running M for deadlock detection: goroutines
+ * that wait for I/O or timers are not deadlocked.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -114,7 +119,6 @@
 #define NP_BATCH    32	       /* flush when this many requests are prepared */
 #define NP_REAP_MAX 256	       /* events taken by one netpoll_poll */
 #define NP_REAP_ONE 64	       /* events taken by one call of the backend's reap */
-#define NP_STUCK_NS 1000000    /* sysmon serves a running P's poller after this */
 #define NP_DRAIN_NS 1000000000 /* teardown waits this long for requests in flight */
 #define NP_RETRIES  16	       /* times a request nobody cancelled is submitted again */
 #define PD_CHUNK    1024       /* poll descriptors per table chunk */
@@ -139,12 +143,12 @@ struct iowait {
 	struct g *gp;
 	struct pollfd_desc *pd;	    /* NULL: no descriptor (open) */
 	struct iowait *next, *prev; /* pd->waiters; pd->lock */
-	struct p *pp;		    /* poller it waits in (npwaiting counted there) */
+	struct p *pp;		    /* poller it waits in (counted in its poll.waiting) */
 	int32_t res;		    /* set by the waker before it readies gp */
 	uint32_t mode;		    /* readiness: NP_READ or NP_WRITE */
 	bool queued;		    /* on pd->waiters; pd->lock */
 	bool cancelled;		    /* rg_io_cancel/rg_close asked; pd->lock */
-	bool expired;		    /* completion, async: op_deadline fired; pp->nplock */
+	bool expired;		    /* completion, async: op_deadline fired; pp->poll.lock */
 	struct timer timer;	    /* readiness, and async requests: the deadline */
 };
 
@@ -195,16 +199,16 @@ static void netpoll_drain(struct p *pp)
 	struct np_event ev[NP_REAP_ONE];
 	int n;
 
-	lockr(&pp->nplock, LR_NETPOLL);
-	if (netpoll.be->cancel(pp->np, 0) == 0)
-		netpoll.be->flush(pp->np);
-	while (load_relaxed(&pp->npwaiting) > 0 && ki_nanotime() < until) {
-		while ((n = netpoll.be->reap(pp->np, ev, NP_REAP_ONE)) > 0)
-			atomic_fetch_sub(&pp->npwaiting, n);
-		if (load_relaxed(&pp->npwaiting) > 0)
-			netpoll.be->wait(pp->np, NP_DRAIN_NS / 10, 0);
+	lockr(&pp->poll.lock, LR_NETPOLL);
+	if (netpoll.be->cancel(pp->poll.np, 0) == 0)
+		netpoll.be->flush(pp->poll.np);
+	while (load_relaxed(&pp->poll.waiting) > 0 && ki_nanotime() < until) {
+		while ((n = netpoll.be->reap(pp->poll.np, ev, NP_REAP_ONE)) > 0)
+			atomic_fetch_sub(&pp->poll.waiting, n);
+		if (load_relaxed(&pp->poll.waiting) > 0)
+			netpoll.be->wait(pp->poll.np, NP_DRAIN_NS / 10, 0);
 	}
-	unlockr(&pp->nplock, LR_NETPOLL);
+	unlockr(&pp->poll.lock, LR_NETPOLL);
 }
 
 void netpoll_fini(void)
@@ -214,11 +218,11 @@ void netpoll_fini(void)
 	for (i = 0; i < sched.nallp; i++) {
 		struct p *pp = sched.allp[i];
 
-		if (pp->np && netpoll.be->completes && load_relaxed(&pp->npwaiting) > 0)
+		if (pp->poll.np && netpoll.be->completes && load_relaxed(&pp->poll.waiting) > 0)
 			netpoll_drain(pp);
-		if (pp->np)
-			netpoll.be->destroy(pp->np);
-		pp->np = NULL;
+		if (pp->poll.np)
+			netpoll.be->destroy(pp->poll.np);
+		pp->poll.np = NULL;
 	}
 	for (i = 0; i < PD_CHUNKS; i++) {
 		rt_free(netpoll.chunks[i]);
@@ -229,7 +233,7 @@ void netpoll_fini(void)
 
 int netpoll_p_init(struct p *pp)
 {
-	return pp->np ? 0 : netpoll.be->create(&pp->np);
+	return pp->poll.np ? 0 : netpoll.be->create(&pp->poll.np);
 }
 
 const struct np_backend *netpoll_backend(void)
@@ -246,7 +250,7 @@ const char *rg_netpoll_backend(void)
 
 bool netpoll_p_busy(struct p *pp)
 {
-	return load_relaxed(&pp->npwaiting) > 0 || timers_next(pp) != 0;
+	return load_relaxed(&pp->poll.waiting) > 0 || timers_next(&pp->timers) != 0;
 }
 
 /* --- poll descriptors --------------------------------------------------------- */
@@ -440,7 +444,7 @@ static void pd_event(uint64_t token, uint32_t ready, struct glist *l)
 			pd_unlink(pd, w);
 			w->res = 0;
 			woke |= w->mode;
-			atomic_fetch_sub(&w->pp->npwaiting, 1);
+			atomic_fetch_sub(&w->pp->poll.waiting, 1);
 			glist_ready(l, w->gp);
 		}
 		if ((ready & NP_READ) && !(woke & NP_READ))
@@ -452,18 +456,18 @@ static void pd_event(uint64_t token, uint32_t ready, struct glist *l)
 }
 
 /* Completion style: ready the goroutines of what pp's poller completed,
- * onto l.  pp->nplock held. */
+ * onto l.  pp->poll.lock held. */
 static void reap_completions(struct p *pp, struct glist *l)
 {
 	struct np_event ev[NP_REAP_ONE];
 	int n, i, total = 0;
 
-	while (total < NP_REAP_MAX && (n = netpoll.be->reap(pp->np, ev, NP_REAP_ONE)) > 0) {
+	while (total < NP_REAP_MAX && (n = netpoll.be->reap(pp->poll.np, ev, NP_REAP_ONE)) > 0) {
 		for (i = 0; i < n; i++) {
 			struct iowait *w = (struct iowait *)(uintptr_t)ev[i].token;
 			struct g *gp = w->gp;
 
-			atomic_fetch_sub(&w->pp->npwaiting, 1);
+			atomic_fetch_sub(&w->pp->poll.waiting, 1);
 			w->res = ev[i].res;
 			/* w may be gone once gp runs: gp was read first. */
 			glist_ready(l, gp);
@@ -472,6 +476,13 @@ static void reap_completions(struct p *pp, struct glist *l)
 		if (n < NP_REAP_ONE)
 			break;
 	}
+}
+
+int netpoll_poll_ready(struct m *mp, struct p *pp)
+{
+	if (load_relaxed(&pp->poll.waiting) <= 0 || !netpoll.be->ready(pp->poll.np))
+		return 0;
+	return netpoll_poll(mp, pp, false);
 }
 
 int netpoll_poll(struct m *mp, struct p *pp, bool locked)
@@ -485,11 +496,11 @@ int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 	 * completion); taking that event from under it would leave it asleep.
 	 * It will reap itself, or has been told to let go of pp and is on its
 	 * way out. */
-	if (!pp->np || atomic_load(&pp->npsleeping))
+	if (!pp->poll.np || atomic_load(&pp->poll.sleeping))
 		return 0;
 	if (!be->completes) {
-		/* epoll_wait needs no lock; pd locks rank below nplock. */
-		while (total < NP_REAP_MAX && (n = be->reap(pp->np, ev, NP_REAP_ONE)) > 0) {
+		/* epoll_wait needs no lock; pd locks rank below the netpoll lock. */
+		while (total < NP_REAP_MAX && (n = be->reap(pp->poll.np, ev, NP_REAP_ONE)) > 0) {
 			for (i = 0; i < n; i++)
 				pd_event(ev[i].token, ev[i].ready, &l);
 			total += n;
@@ -500,11 +511,11 @@ int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 		return l.n;
 	}
 	if (locked)
-		lockr(&pp->nplock, LR_NETPOLL);
-	else if (!trylockr(&pp->nplock, LR_NETPOLL))
+		lockr(&pp->poll.lock, LR_NETPOLL);
+	else if (!trylockr(&pp->poll.lock, LR_NETPOLL))
 		return 0;
 	reap_completions(pp, &l);
-	unlockr(&pp->nplock, LR_NETPOLL);
+	unlockr(&pp->poll.lock, LR_NETPOLL);
 	glist_inject(mp, &l);
 	return l.n;
 }
@@ -512,25 +523,58 @@ int netpoll_poll(struct m *mp, struct p *pp, bool locked)
 /* Enter whatever pp's poller has prepared, even if published already. */
 static void netpoll_flush_now(struct p *pp)
 {
-	lockr(&pp->nplock, LR_NETPOLL);
-	netpoll.be->flush(pp->np);
-	WRITE_ONCE(pp->npunflushed, 0);
-	unlockr(&pp->nplock, LR_NETPOLL);
+	lockr(&pp->poll.lock, LR_NETPOLL);
+	netpoll.be->flush(pp->poll.np);
+	WRITE_ONCE(pp->poll.unflushed, 0);
+	unlockr(&pp->poll.lock, LR_NETPOLL);
 }
 
 void netpoll_flush(struct p *pp)
 {
-	if (!READ_ONCE(pp->npunflushed))
+	if (!READ_ONCE(pp->poll.unflushed))
 		return;
-	lockr(&pp->nplock, LR_NETPOLL);
-	if (pp->npunflushed) {
-		netpoll.be->flush(pp->np);
-		WRITE_ONCE(pp->npunflushed, 0);
+	lockr(&pp->poll.lock, LR_NETPOLL);
+	if (pp->poll.unflushed) {
+		netpoll.be->flush(pp->poll.np);
+		WRITE_ONCE(pp->poll.unflushed, 0);
 	}
-	unlockr(&pp->nplock, LR_NETPOLL);
+	unlockr(&pp->poll.lock, LR_NETPOLL);
 }
 
 /* --- the idle M ------------------------------------------------------------------ */
+
+bool pollm_bind(struct m *mp, struct p *pp)
+{
+	assert_lock_held(&sched.lock);
+	if (pp->poll.m || !netpoll_p_busy(pp))
+		return false;
+	WRITE_ONCE(pp->poll.m, mp);
+	WRITE_ONCE(mp->poll.p, pp);
+	return true;
+}
+
+struct m *pollm_unbind(struct p *pp)
+{
+	struct m *pm = pp->poll.m;
+
+	assert_lock_held(&sched.lock);
+	if (pm) {
+		WRITE_ONCE(pp->poll.m, NULL);
+		WRITE_ONCE(pm->poll.p, NULL);
+	}
+	return pm;
+}
+
+void pollm_release(struct p *pp)
+{
+	if (pollm_unbind(pp))
+		netpoll_wakeup(pp);
+}
+
+struct p *pollm_p(struct m *mp)
+{
+	return READ_ONCE(mp->poll.p);
+}
 
 void netpoll_sleep(struct m *mp, struct p *pp)
 {
@@ -542,12 +586,12 @@ void netpoll_sleep(struct m *mp, struct p *pp)
 		 * parked last, a re-armed wake-up read) goes in with the wait's
 		 * own entry.  Their task work then runs on this M, the one
 		 * that wakes for it anyway. */
-		lockr(&pp->nplock, LR_NETPOLL);
-		submit = netpoll.be->publish(pp->np);
-		WRITE_ONCE(pp->npunflushed, 0);
-		unlockr(&pp->nplock, LR_NETPOLL);
+		lockr(&pp->poll.lock, LR_NETPOLL);
+		submit = netpoll.be->publish(pp->poll.np);
+		WRITE_ONCE(pp->poll.unflushed, 0);
+		unlockr(&pp->poll.lock, LR_NETPOLL);
 	}
-	when = timers_next(pp);
+	when = timers_next(&pp->timers);
 	if (when) {
 		timeout = when - ki_nanotime();
 		if (timeout < 0)
@@ -555,73 +599,31 @@ void netpoll_sleep(struct m *mp, struct p *pp)
 	}
 	/* A count, not a flag: an M whose binding was just revoked may pass
 	 * through here while the new pollm sleeps. */
-	atomic_fetch_add(&pp->npsleeping, 1);
-	if (!READ_ONCE(mp->nextp) && READ_ONCE(mp->pollp) == pp &&
+	atomic_fetch_add(&pp->poll.sleeping, 1);
+	if (!READ_ONCE(mp->nextp) && READ_ONCE(mp->poll.p) == pp &&
 	    !(atomic_load(&sched.need_g0) & NEED_G0_STOP) && timeout != 0)
-		netpoll.be->wait(pp->np, timeout, submit);
+		netpoll.be->wait(pp->poll.np, timeout, submit);
 	else if (submit)
 		netpoll_flush_now(pp);
-	atomic_fetch_sub(&pp->npsleeping, 1);
+	atomic_fetch_sub(&pp->poll.sleeping, 1);
 }
 
 void netpoll_wakeup(struct p *pp)
 {
 	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load(&pp->npsleeping))
-		netpoll.be->wake(pp->np);
+	if (atomic_load(&pp->poll.sleeping))
+		netpoll.be->wake(pp->poll.np);
 }
 
 /* --- sysmon ----------------------------------------------------------------------- */
 
-void netpoll_sysmon(int64_t now)
+int netpoll_poll_orphan(struct p *pp)
 {
-	int32_t i, n = __atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE);
-
-	if (!netpoll.be)
-		return;
-	for (i = 0; i < n; i++) {
-		struct p *pp = sched.allp[i];
-		uint32_t tick = load_relaxed(&pp->switchtick), st = load_relaxed(&pp->status);
-		bool stuck, orphan = st != P_RUNNING && !READ_ONCE(pp->pollm);
-		int64_t when = timers_next(pp);
-
-		if (tick != pp->sm_nptick) {
-			pp->sm_nptick = tick;
-			pp->sm_npsince = now;
-		}
-		/* What sysmon takes goes to the global queue, behind every
-		 * local one: only for a P whose M has not switched for a while
-		 * (a short system call is not worth it). */
-		stuck = st == P_RUNNING && now - pp->sm_npsince >= NP_STUCK_NS;
-		if ((!stuck && !orphan) || !netpoll_p_busy(pp))
-			continue;
-		/* Raised before a timer or a completion leaves its P, lowered
-		 * once its goroutine is queued: see checkdead. */
-		atomic_store(&sched.sysmon_readying, 1);
-		if (load_relaxed(&pp->npwaiting) > 0 &&
-		    (!netpoll.be->completes || netpoll.be->ready(pp->np)))
-			netpoll_poll(NULL, pp, false);
-		/* A running P's timers are its own M's, which fires them at
-		 * its next schedule into its runnext: an idle P's M, woken,
-		 * steals them, or, with none idle, the running goroutine is
-		 * preempted now.  sysmon fires them itself (to the global
-		 * queue) only for a P nobody runs, or whose goroutine outlived
-		 * two slices: it cannot be preempted ("Timers and the global
-		 * queue", runtime/proc.c). */
-		if (when && when <= now) {
-			if (orphan || now - pp->sm_npsince >= 2 * sched.preempt_slice_ns)
-				run_timers(pp, now);
-			else if (load_relaxed(&sched.npidle) > 0)
-				wakep();
-			else if (pp->sm_timertick != tick + 1) {
-				/* Once per stretch: a goroutine at an unsafe point
-				 * must not be signalled at every round. */
-				pp->sm_timertick = tick + 1;
-				preemptone(pp);
-			}
-		}
-		atomic_store(&sched.sysmon_readying, 0);
-	}
+	if (!netpoll.be || load_relaxed(&pp->poll.waiting) <= 0)
+		return 0;
+	if (netpoll.be->completes && !netpoll.be->ready(pp->poll.np))
+		return 0;
+	return netpoll_poll(NULL, pp, false);
 }
 
 /* --- completion style --------------------------------------------------------------- */
@@ -629,8 +631,8 @@ void netpoll_sysmon(int64_t now)
 /*
  * gopark's unlock function: the request is in; flush if enough are
  * prepared.  Then reap what completed (inline at a flush, or since): a
- * goroutine that parks on a request holds nplock
- * across its park, so no schedule of it reaps, and completions would
+ * goroutine that parks on a request holds its P's netpoll lock across its
+ * park, so no schedule of it reaps, and completions would
  * otherwise wait until the P runs out of work, behind every goroutine
  * queued meanwhile (a burst of new goroutines would all start before the
  * first of them is resumed).  Releases the P's netpoll lock and the poll
@@ -639,22 +641,22 @@ void netpoll_sysmon(int64_t now)
 static bool op_commit(struct g *gp, void *arg)
 {
 	struct iowait *w = arg;
-	struct pollfd_desc *pd = w->pd; /* w may be gone once nplock is dropped */
+	struct pollfd_desc *pd = w->pd; /* w may be gone once the netpoll lock is dropped */
 	struct p *pp = w->pp;
 	struct glist l = { 0 };
 
 	(void)gp;
 	/* With nothing else to run the scheduler flushes (find_runnable),
 	 * or takes the requests in with its sleep (netpoll_sleep). */
-	WRITE_ONCE(pp->npunflushed, pp->npunflushed + 1);
-	if (pp->npunflushed >= NP_BATCH) {
-		netpoll.be->flush(pp->np);
-		WRITE_ONCE(pp->npunflushed, 0);
+	WRITE_ONCE(pp->poll.unflushed, pp->poll.unflushed + 1);
+	if (pp->poll.unflushed >= NP_BATCH) {
+		netpoll.be->flush(pp->poll.np);
+		WRITE_ONCE(pp->poll.unflushed, 0);
 	}
 	/* Not from under an M asleep in this poller (see netpoll_poll). */
-	if (!atomic_load(&pp->npsleeping) && netpoll.be->ready(pp->np))
+	if (!atomic_load(&pp->poll.sleeping) && netpoll.be->ready(pp->poll.np))
 		reap_completions(pp, &l);
-	unlockr(&pp->nplock, LR_NETPOLL);
+	unlockr(&pp->poll.lock, LR_NETPOLL);
 	if (pd)
 		unlockr(&pd->lock, LR_PD);
 	glist_inject(getm(), &l);
@@ -681,12 +683,12 @@ static int op_submit(struct iowait *w)
 			unlockr(&w->pd->lock, LR_PD);
 			return -ECANCELED;
 		}
-		lockr(&pp->nplock, LR_NETPOLL);
-		WRITE_ONCE(w->pp, pp); /* cancellers read it under pd->lock or its nplock */
-		r = w->expired ? -ETIMEDOUT : netpoll.be->submit(pp->np, &w->req);
+		lockr(&pp->poll.lock, LR_NETPOLL);
+		WRITE_ONCE(w->pp, pp); /* cancellers read it under pd->lock or its netpoll lock */
+		r = w->expired ? -ETIMEDOUT : netpoll.be->submit(pp->poll.np, &w->req);
 		if (r == 0)
 			break;
-		unlockr(&pp->nplock, LR_NETPOLL);
+		unlockr(&pp->poll.lock, LR_NETPOLL);
 		if (w->pd)
 			unlockr(&w->pd->lock, LR_PD);
 		if ((r != -EAGAIN && r != -EBUSY) || tries == 100)
@@ -697,7 +699,7 @@ static int op_submit(struct iowait *w)
 		mp = getm();
 		pp = mp->p;
 	}
-	atomic_fetch_add(&pp->npwaiting, 1);
+	atomic_fetch_add(&pp->poll.waiting, 1);
 	gopark(op_commit, w, "IO wait");
 	return 0;
 }
@@ -736,17 +738,17 @@ static void op_deadline(struct timer *t)
 
 	for (;;) {
 		pp = READ_ONCE(w->pp);
-		lockr(&pp->nplock, LR_NETPOLL);
+		lockr(&pp->poll.lock, LR_NETPOLL);
 		if (READ_ONCE(w->pp) == pp)
 			break;
-		unlockr(&pp->nplock, LR_NETPOLL);
+		unlockr(&pp->poll.lock, LR_NETPOLL);
 	}
 	w->expired = true;
-	if (netpoll.be->cancel(pp->np, (uint64_t)(uintptr_t)w) == 0) {
-		netpoll.be->flush(pp->np);
-		WRITE_ONCE(pp->npunflushed, 0);
+	if (netpoll.be->cancel(pp->poll.np, (uint64_t)(uintptr_t)w) == 0) {
+		netpoll.be->flush(pp->poll.np);
+		WRITE_ONCE(pp->poll.unflushed, 0);
 	}
-	unlockr(&pp->nplock, LR_NETPOLL);
+	unlockr(&pp->poll.lock, LR_NETPOLL);
 }
 
 /* The result of a request that ended early: timed out or cancelled. */
@@ -846,7 +848,7 @@ static void deadline_fire(struct timer *t)
 	if (w->queued) {
 		pd_unlink(pd, w);
 		w->res = -ETIMEDOUT;
-		atomic_fetch_sub(&w->pp->npwaiting, 1);
+		atomic_fetch_sub(&w->pp->poll.waiting, 1);
 		gp = w->gp;
 	}
 	unlockr(&pd->lock, LR_PD);
@@ -865,10 +867,10 @@ static void pd_move(struct pollfd_desc *pd, int fd, struct p *pp)
 {
 	struct iowait *w;
 
-	netpoll.be->disarm(pd->armp->np, fd);
+	netpoll.be->disarm(pd->armp->poll.np, fd);
 	for (w = pd->waiters; w; w = w->next) {
-		atomic_fetch_sub(&w->pp->npwaiting, 1);
-		atomic_fetch_add(&pp->npwaiting, 1);
+		atomic_fetch_sub(&w->pp->poll.waiting, 1);
+		atomic_fetch_add(&pp->poll.waiting, 1);
 		w->pp = pp;
 	}
 	pd->seq++;
@@ -917,7 +919,7 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	if (pd->armp && pd->armp != pp)
 		pd_move(pd, fd, pp);
 	if (!pd->armp) {
-		r = netpoll.be->arm(pp->np, fd, ((uint64_t)pd->seq << 32) | (uint32_t)fd);
+		r = netpoll.be->arm(pp->poll.np, fd, ((uint64_t)pd->seq << 32) | (uint32_t)fd);
 		if (r < 0) {
 			unlockr(&pd->lock, LR_PD);
 			return r;
@@ -940,7 +942,7 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	w.timer.f = deadline_fire;
 	w.timer.arg = &w;
 	pd_link(pd, &w);
-	atomic_fetch_add(&w.pp->npwaiting, 1);
+	atomic_fetch_add(&w.pp->poll.waiting, 1);
 	gopark(wait_commit, &w, "IO wait");
 	if (w.req.deadline)
 		timer_del(&w.timer);
@@ -964,7 +966,7 @@ int netpoll_cancel_fd(int fd, bool closing)
 	if (closing) {
 		pd->seq++;
 		if (pd->armp)
-			be->disarm(pd->armp->np, fd);
+			be->disarm(pd->armp->poll.np, fd);
 		pd->armp = NULL;
 		pd->rready = pd->wready = false;
 		WRITE_ONCE(pd->kind, 0);
@@ -985,20 +987,20 @@ int netpoll_cancel_fd(int fd, bool closing)
 			 * (requests belong to the thread that submits them, and
 			 * it may exit); otherwise the ring's owner flushes soon,
 			 * and the cancel still precedes any later request. */
-			lockr(&pp->nplock, LR_NETPOLL);
-			if (be->cancel(pp->np, (uint64_t)(uintptr_t)w) == 0 &&
-			    (!plain || !pp->npunflushed)) {
-				be->flush(pp->np);
-				WRITE_ONCE(pp->npunflushed, 0);
+			lockr(&pp->poll.lock, LR_NETPOLL);
+			if (be->cancel(pp->poll.np, (uint64_t)(uintptr_t)w) == 0 &&
+			    (!plain || !pp->poll.unflushed)) {
+				be->flush(pp->poll.np);
+				WRITE_ONCE(pp->poll.unflushed, 0);
 			} else {
-				WRITE_ONCE(pp->npunflushed, pp->npunflushed + 1);
+				WRITE_ONCE(pp->poll.unflushed, pp->poll.unflushed + 1);
 			}
-			unlockr(&pp->nplock, LR_NETPOLL);
+			unlockr(&pp->poll.lock, LR_NETPOLL);
 		} else {
 			pd_unlink(pd, w);
 			w->res = -ECANCELED;
 			w->cancelled = true;
-			atomic_fetch_sub(&w->pp->npwaiting, 1);
+			atomic_fetch_sub(&w->pp->poll.waiting, 1);
 			glist_ready(&l, w->gp);
 			n++;
 		}

@@ -14,6 +14,7 @@
  * on the same rg_once deadlocks, as in Go.
  */
 #include "ringo.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sync.h"
 

@@ -82,6 +82,7 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 
 /*

@@ -72,7 +72,7 @@
  * does not let it: for a P that has not switched for NP_STUCK_NS while a
  * timer is due, it wakes an idle P's M, which steals the timers
  * (steal_timers), or, when no P idles, preempts the goroutine at once
- * (netpoll_sysmon), unlike Go, which waits for the slice to end.  sysmon
+ * (sysmon_pollers), unlike Go, which waits for the slice to end.  sysmon
  * does not fire a running P's timers itself: what it readies has no P and
  * would go to the global queue, which a busy P reads once per 61
  * schedules.
@@ -115,11 +115,17 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/affinity.h"
+#include "runtime/env.h"
 #include "runtime/netpoll.h"
+#include "runtime/preempt.h"
+#include "runtime/runq.h"
 #include "runtime/runtime.h"
 #include "runtime/san.h"
 #include "runtime/sema.h"
 #include "runtime/signal.h"
+#include "runtime/sysmon.h"
+#include "runtime/time.h"
 
 struct sched sched;
 __thread struct m *tls_m __attribute__((tls_model("initial-exec")));
@@ -223,20 +229,6 @@ static void pidle_remove(struct p *pp)
 		throw("pidle_remove: P %d is not idle", pp->id);
 }
 
-/* pp leaves the idle list to someone else than its pollm: release that M
- * (it wakes and parks as a plain idle M).  sched.lock held. */
-static void pollm_release(struct p *pp)
-{
-	struct m *pm = pp->pollm;
-
-	assert_lock_held(&sched.lock);
-	if (!pm)
-		return;
-	WRITE_ONCE(pp->pollm, NULL);
-	WRITE_ONCE(pm->pollp, NULL);
-	netpoll_wakeup(pp);
-}
-
 /* The P startm handed to mp while mp was a pollm, or NULL; the spinning
  * state it was handed with becomes mp's (mp may have been spinning on its
  * own: then it was counted twice).  sched.lock held. */
@@ -290,6 +282,8 @@ static struct p *p_alloc(int32_t id)
 		return NULL;
 	pp->id = id;
 	store_relaxed(&pp->status, P_GCSTOP);
+	runq_init(&pp->runq);
+	timers_init(&pp->timers);
 	return pp;
 }
 
@@ -520,7 +514,7 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 	if (!inherit) {
 		store_relaxed(&pp->schedtick, load_relaxed(&pp->schedtick) + 1);
 		store_relaxed(&mp->preempt_req, 0); /* a new time slice */
-		affinity_schedule(mp, pp);
+		affinity_schedule(mp, &pp->stats);
 	}
 	store_relaxed(&pp->switchtick, load_relaxed(&pp->switchtick) + 1);
 	if (unlikely(!gp->stack))
@@ -555,10 +549,9 @@ static inline struct g *runq_next_local(struct p *pp, bool *inherit)
  * park (the poller's or a poll descriptor's). */
 static noinline void poll_local(struct m *mp, struct p *pp)
 {
-	int64_t when = timers_next(pp);
+	int64_t when = timers_next(&pp->timers);
 
-	if (load_relaxed(&pp->npwaiting) && netpoll_backend()->ready(pp->np))
-		netpoll_poll(mp, pp, false);
+	netpoll_poll_ready(mp, pp);
 	if (when) {
 		int64_t now = ki_nanotime();
 
@@ -569,7 +562,7 @@ static noinline void poll_local(struct m *mp, struct p *pp)
 
 static inline void poll_local_maybe(struct m *mp, struct p *pp)
 {
-	if (unlikely(load_relaxed(&pp->npwaiting) | (timers_next(pp) != 0)) && !mp->locks)
+	if (unlikely(netpoll_p_waiting(&pp->poll) | (timers_next(&pp->timers) != 0)) && !mp->locks)
 		poll_local(mp, pp);
 }
 
@@ -621,7 +614,7 @@ void goready(struct g *gp, void *param)
 	gp->stack->param = param;
 	store_relaxed(&gp->status, G_RUNNABLE);
 	if (pp) {
-		affinity_count_wake(pp, gp);
+		affinity_count_wake(&pp->stats, gp->stack->lastnode == pp->home_node);
 		/* See "Wake-ups into runnext": no wakep unless the ring got
 		 * work too. */
 		if (runqput_next(pp, gp))
@@ -1132,11 +1125,9 @@ static void startm(struct p *pp, bool spinning)
 		if (!pp)
 			goto out_undo;
 	}
-	if (pp->pollm) {
+	nmp = pollm_unbind(pp);
+	if (nmp) {
 		/* The M waiting in pp's poller takes pp (see runtime/netpoll.c). */
-		nmp = pp->pollm;
-		WRITE_ONCE(pp->pollm, NULL);
-		WRITE_ONCE(nmp->pollp, NULL);
 		nmp->nextspinning = spinning; /* it may still be running: see take_nextp */
 		WRITE_ONCE(nmp->nextp, pp);
 		unlockr(&sched.lock, LR_SCHED);
@@ -1372,7 +1363,7 @@ int rg_gomaxprocs(int n)
  * set if that made a G runnable here. */
 static bool steal_timers(struct p *pp, struct p *p2, struct g **gpp)
 {
-	int64_t when = timers_next(p2), now;
+	int64_t when = timers_next(&p2->timers), now;
 	bool inherit;
 
 	if (!when || when > (now = ki_nanotime()) || run_timers(p2, now) == 0)
@@ -1423,7 +1414,7 @@ static struct g *stealwork(struct m *mp, struct p *pp)
  * other work shows up; true if it spun (the caller looks again). */
 static bool timer_due_soon(struct p *pp)
 {
-	int64_t when = timers_next(pp), now;
+	int64_t when = timers_next(&pp->timers), now;
 
 	if (!when || when - (now = ki_nanotime()) > TIMER_SPIN_NS)
 		return false;
@@ -1464,7 +1455,7 @@ top:
 	 * poller (netpoll_sleep). */
 	if (!runqempty(pp))
 		netpoll_flush(pp);
-	if (timers_next(pp))
+	if (timers_next(&pp->timers))
 		run_timers(pp, ki_nanotime());
 	gp = runq_next_local(pp, inherit);
 	if (gp) {
@@ -1481,7 +1472,7 @@ top:
 		}
 	}
 	/* A non-blocking poll of this P's poller. */
-	if (load_relaxed(&pp->npwaiting) && netpoll_poll(mp, pp, true) > 0)
+	if (netpoll_p_waiting(&pp->poll) && netpoll_poll(mp, pp, true) > 0)
 		goto top;
 	procs = load_relaxed(&sched.nprocs);
 	if (mp->spinning ||
@@ -1515,16 +1506,13 @@ top:
 	}
 	releasep(mp);
 	pidleput(pp);
-	if (netpoll_p_busy(pp) && !pp->pollm) {
-		/* Goroutines wait on pp's poller or timers: wait in it. */
-		WRITE_ONCE(pp->pollm, mp);
-		WRITE_ONCE(mp->pollp, pp);
-	}
+	/* Goroutines wait on pp's poller or timers: wait in it. */
+	pollm_bind(mp, pp);
 	unlockr(&sched.lock, LR_SCHED);
 	/* Not pp's pollm: its prepared requests go in now (an idle P's
-	 * poller is anyone's to flush, under its nplock). */
+	 * poller is anyone's to flush, under its lock). */
 	idlep = pp;
-	if (READ_ONCE(mp->pollp) != pp)
+	if (pollm_p(mp) != pp)
 		netpoll_flush(pp);
 
 	/* The delicate dance: see "Worker thread parking/unparking". */
@@ -1541,12 +1529,11 @@ top:
 				continue;
 			lockr(&sched.lock, LR_SCHED);
 			pp = take_nextp(mp); /* handed to us as a pollm meanwhile */
-			if (!pp && mp->pollp) {
+			if (!pp && pollm_p(mp)) {
 				/* Our own P first: it needs us anyway. */
-				pp = mp->pollp;
+				pp = pollm_p(mp);
 				pidle_remove(pp);
-				WRITE_ONCE(pp->pollm, NULL);
-				WRITE_ONCE(mp->pollp, NULL);
+				pollm_unbind(pp);
 			}
 			if (!pp) {
 				pp = pidleget();
@@ -1567,18 +1554,17 @@ top:
 			break;
 		}
 	}
-	pp = READ_ONCE(mp->pollp);
+	pp = pollm_p(mp);
 	if (pp) {
 		struct p *np;
 
 		netpoll_sleep(mp, pp);
 		lockr(&sched.lock, LR_SCHED);
 		np = take_nextp(mp);
-		if (!np && !sched.stopping && mp->pollp == pp) {
+		if (!np && !sched.stopping && pollm_p(mp) == pp) {
 			/* Events, a timer or a spurious wake-up: take pp back. */
 			pidle_remove(pp);
-			WRITE_ONCE(pp->pollm, NULL);
-			WRITE_ONCE(mp->pollp, NULL);
+			pollm_unbind(pp);
 			np = pp;
 		}
 		unlockr(&sched.lock, LR_SCHED);
@@ -1882,7 +1868,8 @@ static void teardown(struct m *m0)
 		rt_free(slab);
 	}
 	for (i = 0; i < sched.nallp; i++) {
-		timers_fini(sched.allp[i]);
+		timers_fini(&sched.allp[i]->timers);
+		runq_fini(&sched.allp[i]->runq);
 		affinity_p_free(sched.allp[i]);
 	}
 	rt_free(sched.allp);

@@ -17,11 +17,13 @@
  * The global queue is a circular array of G pointers under sched.lock
  * (see globrunq_reserve); runqsize is also read without the lock as a hint.
  *
- * Every function here can be used on bare Ps with no M (tests do).
+ * The queue's fields (struct p_runq, runtime/runq.h) are this file's
+ * alone; every function here can be used on bare Ps with no M (tests do).
  */
 #include <stdlib.h>
 
 #include "kernel_iface/kernel.h"
+#include "runtime/runq.h"
 #include "runtime/runtime.h"
 
 /* How long a thief leaves a running P's runnext alone. */
@@ -29,25 +31,42 @@
 
 #define RUNQ_MASK (RUNQ_SIZE - 1)
 
+void runq_init(struct p_runq *rq)
+{
+	store_relaxed(&rq->head, 0);
+	store_relaxed(&rq->tail, 0);
+	store_relaxed(&rq->next, NULL);
+}
+
+void runq_fini(struct p_runq *rq)
+{
+	runq_init(rq);
+}
+
+bool runq_has_next(struct p *pp)
+{
+	return load_relaxed(&pp->runq.next) != NULL;
+}
+
 bool runqempty(struct p *pp)
 {
 	/* A G may move from runnext to the ring between our loads of head,
 	 * tail and runnext (runqput kicking runnext out): re-read tail to
 	 * make sure the three values are consistent. */
 	for (;;) {
-		uint32_t head = load_acquire(&pp->runqhead);
-		uint32_t tail = load_acquire(&pp->runqtail);
-		struct g *next = load_acquire(&pp->runnext);
+		uint32_t head = load_acquire(&pp->runq.head);
+		uint32_t tail = load_acquire(&pp->runq.tail);
+		struct g *next = load_acquire(&pp->runq.next);
 
-		if (load_acquire(&pp->runqtail) == tail)
+		if (load_acquire(&pp->runq.tail) == tail)
 			return head == tail && next == NULL;
 	}
 }
 
 uint32_t runqlen(struct p *pp)
 {
-	uint32_t head = load_acquire(&pp->runqhead);
-	uint32_t tail = load_acquire(&pp->runqtail);
+	uint32_t head = load_acquire(&pp->runq.head);
+	uint32_t tail = load_acquire(&pp->runq.tail);
 
 	return tail - head;
 }
@@ -62,8 +81,8 @@ static bool runqputslow(struct p *pp, struct g *gp, uint32_t head, uint32_t tail
 	if (n != RUNQ_SIZE / 2)
 		throw("runqputslow: queue is not full");
 	for (i = 0; i < n; i++)
-		batch[i] = load_relaxed(&pp->runq[(head + i) & RUNQ_MASK]);
-	if (!cas_release(&pp->runqhead, &head, head + n))
+		batch[i] = load_relaxed(&pp->runq.ring[(head + i) & RUNQ_MASK]);
+	if (!cas_release(&pp->runq.head, &head, head + n))
 		return false;
 	batch[n] = gp;
 	lockr(&sched.lock, LR_SCHED);
@@ -85,10 +104,10 @@ bool runqput_next(struct p *pp, struct g *gp)
 	struct g *old;
 
 	if (runnext_private()) {
-		old = load_relaxed(&pp->runnext);
-		store_relaxed(&pp->runnext, gp);
+		old = load_relaxed(&pp->runq.next);
+		store_relaxed(&pp->runq.next, gp);
 	} else {
-		old = atomic_exchange(&pp->runnext, gp);
+		old = atomic_exchange(&pp->runq.next, gp);
 	}
 
 	if (!old)
@@ -106,11 +125,11 @@ void runqput(struct p *pp, struct g *gp, bool next)
 		return;
 	}
 	for (;;) {
-		head = load_acquire(&pp->runqhead);
-		tail = load_relaxed(&pp->runqtail);
+		head = load_acquire(&pp->runq.head);
+		tail = load_relaxed(&pp->runq.tail);
 		if (tail - head < RUNQ_SIZE) {
-			store_relaxed(&pp->runq[tail & RUNQ_MASK], gp);
-			store_release(&pp->runqtail, tail + 1);
+			store_relaxed(&pp->runq.ring[tail & RUNQ_MASK], gp);
+			store_release(&pp->runq.tail, tail + 1);
 			return;
 		}
 		if (runqputslow(pp, gp, head, tail))
@@ -120,32 +139,32 @@ void runqput(struct p *pp, struct g *gp, bool next)
 
 struct g *runqget(struct p *pp, bool *inherit)
 {
-	struct g *next = load_relaxed(&pp->runnext);
+	struct g *next = load_relaxed(&pp->runq.next);
 
 	/* Only the owner sets runnext to non-NULL, so a failed CAS means a
 	 * thief took it; the ring may still have work. */
 	if (next && runnext_private()) {
-		store_relaxed(&pp->runnext, NULL);
+		store_relaxed(&pp->runq.next, NULL);
 		*inherit = true;
 		return next;
 	}
-	if (next && cas(&pp->runnext, &next, NULL)) {
+	if (next && cas(&pp->runq.next, &next, NULL)) {
 		*inherit = true;
 		return next;
 	}
 	*inherit = false;
 	for (;;) {
-		uint32_t head = load_acquire(&pp->runqhead);
-		uint32_t tail = load_relaxed(&pp->runqtail);
+		uint32_t head = load_acquire(&pp->runq.head);
+		uint32_t tail = load_relaxed(&pp->runq.tail);
 		struct g *gp;
 
 		if (tail == head)
 			return NULL;
-		gp = load_relaxed(&pp->runq[head & RUNQ_MASK]);
-		if (cas_release(&pp->runqhead, &head, head + 1)) {
+		gp = load_relaxed(&pp->runq.ring[head & RUNQ_MASK]);
+		if (cas_release(&pp->runq.head, &head, head + 1)) {
 			/* The next G is likely the next to run: start pulling it in
 			 * (a stale slot is harmless, prefetch never faults). */
-			__builtin_prefetch(load_relaxed(&pp->runq[(head + 1) & RUNQ_MASK]));
+			__builtin_prefetch(load_relaxed(&pp->runq.ring[(head + 1) & RUNQ_MASK]));
 			return gp;
 		}
 	}
@@ -166,7 +185,7 @@ bool runnext_stalled(struct p *pp)
 	uint32_t tick;
 	int64_t until;
 
-	if (!load_relaxed(&pp->runnext))
+	if (!load_relaxed(&pp->runq.next))
 		return false;
 	if (load_relaxed(&pp->status) != P_RUNNING)
 		return true;
@@ -174,7 +193,7 @@ bool runnext_stalled(struct p *pp)
 	until = ki_nanotime() + RUNNEXT_GRACE_NS;
 	while (ki_nanotime() < until)
 		cpu_relax();
-	return load_relaxed(&pp->runnext) && load_relaxed(&pp->switchtick) == tick &&
+	return load_relaxed(&pp->runq.next) && load_relaxed(&pp->switchtick) == tick &&
 	       !load_relaxed(&pp->waking);
 }
 
@@ -186,8 +205,8 @@ static uint32_t runqgrab(struct p *pp, struct g *_Atomic *batch, uint32_t batch_
 			 bool steal_runnext)
 {
 	for (;;) {
-		uint32_t head = load_acquire(&pp->runqhead);
-		uint32_t tail = load_acquire(&pp->runqtail);
+		uint32_t head = load_acquire(&pp->runq.head);
+		uint32_t tail = load_acquire(&pp->runq.tail);
 		uint32_t n = tail - head, i;
 
 		n -= n / 2;
@@ -196,12 +215,12 @@ static uint32_t runqgrab(struct p *pp, struct g *_Atomic *batch, uint32_t batch_
 
 			if (!steal_runnext)
 				return 0;
-			next = load_acquire(&pp->runnext);
+			next = load_acquire(&pp->runq.next);
 			if (!next)
 				return 0;
 			if (!runnext_stalled(pp))
 				return 0;
-			if (!cas(&pp->runnext, &next, NULL))
+			if (!cas(&pp->runq.next, &next, NULL))
 				continue;
 			store_relaxed(&batch[batch_head & RUNQ_MASK], next);
 			return 1;
@@ -209,32 +228,32 @@ static uint32_t runqgrab(struct p *pp, struct g *_Atomic *batch, uint32_t batch_
 		if (n > RUNQ_SIZE / 2)
 			continue; /* head and tail read at different times */
 		for (i = 0; i < n; i++) {
-			struct g *gp = load_relaxed(&pp->runq[(head + i) & RUNQ_MASK]);
+			struct g *gp = load_relaxed(&pp->runq.ring[(head + i) & RUNQ_MASK]);
 
 			store_relaxed(&batch[(batch_head + i) & RUNQ_MASK], gp);
 		}
-		if (cas_release(&pp->runqhead, &head, head + n))
+		if (cas_release(&pp->runq.head, &head, head + n))
 			return n;
 	}
 }
 
 struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext)
 {
-	uint32_t tail = load_relaxed(&pp->runqtail);
-	uint32_t n = runqgrab(victim, pp->runq, tail, steal_runnext);
+	uint32_t tail = load_relaxed(&pp->runq.tail);
+	uint32_t n = runqgrab(victim, pp->runq.ring, tail, steal_runnext);
 	struct g *gp;
 	uint32_t head;
 
 	if (n == 0)
 		return NULL;
 	n--;
-	gp = load_relaxed(&pp->runq[(tail + n) & RUNQ_MASK]);
+	gp = load_relaxed(&pp->runq.ring[(tail + n) & RUNQ_MASK]);
 	if (n == 0)
 		return gp;
-	head = load_acquire(&pp->runqhead);
+	head = load_acquire(&pp->runq.head);
 	if (tail - head + n >= RUNQ_SIZE)
 		throw("runqsteal: runq overflow");
-	store_release(&pp->runqtail, tail + n);
+	store_release(&pp->runq.tail, tail + n);
 	return gp;
 }
 

@@ -8,13 +8,21 @@
  *   M  an OS thread ("machine").  It runs Go-style code only while it holds
  *      a P.  Every M has a g0: the thread's own stack, on which the
  *      scheduler's slow paths (find_runnable, parking the M) run.  struct m.
- *   P  a logical processor, GOMAXPROCS of them.  A P owns a run queue, free
- *      G and stack caches and the per-P counters.  struct p.
+ *   P  a logical processor, GOMAXPROCS of them.  A P owns a run queue, a
+ *      timer heap, a poller, free G and stack caches and the per-P
+ *      counters.  struct p.
  *
  * Who owns what:
  *   - A P is owned by the M that holds it (mp->p == pp, pp->m == mp).  Only
- *     the owner touches fields marked "owner"; run queue head and runnext
- *     are also written by thieves, with atomics (see runtime/runq.c).
+ *     the owner touches fields marked "owner".
+ *   - Each mechanism keeps its per-P (per-M) state in a sub-struct declared
+ *     in its own header, with the rules for its fields and its _init/_fini:
+ *     the run queue (struct p_runq, runtime/runq.h: head and runnext are
+ *     also written by thieves), the timers (p_timers, runtime/time.h), the
+ *     poller and its idle M (p_poll and m_poll, runtime/netpoll.h),
+ *     sysmon's notes (p_sysmon, runtime/sysmon.h) and the counters
+ *     (p_stats, runtime/affinity.h).  Other files call that header's
+ *     functions; only the owner's file touches the fields.
  *   - A G in state G_RUNNING is owned by the M running it; in G_RUNNABLE by
  *     the run queue that holds it; in G_WAITING by the wait queue or object
  *     that will ready it; G_DEAD Gs by the free list holding them.
@@ -46,7 +54,12 @@
 #include "runtime/stack.h"
 #include "numa/steal.h"
 #include "numa/topology.h"
-#include "kernel_iface/rseq.h"
+/* The owners of the per-P and per-M state below. */
+#include "runtime/affinity.h"
+#include "runtime/netpoll.h"
+#include "runtime/runq.h"
+#include "runtime/sysmon.h"
+#include "runtime/time.h"
 
 /*
  * The C library's allocator, for the runtime's own memory.  The calls may
@@ -106,7 +119,6 @@ static inline void rt_free(void *p)
  * _MaxGomaxprocs.  Kconfig's MAXPROCS_DEFAULT range repeats it, checked in
  * runtime/proc.c. */
 #define MAXPROCS_LIMIT STEAL_MAX_PROCS
-#define RUNQ_SIZE      256 /* per-P ring; must be a power of two */
 
 /* --- context (arch) ------------------------------------------------------ */
 
@@ -159,24 +171,6 @@ struct gslab {
 	for ((slab) = sched.gslabs; (slab); (slab) = (slab)->next) \
 		for ((gp) = (slab)->gs; (gp) < (slab)->gs + GSLAB; (gp)++)
 
-/* --- timers (runtime/time.c) ---------------------------------------------- */
-
-enum timer_state {
-	T_IDLE,	   /* in no heap */
-	T_HEAP,	   /* in t->pp's heap */
-	T_RUNNING, /* taken off the heap; f is running */
-};
-
-/* A timer lives in the frame of the goroutine that waits on it. */
-struct timer {
-	int64_t when;		    /* CLOCK_MONOTONIC ns; the heap's lock */
-	void (*f)(struct timer *t); /* called with no lock held, by any M or sysmon */
-	void *arg;
-	struct p *pp;		/* heap holding it; its timerslock (READ_ONCE) */
-	int32_t idx;		/* index in that heap; its timerslock */
-	_Atomic uint32_t state; /* enum timer_state */
-};
-
 /* --- P ------------------------------------------------------------------- */
 
 enum p_status {
@@ -194,39 +188,20 @@ struct p {
 	struct p *link;		 /* sched.pidle list; sched.lock */
 	struct m *m;	  /* M holding it; owner (set with release: sysmon reads it with acquire) */
 	int32_t home_cpu; /* the (id mod n)-th CPU of the affinity mask; stop-the-world */
-	int32_t home_node; /* its node in sched.topo; stop-the-world */
-	/* Where its M last scheduled, and the counters of rg_sched_p_stats:
-	 * the owner writes them (relaxed), anyone reads them. */
-	_Atomic int32_t cpu cacheline_aligned;
-	_Atomic int32_t node;
-	_Atomic uint64_t steals[RG_STATS_CLASSES]; /* by class of the victim */
-	_Atomic uint64_t stolen[RG_STATS_CLASSES];
-	_Atomic uint64_t steals_remote_local_work;
-	_Atomic uint64_t wake_local, wake_remote, migrations;
+	int32_t home_node;    /* its node in sched.topo; stop-the-world */
+	struct p_stats stats; /* where its M runs, steals, wake-ups (runtime/affinity.h) */
 
 	/* Owner-hot: written on every spawn, switch or exit, so on lines of
-	 * their own.  schedtick and the counters are also read, relaxed, by
-	 * schedtrace, rg_num_goroutine and sysmon. */
+	 * their own.  The ticks are also read, relaxed, by sysmon and
+	 * schedtrace, the counters by rg_num_goroutine. */
 	_Atomic uint32_t schedtick cacheline_aligned; /* incremented on every schedule */
 	_Atomic uint32_t syscalltick;		      /* incremented by every rg_syscall_enter */
 	_Atomic uint32_t switchtick; /* incremented on every switch to a G, runnext too */
 	_Atomic uint32_t waking;     /* the owner is in wakep (a futex wake-up) */
-	uint32_t sm_switchtick;	     /* sysmon's last look at switchtick; sysmon only */
-	bool sm_next;		     /* runnext was set at that look; sysmon only */
-	uint32_t sm_nptick;	     /* switchtick at sysmon's last poller check; sysmon only */
-	int64_t sm_npsince;	     /* when sysmon first saw that switchtick; sysmon only */
-	uint32_t sm_syscalltick;     /* syscalltick at sysmon's last look; sysmon only */
-	uint32_t sm_schedtick;	     /* schedtick at sysmon's last look; sysmon only */
-	int64_t sm_schedwhen;	     /* when sysmon first saw it; sysmon only */
-	int64_t sm_syscallwhen;	     /* when sysmon first saw it; sysmon only */
-	int64_t sm_probe_at;	     /* next look at a blocked M's system call; sysmon only */
-	int64_t sm_probe_wait;	     /* the wait before the look after it; sysmon only */
-	uint32_t sm_retake_tick;     /* syscalltick expected after a retake request; sysmon only */
-	bool sm_retake_sent;	     /* a retake request is out for this P; sysmon only */
-	uint32_t sm_timertick; /* switchtick when sysmon last preempted for a timer; sysmon only */
-	_Atomic int64_t gcreated; /* goroutines created on this P; owner writes */
-	_Atomic int64_t gexited;  /* goroutines exited on this P; owner writes */
-	uint64_t goidcache;	  /* next goid to hand out; owner */
+	struct p_sysmon sm;	     /* sysmon's notes on this P (runtime/sysmon.h) */
+	_Atomic int64_t gcreated;    /* goroutines created on this P; owner writes */
+	_Atomic int64_t gexited;     /* goroutines exited on this P; owner writes */
+	uint64_t goidcache;	     /* next goid to hand out; owner */
 	uint64_t goidcacheend;
 	struct g *gslab_next; /* unused Gs of this P's last slab; owner */
 	int32_t gslab_left;
@@ -234,33 +209,9 @@ struct p {
 	struct g *gfree;	     /* free Gs; owner */
 	struct stk_cache stackcache; /* owner; its node is fixed at creation */
 
-	/* Timers (runtime/time.c): a min-heap under timerslock; timer0when is
-	 * its earliest deadline (0: none), read by anyone without the lock
-	 * through timers_next.  Only time.c touches these fields. */
-	struct lock timerslock cacheline_aligned;
-	struct timer **timers;
-	int32_t ntimers;
-	int32_t timerscap;
-	_Atomic int64_t timer0when;
-
-	/* Poller (runtime/netpoll.c).  np is created with the P and lives
-	 * until the runtime stops; nplock serialises its submit, cancel,
-	 * flush and reap. */
-	struct np *np;
-	struct lock nplock;
-	_Atomic int32_t npwaiting; /* goroutines waiting on np (atomic) */
-	uint32_t npunflushed;	   /* requests prepared, not flushed; nplock */
-	struct m *pollm; /* M waiting in np while this P is idle; sched.lock (READ_ONCE) */
-	_Atomic uint32_t npsleeping; /* Ms in (or entering) np wait */
-
-	/* Run queue (runtime/runq.c): head is advanced by the owner and by
-	 * thieves with CAS; tail is written only by the owner (release). */
-	_Atomic uint32_t runqhead cacheline_aligned;
-	_Atomic uint32_t runqtail cacheline_aligned;
-	struct g *_Atomic runq[RUNQ_SIZE] cacheline_aligned;
-	/* A G readied by the running G runs next, inheriting the time slice.
-	 * Written by the owner and by thieves (CAS). */
-	struct g *_Atomic runnext cacheline_aligned;
+	struct p_timers timers; /* its timer heap (runtime/time.h) */
+	struct p_poll poll;	/* its poller and pollm (runtime/netpoll.h) */
+	struct p_runq runq;	/* its run queue and runnext (runtime/runq.h) */
 } cacheline_aligned;
 
 /* --- M ------------------------------------------------------------------- */
@@ -292,7 +243,7 @@ struct m {
 	struct p *oldp;		/* P left in P_SYSCALL by rg_syscall_enter; this M only */
 	_Atomic int32_t cpu;	/* CPU at its last schedule (-1: none); this M writes */
 	int32_t pinned_cpu;	/* CPU it is pinned to (ppin), -1: none; this M only */
-	struct p *pollp;	/* idle P whose poller this M waits in; sched.lock */
+	struct m_poll poll;	/* the P whose poller it waits in (runtime/netpoll.h) */
 	bool nextspinning;	/* nextp was handed to a pollm as spinning; sched.lock */
 	struct g *lockedg;	/* the G locked to this M (rg_lock_os_thread); this M only */
 	bool lockedwait;	/* parked in stoplockedm; sched.lock */
@@ -474,22 +425,6 @@ void exitsyscall_implicit(struct m *mp);
 /* Hand a P retaken from a system call to an M or the idle list (sysmon). */
 void handoffp(struct p *pp);
 
-/* --- runq.c ------------------------------------------------------------------ */
-
-bool runqempty(struct p *pp);
-bool runnext_stalled(struct p *pp);
-uint32_t runqlen(struct p *pp);
-void runqput(struct p *pp, struct g *gp, bool next);
-/* Put gp in runnext; true if a G it displaced went to the ring.  Owner. */
-bool runqput_next(struct p *pp, struct g *gp);
-struct g *runqget(struct p *pp, bool *inherit);
-struct g *runqsteal(struct p *pp, struct p *victim, bool steal_runnext);
-/* Global queue, sched.lock held. */
-void globrunqput(struct g *gp);
-void globrunqputbatch(struct g *const *batch, int32_t n);
-struct g *globrunqget(struct p *pp, int32_t max);
-void globrunq_fini(void);
-
 /* --- trace.c / fatal -------------------------------------------------------- */
 
 /* Print "fatal error: <msg>" naming the running goroutine, and exit(2). */
@@ -593,193 +528,5 @@ static inline void unlockr(struct lock *l, enum lock_rank r)
 		mp->locks--;
 	}
 }
-
-/* --- time.c -------------------------------------------------------------------- */
-
-/* now + ns, saturated at INT64_MAX. */
-int64_t when_after(int64_t ns);
-/* Add t to the current P's heap, firing at when.  (with a P) */
-void timer_add(struct timer *t, int64_t when);
-/* Take t out of its heap; true if it had not fired.  Returns only when t
- * is not running either, so its memory may then be reused.  (any) */
-bool timer_del(struct timer *t);
-/* Run pp's timers due at now; the number run.  (any thread, no lock) */
-int run_timers(struct p *pp, int64_t now);
-/* Move every timer of from to to (stop-the-world). */
-void timers_move(struct p *from, struct p *to);
-/* Free pp's heap (teardown, every goroutine stopped). */
-void timers_fini(struct p *pp);
-/* The earliest deadline of pp's timers, 0 when it has none.  A hint, read
- * without the lock by anyone: a timer added or removed meanwhile may not
- * show. */
-static inline int64_t timers_next(struct p *pp)
-{
-	return load_acquire(&pp->timer0when);
-}
-
-/* --- netpoll.c -------------------------------------------------------------- */
-
-/* Choose the backend (RINGO_NETPOLL, probes); 0 or -errno after printing
- * why on stderr.  rg_main, before the Ps exist. */
-int netpoll_init(const char *force);
-void netpoll_fini(void);
-/* Create pp's poller.  0 or -errno. */
-int netpoll_p_init(struct p *pp);
-/* Whether pp has goroutines waiting on its poller or timers pending:
- * then an idle pp needs an M waiting in its poller. */
-bool netpoll_p_busy(struct p *pp);
-/* Non-blocking: take pp's completions and make their goroutines
- * runnable, into mp's P (or the global queue without one); locked says
- * whether to wait for pp's netpoll lock or give up when it is taken.
- * Returns the number made runnable. */
-int netpoll_poll(struct m *mp, struct p *pp, bool locked);
-/* Push pp's prepared requests to the kernel. */
-void netpoll_flush(struct p *pp);
-/* Wait in idle pp's poller (mp is its pollm) until it has events, its
- * next timer, or a wake-up. */
-void netpoll_sleep(struct m *mp, struct p *pp);
-/* End netpoll_sleep of pp's pollm. (any) */
-void netpoll_wakeup(struct p *pp);
-/* sysmon: serve the pollers and timers nobody else serves. */
-void netpoll_sysmon(int64_t now);
-
-/* --- sysmon.c ------------------------------------------------------------------- */
-
-/* Start and stop the monitor thread (rg_main); 0 or -errno. */
-int sysmon_start(void);
-void sysmon_stop(void);
-/* Its thread id, 0 when not running (deadlock detection skips it). */
-pid_t sysmon_tid(void);
-/* A P starts running: wake sysmon if it sleeps because every P was idle.
- * Any thread; cheap when it does not sleep so. */
-void sysmon_wake(void);
-/* Work waits behind a system call: have sysmon look now if it sleeps
- * long (and poll fast for a while).  Any thread. */
-void sysmon_kick(void);
-
-/* --- preempt.c ------------------------------------------------------------------ */
-
-/* Install the SIGURG handler and measure the XSAVE area; 0 or -errno. */
-int preempt_init(void);
-/* The smallest stack size (bytes, guard included) on which a goroutine
- * near the top of its stack can be preempted; after preempt_init. */
-size_t preempt_min_stack(void);
-void preempt_fini(void);
-/* Whether the program replaced the SIGURG handler; says so once on
- * stderr.  sysmon, every round (it looks every 100 ms). */
-void preempt_check_handler(int64_t now);
-/* Ask the goroutine running on pp to yield: SIGURG, or at its next call
- * into the runtime.  sysmon. */
-void preemptone(struct p *pp);
-void preempt_check_slow(struct m *mp);
-/* Ask the SIGURG handler on mp, found asleep in a system call while holding
- * its P, to put it in a system call (see "Blocked calls nobody annotated"
- * in runtime/preempt.c).  sysmon. */
-void retakeone(struct m *mp);
-
-/*
- * rt_enter - the first thing every public call that may use the M's P
- * does.  A goroutine whose blocked system call lost its P to sysmon
- * ("Blocked calls nobody annotated", runtime/preempt.c) takes one back here
- * before it touches any runtime state, as rg_syscall_exit does; it may then
- * run on another M.  Returns the M the caller runs on (NULL on a plain
- * thread).
- */
-static inline struct m *rt_enter(void)
-{
-	struct m *mp = getm();
-
-	if (mp && unlikely(mp->syscall_implicit)) {
-		exitsyscall_implicit(mp);
-		mp = getm();
-	}
-	return mp;
-}
-
-/* A goroutine asked to yield does so at its next call into the runtime. */
-static inline void preempt_check(void)
-{
-	struct m *mp = getm();
-
-	if (mp && unlikely(load_relaxed(&mp->preempt_req)))
-		preempt_check_slow(mp);
-}
-
-/* --- affinity.c ---------------------------------------------------------------- */
-
-struct rg_env;
-/* Topology, steal policy, pinning and the affinity mask's CPUs, from the
- * environment (rg_main).  0, -EINVAL for a bad RINGO_NUMA_TOPOLOGY (said on
- * stderr), -ENOMEM. */
-int affinity_init(const struct rg_env *env);
-void affinity_fini(void);
-/* P id's home CPU and node. */
-void affinity_home(int32_t id, int32_t *cpu, int32_t *node);
-/* A zeroed P on its home node (home_cpu and home_node set), or NULL. */
-struct p *affinity_p_alloc(int32_t id);
-void affinity_p_free(struct p *pp);
-/* Rebuild sched.steal for n Ps (stop-the-world).  0 or -EINVAL. */
-int affinity_steal_order(int32_t n);
-/* Per-thread set-up and tear-down of an M (rseq registration). */
-void affinity_minit(struct m *mp);
-void affinity_mexit(struct m *mp);
-/* Pin mp to pp's home CPU (sched.ppin).  mp's thread. */
-void affinity_pin(struct m *mp, struct p *pp);
-/* An idle M, preferring one last seen on pp's home CPU.  sched.lock. */
-struct m *mget_near(struct p *pp);
-void affinity_schedule_slow(struct m *mp, struct p *pp, int32_t cpu);
-
-/* At a schedule that starts a time slice: where is this M now?  (the
- * owner of pp; see "Where an M runs" in runtime/affinity.c) */
-static inline void affinity_schedule(struct m *mp, struct p *pp)
-{
-	int32_t cpu = cpu_current();
-
-	if (unlikely(cpu != load_relaxed(&pp->cpu)))
-		affinity_schedule_slow(mp, pp, cpu);
-}
-
-void affinity_count_remote_steal(struct p *pp);
-
-/* Count a steal of n goroutines from a victim of class cls.  Owner of pp. */
-static inline void affinity_count_steal(struct p *pp, uint32_t cls, uint32_t n)
-{
-	if (cls >= RG_STATS_CLASSES)
-		cls = RG_STATS_CLASSES - 1;
-	store_relaxed(&pp->steals[cls], load_relaxed(&pp->steals[cls]) + 1);
-	store_relaxed(&pp->stolen[cls], load_relaxed(&pp->stolen[cls]) + n);
-	if (cls > 0)
-		affinity_count_remote_steal(pp);
-}
-
-/* Count pp's wake-up of gp (local: gp last ran on pp's node).  Owner. */
-static inline void affinity_count_wake(struct p *pp, const struct g *gp)
-{
-	_Atomic uint64_t *c = gp->stack->lastnode == pp->home_node ? &pp->wake_local :
-								     &pp->wake_remote;
-
-	store_relaxed(c, load_relaxed(c) + 1);
-}
-
-/* --- env.c -------------------------------------------------------------------- */
-
-struct rg_env {
-	int maxprocs;	       /* 0: not set */
-	int64_t schedtrace_ms; /* 0: off */
-	bool scheddetail;
-	bool stackguard_mprotect;
-	int maxthreads;		 /* 0: not set */
-	int64_t preemptslice_us; /* 0: not set */
-	bool asyncpreemptoff;
-	bool blockedretakeoff;
-	bool iouringcoop_off;
-	int stealpolicy;	   /* 0: not set, else enum steal_policy + 1 */
-	int ppin;		   /* 0: not set, 1: off, 2: on */
-	int softaffinity;	   /* 0: not set, 1: off, 2: on */
-	const char *netpoll;	   /* RINGO_NETPOLL, NULL: not set */
-	const char *numa_topology; /* RINGO_NUMA_TOPOLOGY, NULL: not set */
-};
-/* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */
-void env_parse(struct rg_env *env);
 
 #endif /* RINGO_RUNTIME_RUNTIME_H */

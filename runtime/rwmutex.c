@@ -21,6 +21,7 @@
 #include <errno.h>
 
 #include "ringo.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
 #include "runtime/sync.h"

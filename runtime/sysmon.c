@@ -16,7 +16,7 @@
  *     steals the G (runnext_stalled agrees, since the P does not switch);
  *   - reaps the pollers and runs the due timers of Ps whose M has not
  *     switched goroutines for a millisecond, or that are idle with no M
- *     waiting in their poller (netpoll_sysmon, runtime/netpoll.c);
+ *     waiting in their poller (sysmon_pollers);
  *   - prints schedtrace lines when RINGO_DEBUG=schedtrace=MS asks.
  *
  *   - retakes the P of an M blocked in a system call (rg_syscall_enter)
@@ -36,13 +36,18 @@
  *     put in P_SYSCALL, to retake it (sysmon_probe; "Blocked calls nobody
  *     annotated" in runtime/preempt.c).
  *
- * The fields sysmon keeps per P (sm_*) are sysmon's own; everything else
- * it only reads, relaxed.
+ * What sysmon keeps per P (struct p_sysmon, pp->sm) is its own; everything
+ * else it only reads, relaxed, or asks of its owner's functions.
  */
 #include <stdio.h>
 
 #include "kernel_iface/kernel.h"
+#include "runtime/netpoll.h"
+#include "runtime/preempt.h"
+#include "runtime/runq.h"
 #include "runtime/runtime.h"
+#include "runtime/sysmon.h"
+#include "runtime/time.h"
 
 #define SYSMON_MIN_NS	  20000LL
 #define SYSMON_MAX_NS	  10000000LL
@@ -53,6 +58,7 @@
 #define PROBE_AFTER_NS	  20000LL      /* a P that has not switched this long while work waits */
 #define STOP_ROUND_NS	  1000000LL    /* stopping: preempt what still runs this often */
 #define STOP_NOTICE_NS	  1000000000LL /* stopping: say which Ms do not stop after this */
+#define NP_STUCK_NS	  1000000LL    /* serve a running P's poller after this */
 
 static struct {
 	pthread_t thread;
@@ -81,8 +87,8 @@ static bool sysmon_probe(struct p *pp, int64_t now)
 	bool sent = false;
 	long nr;
 
-	if (!sched.blocked_retake || now - pp->sm_schedwhen < PROBE_AFTER_NS ||
-	    now < pp->sm_probe_at)
+	if (!sched.blocked_retake || now - pp->sm.schedwhen < PROBE_AFTER_NS ||
+	    now < pp->sm.probe_at)
 		return false;
 	if ((runqempty(pp) && !load_relaxed(&sched.runqsize)) || load_relaxed(&sched.npidle) > 0)
 		return false;
@@ -90,15 +96,15 @@ static bool sysmon_probe(struct p *pp, int64_t now)
 		return false;
 	if (ki_thread_syscall(READ_ONCE(mp->tid), &nr, args) == 1 &&
 	    ki_syscall_restarts(nr, args)) {
-		pp->sm_retake_sent = true;
-		pp->sm_retake_tick = load_relaxed(&pp->syscalltick) + 1;
+		pp->sm.retake_sent = true;
+		pp->sm.retake_tick = load_relaxed(&pp->syscalltick) + 1;
 		retakeone(mp);
 		sent = true;
 	}
-	pp->sm_probe_at = now + pp->sm_probe_wait;
-	pp->sm_probe_wait *= 2;
-	if (pp->sm_probe_wait > sched.preempt_slice_ns)
-		pp->sm_probe_wait = sched.preempt_slice_ns;
+	pp->sm.probe_at = now + pp->sm.probe_wait;
+	pp->sm.probe_wait *= 2;
+	if (pp->sm.probe_wait > sched.preempt_slice_ns)
+		pp->sm.probe_wait = sched.preempt_slice_ns;
 	return sent;
 }
 
@@ -125,19 +131,19 @@ static bool sysmon_preempt(int64_t now, int64_t prev, int64_t period, bool *prob
 		if (load_relaxed(&pp->status) != P_RUNNING)
 			continue;
 		running = true;
-		if (pp->sm_schedtick != t) {
+		if (pp->sm.schedtick != t) {
 			/* The slice began after sysmon's previous look: count
 			 * from then, so that detection adds at most one period
 			 * (a slice runs 0.9 to 1.1 of its length). */
-			pp->sm_schedtick = t;
-			pp->sm_schedwhen = prev;
-			pp->sm_probe_at = 0;
-			pp->sm_probe_wait = SYSMON_MIN_NS;
-			pp->sm_retake_sent = false;
+			pp->sm.schedtick = t;
+			pp->sm.schedwhen = prev;
+			pp->sm.probe_at = 0;
+			pp->sm.probe_wait = SYSMON_MIN_NS;
+			pp->sm.retake_sent = false;
 			continue;
 		}
 		*probed |= sysmon_probe(pp, now);
-		if (now - pp->sm_schedwhen >= sched.preempt_slice_ns)
+		if (now - pp->sm.schedwhen >= sched.preempt_slice_ns)
 			preemptone(pp);
 	}
 	return running;
@@ -161,17 +167,17 @@ static int sysmon_retake(int64_t now)
 
 		if (load_relaxed(&pp->status) != P_SYSCALL)
 			continue;
-		if (pp->sm_retake_sent && t == pp->sm_retake_tick) {
+		if (pp->sm.retake_sent && t == pp->sm.retake_tick) {
 			/* The handler put it there: known to be blocked. */
-			pp->sm_retake_sent = false;
-		} else if (pp->sm_syscalltick != t) {
-			pp->sm_syscalltick = t;
-			pp->sm_syscallwhen = now;
+			pp->sm.retake_sent = false;
+		} else if (pp->sm.syscalltick != t) {
+			pp->sm.syscalltick = t;
+			pp->sm.syscallwhen = now;
 			continue;
 		}
 		if (runqempty(pp) && !netpoll_p_busy(pp) && !load_relaxed(&sched.runqsize) &&
 		    load_relaxed(&sched.npidle) + load_relaxed(&sched.nmspinning) > 0 &&
-		    now - pp->sm_syscallwhen < SYSCALL_RETAKE_NS)
+		    now - pp->sm.syscallwhen < SYSCALL_RETAKE_NS)
 			continue;
 		if (atomic_compare_exchange_strong(&pp->status, &st, P_IDLE)) {
 			handoffp(pp);
@@ -225,14 +231,65 @@ static void sysmon_runnext(void)
 	for (i = 0; i < n; i++) {
 		struct p *pp = sched.allp[i];
 		uint32_t tick = load_relaxed(&pp->switchtick);
-		bool next = load_relaxed(&pp->status) == P_RUNNING && load_relaxed(&pp->runnext);
+		bool next = load_relaxed(&pp->status) == P_RUNNING && runq_has_next(pp);
 
-		if (next && pp->sm_next && pp->sm_switchtick == tick &&
+		if (next && pp->sm.next && pp->sm.switchtick == tick &&
 		    load_relaxed(&sched.npidle) > 0 && load_relaxed(&sched.nmspinning) == 0) {
 			wakep();
 		}
-		pp->sm_switchtick = tick;
-		pp->sm_next = next;
+		pp->sm.switchtick = tick;
+		pp->sm.next = next;
+	}
+}
+
+/*
+ * Serve the pollers and timers nobody else serves ("Completions to
+ * goroutines" in runtime/netpoll.c): those of a P whose M has not switched
+ * goroutines for NP_STUCK_NS, and of an idle P with no M waiting in its
+ * poller.  Not sooner: what sysmon takes goes to the global queue, behind
+ * every local one (a short system call is not worth it).
+ */
+static void sysmon_pollers(int64_t now)
+{
+	int32_t i, n = __atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE);
+
+	for (i = 0; i < n; i++) {
+		struct p *pp = sched.allp[i];
+		uint32_t tick = load_relaxed(&pp->switchtick), st = load_relaxed(&pp->status);
+		bool stuck, orphan = st != P_RUNNING && !pollm_bound(&pp->poll);
+		int64_t when = timers_next(&pp->timers);
+
+		if (tick != pp->sm.nptick) {
+			pp->sm.nptick = tick;
+			pp->sm.npsince = now;
+		}
+		stuck = st == P_RUNNING && now - pp->sm.npsince >= NP_STUCK_NS;
+		if ((!stuck && !orphan) || !netpoll_p_busy(pp))
+			continue;
+		/* Raised before a timer or a completion leaves its P, lowered
+		 * once its goroutine is queued: see checkdead. */
+		atomic_store(&sched.sysmon_readying, 1);
+		netpoll_poll_orphan(pp);
+		/* A running P's timers are its own M's, which fires them at
+		 * its next schedule into its runnext: an idle P's M, woken,
+		 * steals them, or, with none idle, the running goroutine is
+		 * preempted now.  sysmon fires them itself (to the global
+		 * queue) only for a P nobody runs, or whose goroutine outlived
+		 * two slices: it cannot be preempted ("Timers and the global
+		 * queue", runtime/proc.c). */
+		if (when && when <= now) {
+			if (orphan || now - pp->sm.npsince >= 2 * sched.preempt_slice_ns)
+				run_timers(pp, now);
+			else if (load_relaxed(&sched.npidle) > 0)
+				wakep();
+			else if (pp->sm.timertick != tick + 1) {
+				/* Once per stretch: a goroutine at an unsafe point
+				 * must not be signalled at every round. */
+				pp->sm.timertick = tick + 1;
+				preemptone(pp);
+			}
+		}
+		atomic_store(&sched.sysmon_readying, 0);
 	}
 }
 
@@ -313,7 +370,7 @@ static void *sysmon_main(void *arg)
 		 * reason to poll faster: at full speed sysmon would keep
 		 * splitting goroutines that trade a lock on one P. */
 		sysmon_runnext();
-		netpoll_sysmon(now);
+		sysmon_pollers(now);
 		/* Retaking a P is what it polls fast for: a system call that
 		 * blocks while work waits (rg_syscall_enter kicks it). */
 		if (sysmon_retake(now) > 0 || kicked) {

@@ -2,9 +2,10 @@
 /*
  * runtime/time.c - timers: per-P heaps, rg_sleep_ns.
  *
- * Each P keeps a binary min-heap of its timers (pp->timers), under its own
- * lock (pp->timerslock), and publishes the earliest deadline in
- * pp->timer0when (0: none) so that others can look without the lock.  A
+ * Each P keeps a binary min-heap of its timers (pp->timers.heap), under
+ * its own lock (pp->timers.lock), and publishes the earliest deadline in
+ * pp->timers.when0 (0: none) so that others can look without the lock
+ * (timers_next).  struct p_timers (runtime/time.h) is this file's alone.  A
  * timer lives in the frame of the goroutine that waits on it (a sleep, a
  * select timeout, an I/O deadline on the epoll backend).
  *
@@ -27,7 +28,7 @@
  * gopark's unlock function), so f never readies a goroutine that is still
  * running.
  *
- * Lock order: timerslock (LR_TIMERS) comes after channel and semaphore
+ * Lock order: a P's timers lock (LR_TIMERS) comes after channel and semaphore
  * locks and before sched.lock; f runs with no lock held.
  */
 #include <errno.h>
@@ -35,26 +36,28 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
+#include "runtime/time.h"
 
-/* --- the heap (pp->timerslock held) ------------------------------------------ */
+/* --- the heap (pp->timers.lock held) ------------------------------------------ */
 
 static void heap_set(struct p *pp, int32_t i, struct timer *t)
 {
-	pp->timers[i] = t;
+	pp->timers.heap[i] = t;
 	t->idx = i;
 }
 
 static void heap_up(struct p *pp, int32_t i)
 {
-	struct timer *t = pp->timers[i];
+	struct timer *t = pp->timers.heap[i];
 
 	while (i > 0) {
 		int32_t parent = (i - 1) / 2;
 
-		if (pp->timers[parent]->when <= t->when)
+		if (pp->timers.heap[parent]->when <= t->when)
 			break;
-		heap_set(pp, i, pp->timers[parent]);
+		heap_set(pp, i, pp->timers.heap[parent]);
 		i = parent;
 	}
 	heap_set(pp, i, t);
@@ -62,19 +65,19 @@ static void heap_up(struct p *pp, int32_t i)
 
 static void heap_down(struct p *pp, int32_t i)
 {
-	struct timer *t = pp->timers[i];
-	int32_t n = pp->ntimers;
+	struct timer *t = pp->timers.heap[i];
+	int32_t n = pp->timers.n;
 
 	for (;;) {
 		int32_t c = 2 * i + 1;
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && pp->timers[c + 1]->when < pp->timers[c]->when)
+		if (c + 1 < n && pp->timers.heap[c + 1]->when < pp->timers.heap[c]->when)
 			c++;
-		if (t->when <= pp->timers[c]->when)
+		if (t->when <= pp->timers.heap[c]->when)
 			break;
-		heap_set(pp, i, pp->timers[c]);
+		heap_set(pp, i, pp->timers.heap[c]);
 		i = c;
 	}
 	heap_set(pp, i, t);
@@ -82,18 +85,18 @@ static void heap_down(struct p *pp, int32_t i)
 
 static void heap_remove(struct p *pp, int32_t i)
 {
-	struct timer *last = pp->timers[--pp->ntimers];
+	struct timer *last = pp->timers.heap[--pp->timers.n];
 
-	if (i < pp->ntimers) {
+	if (i < pp->timers.n) {
 		heap_set(pp, i, last);
 		heap_down(pp, i);
 		heap_up(pp, last->idx);
 	}
 }
 
-static void update_timer0(struct p *pp)
+static void update_when0(struct p *pp)
 {
-	store_release(&pp->timer0when, pp->ntimers ? pp->timers[0]->when : 0);
+	store_release(&pp->timers.when0, pp->timers.n ? pp->timers.heap[0]->when : 0);
 }
 
 /* --- timers ------------------------------------------------------------------ */
@@ -101,24 +104,24 @@ static void update_timer0(struct p *pp)
 static void timer_add_to(struct p *pp, struct timer *t, int64_t when)
 {
 	if (when <= 0)
-		when = 1; /* 0 means "none" in timer0when */
+		when = 1; /* 0 means "none" in when0 */
 	t->when = when;
-	lockr(&pp->timerslock, LR_TIMERS);
-	if (pp->ntimers == pp->timerscap) {
-		int32_t cap = pp->timerscap ? 2 * pp->timerscap : 64;
-		struct timer **h = rt_realloc(pp->timers, sizeof(*h) * (size_t)cap);
+	lockr(&pp->timers.lock, LR_TIMERS);
+	if (pp->timers.n == pp->timers.cap) {
+		int32_t cap = pp->timers.cap ? 2 * pp->timers.cap : 64;
+		struct timer **h = rt_realloc(pp->timers.heap, sizeof(*h) * (size_t)cap);
 
 		if (!h)
 			throw("timer_add: out of memory for %d timers", cap);
-		pp->timers = h;
-		pp->timerscap = cap;
+		pp->timers.heap = h;
+		pp->timers.cap = cap;
 	}
 	store_relaxed(&t->state, T_HEAP);
 	WRITE_ONCE(t->pp, pp);
-	heap_set(pp, pp->ntimers++, t);
+	heap_set(pp, pp->timers.n++, t);
 	heap_up(pp, t->idx);
-	update_timer0(pp);
-	unlockr(&pp->timerslock, LR_TIMERS);
+	update_when0(pp);
+	unlockr(&pp->timers.lock, LR_TIMERS);
 }
 
 void timer_add(struct timer *t, int64_t when)
@@ -138,19 +141,19 @@ bool timer_del(struct timer *t)
 		bool removed = false;
 
 		if (pp) {
-			lockr(&pp->timerslock, LR_TIMERS);
+			lockr(&pp->timers.lock, LR_TIMERS);
 			if (READ_ONCE(t->pp) != pp) { /* moved meanwhile */
-				unlockr(&pp->timerslock, LR_TIMERS);
+				unlockr(&pp->timers.lock, LR_TIMERS);
 				continue;
 			}
 			if (load_relaxed(&t->state) == T_HEAP) {
 				heap_remove(pp, t->idx);
-				update_timer0(pp);
+				update_when0(pp);
 				WRITE_ONCE(t->pp, NULL);
 				store_relaxed(&t->state, T_IDLE);
 				removed = true;
 			}
-			unlockr(&pp->timerslock, LR_TIMERS);
+			unlockr(&pp->timers.lock, LR_TIMERS);
 		}
 		while (load_acquire(&t->state) == T_RUNNING)
 			ki_osyield();
@@ -162,21 +165,21 @@ int run_timers(struct p *pp, int64_t now)
 {
 	int n = 0;
 
-	while (load_relaxed(&pp->timer0when) && load_relaxed(&pp->timer0when) <= now) {
+	while (load_relaxed(&pp->timers.when0) && load_relaxed(&pp->timers.when0) <= now) {
 		struct timer *t;
 
-		if (!trylockr(&pp->timerslock, LR_TIMERS))
+		if (!trylockr(&pp->timers.lock, LR_TIMERS))
 			break; /* someone else is running them */
-		if (!pp->ntimers || pp->timers[0]->when > now) {
-			unlockr(&pp->timerslock, LR_TIMERS);
+		if (!pp->timers.n || pp->timers.heap[0]->when > now) {
+			unlockr(&pp->timers.lock, LR_TIMERS);
 			break;
 		}
-		t = pp->timers[0];
+		t = pp->timers.heap[0];
 		heap_remove(pp, 0);
-		update_timer0(pp);
+		update_when0(pp);
 		WRITE_ONCE(t->pp, NULL);
 		store_relaxed(&t->state, T_RUNNING);
-		unlockr(&pp->timerslock, LR_TIMERS);
+		unlockr(&pp->timers.lock, LR_TIMERS);
 		t->f(t);
 		store_release(&t->state, T_IDLE);
 		n++;
@@ -189,13 +192,13 @@ void timers_move(struct p *from, struct p *to)
 	struct timer **ts;
 	int32_t i, n;
 
-	lockr(&from->timerslock, LR_TIMERS);
-	ts = from->timers;
-	n = from->ntimers;
-	from->timers = NULL;
-	from->ntimers = from->timerscap = 0;
-	update_timer0(from);
-	unlockr(&from->timerslock, LR_TIMERS);
+	lockr(&from->timers.lock, LR_TIMERS);
+	ts = from->timers.heap;
+	n = from->timers.n;
+	from->timers.heap = NULL;
+	from->timers.n = from->timers.cap = 0;
+	update_when0(from);
+	unlockr(&from->timers.lock, LR_TIMERS);
 	for (i = 0; i < n; i++) {
 		struct timer *t = ts[i];
 
@@ -206,12 +209,17 @@ void timers_move(struct p *from, struct p *to)
 	rt_free(ts);
 }
 
-void timers_fini(struct p *pp)
+void timers_init(struct p_timers *ts)
 {
-	rt_free(pp->timers);
-	pp->timers = NULL;
-	pp->ntimers = pp->timerscap = 0;
-	store_relaxed(&pp->timer0when, 0);
+	ts->heap = NULL;
+	ts->n = ts->cap = 0;
+	store_relaxed(&ts->when0, 0);
+}
+
+void timers_fini(struct p_timers *ts)
+{
+	rt_free(ts->heap);
+	timers_init(ts);
 }
 
 /* --- sleeping ------------------------------------------------------------- */

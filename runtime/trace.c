@@ -149,13 +149,14 @@ void schedtrace(bool detailed)
 			   pp->id, load_relaxed(&pp->status), load_relaxed(&pp->schedtick),
 			   load_relaxed(&pp->syscalltick), pm ? (long)pm->id : -1L, qlen,
 			   READ_ONCE(pp->gfreecnt), pp->home_cpu, pp->home_node,
-			   load_relaxed(&pp->cpu), (unsigned long long)load_relaxed(&pp->steals[0]),
-			   (unsigned long long)load_relaxed(&pp->steals[1]),
-			   (unsigned long long)load_relaxed(&pp->steals[2]),
-			   (unsigned long long)load_relaxed(&pp->steals_remote_local_work),
-			   (unsigned long long)load_relaxed(&pp->wake_local),
-			   (unsigned long long)load_relaxed(&pp->wake_remote),
-			   (unsigned long long)load_relaxed(&pp->migrations));
+			   load_relaxed(&pp->stats.cpu),
+			   (unsigned long long)load_relaxed(&pp->stats.steals[0]),
+			   (unsigned long long)load_relaxed(&pp->stats.steals[1]),
+			   (unsigned long long)load_relaxed(&pp->stats.steals[2]),
+			   (unsigned long long)load_relaxed(&pp->stats.steals_remote_local_work),
+			   (unsigned long long)load_relaxed(&pp->stats.wake_local),
+			   (unsigned long long)load_relaxed(&pp->stats.wake_remote),
+			   (unsigned long long)load_relaxed(&pp->stats.migrations));
 	}
 	if (!detailed) {
 		out_printf(&o, "]\n");

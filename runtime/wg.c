@@ -9,6 +9,7 @@
  */
 #include "ringo.h"
 
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
 

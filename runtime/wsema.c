@@ -19,6 +19,7 @@
 #include <errno.h>
 
 #include "ringo.h"
+#include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
 #include "runtime/sync.h"

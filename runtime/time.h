@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/time.h - timers: per-P heaps, what the scheduler asks of them.
+ *
+ * See the design comment at the top of runtime/time.c.
+ */
+#ifndef RINGO_RUNTIME_TIME_H
+#define RINGO_RUNTIME_TIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "runtime/compiler.h"
+#include "runtime/lock.h"
+
+struct p;
+
+enum timer_state {
+	T_IDLE,	   /* in no heap */
+	T_HEAP,	   /* in t->pp's heap */
+	T_RUNNING, /* taken off the heap; f is running */
+};
+
+/* A timer lives in the frame of the goroutine that waits on it. */
+struct timer {
+	int64_t when;		    /* CLOCK_MONOTONIC ns; the heap's lock */
+	void (*f)(struct timer *t); /* called with no lock held, by any M or sysmon */
+	void *arg;
+	struct p *pp;		/* heap holding it; its timers' lock (READ_ONCE) */
+	int32_t idx;		/* index in that heap; its timers' lock */
+	_Atomic uint32_t state; /* enum timer_state */
+};
+
+/*
+ * A P's timers, pp->timers: a binary min-heap under lock (LR_TIMERS).
+ * when0 is the earliest deadline (0: none), written under lock with a
+ * release store and read by anyone without it (timers_next).  Only time.c
+ * touches these fields.
+ */
+struct p_timers {
+	struct lock lock cacheline_aligned;
+	struct timer **heap; /* lock */
+	int32_t n;	     /* timers in heap; lock */
+	int32_t cap;	     /* heap's slots; lock */
+	_Atomic int64_t when0;
+};
+
+/* An empty heap (a new P, before it is published). */
+void timers_init(struct p_timers *ts);
+/* Free the heap; the timers in it are forgotten (teardown, every
+ * goroutine stopped). */
+void timers_fini(struct p_timers *ts);
+
+/* The earliest deadline of the timers ts holds, 0 when none.  A hint, read
+ * without the lock by anyone: a timer added or removed meanwhile may not
+ * show. */
+static inline int64_t timers_next(struct p_timers *ts)
+{
+	return load_acquire(&ts->when0);
+}
+
+/* now + ns, saturated at INT64_MAX. */
+int64_t when_after(int64_t ns);
+/* Add t to the current P's heap, firing at when.  (with a P) */
+void timer_add(struct timer *t, int64_t when);
+/* Take t out of its heap; true if it had not fired.  Returns only when t
+ * is not running either, so its memory may then be reused.  (any) */
+bool timer_del(struct timer *t);
+/* Run pp's timers due at now; the number run.  (any thread, no lock) */
+int run_timers(struct p *pp, int64_t now);
+/* Move every timer of from to to (stop-the-world). */
+void timers_move(struct p *from, struct p *to);
+
+#endif /* RINGO_RUNTIME_TIME_H */
