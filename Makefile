@@ -439,6 +439,6 @@ distclean: clean
 	rm -f .config .config.old defconfig
 
 help:
-	@sed -n '/^#   make/,/^# V=1/p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
+	@sed -n '/^#   make/,/^$$/p' $(firstword $(MAKEFILE_LIST)) | sed 's/^# \{0,1\}//'
 
 -include $(ALL_OBJS:.o=.d)
