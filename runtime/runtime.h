@@ -20,8 +20,9 @@
  *     the run queue (struct p_runq, runtime/runq.h: head and runnext are
  *     also written by thieves), the timers (p_timers, runtime/time.h), the
  *     poller and its idle M (p_poll and m_poll, runtime/netpoll.h),
- *     sysmon's notes (p_sysmon, runtime/sysmon.h) and the counters
- *     (p_stats, runtime/affinity.h).  Other files call that header's
+ *     sysmon's notes (p_sysmon, runtime/sysmon.h), the counters (p_stats,
+ *     runtime/affinity.h) and an M's signal stack (m_signal,
+ *     runtime/signal.h).  Other files call that header's
  *     functions; only the owner's file touches the fields.
  *   - A G in state G_RUNNING is owned by the M running it; in G_RUNNABLE by
  *     the run queue that holds it; in G_WAITING by the wait queue or object
@@ -58,6 +59,7 @@
 #include "runtime/affinity.h"
 #include "runtime/netpoll.h"
 #include "runtime/runq.h"
+#include "runtime/signal.h"
 #include "runtime/sysmon.h"
 #include "runtime/time.h"
 
@@ -267,11 +269,8 @@ struct m {
 	uint8_t lockranks[8];  /* ranks of the locks held, in order (debug builds) */
 	uint16_t lockrankn[8]; /* how many of each (only LR_CHAN repeats) */
 	int nlockranks;
-	struct stk g0stack; /* g0's stack: the thread's own (g0.stack points here) */
-	void *altstack;	    /* signal stack */
-	size_t altstack_size;
-	stack_t old_altstack; /* m0 only: the caller's, restored at exit */
-	sigset_t old_sigmask; /* the mask before SIGPIPE was blocked, restored at exit */
+	struct stk g0stack;  /* g0's stack: the thread's own (g0.stack points here) */
+	struct m_signal sig; /* alternate signal stack, saved mask (runtime/signal.h) */
 };
 
 /* --- sched --------------------------------------------------------------- */

@@ -183,33 +183,33 @@ int signal_minit(struct m *mp)
 	ss.ss_sp = p;
 	ss.ss_size = ALTSTACK_SIZE;
 	ss.ss_flags = 0;
-	r = ki_sigaltstack(&ss, &mp->old_altstack);
+	r = ki_sigaltstack(&ss, &mp->sig.old_altstack);
 	if (r) {
 		ki_munmap(p, ALTSTACK_SIZE);
 		return r;
 	}
-	mp->altstack = p;
-	mp->altstack_size = ALTSTACK_SIZE;
+	mp->sig.altstack = p;
+	mp->sig.altstack_size = ALTSTACK_SIZE;
 	/* A write to a broken pipe returns -EPIPE to the goroutine instead of
 	 * killing the process (as Go does for descriptors other than 1 and 2;
 	 * rg_send adds MSG_NOSIGNAL). */
-	ki_sigpipe_block(&mp->old_sigmask);
+	ki_sigpipe_block(&mp->sig.old_sigmask);
 	return 0;
 }
 
 void signal_unminit(struct m *mp)
 {
-	if (!mp->altstack)
+	if (!mp->sig.altstack)
 		return;
 	/* Restore what the thread had (m0: the caller's own alternate stack). */
-	if (mp->old_altstack.ss_flags & SS_DISABLE || !mp->old_altstack.ss_sp) {
+	if (mp->sig.old_altstack.ss_flags & SS_DISABLE || !mp->sig.old_altstack.ss_sp) {
 		stack_t ss = { .ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0 };
 
 		ki_sigaltstack(&ss, NULL);
 	} else {
-		ki_sigaltstack(&mp->old_altstack, NULL);
+		ki_sigaltstack(&mp->sig.old_altstack, NULL);
 	}
-	ki_munmap(mp->altstack, mp->altstack_size);
-	mp->altstack = NULL;
-	ki_sigpipe_restore(&mp->old_sigmask);
+	ki_munmap(mp->sig.altstack, mp->sig.altstack_size);
+	mp->sig.altstack = NULL;
+	ki_sigpipe_restore(&mp->sig.old_sigmask);
 }

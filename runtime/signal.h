@@ -15,13 +15,26 @@
 #ifndef RINGO_RUNTIME_SIGNAL_H
 #define RINGO_RUNTIME_SIGNAL_H
 
+#include <signal.h>
+#include <stddef.h>
+
 struct m;
+
+/* An M's signal state, mp->sig: set up and undone on the M's own thread by
+ * signal_minit and signal_unminit, which alone touch it. */
+struct m_signal {
+	void *altstack; /* its alternate signal stack */
+	size_t altstack_size;
+	stack_t old_altstack; /* m0 only: the caller's, restored at exit */
+	sigset_t old_sigmask; /* the mask before SIGPIPE was blocked, restored at exit */
+};
 
 /* Install the process-wide handlers (rg_main start-up); 0 or -errno. */
 int signal_init(void);
 /* Restore the handlers found by signal_init. */
 void signal_fini(void);
-/* Per-M set-up on the M's own thread: the alternate signal stack. */
+/* Per-M set-up on the M's own thread: the alternate signal stack, SIGPIPE
+ * blocked.  0 or -errno. */
 int signal_minit(struct m *mp);
 /* Undo signal_minit on the M's own thread. */
 void signal_unminit(struct m *mp);
