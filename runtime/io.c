@@ -545,8 +545,8 @@ int64_t rg_set_deadline(int64_t deadline_ns)
 
 	if (!gp)
 		return -EPERM;
-	old = gp->stack->deadline;
+	old = gp->ext->deadline;
 	/* Any time before 1 is as past as 1, which keeps 0 for "none". */
-	gp->stack->deadline = deadline_ns < 0 ? 1 : deadline_ns;
+	gp->ext->deadline = deadline_ns < 0 ? 1 : deadline_ns;
 	return old;
 }

@@ -375,7 +375,7 @@ int64_t netpoll_deadline(void)
 {
 	struct g *gp = getg();
 
-	return gp ? gp->stack->deadline : 0;
+	return gp ? gp->ext->deadline : 0;
 }
 
 /* --- making goroutines runnable ------------------------------------------------- */
@@ -388,7 +388,7 @@ struct glist {
 /* gp (waiting) becomes runnable, onto l. */
 static void glist_ready(struct glist *l, struct g *gp)
 {
-	gp->stack->param = NULL;
+	gp->ext->param = NULL;
 	casgstatus(gp, G_WAITING, G_RUNNABLE);
 	gp->schedlink = NULL;
 	if (l->tail)
@@ -721,7 +721,7 @@ static bool op_lost(struct iowait *w)
 		asked = w->cancelled;
 		unlockr(&w->pd->lock, LR_PD);
 	}
-	return !asked && !(w->gp->stack->deadline && ki_nanotime() >= w->gp->stack->deadline);
+	return !asked && !(w->gp->ext->deadline && ki_nanotime() >= w->gp->ext->deadline);
 }
 
 /*
@@ -777,7 +777,7 @@ int64_t netpoll_op(struct np_req *req, int fd)
 	w.gp = gp;
 	/* A deadline already past still lets the kernel try the request once,
 	 * inline, before the linked timeout ends it. */
-	w.req.deadline = gp->stack->deadline;
+	w.req.deadline = gp->ext->deadline;
 	w.pp = getm()->p;
 	if (fd >= 0) {
 		r = pd_get(fd, &w.pd);
@@ -794,7 +794,7 @@ int64_t netpoll_op(struct np_req *req, int fd)
 		timer_add(&w.timer, w.req.deadline);
 	}
 	for (;;) {
-		w.req.deadline = req->async ? 0 : gp->stack->deadline;
+		w.req.deadline = req->async ? 0 : gp->ext->deadline;
 		r = op_submit(&w);
 		if (r < 0) {
 			w.res = r;
@@ -821,7 +821,7 @@ int64_t netpoll_op(struct np_req *req, int fd)
 		}
 		break;
 	}
-	w.req.deadline = gp->stack->deadline; /* for op_result */
+	w.req.deadline = gp->ext->deadline; /* for op_result */
 	if (req->async && w.req.deadline)
 		timer_del(&w.timer);
 	if (w.pd) {
@@ -902,7 +902,7 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	if (r < 0)
 		return r;
 	memset(&w, 0, sizeof(w));
-	w.req.deadline = gp->stack->deadline;
+	w.req.deadline = gp->ext->deadline;
 	if (w.req.deadline && w.req.deadline <= ki_nanotime())
 		return -ETIMEDOUT;
 	/* Which file is behind fd now: one closed with close() rather than

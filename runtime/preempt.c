@@ -178,16 +178,16 @@ preempt_safe(struct m *mp, const ucontext_t *uc)
 {
 	struct g *gp = load_relaxed(&mp->curg);
 	uintptr_t sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
-	struct stk *s;
+	struct gext *x;
 
 	if (!gp || !mp->p || mp->locks || mp->after.op != AFTER_NONE)
 		return false;
-	s = gp->stack;
-	if (!s || s->preemptoff)
+	x = gp->ext;
+	if (!x || x->preemptoff)
 		return false;
-	if (sp > (uintptr_t)s->hi)
+	if (sp > (uintptr_t)x->hi)
 		return false;
-	if (sp < (uintptr_t)s->lo + PREEMPT_STACK_NEED + preempt_xsave_size) {
+	if (sp < (uintptr_t)x->stack->lo + PREEMPT_STACK_NEED + preempt_xsave_size) {
 		/* Deep in its stack: it may be refused for as long as it loops
 		 * there.  Say so once, rather than never preempt in silence. */
 		if (atomic_fetch_add(&pr.norooms, 1) + 1 == PREEMPT_ROOM_NOTICE)
@@ -211,7 +211,7 @@ retake_safe(struct m *mp, const ucontext_t *uc)
 
 	if (!gp || !mp->p || mp->locks || mp->after.op != AFTER_NONE || ki_incall)
 		return false;
-	if (!gp->stack || gp->stack->preemptoff || load_relaxed(&mp->p->status) != P_RUNNING)
+	if (!gp->ext || gp->ext->preemptoff || load_relaxed(&mp->p->status) != P_RUNNING)
 		return false;
 	if (pc >= (uintptr_t)__start_ringo_text && pc < (uintptr_t)__stop_ringo_text)
 		return false;
@@ -274,7 +274,7 @@ void async_preempt_park(void)
 void preempt_check_slow(struct m *mp)
 {
 	store_relaxed(&mp->preempt_req, 0);
-	if (load_relaxed(&mp->curg) && mp->p && !mp->locks && !mp->curg->stack->preemptoff)
+	if (load_relaxed(&mp->curg) && mp->p && !mp->locks && !mp->curg->ext->preemptoff)
 		gopreempt();
 }
 
@@ -359,7 +359,7 @@ void rg_preempt_disable(void)
 	struct g *gp = getg();
 
 	if (gp)
-		gp->stack->preemptoff++;
+		gp->ext->preemptoff++;
 }
 
 void rg_preempt_enable(void)
@@ -368,7 +368,7 @@ void rg_preempt_enable(void)
 
 	if (!gp)
 		return;
-	if (gp->stack->preemptoff <= 0)
+	if (gp->ext->preemptoff <= 0)
 		throw("rg_preempt_enable without rg_preempt_disable");
-	gp->stack->preemptoff--;
+	gp->ext->preemptoff--;
 }

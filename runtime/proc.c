@@ -420,6 +420,7 @@ static void switch_done(void)
 	struct m *mp = getm();
 	struct after a = mp->after;
 	struct p *pp = mp->p;
+	struct stk *stk;
 
 	if (a.op == AFTER_NONE)
 		return;
@@ -449,10 +450,10 @@ static void switch_done(void)
 		}
 		break;
 	case AFTER_EXIT:
-		san_fiber_destroy(a.gp->stack->tsan_fiber);
-		a.gp->stack->tsan_fiber = NULL;
-		stackfree(&pp->stackcache, a.gp->stack);
-		WRITE_ONCE(a.gp->stack, NULL);
+		stk = a.gp->ext->stack;
+		san_fiber_destroy(a.gp->ext->tsan_fiber);
+		WRITE_ONCE(a.gp->ext, NULL); /* the gext goes with the stack */
+		stackfree(&pp->stackcache, stk);
 		casgstatus(a.gp, G_RUNNING, G_DEAD);
 		gfput(pp, a.gp);
 		break;
@@ -465,12 +466,12 @@ static void switch_done(void)
 static inline void gogo(struct m *mp, struct g *from, struct g *to)
 {
 	bool exiting = mp->after.op == AFTER_EXIT;
-	struct stk *fs = from->stack, *ts = to->stack;
+	struct gext *fx = from->ext, *tx = to->ext;
 
-	san_switch_begin(exiting ? NULL : &fs->asan_fake_stack, ts->lo, (size_t)(ts->hi - ts->lo),
-			 ts->tsan_fiber);
+	san_switch_begin(exiting ? NULL : &fx->asan_fake_stack, tx->stack->lo,
+			 (size_t)(tx->hi - tx->stack->lo), tx->tsan_fiber);
 	ctx_switch(&from->ctx, &to->ctx);
-	san_switch_end(fs->asan_fake_stack);
+	san_switch_end(fx->asan_fake_stack);
 	switch_done();
 }
 
@@ -490,19 +491,21 @@ static void g_prepare(struct p *pp, struct g *gp)
 {
 	int err = -ENOMEM;
 	struct stk *s = stackalloc(&pp->stackcache, &err);
+	struct gext *x;
 
 	if (!s)
 		throw("cannot allocate a stack for goroutine %llu: %s",
 		      (unsigned long long)gp->goid, strerror(-err));
-	WRITE_ONCE(gp->stack, s);
-	ctx_init(&gp->ctx, s->hi, g_entry, gp);
-	s->tsan_fiber = san_fiber_create();
-	s->asan_fake_stack = NULL;
-	WRITE_ONCE(s->waitreason, NULL);
-	s->deadline = 0;
-	s->preemptoff = 0;
-	s->lockedm = NULL;
-	s->lockcount = 0;
+	/* The gext sits at the top of the stack, cache-line aligned; the
+	 * first frame starts below it. */
+	x = (struct gext *)(((uintptr_t)s->hi - sizeof(*x)) & ~(uintptr_t)(CACHELINE - 1));
+	*x = (struct gext){
+		.stack = s,
+		.hi = (char *)x,
+		.tsan_fiber = san_fiber_create(),
+	};
+	ctx_init(&gp->ctx, x->hi, g_entry, gp);
+	WRITE_ONCE(gp->ext, x);
 }
 
 /* Run gp on mp, switching from the context from.  Returns when from is
@@ -517,9 +520,9 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 		affinity_schedule(mp, &pp->stats);
 	}
 	store_relaxed(&pp->switchtick, load_relaxed(&pp->switchtick) + 1);
-	if (unlikely(!gp->stack))
+	if (unlikely(!gp->ext))
 		g_prepare(pp, gp);
-	gp->stack->lastnode = (int16_t)pp->home_node;
+	gp->ext->lastnode = (int16_t)pp->home_node;
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
 	store_relaxed(&mp->curg, gp);
 	gogo(mp, from, gp);
@@ -597,11 +600,11 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 		throw("gopark: not on a goroutine");
 	if (unlikely(!mp->p))
 		throw("a goroutine parked between rg_syscall_enter and rg_syscall_exit");
-	WRITE_ONCE(gp->stack->waitreason, reason);
-	gp->stack->param = NULL;
+	WRITE_ONCE(gp->ext->waitreason, reason);
+	gp->ext->param = NULL;
 	mp->after = (struct after){ AFTER_PARK, gp, unlockf, arg };
 	gleave(mp, gp);
-	return gp->stack->param;
+	return gp->ext->param;
 }
 
 void goready(struct g *gp, void *param)
@@ -611,10 +614,10 @@ void goready(struct g *gp, void *param)
 
 	if (load_relaxed(&gp->status) != G_WAITING)
 		throw("goready: goroutine %llu is not waiting", (unsigned long long)gp->goid);
-	gp->stack->param = param;
+	gp->ext->param = param;
 	store_relaxed(&gp->status, G_RUNNABLE);
 	if (pp) {
-		affinity_count_wake(&pp->stats, gp->stack->lastnode == pp->home_node);
+		affinity_count_wake(&pp->stats, gp->ext->lastnode == pp->home_node);
 		/* See "Wake-ups into runnext": no wakep unless the ring got
 		 * work too. */
 		if (runqput_next(pp, gp))
@@ -717,10 +720,10 @@ static _Noreturn void goexit1(bool goexit)
 	else if (gp->goid == 1)
 		atomic_store(&sched.main_goexit, true);
 	mp->after = (struct after){ AFTER_EXIT, gp, NULL, NULL };
-	if (unlikely(gp->stack->lockcount)) {
+	if (unlikely(gp->ext->lockcount)) {
 		/* Exiting locked: its thread goes with it (find_runnable). */
-		gp->stack->lockcount = 0;
-		gp->stack->lockedm = NULL;
+		gp->ext->lockcount = 0;
+		gp->ext->lockedm = NULL;
 		mp->lockedg = NULL;
 		atomic_fetch_sub(&sched.nlocked, 1);
 		mp->retired = !mp->is_m0; /* the caller's thread stays the caller's */
@@ -794,8 +797,8 @@ void rg_lock_os_thread(void)
 
 	if (!gp)
 		return; /* a plain thread is its own thread already */
-	if (gp->stack->lockcount++ == 0) {
-		gp->stack->lockedm = mp;
+	if (gp->ext->lockcount++ == 0) {
+		gp->ext->lockedm = mp;
 		mp->lockedg = gp;
 		atomic_fetch_add(&sched.nlocked, 1);
 	}
@@ -806,10 +809,10 @@ void rg_unlock_os_thread(void)
 	struct m *mp = rt_enter();
 	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 
-	if (!gp || gp->stack->lockcount == 0)
+	if (!gp || gp->ext->lockcount == 0)
 		return; /* as Go's: unlocking an unlocked goroutine does nothing */
-	if (--gp->stack->lockcount == 0) {
-		gp->stack->lockedm = NULL;
+	if (--gp->ext->lockcount == 0) {
+		gp->ext->lockedm = NULL;
 		mp->lockedg = NULL;
 		atomic_fetch_sub(&sched.nlocked, 1);
 	}
@@ -1009,8 +1012,10 @@ static void minit(struct m *mp)
 		lo = NULL, size = 0;
 	mp->g0stack.lo = lo;
 	mp->g0stack.hi = (char *)lo + size;
-	mp->g0stack.tsan_fiber = san_fiber_current();
-	mp->g0.stack = &mp->g0stack;
+	mp->g0ext.stack = &mp->g0stack;
+	mp->g0ext.hi = mp->g0stack.hi;
+	mp->g0ext.tsan_fiber = san_fiber_current();
+	mp->g0.ext = &mp->g0ext;
 	store_relaxed(&mp->g0.status, G_RUNNING);
 	if (signal_minit(mp))
 		throw("cannot set up the signal stack of M %ld", (long)mp->id);
@@ -1584,7 +1589,7 @@ top:
 /*
  * Locked goroutines
  * -----------------
- * rg_lock_os_thread ties a goroutine to its M (gp->stack->lockedm,
+ * rg_lock_os_thread ties a goroutine to its M (gp->ext->lockedm,
  * mp->lockedg), as Go's LockOSThread: it runs only there, and that M runs
  * nothing else.  While any goroutine is locked (sched.nlocked), every
  * switch goes through g0, where two things happen, as in Go's schedule:
@@ -1636,7 +1641,7 @@ static bool stoplockedm(struct m *mp)
 /* gp, runnable, is locked to another M: hand it our P. */
 static void startlockedm(struct m *mp, struct g *gp)
 {
-	struct m *lm = gp->stack->lockedm;
+	struct m *lm = gp->ext->lockedm;
 	struct p *pp;
 
 	dropspinning(mp);
@@ -1719,8 +1724,8 @@ static void schedule(struct m *mp)
 			gp = find_runnable(mp, &inherit);
 			if (!gp)
 				return;
-			if (unlikely(load_relaxed(&sched.nlocked)) && gp->stack &&
-			    gp->stack->lockedm && gp->stack->lockedm != mp) {
+			if (unlikely(load_relaxed(&sched.nlocked)) && gp->ext && gp->ext->lockedm &&
+			    gp->ext->lockedm != mp) {
 				startlockedm(mp, gp);
 				continue; /* find_runnable parks us until we get a P */
 			}
@@ -1862,7 +1867,7 @@ static void teardown(struct m *m0)
 		next = mp->alllink;
 		rt_free(mp);
 	}
-	for_each_g(slab, gp) if (gp->stack) san_fiber_destroy(gp->stack->tsan_fiber);
+	for_each_g(slab, gp) if (gp->ext) san_fiber_destroy(gp->ext->tsan_fiber);
 	while ((slab = sched.gslabs) != NULL) {
 		sched.gslabs = slab->next;
 		rt_free(slab);

@@ -142,13 +142,36 @@ enum g_status {
 };
 
 /*
+ * What a started goroutine needs beyond struct g: its stack and the state
+ * of its waits, gp->ext.  It lives at the top of the goroutine's own
+ * stack, above its first frame: g_prepare (runtime/proc.c) puts it there
+ * when the goroutine first runs, writing it with that frame, and the
+ * stack allocator knows nothing of it.  g0's is in its struct m.  The
+ * goroutine owns its fields unless a field says otherwise; nothing reads
+ * them once its stack is freed (AFTER_EXIT clears gp->ext first).
+ */
+struct gext {
+	struct stk *stack; /* the stack it runs on */
+	char *hi; /* the top of the stack its frames may use: the gext itself (g0: its stack's hi) */
+	const char *waitreason; /* why it waits, valid in G_WAITING; READ_ONCE by traces */
+	void *param;		/* written by the waker before goready, read after the park */
+	int64_t deadline;	/* I/O deadline (rg_set_deadline); 0: none */
+	struct m *lockedm;	/* rg_lock_os_thread: the only M that runs it */
+	int lockcount;		/* rg_lock_os_thread depth */
+	int preemptoff;		/* rg_preempt_disable depth; read by the SIGURG handler on its M */
+	int16_t lastnode;	/* home node of the P it last ran on; written by that P's M */
+	void *asan_fake_stack;	/* sanitizer bookkeeping (runtime/san.h) */
+	void *tsan_fiber;
+};
+
+/*
  * One cache line: a burst of spawns may queue hundreds of thousands of Gs
- * before they run.  What only a started G needs (wait reason, wake-up
- * parameter, sanitizer state) lives in its stack's descriptor, gp->stack.
+ * before they run.  What only a started G needs is in its gext, on its
+ * stack.
  */
 struct g {
 	struct ctx ctx;		 /* saved context; valid while not G_RUNNING */
-	struct stk *stack;	 /* NULL until first run (stacks are lazy); READ_ONCE */
+	struct gext *ext;	 /* NULL until first run (stacks are lazy); READ_ONCE */
 	_Atomic uint32_t status; /* enum g_status; transitions documented above */
 	int32_t gfreebatchn;	 /* Gs in the free chain this G heads; gflock */
 	uint64_t goid;		 /* set at creation by the creating M (READ_ONCE) */
@@ -269,7 +292,8 @@ struct m {
 	uint8_t lockranks[8];  /* ranks of the locks held, in order (debug builds) */
 	uint16_t lockrankn[8]; /* how many of each (only LR_CHAN repeats) */
 	int nlockranks;
-	struct stk g0stack;  /* g0's stack: the thread's own (g0.stack points here) */
+	struct stk g0stack;  /* g0's stack: the thread's own */
+	struct gext g0ext;   /* g0's gext (g0.ext points here) */
 	struct m_signal sig; /* alternate signal stack, saved mask (runtime/signal.h) */
 };
 

@@ -115,7 +115,8 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 	struct stk *s = sig == SIGSEGV ? stack_guard_lookup(addr) : NULL;
 	struct m *mp = tls_m;
 	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
-	struct stk *own = gp ? READ_ONCE(gp->stack) : NULL;
+	struct gext *x = gp ? READ_ONCE(gp->ext) : NULL;
+	struct stk *own = x ? x->stack : NULL;
 
 	if (own && s == own)
 		report_overflow(addr, gp, true);

@@ -12,25 +12,15 @@
 #include <stdint.h>
 
 /* One stack slot.  Descriptors live in their arena's table, never in the
- * stack memory itself, so a cold stack (pages given back) stays cold. */
+ * stack memory itself, so a cold stack (pages given back) stays cold.  The
+ * goroutine that runs on a stack keeps its struct gext at the top of it
+ * (runtime/runtime.h); the allocator knows nothing of that. */
 struct stk {
 	char *lo;	  /* lowest usable byte, just above the guard; set when carved */
 	char *hi;	  /* one past the highest byte; set when carved */
 	struct stk *next; /* free-list link; owned by the list */
 	bool cold;	  /* pages were given back (MADV_DONTNEED); owned by the list */
-	int16_t lastnode; /* home node of the P its goroutine last ran on; that G's M */
 	int16_t memnode;  /* memory node of its arena (-1: none); set when carved */
-	/* State of the goroutine running on this stack that only a started
-	 * goroutine needs, kept here so that struct g fits one cache line.
-	 * Owned by that goroutine; waitreason is also read by traces. */
-	const char *waitreason; /* why it waits, valid in G_WAITING */
-	void *param;		/* passed by the waker to the parked G */
-	int64_t deadline;	/* I/O deadline (rg_set_deadline); 0: none */
-	int preemptoff;		/* rg_preempt_disable depth */
-	struct m *lockedm;	/* rg_lock_os_thread: the only M that runs it */
-	int lockcount;		/* rg_lock_os_thread depth */
-	void *asan_fake_stack;	/* sanitizer bookkeeping (runtime/san.h) */
-	void *tsan_fiber;
 };
 
 /* Per-P cache of free stacks.  It holds only stacks whose memnode is its

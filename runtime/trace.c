@@ -77,8 +77,8 @@ _Noreturn void throw(const char *fmt, ...)
 /* The wait reason of a waiting G, else its status. */
 static const char *g_state_name(struct g *gp, uint32_t st)
 {
-	struct stk *s = READ_ONCE(gp->stack);
-	const char *reason = st == G_WAITING && s ? READ_ONCE(s->waitreason) : NULL;
+	struct gext *x = READ_ONCE(gp->ext);
+	const char *reason = st == G_WAITING && x ? READ_ONCE(x->waitreason) : NULL;
 
 	return reason ? reason : status_name(st);
 }

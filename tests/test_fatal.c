@@ -393,7 +393,7 @@ static void fault_victim(void *arg)
 
 	(void)arg;
 	/* Its own guard page lies just below its stack. */
-	victim_guard = gp->stack->lo - 64;
+	victim_guard = gp->ext->stack->lo - 64;
 	rg_chan_recv(fault_gate, NULL);
 }
 
