@@ -485,6 +485,10 @@ static _Noreturn void g_entry(void *arg)
 	goexit1(false);
 }
 
+/* The README promises that a goroutine's record takes the top 128 bytes of
+ * its stack. */
+_Static_assert(sizeof(struct gext) <= 2 * CACHELINE, "struct gext must fit two cache lines");
+
 /* Give gp a stack on its first run.  rg_go admitted the goroutine (see
  * "Admission" in runtime/stack.c): a slot is there for it. */
 static void g_prepare(struct p *pp, struct g *gp)
