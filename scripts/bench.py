@@ -22,6 +22,11 @@ the form
 lines, which are compared between the two sides as a sanity check (for a
 baseline: the key=value pairs it shares with the ringo side).
 
+Every run and the summary are written as JSON to DIR/bench/results.json (or
+--json FILE); scripts/bench_plot.py then draws them, as SVG and PNG, under
+DIR/bench/plots/ (ratios: ringo/go and ringo/baseline per figure; latency:
+the latency figures' rounds), when matplotlib can be imported.
+
 A run that exits with status 77 is skipped (something it needs is missing:
 the last line of its stderr says what); it is listed as such and is not a
 failure.
@@ -30,7 +35,8 @@ Exit status: 0 when every run succeeded or was skipped, 1 when a run failed
 (non-zero exit, timeout, or no figures printed), 2 for usage or discovery
 errors.
 
-Only the Python standard library is used.
+Only the Python standard library is used (the pictures need matplotlib,
+which is optional).
 """
 
 import argparse
@@ -485,6 +491,21 @@ def render_table(rows, label=BASELINE):
     return "\n".join([line(head), sep] + [line(b) for b in body])
 
 
+def plot(json_path, out):
+    """Draw the run with bench_plot.py, which prints the paths it wrote (or
+    why it drew nothing).  The pictures do not decide the exit status."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_plot.py")
+    sys.stdout.flush()
+    try:
+        rc = subprocess.run([sys.executable, script, json_path, "--out", out],
+                            stdin=subprocess.DEVNULL, timeout=300).returncode
+    except (OSError, subprocess.SubprocessError) as e:
+        rc = e
+    if rc != 0:
+        eprint(f"bench.py: drawing the plots failed ({rc}); redraw with: "
+               f"python3 {script} {json_path}")
+
+
 # --------------------------------------------------------------------------
 def main():
     ap = argparse.ArgumentParser(
@@ -496,7 +517,8 @@ def main():
                     help="run only this benchmark (repeatable, or comma-separated)")
     ap.add_argument("--rounds", type=int, metavar="R",
                     help="override the profile's number of rounds")
-    ap.add_argument("--json", metavar="FILE", help="also write the raw samples here")
+    ap.add_argument("--json", metavar="FILE",
+                    help="write the raw samples here (default: DIR/bench/results.json)")
     ap.add_argument("--timeout", type=float, default=RUN_TIMEOUT_S, metavar="S",
                     help=f"per-run timeout in seconds (default {RUN_TIMEOUT_S})")
     a = ap.parse_args()
@@ -621,21 +643,26 @@ def main():
         for f in failures:
             print(f"  round {f['round']} {f['bench']} ({f['side']}): {f['error']}")
 
-    if a.json:
-        doc = {
-            "header": header_lines(go_bins, a.profile, rounds),
-            "profile": a.profile,
-            "rounds": rounds,
-            "args": {n: prof["args"].get(n, []) for n in names},
-            "runs": runs,
-            "summary": rows,
-            "warnings": warnings,
-            "interrupted": interrupted,
-        }
-        with open(a.json, "w", encoding="utf-8") as f:
+    json_path = a.json or os.path.join(a.build, "bench", "results.json")
+    doc = {
+        "header": header_lines(go_bins, a.profile, rounds),
+        "profile": a.profile,
+        "rounds": rounds,
+        "args": {n: prof["args"].get(n, []) for n in names},
+        "runs": runs,
+        "summary": rows,
+        "warnings": warnings,
+        "interrupted": interrupted,
+    }
+    try:
+        with open(json_path, "w", encoding="utf-8") as f:
             json.dump(doc, f, indent=2)
             f.write("\n")
-        print(f"raw samples written to {a.json}")
+    except OSError as e:
+        eprint(f"bench.py: cannot write {json_path}: {e}")
+        return 1
+    print(f"raw samples written to {json_path}")
+    plot(json_path, os.path.join(a.build, "bench", "plots"))
 
     if interrupted:
         return 130
