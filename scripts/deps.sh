@@ -39,10 +39,11 @@ TEST_PACKAGES=(
 	curl apache2-utils redis-tools util-linux
 )
 # The benchmarks: Go (the twins in bench/go/), wrk (the http benchmark's
-# load), redis-tools (redis-benchmark, the kv benchmark's load) and
-# redis-server (the kv benchmark's baseline).
+# load), redis-tools (redis-benchmark, the kv benchmark's load),
+# redis-server (the kv benchmark's baseline) and matplotlib (the plots
+# that scripts/bench_plot.py draws of a run).
 BENCH_PACKAGES=(
-	golang-go wrk redis-tools redis-server
+	golang-go wrk redis-tools redis-server python3-matplotlib
 )
 
 usage()
