@@ -114,6 +114,7 @@
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/netpoll.h"
+#include "runtime/probes.h"
 #include "runtime/runtime.h"
 
 #define NP_BATCH    32	       /* flush when this many requests are prepared */
@@ -601,9 +602,10 @@ void netpoll_sleep(struct m *mp, struct p *pp)
 	 * through here while the new pollm sleeps. */
 	atomic_fetch_add(&pp->poll.sleeping, 1);
 	if (!READ_ONCE(mp->nextp) && READ_ONCE(mp->poll.p) == pp &&
-	    !(atomic_load(&sched.need_g0) & NEED_G0_STOP) && timeout != 0)
+	    !(atomic_load(&sched.need_g0) & NEED_G0_STOP) && timeout != 0) {
+		rg_probe(netpoll_sleep, mp->id, pp->id, timeout);
 		netpoll.be->wait(pp->poll.np, timeout, submit);
-	else if (submit)
+	} else if (submit)
 		netpoll_flush_now(pp);
 	atomic_fetch_sub(&pp->poll.sleeping, 1);
 }
@@ -795,6 +797,7 @@ int64_t netpoll_op(struct np_req *req, int fd)
 	}
 	for (;;) {
 		w.req.deadline = req->async ? 0 : gp->ext->deadline;
+		rg_probe(netpoll_submit, w.req.op, fd, gp->goid);
 		r = op_submit(&w);
 		if (r < 0) {
 			w.res = r;
@@ -821,6 +824,7 @@ int64_t netpoll_op(struct np_req *req, int fd)
 		}
 		break;
 	}
+	rg_probe(netpoll_complete, w.req.op, fd, w.res, gp->goid);
 	w.req.deadline = gp->ext->deadline; /* for op_result */
 	if (req->async && w.req.deadline)
 		timer_del(&w.timer);
@@ -943,7 +947,9 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	w.timer.arg = &w;
 	pd_link(pd, &w);
 	atomic_fetch_add(&w.pp->poll.waiting, 1);
+	rg_probe(netpoll_submit, NP_OP_POLL, fd, w.gp->goid);
 	gopark(wait_commit, &w, "IO wait");
+	rg_probe(netpoll_complete, NP_OP_POLL, fd, w.res, w.gp->goid);
 	if (w.req.deadline)
 		timer_del(&w.timer);
 	return w.res;

@@ -83,6 +83,7 @@
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/preempt.h"
+#include "runtime/probes.h"
 #include "runtime/runtime.h"
 
 /*
@@ -281,9 +282,11 @@ void preempt_check_slow(struct m *mp)
 void preemptone(struct p *pp)
 {
 	struct m *mp = __atomic_load_n(&pp->m, __ATOMIC_ACQUIRE);
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 
-	if (!mp || !load_relaxed(&mp->curg))
+	if (!gp)
 		return;
+	rg_probe(preempt_request, pp->id, READ_ONCE(gp->goid));
 	atomic_store(&mp->preempt_req, 1);
 	if (sched.async_preempt)
 		ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);

@@ -120,6 +120,7 @@
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
 #include "runtime/runq.h"
+#include "runtime/probes.h"
 #include "runtime/runtime.h"
 #include "runtime/san.h"
 #include "runtime/sema.h"
@@ -528,6 +529,7 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 		g_prepare(pp, gp);
 	gp->ext->lastnode = (int16_t)pp->home_node;
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
+	rg_probe(go_start, gp->goid, pp->id);
 	store_relaxed(&mp->curg, gp);
 	gogo(mp, from, gp);
 }
@@ -606,6 +608,7 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 		throw("a goroutine parked between rg_syscall_enter and rg_syscall_exit");
 	WRITE_ONCE(gp->ext->waitreason, reason);
 	gp->ext->param = NULL;
+	rg_probe(go_park, gp->goid, reason);
 	mp->after = (struct after){ AFTER_PARK, gp, unlockf, arg };
 	gleave(mp, gp);
 	return gp->ext->param;
@@ -620,6 +623,7 @@ void goready(struct g *gp, void *param)
 		throw("goready: goroutine %llu is not waiting", (unsigned long long)gp->goid);
 	gp->ext->param = param;
 	store_relaxed(&gp->status, G_RUNNABLE);
+	rg_probe(go_ready, gp->goid, mp && mp->curg ? mp->curg->goid : 0, pp ? pp->id : -1);
 	if (pp) {
 		affinity_count_wake(&pp->stats, gp->ext->lastnode == pp->home_node);
 		/* See "Wake-ups into runnext": no wakep unless the ring got
@@ -687,6 +691,7 @@ void gopreempt(void)
 	 * even on a 61st tick: gp goes there, and nothing else waits behind
 	 * it for a whole slice. */
 	poll_local_maybe(mp, mp->p);
+	rg_probe(go_preempt, gp->goid, mp->p->id);
 	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
 	if (likely(load_relaxed(&sched.need_g0) == 0) && likely(!load_relaxed(&sched.nlocked))) {
 		bool inherit;
@@ -717,6 +722,7 @@ static _Noreturn void goexit1(bool goexit)
 	pp = mp->p;
 
 	store_relaxed(&pp->gexited, load_relaxed(&pp->gexited) + 1);
+	rg_probe(go_exit, gp->goid);
 	/* Goroutine 1 returning ends the program; calling rg_exit, it lets
 	 * the others run to their end (see "Shutdown"). */
 	if (gp->goid == 1 && !goexit)
@@ -787,6 +793,7 @@ int rg_go(void (*fn)(void *), void *arg)
 	newg->arg = arg;
 	WRITE_ONCE(newg->goid, goid_next(pp));
 	store_relaxed(&newg->status, G_RUNNABLE);
+	rg_probe(go_create, newg->goid, newg->fn, gp->goid);
 	store_relaxed(&pp->gcreated, load_relaxed(&pp->gcreated) + 1);
 	runqput(pp, newg, true);
 	wakep();
@@ -851,6 +858,9 @@ int rg_num_goroutine(void)
  * under ThreadSanitizer). */
 __attribute__((no_sanitize("address", "undefined"))) void entersyscall(struct m *mp, struct p *pp)
 {
+	struct g *gp = load_relaxed(&mp->curg);
+
+	rg_probe(syscall_block, gp ? gp->goid : 0, pp->id);
 	store_relaxed(&pp->syscalltick, load_relaxed(&pp->syscalltick) + 1);
 	mp->oldp = pp;
 	WRITE_ONCE(pp->m, NULL);
@@ -918,6 +928,7 @@ void rg_syscall_exit(void)
 	if (unlikely(!pp))
 		throw("rg_syscall_exit: not in a system call (no rg_syscall_enter)");
 	mp->oldp = NULL;
+	rg_probe(syscall_unblock, gp->goid, pp->id, load_relaxed(&pp->status) == P_SYSCALL);
 	if (likely(atomic_compare_exchange_strong(&pp->status, &st, P_RUNNING))) {
 		/* Nobody took it: ours again. */
 		WRITE_ONCE(mp->p, pp);
@@ -1032,6 +1043,7 @@ static void *mstart(void *arg)
 	struct p *pp;
 
 	minit(mp);
+	rg_probe(m_start, mp->id);
 	lockr(&sched.lock, LR_SCHED);
 	pp = mp->nextp;
 	mp->nextp = NULL;
@@ -1106,7 +1118,9 @@ static bool stopm(struct m *mp)
 	mput(mp);
 	checkdead();
 	unlockr(&sched.lock, LR_SCHED);
+	rg_probe(m_park, mp->id);
 	notesleep(&mp->park);
+	rg_probe(m_wake, mp->id);
 	lockr(&sched.lock, LR_SCHED);
 	pp = mp->nextp;
 	mp->nextp = NULL;
@@ -1408,6 +1422,8 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 			before = runqlen(pp);
 			gp = runqsteal(pp, p2, last);
 			if (gp) {
+				rg_probe(steal, pp->id, p2->id, 1 + runqlen(pp) - before,
+					 steal_iter_class(&it));
 				affinity_count_steal(pp, steal_iter_class(&it),
 						     1 + runqlen(pp) - before);
 				return gp;

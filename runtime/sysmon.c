@@ -45,6 +45,7 @@
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
 #include "runtime/runq.h"
+#include "runtime/probes.h"
 #include "runtime/runtime.h"
 #include "runtime/sysmon.h"
 #include "runtime/time.h"
@@ -180,6 +181,7 @@ static int sysmon_retake(int64_t now)
 		    now - pp->sm.syscallwhen < SYSCALL_RETAKE_NS)
 			continue;
 		if (atomic_compare_exchange_strong(&pp->status, &st, P_IDLE)) {
+			rg_probe(p_retake, pp->id);
 			handoffp(pp);
 			retook++;
 		}

@@ -37,6 +37,7 @@
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/preempt.h"
+#include "runtime/probes.h"
 #include "runtime/runtime.h"
 #include "runtime/time.h"
 
@@ -180,6 +181,7 @@ int run_timers(struct p *pp, int64_t now)
 		WRITE_ONCE(t->pp, NULL);
 		store_relaxed(&t->state, T_RUNNING);
 		unlockr(&pp->timers.lock, LR_TIMERS);
+		rg_probe(timer_fire, t->when, now - t->when, pp->id);
 		t->f(t);
 		store_release(&t->state, T_IDLE);
 		n++;

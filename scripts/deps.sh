@@ -21,22 +21,24 @@ set -euo pipefail
 # Building the library: a compiler and binutils (the runtime's code is
 # moved to its own section with objcopy), pkg-config (ringo.pc, and the
 # checks of an installed copy), liburing (the io_uring netpoller), libnuma
-# (NUMA topology and node-local memory), python3 and kconfiglib (the
-# Kconfig configuration and its generated header).
+# (NUMA topology and node-local memory), systemtap-sdt-dev (<sys/sdt.h>,
+# the USDT probes), python3 and kconfiglib (the Kconfig configuration and
+# its generated header).
 LIB_PACKAGES=(
 	build-essential make gcc binutils pkg-config
-	liburing-dev libnuma-dev
+	liburing-dev libnuma-dev systemtap-sdt-dev
 	python3 python3-kconfiglib
 )
 # The tests and checks: cmocka (every tests/test_*.c), clang (the second
 # compiler of the test matrix) and clang-format (make format-check), the
 # real clients that drive the examples (curl and ab from apache2-utils for
 # http_hello, redis-cli and redis-benchmark from redis-tools for
-# kv_server) and util-linux (setarch -R, for TSan where
-# vm.mmap_rnd_bits > 28).
+# kv_server), util-linux (setarch -R, for TSan where
+# vm.mmap_rnd_bits > 28) and linux-perf (test_usdt attaches to the USDT
+# probes).
 TEST_PACKAGES=(
 	libcmocka-dev clang clang-format
-	curl apache2-utils redis-tools util-linux
+	curl apache2-utils redis-tools util-linux linux-perf
 )
 # The benchmarks: Go (the twins in bench/go/), wrk (the http benchmark's
 # load), redis-tools (redis-benchmark, the kv benchmark's load),
