@@ -7,9 +7,13 @@
  * (<sys/sdt.h>, Debian's systemtap-sdt-dev): a single nop in the code and
  * a note in the ELF section .note.stapsdt that says where the nop is and
  * where its arguments live (registers or memory, as the compiler placed
- * them).  Unattached, a probe costs that nop; the arguments are values the
- * code has at hand at that point, so none needs a semaphore to skip its
- * computation.  A tool that attaches (perf probe sdt_ringo:NAME, bpftrace
+ * them).  Unattached, a probe costs that nop and having its arguments in
+ * registers: values the code has at hand at that point, so a few
+ * instructions (callgrind: 26 per pingpong round trip, which fires six
+ * probes, 2% of its instructions and no measurable time).  Semaphores,
+ * which skip a probe and its arguments until a tool attaches, were
+ * measured and not kept: their load and branch cost as much (see
+ * bench/RESULTS.md).  A tool that attaches (perf probe sdt_ringo:NAME, bpftrace
  * usdt:PATH:ringo:NAME) turns the nop into a breakpoint that reads the
  * arguments.  docs/observability.md lists the probes with their arguments
  * and gives working one-liners.
