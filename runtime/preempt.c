@@ -282,11 +282,11 @@ void preempt_check_slow(struct m *mp)
 void preemptone(struct p *pp)
 {
 	struct m *mp = __atomic_load_n(&pp->m, __ATOMIC_ACQUIRE);
-	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
 
-	if (!gp)
+	/* The running G is not looked into: sysmon does not own it. */
+	if (!mp || !load_relaxed(&mp->curg))
 		return;
-	rg_probe(preempt_request, pp->id, READ_ONCE(gp->goid));
+	rg_probe(preempt_request, pp->id);
 	atomic_store(&mp->preempt_req, 1);
 	if (sched.async_preempt)
 		ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);

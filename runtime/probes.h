@@ -33,7 +33,7 @@
  *                p_retake(p)                         sysmon took P p from its M in a call
  *   stealing     steal(thief p, victim p, n, class)  n goroutines; class: the
  *                                                    victim's distance class (numa/steal.h)
- *   preemption   preempt_request(p, goid)            sysmon asks P p's goroutine to yield
+ *   preemption   preempt_request(p)                  sysmon asks P p's goroutine to yield
  *   netpoller    netpoll_submit(op, fd, goid)        a request goes to the P's poller
  *                                                    (enum np_op; epoll: a readiness
  *                                                    wait, NP_OP_POLL)

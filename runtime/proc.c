@@ -571,7 +571,9 @@ static noinline void poll_local(struct m *mp, struct p *pp)
 
 static inline void poll_local_maybe(struct m *mp, struct p *pp)
 {
-	if (unlikely(netpoll_p_waiting(&pp->poll) | (timers_next(&pp->timers) != 0)) && !mp->locks)
+	/* One branch for both: the common case is neither. */
+	if (unlikely((int)netpoll_p_waiting(&pp->poll) | (int)(timers_next(&pp->timers) != 0)) &&
+	    !mp->locks)
 		poll_local(mp, pp);
 }
 
