@@ -143,6 +143,100 @@ int rg_sched_stats(struct rg_sched_stats *out);
  */
 int rg_sched_p_stats(int p, struct rg_p_stats *out);
 
+/*
+ * Metrics: a snapshot of the runtime for monitoring, as a struct
+ * (rg_metrics) or in Prometheus's text exposition format
+ * (rg_metrics_format, rg_metrics_write: every name starts with "ringo_").
+ *
+ * Latency histograms have RG_METRICS_BUCKETS buckets: bucket i counts the
+ * samples of at most rg_metrics_bucket_ns(i) = 1 us * 4^i, the last one
+ * the longer ones.  They are sampled, as Go's: only goroutines whose id is
+ * a multiple of 8 are timed.  sched_latency is the time a goroutine waits
+ * on a run queue after it was readied, until it runs; park the time it
+ * waited before it was readied, by class of its wait reason.
+ */
+#define RG_METRICS_BUCKETS 12
+
+enum rg_park_class {
+	RG_PARK_CHAN,  /* chan send, chan receive, select */
+	RG_PARK_IO,    /* IO wait */
+	RG_PARK_SLEEP, /* sleep */
+	RG_PARK_SYNC,  /* sync.*: mutexes, WaitGroups, conds, semaphores, once */
+	RG_PARK_OTHER,
+	RG_PARK_CLASSES,
+};
+
+/* The I/O requests counted, by operation (the poller's). */
+enum rg_io_op {
+	RG_IO_ACCEPT,
+	RG_IO_CONNECT,
+	RG_IO_RECV,
+	RG_IO_SEND,
+	RG_IO_READ,
+	RG_IO_WRITE,
+	RG_IO_OPEN,
+	RG_IO_FSYNC,
+	RG_IO_POLL, /* a readiness wait (epoll), or rg_poll-style waits */
+	RG_IO_OPS,
+};
+
+struct rg_histogram {
+	uint64_t buckets[RG_METRICS_BUCKETS]; /* samples per bucket (not cumulative) */
+	uint64_t count;			      /* their sum */
+	int64_t sum_ns;			      /* the sum of the samples */
+};
+
+struct rg_metrics {
+	uint32_t size; /* in: sizeof(struct rg_metrics) (RG_METRICS_INIT) */
+	int32_t procs, procs_idle;
+	int32_t threads, threads_idle, threads_spinning;
+	int64_t goroutines; /* live: running, runnable and waiting */
+	int64_t goroutines_running, goroutines_runnable, goroutines_waiting;
+	int64_t goroutines_created;	   /* since rg_main */
+	int64_t runq_global;		   /* goroutines on the global run queue */
+	int64_t runq_local;		   /* ... on the Ps' queues, runnext included */
+	uint64_t steals[RG_STATS_CLASSES]; /* successful steals, by class of the victim */
+	uint64_t stolen[RG_STATS_CLASSES]; /* goroutines they took */
+	uint64_t preempt_requests;	   /* sysmon asked a goroutine to yield */
+	uint64_t preempts;		   /* time slices that ended in a yield */
+	uint64_t syscalls;		   /* rg_syscall_enter calls, and blocked calls found */
+	uint64_t retakes;		   /* Ps sysmon took from Ms in system calls */
+	uint64_t io[RG_IO_OPS][4];	   /* requests ended: ok, error, timed out, canceled */
+	uint64_t timers_fired;
+	int64_t stack_bytes_carved; /* address space of the stacks carved so far */
+	int64_t stack_bytes_pooled; /* of them, free stacks whose pages are kept */
+	int64_t stack_bytes_cold;   /* free stacks whose pages were given back */
+	struct rg_histogram sched_latency;
+	struct rg_histogram park[RG_PARK_CLASSES];
+};
+
+#define RG_METRICS_INIT                           \
+	{                                         \
+		.size = sizeof(struct rg_metrics) \
+	}
+
+/*
+ * rg_metrics - fill *out.  out->size must be set to the size the caller was
+ * built with.  Returns 0, -EINVAL (NULL, or a size smaller than the first
+ * version's), -ESRCH when no runtime runs.  Walks every goroutine (under
+ * a lock that rg_go takes for new slabs only): a few milliseconds for a
+ * million goroutines.  (any)
+ */
+int rg_metrics(struct rg_metrics *out);
+/* The upper bound of histogram bucket i (ns), INT64_MAX for the last;
+ * -EINVAL beyond.  (any) */
+int64_t rg_metrics_bucket_ns(int i);
+/*
+ * rg_metrics_format - the metrics in Prometheus's text format (version
+ * 0.0.4) into buf[len], NUL-terminated when len > 0.  Returns the length of
+ * the whole text (as snprintf: more than len - 1 means it was cut), or
+ * -ESRCH when no runtime runs.  (any)
+ */
+ssize_t rg_metrics_format(char *buf, size_t len);
+/* rg_metrics_write - the same text written to fd with rg_write (all of it:
+ * a short write is continued).  0 or -errno.  (any) */
+int rg_metrics_write(int fd);
+
 /* ===================================================================== */
 /* Goroutines                                                            */
 /* ===================================================================== */

@@ -773,6 +773,7 @@ int64_t netpoll_op(struct np_req *req, int fd)
 	struct iowait w;
 	bool cancelled = false, again = false;
 	int retries = 0, r;
+	int64_t res;
 
 	memset(&w, 0, sizeof(w));
 	w.req = *req;
@@ -837,7 +838,9 @@ int64_t netpoll_op(struct np_req *req, int fd)
 				   (req->op == NP_OP_CONNECT && w.res == 0)))
 			WRITE_ONCE(w.pd->connected, true);
 	}
-	return op_result(&w, cancelled);
+	res = op_result(&w, cancelled);
+	metrics_count_io(&getm()->p->metrics, req->op, res);
+	return res;
 }
 
 /* --- readiness style ------------------------------------------------------------------- */
@@ -950,6 +953,7 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	rg_probe(netpoll_submit, NP_OP_POLL, fd, w.gp->goid);
 	gopark(wait_commit, &w, "IO wait");
 	rg_probe(netpoll_complete, NP_OP_POLL, fd, w.res, w.gp->goid);
+	metrics_count_io(&getm()->p->metrics, NP_OP_POLL, w.res);
 	if (w.req.deadline)
 		timer_del(&w.timer);
 	return w.res;

@@ -279,6 +279,14 @@ void preempt_check_slow(struct m *mp)
 		gopreempt();
 }
 
+/* Requests made by preemptone; sysmon alone writes it. */
+static _Atomic uint64_t npreempt_requests;
+
+uint64_t preempt_requests(void)
+{
+	return load_relaxed(&npreempt_requests);
+}
+
 void preemptone(struct p *pp)
 {
 	struct m *mp = __atomic_load_n(&pp->m, __ATOMIC_ACQUIRE);
@@ -287,6 +295,7 @@ void preemptone(struct p *pp)
 	if (!mp || !load_relaxed(&mp->curg))
 		return;
 	rg_probe(preempt_request, pp->id);
+	store_relaxed(&npreempt_requests, load_relaxed(&npreempt_requests) + 1);
 	atomic_store(&mp->preempt_req, 1);
 	if (sched.async_preempt)
 		ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);
@@ -304,6 +313,7 @@ int preempt_init(void)
 	struct sigaction sa;
 	int r;
 
+	store_relaxed(&npreempt_requests, 0);
 	preempt_use_xsave = 0;
 	preempt_xsave_size = 512; /* FXSAVE */
 	atomic_store(&pr.norooms, 0);

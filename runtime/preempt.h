@@ -26,6 +26,8 @@ void preempt_check_handler(int64_t now);
 /* Ask the goroutine running on pp to yield: SIGURG, or at its next call
  * into the runtime.  sysmon. */
 void preemptone(struct p *pp);
+/* The requests preemptone made since rg_main.  (any) */
+uint64_t preempt_requests(void);
 void preempt_check_slow(struct m *mp);
 /* Ask the SIGURG handler on mp, found asleep in a system call while holding
  * its P, to put it in a system call (see "Blocked calls nobody annotated"

@@ -428,6 +428,8 @@ static void switch_done(void)
 	mp->after.op = AFTER_NONE;
 	switch (a.op) {
 	case AFTER_YIELD:
+		if (metrics_sampled(a.gp->goid))
+			a.gp->ext->tracked_ns = ki_nanotime();
 		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
 		runqput(pp, a.gp, false);
 		/* It waits in a ring now: an idle P may take it (a goroutine
@@ -435,6 +437,8 @@ static void switch_done(void)
 		wakep();
 		break;
 	case AFTER_YIELD_GLOBAL:
+		if (metrics_sampled(a.gp->goid))
+			a.gp->ext->tracked_ns = ki_nanotime();
 		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
 		lockr(&sched.lock, LR_SCHED);
 		globrunqput(a.gp);
@@ -513,6 +517,25 @@ static void g_prepare(struct p *pp, struct g *gp)
 	WRITE_ONCE(gp->ext, x);
 }
 
+/* A sampled goroutine is readied: its wait ends (counted by the waker's P,
+ * if any), its wait for a P begins. */
+static noinline void ready_sampled(struct p *pp, struct gext *x)
+{
+	int64_t now = ki_nanotime();
+
+	if (pp && x->tracked_ns)
+		metrics_hist_add(&pp->metrics.park[x->parkclass], now - x->tracked_ns);
+	x->tracked_ns = now;
+}
+
+/* A sampled goroutine runs: its wait for a P ends. */
+static noinline void run_sampled(struct p *pp, struct gext *x)
+{
+	if (x->tracked_ns)
+		metrics_hist_add(&pp->metrics.sched_latency, ki_nanotime() - x->tracked_ns);
+	x->tracked_ns = 0;
+}
+
 /* Run gp on mp, switching from the context from.  Returns when from is
  * resumed.  inherit: gp came from runnext and keeps the time slice. */
 static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
@@ -528,6 +551,8 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 	if (unlikely(!gp->ext))
 		g_prepare(pp, gp);
 	gp->ext->lastnode = (int16_t)pp->home_node;
+	if (metrics_sampled(gp->goid))
+		run_sampled(pp, gp->ext);
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
 	rg_probe(go_start, gp->goid, pp->id);
 	store_relaxed(&mp->curg, gp);
@@ -610,6 +635,10 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 		throw("a goroutine parked between rg_syscall_enter and rg_syscall_exit");
 	WRITE_ONCE(gp->ext->waitreason, reason);
 	gp->ext->param = NULL;
+	if (metrics_sampled(gp->goid)) {
+		gp->ext->tracked_ns = ki_nanotime();
+		gp->ext->parkclass = (int8_t)metrics_park_class(reason);
+	}
 	rg_probe(go_park, gp->goid, reason);
 	mp->after = (struct after){ AFTER_PARK, gp, unlockf, arg };
 	gleave(mp, gp);
@@ -624,6 +653,8 @@ void goready(struct g *gp, void *param)
 	if (load_relaxed(&gp->status) != G_WAITING)
 		throw("goready: goroutine %llu is not waiting", (unsigned long long)gp->goid);
 	gp->ext->param = param;
+	if (metrics_sampled(gp->goid))
+		ready_sampled(pp, gp->ext);
 	store_relaxed(&gp->status, G_RUNNABLE);
 	rg_probe(go_ready, gp->goid, mp && mp->curg ? mp->curg->goid : 0, pp ? pp->id : -1);
 	if (pp) {
@@ -694,6 +725,7 @@ void gopreempt(void)
 	 * it for a whole slice. */
 	poll_local_maybe(mp, mp->p);
 	rg_probe(go_preempt, gp->goid, mp->p->id);
+	metrics_count_preempt(&mp->p->metrics);
 	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
 	if (likely(load_relaxed(&sched.need_g0) == 0) && likely(!load_relaxed(&sched.nlocked))) {
 		bool inherit;

@@ -57,6 +57,7 @@
 #include "numa/topology.h"
 /* The owners of the per-P and per-M state below. */
 #include "runtime/affinity.h"
+#include "runtime/metrics.h"
 #include "runtime/netpoll.h"
 #include "runtime/runq.h"
 #include "runtime/signal.h"
@@ -160,7 +161,11 @@ struct gext {
 	int lockcount;		/* rg_lock_os_thread depth */
 	int preemptoff;		/* rg_preempt_disable depth; read by the SIGURG handler on its M */
 	int16_t lastnode;	/* home node of the P it last ran on; written by that P's M */
-	void *asan_fake_stack;	/* sanitizer bookkeeping (runtime/san.h) */
+	int8_t parkclass;	/* sampled: the class of its wait (RG_PARK_*) */
+	/* Sampled goroutines (metrics_sampled): when it parked, or was made
+	 * runnable (0: not timed).  Written by whoever parks or readies it. */
+	int64_t tracked_ns;
+	void *asan_fake_stack; /* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };
 
@@ -234,9 +239,10 @@ struct p {
 	struct g *gfree;	     /* free Gs; owner */
 	struct stk_cache stackcache; /* owner; its node is fixed at creation */
 
-	struct p_timers timers; /* its timer heap (runtime/time.h) */
-	struct p_poll poll;	/* its poller and pollm (runtime/netpoll.h) */
-	struct p_runq runq;	/* its run queue and runnext (runtime/runq.h) */
+	struct p_metrics metrics; /* latency histograms, I/O, preemptions (runtime/metrics.h) */
+	struct p_timers timers;	  /* its timer heap (runtime/time.h) */
+	struct p_poll poll;	  /* its poller and pollm (runtime/netpoll.h) */
+	struct p_runq runq;	  /* its run queue and runnext (runtime/runq.h) */
 } cacheline_aligned;
 
 /* --- M ------------------------------------------------------------------- */

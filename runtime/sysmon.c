@@ -72,6 +72,14 @@ static struct {
 	_Atomic int64_t delay_ns; /* the current sleep, read by sysmon_kick */
 } sm;
 
+/* Ps retaken from Ms in system calls since rg_main; sysmon alone writes it. */
+static _Atomic uint64_t nretakes;
+
+uint64_t sysmon_retakes(void)
+{
+	return load_relaxed(&nretakes);
+}
+
 /*
  * A P that has not switched for PROBE_AFTER_NS while work waits that no
  * idle P will take: is its M asleep in a system call the program made
@@ -182,6 +190,7 @@ static int sysmon_retake(int64_t now)
 			continue;
 		if (atomic_compare_exchange_strong(&pp->status, &st, P_IDLE)) {
 			rg_probe(p_retake, pp->id);
+			store_relaxed(&nretakes, load_relaxed(&nretakes) + 1);
 			handoffp(pp);
 			retook++;
 		}
@@ -397,6 +406,7 @@ int sysmon_start(void)
 {
 	int r;
 
+	store_relaxed(&nretakes, 0);
 	noteclear(&sm.note);
 	atomic_store(&sm.stopping, false);
 	atomic_store(&sm.waiting, 0);

@@ -43,5 +43,7 @@ void sysmon_wake(void);
 /* Work waits behind a system call: have sysmon look now if it sleeps
  * long (and poll fast for a while).  Any thread. */
 void sysmon_kick(void);
+/* Ps it took from Ms in system calls since rg_main.  (any) */
+uint64_t sysmon_retakes(void);
 
 #endif /* RINGO_RUNTIME_SYSMON_H */

@@ -182,6 +182,7 @@ int run_timers(struct p *pp, int64_t now)
 		store_relaxed(&t->state, T_RUNNING);
 		unlockr(&pp->timers.lock, LR_TIMERS);
 		rg_probe(timer_fire, t->when, now - t->when, pp->id);
+		metrics_count_timer(&pp->metrics);
 		t->f(t);
 		store_release(&t->state, T_IDLE);
 		n++;
