@@ -12,7 +12,8 @@
  * What it answers:
  *  - GET: 200 "Hello, World!" (text/plain); HEAD: the same headers, no
  *    body; any other method: 405 with "Allow: GET, HEAD".  Every target
- *    gets the same answer.
+ *    gets the same answer, but /metrics: the runtime's metrics in
+ *    Prometheus's text format (rg_metrics_format), for a scraper.
  *  - A body announced by Content-Length is read and dropped, however many
  *    reads it spans.  Transfer-Encoding (chunked bodies) is not supported:
  *    501 and the connection is closed.  A Content-Length above MAX_BODY:
@@ -71,6 +72,7 @@ struct request {
 	bool head;	 /* HEAD: the answer has no body */
 	bool http10;	 /* an HTTP/1.0 request */
 	bool keep_alive; /* the connection stays open after the answer */
+	bool metrics;	 /* the target is /metrics */
 	long body;	 /* Content-Length: bytes to read and drop */
 };
 
@@ -153,6 +155,7 @@ static int parse_request_line(char *p, char *end, struct request *r)
 		p++;
 	if (p == sp || p == end || *p != ' ')
 		return 400;
+	r->metrics = p - sp == 8 && memcmp(sp, "/metrics", 8) == 0;
 	p++;
 	if (end - p != 8 || memcmp(p, "HTTP/", 5) != 0 || p[6] != '.' || p[5] < '0' || p[5] > '9' ||
 	    p[7] < '0' || p[7] > '9')
@@ -329,10 +332,48 @@ static void linger_close(int fd, char *buf, size_t size)
 	rg_close(fd);
 }
 
+/* Send the metrics as the answer to r (after what is queued at out); 0,
+ * or -1 if the connection failed or memory ran out. */
+static int send_metrics(int fd, char *out, size_t *nout, const struct request *r)
+{
+	ssize_t len = rg_metrics_format(NULL, 0);
+	size_t cap = len > 0 ? (size_t)len + 4096 : 0, n = 0;
+	char *body = cap ? malloc(cap) : NULL;
+	int rc = -1;
+
+	if (!body)
+		goto out;
+	if (*nout + MAX_REPLY > OUT_SIZE) {
+		if (send_all(fd, out, *nout) < 0)
+			goto out;
+		*nout = 0;
+	}
+	len = rg_metrics_format(body, cap);
+	if (len < 0 || (size_t)len >= cap)
+		goto out;
+	n = (size_t)snprintf(out + *nout, MAX_REPLY,
+			     "HTTP/1.1 200 OK\r\n"
+			     "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n"
+			     "Content-Length: %zd\r\n%s\r\n",
+			     len,
+			     !r->keep_alive ? "Connection: close\r\n" :
+			     r->http10	    ? "Connection: keep-alive\r\n" :
+					      "");
+	rc = send_all(fd, out, *nout + n);
+	*nout = 0;
+	if (!rc && !r->head)
+		rc = send_all(fd, body, (size_t)len);
+out:
+	free(body);
+	return rc;
+}
+
 /* Add the answer to r to the nout bytes at out, first sending them if it
  * might not fit; 0, or -1 if the connection failed. */
 static int queue_reply(int fd, char *out, size_t *nout, const struct request *r)
 {
+	if (r->metrics && r->status == 200)
+		return send_metrics(fd, out, nout, r);
 	if (*nout + MAX_REPLY > OUT_SIZE) {
 		if (send_all(fd, out, *nout) < 0)
 			return -1;

@@ -16,9 +16,10 @@
  * The latency histograms are sampled, as Go's runtime samples 1 goroutine
  * in 8: only goroutines whose id is a multiple of METRICS_SAMPLE are
  * timed, with a clock read when they park, when they are readied and when
- * they run (struct gext's tracked_ns).  Park durations are added by the P
- * of the goroutine that readies them (a plain thread's wake-ups are not
- * counted), scheduling latencies by the P that runs them.
+ * they run (struct gext's tracked_ns): goready and the netpoller's
+ * injection call metrics_ready, execute metrics_run.  Park durations are
+ * added by the P that readies them (sysmon's and plain threads' wake-ups
+ * are not counted), scheduling latencies by the P that runs them.
  *
  * A snapshot is not atomic: counters are read one after the other while
  * the program runs, so sums may be off by what happened meanwhile.
@@ -31,6 +32,7 @@
 #include <string.h>
 
 #include "ringo.h"
+#include "kernel_iface/kernel.h"
 #include "runtime/metrics.h"
 #include "runtime/preempt.h"
 #include "runtime/runtime.h"
@@ -69,6 +71,22 @@ void metrics_hist_add(struct hist *h, int64_t ns)
 		i++;
 	store_relaxed(&h->buckets[i], load_relaxed(&h->buckets[i]) + 1);
 	store_relaxed(&h->sum_ns, load_relaxed(&h->sum_ns) + ns);
+}
+
+void metrics_ready(struct p_metrics *pm, struct gext *x)
+{
+	int64_t now = ki_nanotime();
+
+	if (pm && x->tracked_ns)
+		metrics_hist_add(&pm->park[x->parkclass], now - x->tracked_ns);
+	x->tracked_ns = now;
+}
+
+void metrics_run(struct p_metrics *pm, struct gext *x)
+{
+	if (x->tracked_ns)
+		metrics_hist_add(&pm->sched_latency, ki_nanotime() - x->tracked_ns);
+	x->tracked_ns = 0;
 }
 
 int metrics_park_class(const char *reason)

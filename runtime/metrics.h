@@ -58,9 +58,18 @@ static inline bool metrics_sampled(uint64_t goid)
 	return unlikely(goid % METRICS_SAMPLE == 0);
 }
 
+struct gext;
+
 /* A sampled goroutine's wait ended, or its wait for a P: add ns to the
  * histogram.  The owner of its P. */
 void metrics_hist_add(struct hist *h, int64_t ns);
+/* A sampled goroutine (x: its gext) is made runnable: its park ends,
+ * counted in pm (the P that readies it; NULL: none, not counted), and its
+ * wait for a P begins.  Every path that readies a goroutine calls it. */
+void metrics_ready(struct p_metrics *pm, struct gext *x);
+/* A sampled goroutine runs on the P whose metrics are pm: its wait for a
+ * P ends.  Its owner. */
+void metrics_run(struct p_metrics *pm, struct gext *x);
 /* The class of a wait reason (RG_PARK_*). */
 int metrics_park_class(const char *reason);
 

@@ -412,12 +412,16 @@ static void glist_inject(struct m *mp, struct glist *l)
 	if (pp) {
 		for (gp = l->head; gp; gp = next) {
 			next = gp->schedlink;
+			if (metrics_sampled(gp->goid))
+				metrics_ready(&pp->metrics, gp->ext);
 			runqput(pp, gp, false);
 		}
 	} else {
 		lockr(&sched.lock, LR_SCHED);
 		for (gp = l->head; gp; gp = next) {
 			next = gp->schedlink;
+			if (metrics_sampled(gp->goid))
+				metrics_ready(NULL, gp->ext);
 			globrunqput(gp);
 		}
 		unlockr(&sched.lock, LR_SCHED);

@@ -517,25 +517,6 @@ static void g_prepare(struct p *pp, struct g *gp)
 	WRITE_ONCE(gp->ext, x);
 }
 
-/* A sampled goroutine is readied: its wait ends (counted by the waker's P,
- * if any), its wait for a P begins. */
-static noinline void ready_sampled(struct p *pp, struct gext *x)
-{
-	int64_t now = ki_nanotime();
-
-	if (pp && x->tracked_ns)
-		metrics_hist_add(&pp->metrics.park[x->parkclass], now - x->tracked_ns);
-	x->tracked_ns = now;
-}
-
-/* A sampled goroutine runs: its wait for a P ends. */
-static noinline void run_sampled(struct p *pp, struct gext *x)
-{
-	if (x->tracked_ns)
-		metrics_hist_add(&pp->metrics.sched_latency, ki_nanotime() - x->tracked_ns);
-	x->tracked_ns = 0;
-}
-
 /* Run gp on mp, switching from the context from.  Returns when from is
  * resumed.  inherit: gp came from runnext and keeps the time slice. */
 static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
@@ -552,7 +533,7 @@ static void execute(struct m *mp, struct g *from, struct g *gp, bool inherit)
 		g_prepare(pp, gp);
 	gp->ext->lastnode = (int16_t)pp->home_node;
 	if (metrics_sampled(gp->goid))
-		run_sampled(pp, gp->ext);
+		metrics_run(&pp->metrics, gp->ext);
 	casgstatus(gp, G_RUNNABLE, G_RUNNING);
 	rg_probe(go_start, gp->goid, pp->id);
 	store_relaxed(&mp->curg, gp);
@@ -654,7 +635,7 @@ void goready(struct g *gp, void *param)
 		throw("goready: goroutine %llu is not waiting", (unsigned long long)gp->goid);
 	gp->ext->param = param;
 	if (metrics_sampled(gp->goid))
-		ready_sampled(pp, gp->ext);
+		metrics_ready(pp ? &pp->metrics : NULL, gp->ext);
 	store_relaxed(&gp->status, G_RUNNABLE);
 	rg_probe(go_ready, gp->goid, mp && mp->curg ? mp->curg->goid : 0, pp ? pp->id : -1);
 	if (pp) {

@@ -14,8 +14,9 @@
  * sanitizer report makes it exit otherwise).
  *
  * What is checked:
- *  - curl: GET over HTTP/1.1 and HTTP/1.0, HEAD (curl -I), POST with a body
- *    (405 with "Allow: GET, HEAD"), and which connections are reused
+ *  - curl: GET over HTTP/1.1 and HTTP/1.0, HEAD (curl -I), /metrics
+ *    (the runtime's metrics), POST with a body (405 with "Allow: GET,
+ *    HEAD"), and which connections are reused
  *    (curl's num_connects): HTTP/1.1 keeps the connection, HTTP/1.0 closes
  *    it unless the request asks for keep-alive.
  *  - ab: 2000 requests on 10 connections, each request on its own
@@ -240,6 +241,26 @@ static void test_curl_head(void **state)
 	assert_has(out, "HTTP/1.1 200 OK\r\n");
 	assert_has(out, "Content-Length: 13\r\n");
 	assert_lacks(out, HELLO);
+}
+
+/* /metrics: the runtime's metrics in Prometheus's text format, twice over
+ * one connection, HEAD without the body. */
+static void test_curl_metrics(void **state)
+{
+	char url[96], out[65536];
+
+	(void)state;
+	snprintf(url, sizeof(url), "%smetrics", srv.url);
+	run_ok(out, "curl", "-sS", "-i", "--noproxy", "*", "--max-time", "20", url, url);
+	assert_has(out, "HTTP/1.1 200 OK\r\n");
+	assert_has(out, "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n");
+	assert_has(out, "# TYPE ringo_goroutines gauge\n");
+	assert_has(out, "ringo_io_requests_total{op=\"accept\",result=\"ok\"}");
+	assert_has(out, "ringo_park_seconds_count{reason=\"io\"}");
+	assert_true(strstr(strstr(out, "ringo_goroutines gauge") + 1, "ringo_goroutines gauge"));
+	run_ok(out, "curl", "-sS", "-I", "--noproxy", "*", "--max-time", "20", url);
+	assert_has(out, "HTTP/1.1 200 OK\r\n");
+	assert_lacks(out, "ringo_goroutines");
 }
 
 static void test_curl_http10(void **state)
@@ -543,14 +564,14 @@ static void test_idle_connections(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_curl_get),	  cmocka_unit_test(test_curl_head),
-		cmocka_unit_test(test_curl_http10),	  cmocka_unit_test(test_curl_post),
-		cmocka_unit_test(test_curl_reuse),	  cmocka_unit_test(test_ab),
-		cmocka_unit_test(test_ab_keepalive),	  cmocka_unit_test(test_pipelined),
-		cmocka_unit_test(test_request_in_pieces), cmocka_unit_test(test_bodies),
-		cmocka_unit_test(test_keep_alive),	  cmocka_unit_test(test_malformed),
-		cmocka_unit_test(test_unsupported),	  cmocka_unit_test(test_huge_header),
-		cmocka_unit_test(test_idle_connections),
+		cmocka_unit_test(test_curl_get),     cmocka_unit_test(test_curl_head),
+		cmocka_unit_test(test_curl_metrics), cmocka_unit_test(test_curl_http10),
+		cmocka_unit_test(test_curl_post),    cmocka_unit_test(test_curl_reuse),
+		cmocka_unit_test(test_ab),	     cmocka_unit_test(test_ab_keepalive),
+		cmocka_unit_test(test_pipelined),    cmocka_unit_test(test_request_in_pieces),
+		cmocka_unit_test(test_bodies),	     cmocka_unit_test(test_keep_alive),
+		cmocka_unit_test(test_malformed),    cmocka_unit_test(test_unsupported),
+		cmocka_unit_test(test_huge_header),  cmocka_unit_test(test_idle_connections),
 	};
 	int rc;
 
