@@ -152,8 +152,10 @@ int rg_sched_p_stats(int p, struct rg_p_stats *out);
  * samples of at most rg_metrics_bucket_ns(i) = 1 us * 4^i, the last one
  * the longer ones.  They are sampled, as Go's: only goroutines whose id is
  * a multiple of 8 are timed.  sched_latency is the time a goroutine waits
- * on a run queue after it was readied, until it runs; park the time it
- * waited before it was readied, by class of its wait reason.
+ * on a run queue after it was readied (or preempted), until it runs; park
+ * the time it waited before it was readied, by class of its wait reason.
+ * A goroutine that yields (rg_yield) is not timed: yield loops would pay
+ * for it on every switch.
  */
 #define RG_METRICS_BUCKETS 12
 

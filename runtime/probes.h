@@ -22,7 +22,7 @@
  *   goroutines   go_create(goid, fn, creator goid)   rg_go
  *                go_start(goid, p)                   a P switches to it
  *                go_park(goid, reason)               gopark; reason: a C string
- *                go_ready(goid, waker goid, p)       goready; waker 0: not a goroutine,
+ *                go_ready(goid, p)                   goready, on the waker's thread;
  *                                                    p -1: to the global queue
  *                go_exit(goid)                       it returned or called rg_exit
  *                go_preempt(goid, p)                 it yields at the end of its slice

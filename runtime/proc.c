@@ -428,8 +428,6 @@ static void switch_done(void)
 	mp->after.op = AFTER_NONE;
 	switch (a.op) {
 	case AFTER_YIELD:
-		if (metrics_sampled(a.gp->goid))
-			a.gp->ext->tracked_ns = ki_nanotime();
 		casgstatus(a.gp, G_RUNNING, G_RUNNABLE);
 		runqput(pp, a.gp, false);
 		/* It waits in a ring now: an idle P may take it (a goroutine
@@ -637,8 +635,8 @@ void goready(struct g *gp, void *param)
 	if (metrics_sampled(gp->goid))
 		metrics_ready(pp ? &pp->metrics : NULL, gp->ext);
 	store_relaxed(&gp->status, G_RUNNABLE);
-	rg_probe(go_ready, gp->goid, mp && mp->curg ? mp->curg->goid : 0, pp ? pp->id : -1);
 	if (pp) {
+		rg_probe(go_ready, gp->goid, pp->id);
 		affinity_count_wake(&pp->stats, gp->ext->lastnode == pp->home_node);
 		/* See "Wake-ups into runnext": no wakep unless the ring got
 		 * work too. */
@@ -651,6 +649,7 @@ void goready(struct g *gp, void *param)
 	 * queue update before wakep's look at nmspinning; a spinning M
 	 * re-checks the global queue after it stops spinning (see
 	 * find_runnable), so one side sees the other. */
+	rg_probe(go_ready, gp->goid, -1);
 	lockr(&sched.lock, LR_SCHED);
 	globrunqput(gp);
 	unlockr(&sched.lock, LR_SCHED);
