@@ -239,6 +239,26 @@ ssize_t rg_metrics_format(char *buf, size_t len);
  * a short write is continued).  0 or -errno.  (any) */
 int rg_metrics_write(int fd);
 
+/*
+ * The execution trace: every scheduler event (the USDT probes', see
+ * docs/observability.md) recorded per thread, written as Chrome's
+ * trace-event JSON, which ui.perfetto.dev and chrome://tracing open: a
+ * track per P with a slice per stretch of a goroutine (named by its
+ * function), system calls, timers, preemption requests and steals; a
+ * track per M with its idle times and poller waits.  RINGO_DEBUG=trace=PATH
+ * traces a whole rg_main.
+ *
+ * rg_trace_start - create or truncate path and start recording.  0,
+ * -EINVAL (no path), -ESRCH (no runtime runs), -EBUSY (a trace is on), or
+ * open(2)'s -errno.  (any)
+ * rg_trace_stop - stop recording and write the trace; it blocks its thread
+ * (not only its goroutine) while it writes.  0, -ENOENT (no trace is on),
+ * -ENOMEM, or write(2)'s -errno.  A trace still on when rg_main returns is
+ * written then.  (any)
+ */
+int rg_trace_start(const char *path);
+int rg_trace_stop(void);
+
 /* ===================================================================== */
 /* Goroutines                                                            */
 /* ===================================================================== */

@@ -36,6 +36,11 @@
  *                                           COOP_TASKRUN: completions interrupt
  *                                           the submitting thread
  *                                           (kernel_iface/netpoll_iouring.c)
+ *                           trace=PATH      record an execution trace from the
+ *                                           start to the end of rg_main and
+ *                                           write it to PATH (Chrome's JSON
+ *                                           trace format; PATH without commas;
+ *                                           runtime/exectrace.c)
  *                           stackguard=mprotect
  *                                           use mprotect guard pages even where
  *                                           MADV_GUARD_INSTALL works (to test
@@ -150,6 +155,12 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 10 && !memcmp(opt, "maxthreads", 10)) {
 		if (parse_int(val, vlen, 2, 1000000, &v)) {
 			env->maxthreads = (int)v;
+			return;
+		}
+	} else if (klen == 5 && !memcmp(opt, "trace", 5)) {
+		if (vlen > 0 && vlen < sizeof(env->trace)) {
+			memcpy(env->trace, val, vlen);
+			env->trace[vlen] = '\0';
 			return;
 		}
 	} else if (klen == 10 && !memcmp(opt, "stackguard", 10)) {

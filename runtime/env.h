@@ -26,6 +26,7 @@ struct rg_env {
 	int softaffinity;	   /* 0: not set, 1: off, 2: on */
 	const char *netpoll;	   /* RINGO_NETPOLL, NULL: not set */
 	const char *numa_topology; /* RINGO_NUMA_TOPOLOGY, NULL: not set */
+	char trace[4096];	   /* trace=PATH, "": not set */
 };
 /* Parse RINGO_MAXPROCS and RINGO_DEBUG; report malformed values on stderr. */
 void env_parse(struct rg_env *env);

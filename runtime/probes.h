@@ -48,11 +48,26 @@
 #ifndef RINGO_RUNTIME_PROBES_H
 #define RINGO_RUNTIME_PROBES_H
 
+#include "runtime/compiler.h"
+
 #define SDT_USE_VARIADIC 1 /* STAP_PROBEV */
 #include <sys/sdt.h>
 
+#include "runtime/exectrace.h"
+
+/* The probe's arguments, as the trace records them: four, 0 for those it
+ * lacks. */
+#define TR_ARGS(...)		  TR_ARGS_(__VA_ARGS__, 0, 0, 0, 0)
+#define TR_ARGS_(a, b, c, d, ...) (int64_t)(a), (int64_t)(b), (int64_t)(c), (int64_t)(d)
+
 /* rg_probe(name, args...) - the probe ringo:name with its arguments (at
- * most 12, each an integer or a pointer). */
-#define rg_probe(name, ...) STAP_PROBEV(ringo, name, __VA_ARGS__)
+ * most 4 here, each an integer or a pointer), and the trace's event while
+ * tracing is on (runtime/exectrace.c). */
+#define rg_probe(name, ...)                                            \
+	do {                                                           \
+		STAP_PROBEV(ringo, name, __VA_ARGS__);                 \
+		if (unlikely(load_relaxed(&trace_on)))                 \
+			trace_record(TR_##name, TR_ARGS(__VA_ARGS__)); \
+	} while (0)
 
 #endif /* RINGO_RUNTIME_PROBES_H */

@@ -117,6 +117,7 @@
 #include "kernel_iface/kernel.h"
 #include "runtime/affinity.h"
 #include "runtime/env.h"
+#include "runtime/exectrace.h"
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
 #include "runtime/runq.h"
@@ -1891,6 +1892,8 @@ static void teardown(struct m *m0)
 			ki_thread_join(mp->thread);
 	sysmon_stop();
 	mreap();
+	trace_main_stop(); /* every thread that recorded has stopped */
+	trace_fini();
 	signal_unminit(m0);
 	preempt_fini();
 	signal_fini();
@@ -2037,6 +2040,7 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	r = sysmon_start();
 	if (r)
 		throw("cannot start sysmon: %s", strerror(-r));
+	trace_main_start(env.trace[0] ? env.trace : NULL);
 	schedule(m0);
 	teardown(m0);
 	store_release(&runtime_state, 0);
