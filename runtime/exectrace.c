@@ -4,7 +4,9 @@
  *
  * Recording.  While trace_on is set, every probe site (rg_probe,
  * runtime/probes.h) appends its event to the calling thread's buffer: a
- * timestamp (CLOCK_MONOTONIC, ns), the event, the thread's M and P, and
+ * timestamp (the CPU's cycle counter, arch_cycles, converted to
+ * nanoseconds when the trace is written, with the counter's rate against
+ * CLOCK_MONOTONIC over the trace), the event, the thread's M and P, and
  * the probe's arguments.  A buffer belongs to one thread (an M, sysmon, or
  * a plain thread that readies goroutines), which takes it at its first
  * event of a trace (a thread-local pointer, valid for the trace's epoch),
@@ -53,7 +55,7 @@
 #define TR_BUF_EVENTS (256 * 1024) /* events per thread and trace */
 
 struct tr_ev {
-	int64_t ts;
+	int64_t ts;  /* arch_cycles() when recorded; ns once converted */
 	uint16_t ev; /* enum tr_event */
 	int16_t p;   /* the thread's P, -1: none */
 	int32_t m;   /* the thread's M, -1: not an M */
@@ -75,6 +77,7 @@ static struct {
 	struct tr_buf *_Atomic bufs; /* every buffer, pushed with CAS */
 	_Atomic uint64_t epoch;	     /* the current trace's; 0: none yet */
 	int fd;			     /* the file being traced into; lock */
+	int64_t cycles0, ns0;	     /* the clocks at the start; lock */
 	bool main_started;	     /* RINGO_DEBUG=trace started it */
 } tr;
 
@@ -129,7 +132,7 @@ void trace_record(int ev, int64_t a, int64_t b, int64_t c, int64_t d)
 	}
 	mp = getm();
 	buf->ev[i] = (struct tr_ev){
-		.ts = ki_nanotime(),
+		.ts = (int64_t)arch_cycles(),
 		.ev = (uint16_t)ev,
 		.p = (int16_t)(mp && mp->p ? mp->p->id : -1),
 		.m = mp ? (int32_t)mp->id : -1,
@@ -473,6 +476,19 @@ out:
 	rt_free(fns.fn);
 }
 
+/* Convert the events' cycle counts to CLOCK_MONOTONIC ns, with the rate
+ * of the cycle counter against that clock over the whole trace. */
+static void cycles_to_ns(struct tr_ev *evs, size_t n)
+{
+	int64_t ns1 = ki_nanotime(), cycles1 = (int64_t)arch_cycles();
+	double rate =
+		cycles1 > tr.cycles0 ? (double)(ns1 - tr.ns0) / (double)(cycles1 - tr.cycles0) : 1;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		evs[i].ts = tr.ns0 + (int64_t)((double)(evs[i].ts - tr.cycles0) * rate);
+}
+
 /* Gather, sort and write the current trace to fd.  0 or -errno. */
 static int trace_write(int fd)
 {
@@ -509,6 +525,7 @@ static int trace_write(int fd)
 		dropped += load_relaxed(&b->dropped);
 	}
 	qsort(evs, k, sizeof(*evs), ev_cmp);
+	cycles_to_ns(evs, k);
 	write_events(o, evs, k, dropped);
 	out_flush(o);
 	r = o->err;
@@ -538,6 +555,8 @@ int rg_trace_start(const char *path)
 		goto out;
 	}
 	tr.fd = fd;
+	tr.ns0 = ki_nanotime();
+	tr.cycles0 = (int64_t)arch_cycles();
 	atomic_fetch_add(&tr.epoch, 1);
 	atomic_store(&trace_on, true);
 out:

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * runtime/arch/x86_64/arch.h - what the scheduler needs of the machine on
- * x86-64: a goroutine's saved context, its first frame, and the read of
- * the thread's M.
+ * x86-64: a goroutine's saved context, its first frame, the read of the
+ * thread's M, and the cycle counter.
  *
  * A context is a stack pointer; the registers the SysV ABI makes
  * callee-saved sit on the stack it points to, in the order switch.S pushes
@@ -37,6 +37,20 @@ static inline void ctx_init(struct ctx *c, void *hi, void (*entry)(void *), void
 	sp[-7] = 0;				 /* r15 */
 	sp[-8] = 0x1f80ull | (0x037full << 32);	 /* MXCSR, x87 control word */
 	c->sp = &sp[-8];
+}
+
+/*
+ * arch_cycles - the CPU's time-stamp counter: a cheap clock for recording
+ * events (runtime/exectrace.c converts it to nanoseconds against
+ * CLOCK_MONOTONIC at the trace's start and end).  Assumes an invariant TSC
+ * (constant_tsc, nonstop_tsc), as every x86-64 CPU of the last decade has.
+ */
+static inline uint64_t arch_cycles(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+	return ((uint64_t)hi << 32) | lo;
 }
 
 /*
