@@ -12,7 +12,8 @@
 #   make run                  build the benchmarks, run the quick benchmark profile
 #   make bench                build the benchmarks, run the full benchmark profile
 #   make examples             build examples/*.c
-#   make install              PREFIX=/usr/local DESTDIR= (also: uninstall)
+#   make install              PREFIX=/usr/local DESTDIR= (also: uninstall); the gdb
+#                             script goes to PREFIX/share/ringo
 #   make deps                 install every Debian package of scripts/deps.sh
 #   make defconfig            .config from configs/defconfig
 #   make menuconfig           edit .config
@@ -47,6 +48,7 @@ PREFIX ?= /usr/local
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+DATADIR ?= $(PREFIX)/share/ringo
 DESTDIR ?=
 
 OBJCOPY ?= objcopy
@@ -108,7 +110,7 @@ endif
 # ---------------------------------------------------------------------------
 # Sources
 
-LIB_SRCS := $(wildcard kernel_iface/*.c runtime/*.c numa/*.c runtime/arch/x86_64/*.S)
+LIB_SRCS := $(wildcard kernel_iface/*.c runtime/*.c runtime/*.S numa/*.c runtime/arch/x86_64/*.S)
 TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 GO_BENCH_SRCS := $(wildcard bench/go/*.go)
@@ -224,6 +226,9 @@ $(BUILD)/obj/%.o: %.S $(AUTOCONF)
 	$(call msg,AS,$@)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_ASFLAGS) -MMD -MP -c -o $@ $< $(RENAME_TEXT)
+
+# The library carries the gdb script (.incbin, which -MMD does not see).
+$(BUILD)/obj/runtime/gdb_scripts.o: scripts/ringo-gdb.py
 
 # The library's code goes to its own section, ringo_text (one piece per
 # function: no cold parts split off to .text.unlikely), so that the
@@ -399,11 +404,14 @@ install: all
 	install -m 755 $(BUILD)/libringo.so $(DESTDIR)$(LIBDIR)/libringo.so.$(SOVERSION)
 	ln -sf libringo.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libringo.so
 	install -m 644 $(BUILD)/ringo.pc $(DESTDIR)$(PKGCONFIGDIR)/ringo.pc
+	install -d $(DESTDIR)$(DATADIR)
+	install -m 644 scripts/ringo-gdb.py $(DESTDIR)$(DATADIR)/ringo-gdb.py
 
 uninstall:
 	rm -f $(DESTDIR)$(INCLUDEDIR)/ringo.h $(DESTDIR)$(LIBDIR)/libringo.a \
 		$(DESTDIR)$(LIBDIR)/libringo.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libringo.so \
-		$(DESTDIR)$(PKGCONFIGDIR)/ringo.pc
+		$(DESTDIR)$(PKGCONFIGDIR)/ringo.pc $(DESTDIR)$(DATADIR)/ringo-gdb.py
+	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
 
 # ---------------------------------------------------------------------------
 # Lint: the layering rules of the library (scripts/lint.sh says which).

@@ -326,7 +326,7 @@ static void p_end(struct out *o, struct pstate *ps, int p, int64_t t, int64_t t0
 /* The trace of n events, sorted, into o. */
 static void write_events(struct out *o, struct tr_ev *evs, size_t n, uint64_t dropped)
 {
-	int32_t nprocs = load_relaxed(&sched.nallp), maxm = 0;
+	int32_t nprocs = __atomic_load_n(&sched.nallp, __ATOMIC_ACQUIRE), maxm = 0;
 	struct pstate *ps = rt_calloc((size_t)nprocs + 1, sizeof(*ps));
 	int64_t *mwait = NULL, t0 = n ? evs[0].ts : 0, tend = n ? evs[n - 1].ts : 0;
 	const char **mwhat = NULL;

@@ -137,6 +137,11 @@ _Static_assert(CONFIG_MAXPROCS_DEFAULT >= 0 && CONFIG_MAXPROCS_DEFAULT <= MAXPRO
 
 static _Atomic int runtime_state; /* 0: stopped, 1: running */
 
+/* The gdb script the library carries (runtime/gdb_scripts.S) goes into
+ * every program that runs the scheduler. */
+extern const char ringo_gdb_script_anchor[];
+__attribute__((used)) static const char *const gdb_script_keep = ringo_gdb_script_anchor;
+
 static void schedule(struct m *mp);
 static void main_exit_locked(void);
 static bool stopm(struct m *mp);

@@ -34,11 +34,11 @@ LIB_PACKAGES=(
 # real clients that drive the examples (curl and ab from apache2-utils for
 # http_hello, redis-cli and redis-benchmark from redis-tools for
 # kv_server), util-linux (setarch -R, for TSan where
-# vm.mmap_rnd_bits > 28) and linux-perf (test_usdt attaches to the USDT
-# probes).
+# vm.mmap_rnd_bits > 28), linux-perf (test_usdt attaches to the USDT
+# probes) and gdb (test_gdb drives scripts/ringo-gdb.py).
 TEST_PACKAGES=(
 	libcmocka-dev clang clang-format
-	curl apache2-utils redis-tools util-linux linux-perf
+	curl apache2-utils redis-tools util-linux linux-perf gdb
 )
 # The benchmarks: Go (the twins in bench/go/), wrk (the http benchmark's
 # load), redis-tools (redis-benchmark, the kv benchmark's load),

@@ -488,7 +488,7 @@ static void assert_uninstalled(const char *root)
 {
 	static const char *const files[] = {
 		"include/ringo.h", "lib/libringo.a",	     "lib/libringo.so.0",
-		"lib/libringo.so", "lib/pkgconfig/ringo.pc",
+		"lib/libringo.so", "lib/pkgconfig/ringo.pc", "share/ringo/ringo-gdb.py",
 	};
 	char path[PATH_MAX * 2];
 	struct stat st;
@@ -513,6 +513,13 @@ static void test_installed_files(void **state)
 	assert_non_null(pc);
 	str_fmt(want, sizeof(want), "prefix=%s\n", prefix);
 	assert_has(pc, want);
+	free(pc);
+
+	/* The gdb script, which the library also carries. */
+	str_fmt(pc_path, sizeof(pc_path), "%s/share/ringo/ringo-gdb.py", prefix);
+	pc = read_file(pc_path);
+	assert_non_null(pc);
+	assert_has(pc, "class InfoGoroutines");
 	free(pc);
 
 	{
