@@ -20,7 +20,8 @@
  *
  * The probes, by mechanism (goids are uint64_t, P and M ids int):
  *   goroutines   go_create(goid, fn, creator goid)   rg_go
- *                go_start(goid, p)                   a P switches to it
+ *                go_start(goid, p)                   a P switches to it, or it takes an
+ *                                                    idle P back from a system call
  *                go_park(goid, reason)               gopark; reason: a C string
  *                go_ready(goid, p)                   goready, on the waker's thread;
  *                                                    p -1: to the global queue

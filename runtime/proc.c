@@ -925,11 +925,13 @@ static void exitsyscall_slow(struct m *mp, struct p *oldp)
 	if (pp)
 		pollm_release(pp);
 	unlockr(&sched.lock, LR_SCHED);
+	gp = load_relaxed(&mp->curg);
 	if (pp) {
 		acquirep(mp, pp);
+		/* It runs on an idle P now: a start, for the trace. */
+		rg_probe(go_start, gp->goid, pp->id);
 		return;
 	}
-	gp = load_relaxed(&mp->curg);
 	mp->after = (struct after){ AFTER_YIELD_GLOBAL, gp, NULL, NULL };
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
