@@ -259,6 +259,21 @@ int rg_metrics_write(int fd);
 int rg_trace_start(const char *path);
 int rg_trace_stop(void);
 
+/*
+ * rg_dump - every goroutine to fd, as Go prints them on SIGQUIT: its id,
+ * its state or wait reason, its stack (function+offset and file:line,
+ * where the debug information has them; through elfutils' libdw when
+ * libdw.so.1 is installed, else the names the dynamic symbol tables give
+ * and module+offset for the rest), and where it was created.  The calling
+ * goroutine comes first; one running on another thread is named with its
+ * thread, without a stack.  0, -EBADF, -ESRCH (no runtime runs), -ENOMEM
+ * or write(2)'s -errno.  Blocks its thread while it writes.  (any)
+ *
+ * SIGQUIT does the same to stderr and exits with status 2, as Go does,
+ * unless RINGO_DEBUG=sigquit=0 leaves SIGQUIT to the program.
+ */
+int rg_dump(int fd);
+
 /* ===================================================================== */
 /* Goroutines                                                            */
 /* ===================================================================== */

@@ -36,6 +36,10 @@
  *                                           COOP_TASKRUN: completions interrupt
  *                                           the submitting thread
  *                                           (kernel_iface/netpoll_iouring.c)
+ *                           sigquit=0       leave SIGQUIT to the program (by
+ *                                           default it dumps every goroutine
+ *                                           to stderr and exits 2, as Go;
+ *                                           runtime/dump.c)
  *                           trace=PATH      record an execution trace from the
  *                                           start to the end of rg_main and
  *                                           write it to PATH (Chrome's JSON
@@ -155,6 +159,11 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 10 && !memcmp(opt, "maxthreads", 10)) {
 		if (parse_int(val, vlen, 2, 1000000, &v)) {
 			env->maxthreads = (int)v;
+			return;
+		}
+	} else if (klen == 7 && !memcmp(opt, "sigquit", 7)) {
+		if (parse_int(val, vlen, 0, 1, &v)) {
+			env->sigquit_off = !v;
 			return;
 		}
 	} else if (klen == 5 && !memcmp(opt, "trace", 5)) {

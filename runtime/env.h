@@ -20,6 +20,7 @@ struct rg_env {
 	int64_t preemptslice_us; /* 0: not set */
 	bool asyncpreemptoff;
 	bool blockedretakeoff;
+	bool sigquit_off; /* sigquit=0: SIGQUIT is the program's */
 	bool iouringcoop_off;
 	int stealpolicy;	   /* 0: not set, else enum steal_policy + 1 */
 	int ppin;		   /* 0: not set, 1: off, 2: on */

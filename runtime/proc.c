@@ -811,6 +811,7 @@ int rg_go(void (*fn)(void *), void *arg)
 	}
 	newg->fn = fn;
 	newg->arg = arg;
+	WRITE_ONCE(newg->gopc, (uintptr_t)__builtin_return_address(0));
 	WRITE_ONCE(newg->goid, goid_next(pp));
 	store_relaxed(&newg->status, G_RUNNABLE);
 	rg_probe(go_create, newg->goid, newg->fn, gp->goid);
@@ -2048,6 +2049,8 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 	if (r)
 		throw("cannot start sysmon: %s", strerror(-r));
 	trace_main_start(env.trace[0] ? env.trace : NULL);
+	if (!env.sigquit_off && signal_sigquit_init() < 0)
+		fprintf(stderr, "ringo: cannot install the SIGQUIT handler; no goroutine dumps\n");
 	schedule(m0);
 	teardown(m0);
 	store_release(&runtime_state, 0);

@@ -182,9 +182,12 @@ struct g {
 	uint64_t goid;		 /* set at creation by the creating M (READ_ONCE) */
 	void (*fn)(void *);	 /* entry and argument, set at creation */
 	void *arg;
-	struct g *schedlink;  /* free list link; owned by the list */
-	struct g *gfreebatch; /* global free list: next chain; gflock */
-} cacheline_aligned;	      /* two Gs never share a cache line */
+	struct g *schedlink; /* free list link; owned by the list */
+	union {
+		struct g *gfreebatch; /* G_DEAD on the global free list: next chain; gflock */
+		uintptr_t gopc;	      /* live: where rg_go was called (dumps); READ_ONCE */
+	};
+} cacheline_aligned; /* two Gs never share a cache line */
 
 _Static_assert(sizeof(struct g) == CACHELINE, "struct g must fit one cache line");
 

@@ -23,6 +23,7 @@
 
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
+#include "runtime/sysmon.h"
 
 #define ALTSTACK_SIZE (64 * 1024)
 
@@ -164,10 +165,37 @@ err_restore:
 	return r;
 }
 
+/* SIGQUIT: sysmon dumps every goroutine and exits (runtime/dump.c). */
+static struct sigaction old_quit;
+static bool quit_installed;
+
+static void quit_handler(int sig)
+{
+	(void)sig;
+	sysmon_dump_request();
+}
+
+int signal_sigquit_init(void)
+{
+	struct sigaction sa;
+	int r;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = quit_handler;
+	sa.sa_flags = SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	r = ki_sigaction(SIGQUIT, &sa, &old_quit);
+	quit_installed = r == 0;
+	return r;
+}
+
 void signal_fini(void)
 {
 	size_t i;
 
+	if (quit_installed)
+		ki_sigaction(SIGQUIT, &old_quit, NULL);
+	quit_installed = false;
 	for (i = 0; i < ARRAY_SIZE(fault_signals); i++)
 		ki_sigaction(fault_signals[i], &old_actions[i], NULL);
 }

@@ -31,6 +31,9 @@ struct m_signal {
 
 /* Install the process-wide handlers (rg_main start-up); 0 or -errno. */
 int signal_init(void);
+/* Dump every goroutine on SIGQUIT and exit 2 (RINGO_DEBUG=sigquit=0 not
+ * set); signal_fini restores the program's.  0 or -errno. */
+int signal_sigquit_init(void);
 /* Restore the handlers found by signal_init. */
 void signal_fini(void);
 /* Per-M set-up on the M's own thread: the alternate signal stack, SIGPIPE

@@ -48,6 +48,7 @@
 #include "runtime/probes.h"
 #include "runtime/runtime.h"
 #include "runtime/sysmon.h"
+#include "runtime/dump.h"
 #include "runtime/time.h"
 
 #define SYSMON_MIN_NS	  20000LL
@@ -70,6 +71,7 @@ static struct {
 	_Atomic pid_t tid;
 	_Atomic uint32_t kicked;  /* sysmon_kick asked for a round now */
 	_Atomic int64_t delay_ns; /* the current sleep, read by sysmon_kick */
+	_Atomic uint32_t dump;	  /* SIGQUIT came: dump and exit (sysmon_dump_request) */
 } sm;
 
 /* Ps retaken from Ms in system calls since rg_main; sysmon alone writes it. */
@@ -330,6 +332,24 @@ static bool sysmon_sleep(int64_t delay_ns, int64_t trace_ns, bool *kicked)
 	return !atomic_load(&sm.stopping);
 }
 
+void sysmon_dump_request(void)
+{
+	atomic_store(&sm.dump, 1);
+	sysmon_wake();
+	sysmon_kick();
+}
+
+/* SIGQUIT, as Go: every goroutine to stderr, exit status 2.  sysmon does
+ * it because a signal handler cannot (runtime/dump.c allocates). */
+static _Noreturn void sysmon_sigquit(void)
+{
+	static const char head[] = "SIGQUIT: quit\n\n";
+
+	ki_write(2, head, sizeof(head) - 1);
+	dump_goroutines(2);
+	ki_exit(2);
+}
+
 void sysmon_kick(void)
 {
 	if (load_relaxed(&sm.delay_ns) > SYSMON_KICK_NS && !atomic_exchange(&sm.kicked, 1))
@@ -364,6 +384,8 @@ static void *sysmon_main(void *arg)
 
 		if (!sysmon_sleep(delay, trace, &kicked))
 			break;
+		if (unlikely(atomic_exchange(&sm.dump, 0)))
+			sysmon_sigquit();
 		kicked |= atomic_exchange(&sm.kicked, 0);
 		now = ki_nanotime();
 		mreap();

@@ -43,6 +43,9 @@ void sysmon_wake(void);
 /* Work waits behind a system call: have sysmon look now if it sleeps
  * long (and poll fast for a while).  Any thread. */
 void sysmon_kick(void);
+/* Have sysmon dump every goroutine to stderr and exit 2 (SIGQUIT).
+ * Async-signal-safe. */
+void sysmon_dump_request(void);
 /* Ps it took from Ms in system calls since rg_main.  (any) */
 uint64_t sysmon_retakes(void);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernel_iface/kernel.h"
+#include "runtime/dump.h"
 #include "runtime/runtime.h"
 
 /* A small buffered writer over fd 2. */
@@ -63,9 +64,11 @@ _Noreturn void throw(const char *fmt, ...)
 	if (n > 0)
 		o.len += (size_t)n < sizeof(o.buf) - o.len - 64 ? (size_t)n :
 								  sizeof(o.buf) - o.len - 65;
-	if (gp)
+	if (gp) {
 		out_printf(&o, "\n\ngoroutine %llu [running]:\n", (unsigned long long)gp->goid);
-	else if (mp)
+		out_flush(&o);
+		dump_stack_here(2); /* from the caller of throw */
+	} else if (mp)
 		out_printf(&o, "\n\n[on the scheduler stack of M%ld]\n", (long)mp->id);
 	else
 		out_printf(&o, "\n\n[on thread %d, which is not running a goroutine]\n",
@@ -86,23 +89,11 @@ static const char *g_state_name(struct g *gp, uint32_t st)
 _Noreturn void fatal_deadlock(void)
 {
 	struct out o = { .len = 0 };
-	struct gslab *slab;
-	struct g *gp;
 
-	out_printf(&o, "fatal error: all goroutines are asleep - deadlock!\n");
-	lockr(&sched.allglock, LR_ALLG);
-	for_each_g(slab, gp)
-	{
-		uint32_t st = load_relaxed(&gp->status);
-
-		if (st == G_DEAD || st == G_IDLE)
-			continue;
-		out_printf(&o, "\ngoroutine %llu [%s]:\n", (unsigned long long)READ_ONCE(gp->goid),
-			   g_state_name(gp, st));
-	}
-	unlockr(&sched.allglock, LR_ALLG);
-	out_printf(&o, "\n");
+	/* Every goroutine with its stack and creator (runtime/dump.c). */
+	out_printf(&o, "fatal error: all goroutines are asleep - deadlock!\n\n");
 	out_flush(&o);
+	dump_goroutines_locked(2);
 	ki_exit(2);
 }
 

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/symtab.h - code addresses to names (runtime/symtab.c).
+ */
+#ifndef RINGO_RUNTIME_SYMTAB_H
+#define RINGO_RUNTIME_SYMTAB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Read the process's modules for the describes that follow, and forget
+ * them.  Any thread, not in a signal handler. */
+void symtab_open(void);
+void symtab_close(void);
+/* "function+offset file:line" for pc (call: pc is a return address, and
+ * the line is the call's), as much of it as is known, into buf[len]. */
+void symtab_describe(uintptr_t pc, bool call, char *buf, size_t len);
+
+#endif /* RINGO_RUNTIME_SYMTAB_H */
