@@ -22,11 +22,12 @@ set -euo pipefail
 # moved to its own section with objcopy), pkg-config (ringo.pc, and the
 # checks of an installed copy), liburing (the io_uring netpoller), libnuma
 # (NUMA topology and node-local memory), systemtap-sdt-dev (<sys/sdt.h>,
-# the USDT probes), python3 and kconfiglib (the Kconfig configuration and
-# its generated header).
+# the USDT probes), libdw-dev (the header of elfutils' libdwfl, which
+# goroutine dumps load with dlopen to name functions and lines), python3
+# and kconfiglib (the Kconfig configuration and its generated header).
 LIB_PACKAGES=(
 	build-essential make gcc binutils pkg-config
-	liburing-dev libnuma-dev systemtap-sdt-dev
+	liburing-dev libnuma-dev systemtap-sdt-dev libdw-dev
 	python3 python3-kconfiglib
 )
 # The tests and checks: cmocka (every tests/test_*.c), clang (the second

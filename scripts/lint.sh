@@ -10,6 +10,8 @@
 #   - only kernel_iface/ includes <liburing.h> or <linux/...> or calls
 #     syscall();
 #   - only numa/ includes <numa.h>;
+#   - only runtime/symtab.c includes <elfutils/...> (libdw, loaded with
+#     dlopen there);
 #   - runtime/*.c allocate only through runtime.h's wrappers (rt_malloc...),
 #     which mark the call in progress for the SIGURG handler.
 # Lines that are comments do not count.  Each broken rule is printed with
@@ -56,6 +58,10 @@ report "runtime/ allocates through rt_malloc and friends (runtime/runtime.h):" "
 bad=$(grep -nHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<numa\.h>' \
 	"${files[@]}" /dev/null | grep -v '^numa/')
 report "only numa/ may include <numa.h>:" "$bad"
+
+bad=$(grep -nHE '^[[:space:]]*#[[:space:]]*include[[:space:]]*<elfutils/' \
+	"${files[@]}" /dev/null | grep -v '^runtime/symtab\.c:')
+report "only runtime/symtab.c may include <elfutils/...>:" "$bad"
 
 if ((status == 0)); then
 	echo "lint: OK"
