@@ -197,8 +197,14 @@ static void test_steal_policies(void **state)
 	(void)state;
 	run_steal("flat", &steals, &avoidable);
 	run_steal("distance", &steals, &avoidable);
-	run_steal("node", &steals, &avoidable);
-	/* The thieves of node 1 live on steals from node 0, and P1 on P0. */
+	/* The thieves of node 1 live on steals from node 0, and P1 on P0:
+	 * unless the other Ms got no CPU while P0 ran everything (a loaded
+	 * machine, a sanitizer build), which another run rules out. */
+	for (int tries = 0; tries < 3; tries++) {
+		run_steal("node", &steals, &avoidable);
+		if (steals > 0)
+			break;
+	}
 	assert_true(steals > 0);
 	/* Same node first: a remote steal while the node had work is a race
 	 * (the work arrived after the thief looked). */
