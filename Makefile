@@ -328,7 +328,7 @@ tests: all $(TEST_BINS) $(EXAMPLE_BINS)
 # make test runs up to three passes, then one line that adds them up
 # (tests/run.sh --total):
 #   - every test (or those of TESTS);
-#   - the I/O tests, and the metrics and trace tests, which see the poller
+#   - the I/O tests, and the metrics, trace and dump tests, which see the poller
 #     (NETPOLL_TESTS), again on the epoll backend;
 #   - the tests whose checks exist only in debug builds (DEBUG_TESTS) again,
 #     built in $(DEBUG_BUILD) with .config plus DEBUG_CONFIG (the user's
@@ -336,7 +336,7 @@ tests: all $(TEST_BINS) $(EXAMPLE_BINS)
 #     already (RG_SAN_BUILD), as has a .config with CONFIG_DEBUG_CHECKS=y:
 #     no debug pass there.
 NETPOLL_TESTS := test_io_net test_io_deadline test_io_cancel test_io_file test_io_poller \
-	test_io_backend test_io_errno test_time test_lockthread test_metrics test_trace
+	test_io_backend test_io_errno test_time test_lockthread test_metrics test_trace test_dump
 DEBUG_TESTS := test_lockrank
 DEBUG_CONFIG := CONFIG_DEBUG_CHECKS=y
 DEBUG_BUILD := $(BUILD)/debug
