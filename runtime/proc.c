@@ -603,8 +603,6 @@ static void gleave(struct m *mp, struct g *gp)
 		execute(mp, gp, next, inherit);
 		return;
 	}
-	if (unlikely(mp->lockedg))
-		noteclear(&mp->park); /* before anyone can hand the G back */
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
 }
@@ -673,8 +671,6 @@ void rg_yield(void)
 	poll_local_maybe(mp, mp->p);
 	if (unlikely(load_relaxed(&sched.nlocked))) {
 		/* The slow path: see "Locked goroutines". */
-		if (mp->lockedg)
-			noteclear(&mp->park);
 		mp->after = (struct after){ AFTER_YIELD, gp, NULL, NULL };
 		store_relaxed(&mp->curg, NULL);
 		gogo(mp, gp, &mp->g0);
@@ -722,8 +718,6 @@ void gopreempt(void)
 			return;
 		}
 	}
-	if (mp->lockedg)
-		noteclear(&mp->park); /* as gleave: before anyone hands gp back */
 	store_relaxed(&mp->curg, NULL);
 	gogo(mp, gp, &mp->g0);
 }
@@ -1118,6 +1112,33 @@ static void newm(struct p *pp, bool spinning, int64_t id)
 }
 
 /* Park mp until startm hands it a P (true) or the runtime stops (false). */
+/*
+ * Sleep on mp->park until a P is handed over (mp->nextp, taken and
+ * returned) or the runtime stops (NULL).  sched.lock held; released while
+ * asleep.  Every hand-over sets nextp under sched.lock before its
+ * notewakeup, but the notewakeup may come late: startlockedm's finds a
+ * locked M that saw nextp without sleeping and has gone back to sleep
+ * since.  So a wake-up alone means nothing: the loop looks at nextp.
+ */
+static struct p *park_for_nextp(struct m *mp)
+{
+	struct p *pp;
+
+	assert_lock_held(&sched.lock);
+	while (!(pp = mp->nextp) && !sched.stopping) {
+		noteclear(&mp->park);
+		/* Debug builds wake every 8th sleep at once, as a late
+		 * notewakeup would: the loop must take it in its stride. */
+		if (RG_DEBUG && (++mp->debug_parks & 7) == 0)
+			notewakeup(&mp->park);
+		unlockr(&sched.lock, LR_SCHED);
+		notesleep(&mp->park);
+		lockr(&sched.lock, LR_SCHED);
+	}
+	mp->nextp = NULL;
+	return pp;
+}
+
 static bool stopm(struct m *mp)
 {
 	struct p *pp;
@@ -1137,16 +1158,11 @@ static bool stopm(struct m *mp)
 		acquirep(mp, pp);
 		return true;
 	}
-	noteclear(&mp->park);
 	mput(mp);
 	checkdead();
-	unlockr(&sched.lock, LR_SCHED);
 	rg_probe(m_park, mp->id);
-	notesleep(&mp->park);
+	pp = park_for_nextp(mp);
 	rg_probe(m_wake, mp->id);
-	lockr(&sched.lock, LR_SCHED);
-	pp = mp->nextp;
-	mp->nextp = NULL;
 	unlockr(&sched.lock, LR_SCHED);
 	if (!pp)
 		return false;
@@ -1182,7 +1198,7 @@ static void startm(struct p *pp, bool spinning)
 	}
 	nmp = mget_near(pp);
 	if (!nmp) {
-		if (sched.mcount >= sched.maxmcount) {
+		if (sched.mcount - sched.nmretiring >= sched.maxmcount) {
 			unlockr(&sched.lock, LR_SCHED);
 			throw("thread exhaustion: the program needs more than %d threads "
 			      "(goroutines blocked in system calls; rg_config.max_threads, "
@@ -1651,29 +1667,22 @@ top:
 static bool stoplockedm(struct m *mp)
 {
 	struct p *pp = releasep(mp), *np;
-	bool sleep;
 
-	/* mp->park was cleared when the goroutine left (gleave).  Counted
-	 * idle (checkdead) until startlockedm or main_exit wakes it; once the
-	 * runtime stops nobody will: then it does not sleep. */
+	/* Counted idle (checkdead) until startlockedm hands it a P or the
+	 * runtime stops (main_exit); park_for_nextp does not sleep then. */
 	lockr(&sched.lock, LR_SCHED);
-	np = mp->nextp;
-	sleep = !np && !sched.stopping;
-	if (sleep) {
+	if (!mp->nextp && !sched.stopping) {
 		mp->lockedwait = true;
 		sched.nmidlelocked++;
 	}
 	unlockr(&sched.lock, LR_SCHED);
 	handoffp(pp);
-	if (sleep)
-		notesleep(&mp->park);
 	lockr(&sched.lock, LR_SCHED);
+	np = park_for_nextp(mp);
 	if (mp->lockedwait) { /* woken by main_exit */
 		mp->lockedwait = false;
 		sched.nmidlelocked--;
 	}
-	np = mp->nextp;
-	mp->nextp = NULL;
 	unlockr(&sched.lock, LR_SCHED);
 	if (!np)
 		return false;
@@ -1707,9 +1716,17 @@ static void startlockedm(struct m *mp, struct g *gp)
  */
 static void retirem(struct m *mp)
 {
+	struct p *pp = releasep(mp);
 	struct m **link;
 
-	handoffp(releasep(mp));
+	/* The M that handoffp may start replaces this one: the thread limit
+	 * must not count both.  Without this, on a loaded CPU, a chain of
+	 * goroutines exiting locked each started an M before the previous
+	 * retiring one got the CPU back, until "thread exhaustion". */
+	lockr(&sched.lock, LR_SCHED);
+	sched.nmretiring++;
+	unlockr(&sched.lock, LR_SCHED);
+	handoffp(pp);
 	lockr(&sched.lock, LR_SCHED);
 	/* newm publishes a new M after its thread started: wait for that. */
 	for (;;) {
@@ -1723,6 +1740,7 @@ static void retirem(struct m *mp)
 	}
 	*link = mp->alllink;
 	sched.mcount--;
+	sched.nmretiring--;
 	mp->alllink = sched.mdead;
 	WRITE_ONCE(sched.mdead, mp); /* sysmon peeks without the lock */
 	/* It may have been the last M running. */
@@ -1791,6 +1809,8 @@ static void schedule(struct m *mp)
 static void checkdead(void)
 {
 	int32_t run = sched.mcount - sched.nmidle - sched.nmidlelocked, n = 0;
+	struct gslab *slab;
+	struct g *gp;
 	pid_t *tids;
 	struct m *mp;
 	int others;
@@ -1831,6 +1851,20 @@ static void checkdead(void)
 	rt_free(tids);
 	if (others < 0 || others > SAN_RUNTIME_THREADS)
 		return;
+	/* A runnable goroutine that no M will run is the runtime's fault, not
+	 * the program's (Go's "checkdead: runnable g"): say which. */
+	lockr(&sched.allglock, LR_ALLG);
+	for_each_g(slab, gp)
+	{
+		uint32_t st = load_relaxed(&gp->status);
+
+		if (st == G_RUNNABLE || st == G_RUNNING)
+			throw("checkdead: goroutine %llu is %s but no M runs (threads=%d "
+			      "idle=%d idlelocked=%d)",
+			      (unsigned long long)gp->goid, st == G_RUNNING ? "running" : "runnable",
+			      sched.mcount, sched.nmidle, sched.nmidlelocked);
+	}
+	unlockr(&sched.allglock, LR_ALLG);
 	fatal_deadlock();
 }
 

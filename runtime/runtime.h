@@ -284,6 +284,7 @@ struct m {
 	bool retired;		/* its locked G exited: runs nothing more; this M only */
 	bool spinning;		/* looking for work; this M only (see nmspinning) */
 	struct note park;	/* stopm sleeps here */
+	uint32_t debug_parks;	/* sleeps on park, for park_for_nextp's check; sched.lock */
 	struct m *schedlink;	/* sched.midle list; sched.lock */
 	struct m *alllink;	/* allm list; written under sched.lock before publish */
 	int64_t id;
@@ -346,6 +347,9 @@ struct sched {
 	int32_t nmidle;
 	int32_t mcount;	   /* Ms created; sched.lock */
 	int32_t maxmcount; /* limit on mcount (fatal beyond); fixed while running */
+	/* Ms in retirem that still count in mcount: they hand their P off
+	 * before they leave, and the limit does not count them; sched.lock. */
+	int32_t nmretiring;
 	int64_t mnext;	   /* next M id; sched.lock */
 	struct m *allm;	   /* every M; sched.lock for writers, stable while running */
 	struct p *pidle;
