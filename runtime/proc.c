@@ -1861,8 +1861,9 @@ static void checkdead(void)
 		if (st == G_RUNNABLE || st == G_RUNNING)
 			throw("checkdead: goroutine %llu is %s but no M runs (threads=%d "
 			      "idle=%d idlelocked=%d)",
-			      (unsigned long long)gp->goid, st == G_RUNNING ? "running" : "runnable",
-			      sched.mcount, sched.nmidle, sched.nmidlelocked);
+			      (unsigned long long)gp->goid,
+			      st == G_RUNNING ? "running" : "runnable", sched.mcount, sched.nmidle,
+			      sched.nmidlelocked);
 	}
 	unlockr(&sched.allglock, LR_ALLG);
 	fatal_deadlock();

@@ -350,8 +350,8 @@ struct sched {
 	/* Ms in retirem that still count in mcount: they hand their P off
 	 * before they leave, and the limit does not count them; sched.lock. */
 	int32_t nmretiring;
-	int64_t mnext;	   /* next M id; sched.lock */
-	struct m *allm;	   /* every M; sched.lock for writers, stable while running */
+	int64_t mnext;	/* next M id; sched.lock */
+	struct m *allm; /* every M; sched.lock for writers, stable while running */
 	struct p *pidle;
 	/* Stop-the-world and shutdown; see NEED_G0_*. */
 	int32_t stopwait;     /* Ps still to stop; sched.lock */
