@@ -13,8 +13,15 @@
  * stops after DUMP_MAX_FRAMES: a frame of code built without frame
  * pointers ends it, or skips to wherever that code left rbp.  The
  * goroutine that dumps is walked from its own frame.  A goroutine running
- * on another M is named with its M, without a stack: its frames change
- * under the walk.  Names come from runtime/symtab.c.
+ * on another M is walked on that M: the dump asks through mp->capture and
+ * SIGURG, and the M's handler (runtime/preempt.c) walks from the
+ * interrupted registers, within the goroutine's stack, and answers; the
+ * dump waits up to CAPTURE_WAIT_NS for it, and names the goroutine with its
+ * M alone when the answer does not come (a thread with SIGURG blocked;
+ * always under ThreadSanitizer, which delivers the signal late).  The
+ * signal's side effects are preemption's (runtime/preempt.c).  A waiting
+ * goroutine's wait is timed from the park, by sysmon's clock.  Names come
+ * from runtime/symtab.c.
  *
  * A dump reads goroutines that others may change meanwhile (one that
  * parks or runs on): it takes allglock to walk the G slabs, reads each
@@ -28,14 +35,18 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <ucontext.h>
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/dump.h"
+#include "runtime/preempt.h"
+#include "runtime/san.h"
 #include "runtime/runtime.h"
 #include "runtime/symtab.h"
 
-#define DUMP_MAX_FRAMES 64
+/* How long a dump waits for an M's handler to walk its goroutine. */
+#define CAPTURE_WAIT_NS (200 * 1000000LL)
 
 struct dout {
 	int fd;
@@ -82,8 +93,10 @@ struct gsnap {
 	uint32_t status;
 	const char *reason;
 	uintptr_t gopc;
-	int64_t mid; /* running on this M (-1: none known) */
+	int64_t waitsince; /* sysmon_clock when it parked (0: unknown) */
+	int64_t mid;	   /* running on this M (-1: none known) */
 	pid_t tid;
+	bool captured; /* its M's handler walked it (running goroutines) */
 	int nframes;
 	uintptr_t pcs[DUMP_MAX_FRAMES];
 };
@@ -127,6 +140,95 @@ __attribute__((no_sanitize("address", "thread"))) static int walk_saved(uintptr_
 	return walk(pcs, f[7], f[6], lo, hi);
 }
 
+/* The capture states (struct m_capture), with the one only the handler
+ * sets while it walks. */
+enum { CAPTURE_WALKING = CAPTURE_DONE + 1 };
+
+__attribute__((no_sanitize("address", "thread", "undefined"))) bool
+dump_capture_signal(struct m *mp, const void *ucv)
+{
+	const ucontext_t *uc = ucv;
+	struct m_capture *c = &mp->capture;
+	uint32_t asked = CAPTURE_ASKED;
+	struct g *gp = c->gp;
+	struct gext *x;
+	uintptr_t sp;
+
+	if (load_relaxed(&c->state) != CAPTURE_ASKED ||
+	    !atomic_compare_exchange_strong(&c->state, &asked, CAPTURE_WALKING))
+		return false;
+	c->n = 0;
+	x = load_relaxed(&mp->curg) == gp ? READ_ONCE(gp->ext) : NULL;
+	sp = (uintptr_t)uc->uc_mcontext.gregs[REG_RSP];
+	/* On gp's stack (not on g0's, in the scheduler): walk from the
+	 * interrupted instruction. */
+	if (x && sp >= (uintptr_t)x->stack->lo && sp + 8 <= (uintptr_t)x->hi) {
+		c->sp_word = *(const uintptr_t *)sp;
+		c->n = walk(c->pcs, (uintptr_t)uc->uc_mcontext.gregs[REG_RIP],
+			    (uintptr_t)uc->uc_mcontext.gregs[REG_RBP], sp, (uintptr_t)x->hi);
+	}
+	atomic_store(&c->state, CAPTURE_DONE);
+	ki_futex_wake((const uint32_t *)&c->state, 1);
+	return true;
+}
+
+/*
+ * A walk that starts at an interrupted instruction misses a caller when
+ * that instruction's function has not pushed a frame: a leaf that needs
+ * no stack (gcc builds those without a frame even with
+ * -fno-omit-frame-pointer), or a function stopped on its first
+ * instruction.  Its caller's return address is then the word at the
+ * stack pointer: put it second.  Functions are recognised by their first
+ * bytes: [endbr64] push %rbp; mov %rsp,%rbp.
+ */
+static int leaf_fixup(uintptr_t *pcs, int n, uintptr_t sp_word)
+{
+	uintptr_t start = symtab_func_start(pcs[0]);
+	const uint8_t *code = (const uint8_t *)start;
+	size_t at;
+
+	if (!start || n < 1 || n >= DUMP_MAX_FRAMES || !symtab_func_start(sp_word - 1))
+		return n;
+	at = code[0] == 0xf3 && code[1] == 0x0f && code[2] == 0x1e && code[3] == 0xfa ? 4 : 0;
+	if (code[at] == 0x55 && pcs[0] > start + at)
+		return n; /* the frame is pushed: the chain has the caller */
+	memmove(pcs + 2, pcs + 1, (size_t)(n - 1) * sizeof(*pcs));
+	pcs[1] = sp_word;
+	return n + 1;
+}
+
+/* Ask mp's handler for the frames of gp, which it runs; how many it got
+ * (0: none, gp moved on or the signal did not come in time).  sched.lock
+ * held: mp stays in allm, and no other dump asks. */
+static int capture(struct m *mp, struct g *gp, uintptr_t *pcs)
+{
+	struct m_capture *c = &mp->capture;
+	int64_t deadline = ki_nanotime() + CAPTURE_WAIT_NS;
+	uint32_t st, asked = CAPTURE_ASKED;
+	int n = 0;
+
+	/* ThreadSanitizer delivers the signal late, on a copy of the
+	 * context: no walk there. */
+	if (RG_TSAN || mp == getm())
+		return 0;
+	c->gp = gp;
+	atomic_store(&c->state, CAPTURE_ASKED);
+	preempt_signal(mp);
+	while ((st = atomic_load(&c->state)) != CAPTURE_DONE) {
+		int64_t left = deadline - ki_nanotime();
+
+		if (left <= 0 && st == CAPTURE_ASKED &&
+		    atomic_compare_exchange_strong(&c->state, &asked, CAPTURE_IDLE))
+			return 0; /* the handler will find nothing asked */
+		/* Walking: the handler is about to finish. */
+		ki_futex_wait((const uint32_t *)&c->state, st, left > 0 ? left : 1000000);
+	}
+	n = c->n;
+	memcpy(pcs, c->pcs, (size_t)n * sizeof(*pcs));
+	atomic_store(&c->state, CAPTURE_IDLE);
+	return n ? leaf_fixup(pcs, n, c->sp_word) : 0;
+}
+
 /* The M running gp, or NULL.  sched.lock held. */
 static struct m *running_on(struct g *gp)
 {
@@ -147,7 +249,9 @@ static void snap(struct gsnap *s, struct g *gp, struct g *self, const uintptr_t 
 	s->status = load_relaxed(&gp->status);
 	s->reason = s->status == G_WAITING && x ? READ_ONCE(x->waitreason) : NULL;
 	s->gopc = READ_ONCE(gp->gopc);
+	s->waitsince = s->status == G_WAITING && x ? READ_ONCE(x->waitsince) : 0;
 	s->mid = -1;
+	s->captured = false;
 	s->nframes = 0;
 	if (gp == self) {
 		s->nframes = walk(s->pcs, selfframe[1], selfframe[0], (uintptr_t)x->stack->lo,
@@ -157,6 +261,8 @@ static void snap(struct gsnap *s, struct g *gp, struct g *self, const uintptr_t 
 		if (mp) {
 			s->mid = mp->id;
 			s->tid = mp->tid;
+			s->nframes = capture(mp, gp, s->pcs);
+			s->captured = s->nframes > 0;
 		}
 	} else if (x) {
 		s->nframes = walk_saved(s->pcs, READ_ONCE(gp->ctx.sp), (uintptr_t)x->stack->lo,
@@ -166,14 +272,22 @@ static void snap(struct gsnap *s, struct g *gp, struct g *self, const uintptr_t 
 
 static void print(struct dout *o, const struct gsnap *s)
 {
-	char name[512];
+	int64_t waited = s->waitsince ? (ki_nanotime() - s->waitsince) / 1000000000 : 0;
+	char name[512], since[32] = "";
 	int i;
 
-	dprint(o, "goroutine %" PRIu64 " [%s]:\n", s->goid,
+	/* As Go: the wait from a minute on; seconds below that, which Go
+	 * does not show. */
+	if (waited >= 60)
+		snprintf(since, sizeof(since), ", %" PRId64 " minutes", waited / 60);
+	else if (waited >= 1)
+		snprintf(since, sizeof(since), ", %" PRId64 " seconds", waited);
+	dprint(o, "goroutine %" PRIu64 " [%s%s]:\n", s->goid,
 	       s->reason	       ? s->reason :
 	       s->status == G_RUNNABLE ? "runnable" :
 	       s->status == G_RUNNING  ? "running" :
-					 "waiting");
+					 "waiting",
+	       since);
 	for (i = 0; i < s->nframes; i++) {
 		symtab_describe(s->pcs[i], true, name, sizeof(name));
 		dprint(o, "%s\n", name);
@@ -181,8 +295,8 @@ static void print(struct dout *o, const struct gsnap *s)
 	if (s->nframes == DUMP_MAX_FRAMES)
 		dprint(o, "...additional frames elided...\n");
 	if (s->status == G_RUNNING && s->mid >= 0 && !s->nframes)
-		dprint(o, "(running on M%" PRId64 ", thread %d: its stack is not walked)\n", s->mid,
-		       (int)s->tid);
+		dprint(o, "(running on M%" PRId64 ", thread %d: its stack could not be taken)\n",
+		       s->mid, (int)s->tid);
 	if (s->gopc) {
 		symtab_describe(s->gopc, true, name, sizeof(name));
 		dprint(o, "created by %s\n", name);

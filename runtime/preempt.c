@@ -67,6 +67,10 @@
  * would fail them with EINTR: annotate those with rg_blocking.  Off under
  * ThreadSanitizer and with RINGO_DEBUG=blockedretakeoff=1.
  *
+ * Goroutine dumps use the same signal to walk the goroutine an M runs
+ * (runtime/dump.c): the handler answers mp->capture first, then goes on as
+ * above.
+ *
  * Side effects a program can see, as with Go: SIGURG is handled with
  * SA_RESTART, so most interrupted system calls are restarted, but those the
  * kernel never restarts (nanosleep, poll, select, epoll_wait...) may fail
@@ -238,6 +242,7 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
 	ucontext_t *uc = ucv;
 	greg_t *gr = uc->uc_mcontext.gregs;
 	uint64_t *sp;
+	bool asked = mp && dump_capture_signal(mp, uc);
 
 	if (mp && sched.blocked_retake && atomic_exchange(&mp->retake_req, 0)) {
 		if (retake_safe(mp, uc)) {
@@ -249,6 +254,8 @@ preempt_handler(int sig, siginfo_t *si, void *ucv)
 	/* Ours only if sysmon sent it: with asynchronous preemption off
 	 * (asyncpreemptoff, TSan) a request is for the cooperative check. */
 	if (!mp || !sched.async_preempt || !atomic_exchange(&mp->preempt_req, 0)) {
+		if (asked)
+			return;
 		/* Not ours: the program's own SIGURG. */
 		if ((pr.old.sa_flags & SA_SIGINFO) && pr.old.sa_sigaction)
 			pr.old.sa_sigaction(sig, si, ucv);
@@ -298,12 +305,17 @@ void preemptone(struct p *pp)
 	store_relaxed(&npreempt_requests, load_relaxed(&npreempt_requests) + 1);
 	atomic_store(&mp->preempt_req, 1);
 	if (sched.async_preempt)
-		ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);
+		preempt_signal(mp);
 }
 
 void retakeone(struct m *mp)
 {
 	atomic_store(&mp->retake_req, 1);
+	preempt_signal(mp);
+}
+
+void preempt_signal(struct m *mp)
+{
 	ki_tgkill(ki_getpid(), READ_ONCE(mp->tid), SIGURG);
 }
 

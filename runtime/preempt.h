@@ -33,6 +33,9 @@ void preempt_check_slow(struct m *mp);
  * its P, to put it in a system call (see "Blocked calls nobody annotated"
  * in runtime/preempt.c).  sysmon. */
 void retakeone(struct m *mp);
+/* SIGURG to mp's thread, whose handler looks at what was asked of it:
+ * preempt_req, retake_req, a dump's capture (runtime/dump.h).  (any) */
+void preempt_signal(struct m *mp);
 
 /*
  * rt_enter - the first thing every public call that may use the M's P

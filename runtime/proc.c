@@ -617,6 +617,7 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 	if (unlikely(!mp->p))
 		throw("a goroutine parked between rg_syscall_enter and rg_syscall_exit");
 	WRITE_ONCE(gp->ext->waitreason, reason);
+	WRITE_ONCE(gp->ext->waitsince, sysmon_clock());
 	gp->ext->param = NULL;
 	if (metrics_sampled(gp->goid)) {
 		gp->ext->tracked_ns = ki_nanotime();

@@ -57,6 +57,7 @@
 #include "numa/topology.h"
 /* The owners of the per-P and per-M state below. */
 #include "runtime/affinity.h"
+#include "runtime/dump.h"
 #include "runtime/metrics.h"
 #include "runtime/netpoll.h"
 #include "runtime/runq.h"
@@ -165,6 +166,9 @@ struct gext {
 	/* Sampled goroutines (metrics_sampled): when it parked, or was made
 	 * runnable (0: not timed).  Written by whoever parks or readies it. */
 	int64_t tracked_ns;
+	/* When it last parked, by sysmon_clock (how long it has waited, in
+	 * dumps); written by the goroutine as it parks. */
+	int64_t waitsince;
 	void *asan_fake_stack; /* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };
@@ -305,6 +309,7 @@ struct m {
 	struct stk g0stack;  /* g0's stack: the thread's own */
 	struct gext g0ext;   /* g0's gext (g0.ext points here) */
 	struct m_signal sig; /* alternate signal stack, saved mask (runtime/signal.h) */
+	struct m_capture capture; /* a dump's request for its G's stack (runtime/dump.h) */
 };
 
 /* --- sched --------------------------------------------------------------- */

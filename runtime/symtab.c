@@ -120,6 +120,26 @@ void symtab_describe(uintptr_t pc, bool call, char *buf, size_t len)
 		snprintf(buf, len, "%#" PRIxPTR, pc);
 }
 
+uintptr_t symtab_func_start(uintptr_t pc)
+{
+	uintptr_t start = 0;
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	Dl_info info;
+
+	lock(&st.lock);
+	if (st.dwfl) {
+		Dwfl_Module *mod = st.addrmodule(st.dwfl, pc);
+
+		if (mod && st.addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL))
+			start = pc - (uintptr_t)off;
+	}
+	unlock(&st.lock);
+	if (!start && dladdr((void *)pc, &info) && info.dli_sname)
+		start = (uintptr_t)info.dli_saddr;
+	return start;
+}
+
 void symtab_open(void)
 {
 	lock(&st.lock);

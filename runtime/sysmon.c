@@ -74,6 +74,9 @@ static struct {
 	_Atomic uint32_t dump;	  /* SIGQUIT came: dump and exit (sysmon_dump_request) */
 } sm;
 
+/* sysmon alone writes it, but for sysmon_wake's store (see sysmon.h). */
+_Atomic int64_t sysmon_clock_ns;
+
 /* Ps retaken from Ms in system calls since rg_main; sysmon alone writes it. */
 static _Atomic uint64_t nretakes;
 
@@ -360,8 +363,11 @@ void sysmon_wake(void)
 {
 	uint32_t one = 1;
 
-	if (atomic_compare_exchange_strong(&sm.waiting, &one, 0))
+	if (atomic_compare_exchange_strong(&sm.waiting, &one, 0)) {
+		/* The clock stood still while every P idled. */
+		store_relaxed(&sysmon_clock_ns, ki_nanotime());
 		notewakeup(&sm.note);
+	}
 }
 
 static void *sysmon_main(void *arg)
@@ -388,6 +394,7 @@ static void *sysmon_main(void *arg)
 			sysmon_sigquit();
 		kicked |= atomic_exchange(&sm.kicked, 0);
 		now = ki_nanotime();
+		store_relaxed(&sysmon_clock_ns, now);
 		mreap();
 		preempt_check_handler(now);
 		if (unlikely(load_relaxed(&sched.need_g0) & NEED_G0_STOP)) {

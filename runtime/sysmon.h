@@ -49,4 +49,17 @@ void sysmon_dump_request(void);
 /* Ps it took from Ms in system calls since rg_main.  (any) */
 uint64_t sysmon_retakes(void);
 
+/*
+ * sysmon_clock - ki_nanotime() as sysmon last read it: at each of its
+ * rounds (every 20 us to 10 ms while a P runs) and when a P wakes it from
+ * its idle sleep.  A load, for stamps that need no precision (how long a
+ * goroutine has waited, in dumps); 0 before sysmon's first round.
+ */
+extern _Atomic int64_t sysmon_clock_ns;
+
+static inline int64_t sysmon_clock(void)
+{
+	return atomic_load_explicit(&sysmon_clock_ns, memory_order_relaxed);
+}
+
 #endif /* RINGO_RUNTIME_SYSMON_H */

@@ -3,6 +3,8 @@
  * test_dump - goroutine dumps (rg_dump, SIGQUIT, the deadlock report):
  * the argument checks; a dump of a known program names each goroutine's
  * wait reason, the test's own function that parked it, and its creator;
+ * a goroutine running on another M is walked by that M's SIGURG handler
+ * (named only, under TSan); goroutines parked for a second say so;
  * SIGQUIT dumps to stderr and exits 2, unless RINGO_DEBUG=sigquit=0 left
  * SIGQUIT to the program; the deadlock report shows stacks.
  */
@@ -91,6 +93,101 @@ static void test_rg_dump(void **state)
 {
 	(void)state;
 	RUN_FOR_PROCS(dump_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
+/* A goroutine running on another M; how long goroutines have waited     */
+/* --------------------------------------------------------------------- */
+
+static atomic_int spinning, spin_stop;
+static _Atomic uint64_t spin_goid;
+
+static void __attribute__((noinline)) spin_here(void)
+{
+	atomic_store(&spin_goid, rg_goid());
+	atomic_store(&spinning, 1);
+	while (!atomic_load(&spin_stop))
+		__asm__ volatile("pause" ::: "memory");
+}
+
+static void spinner(void *arg)
+{
+	(void)arg;
+	spin_here();
+	__asm__ volatile("" ::: "memory");
+}
+
+/* The block of text that dumps goroutine goid ("" if none), in buf. */
+static const char *block_of(const char *text, const char *head, char *buf, size_t size)
+{
+	const char *b = strstr(text, head), *e;
+	size_t n;
+
+	if (!b)
+		return "";
+	e = strstr(b, "\n\n");
+	n = e ? (size_t)(e - b) : strlen(b);
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, b, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void running_main(void *arg)
+{
+	static char text[1 << 20];
+	char head[64], block[4096];
+	uint64_t spin_id;
+	bool walked = false;
+
+	(void)arg;
+	never = rg_chan_make(sizeof(int), 0);
+	atomic_store(&spinning, 0);
+	atomic_store(&spin_stop, 0);
+	GCHECK_EQ(rg_go(spinner, NULL), 0);
+	spawn_parked();
+	wait_parked();
+	while (!atomic_load(&spinning))
+		rg_sleep_ns(1000 * 1000);
+	spin_id = atomic_load(&spin_goid);
+	rg_sleep_ns(1200LL * 1000 * 1000); /* the parked ones wait a second */
+	/* The spinner runs on the other P; SIGURG preemption may have just
+	 * queued it, so a few dumps, until one finds it running. */
+	for (int round = 0; round < 20 && !walked; round++) {
+		int fd = memfd_create("dump", MFD_CLOEXEC);
+		ssize_t n;
+
+		GCHECK(fd >= 0);
+		GCHECK_EQ(rg_dump(fd), 0);
+		n = pread(fd, text, sizeof(text) - 1, 0);
+		close(fd);
+		GCHECK(n > 0);
+		text[n > 0 ? n : 0] = '\0';
+		GCHECK(count(text, "[chan receive, 1 seconds]:\n") >= PARKED);
+		snprintf(head, sizeof(head), "goroutine %llu [running]:\n",
+			 (unsigned long long)spin_id);
+		block_of(text, head, block, sizeof(block));
+		if (!block[0])
+			continue;
+		if (RG_TEST_TSAN) { /* no walk: the signal comes late there */
+			GCHECK(strstr(block, "its stack could not be taken") != NULL);
+			walked = true;
+		} else if (strstr(block, "spin_here"))
+			walked = strstr(block, "created by running_main") != NULL;
+	}
+	GCHECK(walked);
+	atomic_store(&spin_stop, 1);
+	rg_chan_close(never);
+	while (rg_num_goroutine() > 1)
+		rg_sleep_ns(1000 * 1000);
+	rg_chan_free(never);
+}
+
+static void test_running_and_waited(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(2, running_main, NULL);
 }
 
 /* --------------------------------------------------------------------- */
@@ -191,6 +288,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_no_runtime),
 		cmocka_unit_test(test_rg_dump),
+		cmocka_unit_test(test_running_and_waited),
 		cmocka_unit_test(test_sigquit),
 		cmocka_unit_test(test_sigquit_left_to_program),
 		cmocka_unit_test(test_deadlock_report_stacks),
