@@ -26,8 +26,8 @@ enum { CAPTURE_IDLE, CAPTURE_ASKED, CAPTURE_DONE };
 
 struct m_capture {
 	_Atomic uint32_t state;
-	struct g *gp; /* the goroutine whose stack is wanted */
-	int n;	      /* frames in pcs; 0: gp was not running there */
+	struct g *gp;	   /* the goroutine whose stack is wanted */
+	int n;		   /* frames in pcs; 0: gp was not running there */
 	uintptr_t sp_word; /* the word at the interrupted stack pointer */
 	uintptr_t pcs[DUMP_MAX_FRAMES];
 };

@@ -24,8 +24,8 @@
  *   - process "Ps": one track per P; a slice per stretch of a goroutine
  *     on it (from go_start to the event that takes it off the P: its park,
  *     its exit, a preemption, a system call, or the next go_start there),
- *     named by the goroutine's function (dladdr: its name when the dynamic
- *     symbol table has it, else its module and offset for addr2line),
+ *     named by the goroutine's function (runtime/symtab.c: static ones
+ *     too; its module and offset for addr2line where no symbol names it),
  *     with its goid and how it ended; "syscall" slices from syscall_block
  *     to syscall_unblock or the retake; instants for timers and preemption
  *     requests; steals as flow arrows from the victim's track to the
@@ -52,6 +52,7 @@
 #include "kernel_iface/kernel.h"
 #include "runtime/exectrace.h"
 #include "runtime/runtime.h"
+#include "runtime/symtab.h"
 
 #define TR_BUF_EVENTS (256 * 1024) /* events per thread and trace */
 
@@ -184,11 +185,14 @@ __attribute__((format(printf, 2, 3))) static void out_printf(struct out *o, cons
 }
 
 /* A goroutine's function, for slice names: goid -> fn, open addressing. */
+struct name_cache;
+
 struct fnmap {
 	uint64_t *goid;
 	int64_t *fn;
 	size_t cap; /* a power of two */
 	size_t n;
+	struct name_cache *names; /* the functions' names, as they are looked up */
 };
 
 static int fnmap_put(struct fnmap *m, uint64_t goid, int64_t fn)
@@ -196,7 +200,7 @@ static int fnmap_put(struct fnmap *m, uint64_t goid, int64_t fn)
 	size_t i;
 
 	if (2 * (m->n + 1) > m->cap) {
-		struct fnmap big = { .cap = m->cap ? 2 * m->cap : 1024 };
+		struct fnmap big = { .cap = m->cap ? 2 * m->cap : 1024, .names = m->names };
 
 		big.goid = rt_calloc(big.cap, sizeof(*big.goid));
 		big.fn = rt_calloc(big.cap, sizeof(*big.fn));
@@ -233,26 +237,34 @@ static int64_t fnmap_get(const struct fnmap *m, uint64_t goid)
 	return 0;
 }
 
-/* The name of function fn into buf (JSON-safe: symbol characters only). */
-static const char *fn_name(int64_t fn, uint64_t goid, char *buf, size_t len)
-{
-	Dl_info info;
+/* Names of goroutine functions already looked up, by address. */
+#define NAME_CACHE 256
 
+struct name_cache {
+	int64_t fn[NAME_CACHE];
+	char name[NAME_CACHE][128];
+};
+
+/* The name of function fn into buf (JSON-safe: symbol characters only). */
+static const char *fn_name(struct name_cache *nc, int64_t fn, uint64_t goid, char *buf, size_t len)
+{
+	size_t slot = ((uint64_t)fn >> 4) % NAME_CACHE, i;
+	Dl_info info;
 	const char *base;
-	size_t i;
 
 	if (goid == 1 && !fn)
 		return "main goroutine";
+	if (fn && nc->fn[slot] == fn)
+		return nc->name[slot];
 	if (!fn || !dladdr((void *)(uintptr_t)fn, &info)) {
 		snprintf(buf, len, "goroutine fn %#" PRIx64, (uint64_t)fn);
 		return buf;
 	}
-	if (info.dli_sname) {
-		snprintf(buf, len, "%s", info.dli_sname);
+	if (symtab_func_name((uintptr_t)fn, buf, len)) {
+		/* Static functions too (runtime/symtab.c). */
 	} else {
-		/* A function the dynamic symbol table does not name (a static
-		 * one, or any of a program not linked with -rdynamic): its
-		 * module and offset, for addr2line -f -e MODULE OFFSET. */
+		/* No symbol names it (a stripped module): its module and
+		 * offset, for addr2line -f -e MODULE OFFSET. */
 		base = info.dli_fname ? strrchr(info.dli_fname, '/') : NULL;
 		snprintf(buf, len, "%s+%#" PRIx64,
 			 base		? base + 1 :
@@ -263,6 +275,8 @@ static const char *fn_name(int64_t fn, uint64_t goid, char *buf, size_t len)
 	for (i = 0; buf[i]; i++)
 		if (buf[i] == '"' || buf[i] == '\\' || (unsigned char)buf[i] < 0x20)
 			buf[i] = '_';
+	nc->fn[slot] = fn;
+	snprintf(nc->name[slot], sizeof(nc->name[slot]), "%s", buf);
 	return buf;
 }
 
@@ -318,7 +332,8 @@ static void p_end(struct out *o, struct pstate *ps, int p, int64_t t, int64_t t0
 	if (!ps[p].goid)
 		return;
 	snprintf(args, sizeof(args), "\"goid\":%" PRIu64 ",\"end\":\"%s\"", ps[p].goid, how);
-	slice(o, PID_PS, p, fn_name(fnmap_get(fns, ps[p].goid), ps[p].goid, name, sizeof(name)),
+	slice(o, PID_PS, p,
+	      fn_name(fns->names, fnmap_get(fns, ps[p].goid), ps[p].goid, name, sizeof(name)),
 	      "goroutine", ps[p].since, t, t0, args);
 	ps[p].goid = 0;
 }
@@ -341,7 +356,8 @@ static void write_events(struct out *o, struct tr_ev *evs, size_t n, uint64_t dr
 			maxm = evs[i].m;
 	mwait = rt_calloc((size_t)maxm + 2, sizeof(*mwait));
 	mwhat = rt_calloc((size_t)maxm + 2, sizeof(*mwhat));
-	if (!ps || !mwait || !mwhat) {
+	fns.names = rt_calloc(1, sizeof(*fns.names));
+	if (!ps || !mwait || !mwhat || !fns.names) {
 		o->err = -ENOMEM;
 		goto out;
 	}
@@ -477,6 +493,7 @@ out:
 	rt_free(mwhat);
 	rt_free(fns.goid);
 	rt_free(fns.fn);
+	rt_free(fns.names);
 }
 
 /* Convert the events' cycle counts to CLOCK_MONOTONIC ns, with the rate
@@ -529,7 +546,9 @@ static int trace_write(int fd)
 	}
 	qsort(evs, k, sizeof(*evs), ev_cmp);
 	cycles_to_ns(evs, k);
+	symtab_open();
 	write_events(o, evs, k, dropped);
+	symtab_close();
 	out_flush(o);
 	r = o->err;
 	rt_free(evs);

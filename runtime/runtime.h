@@ -306,9 +306,9 @@ struct m {
 	uint8_t lockranks[8];  /* ranks of the locks held, in order (debug builds) */
 	uint16_t lockrankn[8]; /* how many of each (only LR_CHAN repeats) */
 	int nlockranks;
-	struct stk g0stack;  /* g0's stack: the thread's own */
-	struct gext g0ext;   /* g0's gext (g0.ext points here) */
-	struct m_signal sig; /* alternate signal stack, saved mask (runtime/signal.h) */
+	struct stk g0stack;	  /* g0's stack: the thread's own */
+	struct gext g0ext;	  /* g0's gext (g0.ext points here) */
+	struct m_signal sig;	  /* alternate signal stack, saved mask (runtime/signal.h) */
 	struct m_capture capture; /* a dump's request for its G's stack (runtime/dump.h) */
 };
 

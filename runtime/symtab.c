@@ -120,6 +120,31 @@ void symtab_describe(uintptr_t pc, bool call, char *buf, size_t len)
 		snprintf(buf, len, "%#" PRIxPTR, pc);
 }
 
+bool symtab_func_name(uintptr_t pc, char *buf, size_t len)
+{
+	const char *name = NULL;
+	GElf_Off off = 0;
+	GElf_Sym sym;
+	Dl_info info;
+
+	lock(&st.lock);
+	if (st.dwfl) {
+		Dwfl_Module *mod = st.addrmodule(st.dwfl, pc);
+
+		if (mod)
+			name = st.addrinfo(mod, pc, &off, &sym, NULL, NULL, NULL);
+		if (name)
+			snprintf(buf, len, "%s", name);
+	}
+	unlock(&st.lock);
+	if (name)
+		return true;
+	if (!dladdr((void *)pc, &info) || !info.dli_sname)
+		return false;
+	snprintf(buf, len, "%s", info.dli_sname);
+	return true;
+}
+
 uintptr_t symtab_func_start(uintptr_t pc)
 {
 	uintptr_t start = 0;

@@ -84,6 +84,21 @@ static void api_main(void *arg)
 	assert_int_equal(rg_trace_stop(), -ENOENT);
 }
 
+/* Whether the file at p holds s. */
+static bool file_has(const char *p, const char *s)
+{
+	static char text[4 << 20];
+	FILE *f = fopen(p, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return strstr(text, s) != NULL;
+}
+
 static bool have_python3(void)
 {
 	char *argv[] = { "python3", "-c", "import json", NULL };
@@ -106,6 +121,8 @@ static void test_known_program(void **state)
 		}
 		/* The workers, and the main goroutine. */
 		assert_true(check_trace(path) >= WORKERS + 1);
+		/* worker is static: named from the symbol table. */
+		assert_true(file_has(path, "\"name\":\"worker\""));
 		unlink(path);
 	}
 }
