@@ -567,6 +567,27 @@ int rg_close(int fd);
  */
 int64_t rg_set_deadline(int64_t deadline_ns);
 
+/*
+ * rg_poll - wait until fd is ready for one of events (POLLIN, POLLOUT,
+ * POLLPRI, POLLRDHUP, and their RDNORM/WRNORM forms), as poll(2) with one
+ * descriptor: returns the events that are ready (revents: POLLERR and
+ * POLLHUP are always reported), for any descriptor poll(2) accepts:
+ * sockets, pipes, FIFOs, eventfd, signalfd, timerfd, inotify, a library's
+ * descriptor.  It waits for readiness only and reads or writes nothing:
+ * the way to drive a non-blocking library (OpenSSL, c-ares, libpq...)
+ * from a goroutine, as Go's RawConn.Read/Write or Tokio's AsyncFd.
+ * timeout_ns < 0 waits without a limit; 0 returns at once, -EAGAIN when
+ * nothing is ready; > 0 gives up after that long with -ETIMEDOUT.  The
+ * goroutine's deadline (rg_set_deadline) applies too (-ETIMEDOUT), and
+ * rg_io_cancel or rg_close of fd end the wait with -ECANCELED.  -EBADF for
+ * a number that is not open, -EINVAL for other bits in events.  A plain
+ * thread blocks in ppoll(2).  A signalfd reports the signals pending for
+ * the process and for the thread that polls, which may be any of the
+ * runtime's: send it process-directed signals, blocked on every thread.
+ * (any)
+ */
+int rg_poll(int fd, short events, int64_t timeout_ns);
+
 /* rg_io_cancel - make every call waiting on fd return -ECANCELED (the fd
  * stays open).  Returns the number of calls interrupted.  (any) */
 int rg_io_cancel(int fd);

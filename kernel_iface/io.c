@@ -170,9 +170,35 @@ int ki_fifo_poke(const char *path, int flags)
 int ki_poll_now(int fd, short events)
 {
 	struct pollfd pfd = { .fd = fd, .events = events };
-	int r = KI_CALL(poll(&pfd, 1, 0));
+	int r;
 
+	/* poll(2) is never restarted after a handler (SIGURG's). */
+	do
+		r = KI_CALL(poll(&pfd, 1, 0));
+	while (r == -EINTR);
 	return r <= 0 ? r : pfd.revents;
+}
+
+int ki_poll_wait(int fd, short events, int64_t timeout_ns)
+{
+	int64_t until = timeout_ns > 0 ? ki_nanotime() + timeout_ns : 0;
+	struct pollfd pfd = { .fd = fd, .events = events };
+	struct timespec ts;
+	int r;
+
+	for (;;) {
+		if (timeout_ns >= 0) {
+			int64_t left = timeout_ns ? until - ki_nanotime() : 0;
+
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+		}
+		r = KI_CALL(ppoll(&pfd, 1, timeout_ns >= 0 ? &ts : NULL, NULL));
+		if (r != -EINTR)
+			return r <= 0 ? r : pfd.revents;
+	}
 }
 
 int ki_sock_error(int fd)

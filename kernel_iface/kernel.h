@@ -134,8 +134,11 @@ int ki_close(int fd); /* EINTR counts as closed (Linux releases the fd) */
 int ki_fsync(int fd);
 int ki_fcntl(int fd, int cmd, int arg);
 /* The events of fd ready now among events (poll with no timeout): a
- * mask, 0 for none, or -errno. */
+ * mask, 0 for none, or -errno (never -EINTR). */
 int ki_poll_now(int fd, short events);
+/* The same, waiting up to timeout_ns (< 0: no limit) for one of them; 0
+ * when the time is up.  Restarted after a signal with the time left. */
+int ki_poll_wait(int fd, short events, int64_t timeout_ns);
 /* The pending error of a socket (SO_ERROR) as -errno, 0 if none. */
 int ki_sock_error(int fd);
 /* A non-blocking, close-on-exec eventfd, and a write of 1 to it (a full

@@ -82,7 +82,7 @@ static void epoll_np_destroy(struct np *np)
 static int epoll_arm(struct np *np, int fd, uint64_t token)
 {
 	struct epoll_event ev = {
-		.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+		.events = EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDHUP | EPOLLET,
 		.data.u64 = token,
 	};
 	int saved = errno, r = 0;
@@ -132,7 +132,7 @@ static int epoll_reap(struct np *np, struct np_event *ev, int max)
 		ev[out].token = evs[i].data.u64;
 		ev[out].res = 0;
 		ev[out].ready = 0;
-		if (e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+		if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
 			ev[out].ready |= NP_READ;
 		if (e & (EPOLLOUT | EPOLLHUP | EPOLLERR))
 			ev[out].ready |= NP_WRITE;

@@ -527,6 +527,74 @@ int rg_close(int fd)
 	return ki_close(fd);
 }
 
+/*
+ * rg_poll.  Completion style: a one-shot poll request on the ring (the
+ * kernel looks at the descriptor as it takes the request, so a ready one
+ * completes at once).  Readiness style: poll(2) with no timeout, then a
+ * wait for the epoll edge and poll(2) again, until it reports something:
+ * the edge says only that something may have changed.  Both give up at
+ * the earlier of the timeout and the goroutine's deadline, which the
+ * call narrows for its duration.
+ */
+#define POLL_EVENTS \
+	(POLLIN | POLLPRI | POLLOUT | POLLRDHUP | POLLRDNORM | POLLRDBAND | POLLWRNORM | POLLWRBAND)
+
+static int poll_result(int r)
+{
+	return r > 0 && (r & POLLNVAL) ? -EBADF : r;
+}
+
+int rg_poll(int fd, short events, int64_t timeout_ns)
+{
+	struct np_req req = { .op = NP_OP_POLL, .fd = fd, .flags = events };
+	enum io_style style;
+	uint32_t mode;
+	struct g *gp;
+	int64_t saved;
+	int r;
+
+	rt_enter();
+	if (fd < 0)
+		return -EBADF;
+	if (events & ~POLL_EVENTS)
+		return -EINVAL;
+	style = io_style();
+	if (style == IO_THREAD) {
+		r = poll_result(ki_poll_wait(fd, events, timeout_ns));
+		return r == 0 ? (timeout_ns ? -ETIMEDOUT : -EAGAIN) : r;
+	}
+	if (style == IO_READINESS || timeout_ns == 0) {
+		r = poll_result(ki_poll_now(fd, events));
+		if (r != 0)
+			return r;
+		if (timeout_ns == 0)
+			return -EAGAIN;
+	}
+	gp = getg();
+	saved = gp->ext->deadline;
+	if (timeout_ns > 0) {
+		int64_t until = ki_nanotime() + timeout_ns;
+
+		if (!saved || until < saved)
+			gp->ext->deadline = until;
+	}
+	if (style == IO_COMPLETION) {
+		r = poll_result((int)netpoll_op(&req, fd));
+	} else {
+		mode = (events & (POLLIN | POLLPRI | POLLRDHUP | POLLRDNORM | POLLRDBAND) ?
+				NP_READ :
+				0) |
+		       (events & (POLLOUT | POLLWRNORM | POLLWRBAND) ? NP_WRITE : 0);
+		do {
+			r = netpoll_wait_fd(fd, mode ? mode : NP_READ | NP_WRITE);
+			if (r == 0)
+				r = poll_result(ki_poll_now(fd, events));
+		} while (r == 0);
+	}
+	gp->ext->deadline = saved;
+	return r;
+}
+
 int rg_io_cancel(int fd)
 {
 	rt_enter();

@@ -938,10 +938,10 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 		pd->armp = pp;
 		pd->ident = ident;
 	}
-	if (mode == NP_READ ? pd->rready : pd->wready) {
-		if (mode == NP_READ)
+	if (((mode & NP_READ) && pd->rready) || ((mode & NP_WRITE) && pd->wready)) {
+		if (mode & NP_READ)
 			pd->rready = false;
-		else
+		if (mode & NP_WRITE)
 			pd->wready = false;
 		unlockr(&pd->lock, LR_PD);
 		return 0;

@@ -129,8 +129,8 @@ int netpoll_set_nonblock(int fd);
 int64_t netpoll_op(struct np_req *req, int fd);
 
 /*
- * Readiness backends: park until fd may be ready for mode (NP_READ or
- * NP_WRITE).  0 (try again), -ETIMEDOUT or -ECANCELED as above, or the
+ * Readiness backends: park until fd may be ready for mode (NP_READ,
+ * NP_WRITE, or both: either wakes).  0 (try again), -ETIMEDOUT or -ECANCELED as above, or the
  * backend's error when fd cannot be watched.
  */
 int netpoll_wait_fd(int fd, uint32_t mode);
