@@ -76,6 +76,7 @@ PROFILES = {
             "timerlat": ["-n", "50"],  # 50 sleeps in each of 4 scenarios
             "idle": ["-d", "1"],  # 1 s of an idle runtime
             "kv": ["-n", "50000"],  # redis-benchmark -c50: 50,000 SETs/GETs a run, P 1 and 16
+            "pollwake": ["-n", "50000"],  # 50,000 round trips through rg_poll / RawConn.Read
         },
     },
     "full": {
@@ -97,6 +98,7 @@ PROFILES = {
             "timerlat": [],  # default: 100 sleeps in each of 4 scenarios
             "idle": [],  # default: 10 s of an idle runtime
             "kv": [],  # default: redis-benchmark -c50, 100,000 SETs/GETs a run, P 1 and 16
+            "pollwake": [],  # default: 100,000 round trips through rg_poll / RawConn.Read
         },
     },
 }
