@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -168,7 +169,9 @@ enum rg_park_class {
 	RG_PARK_CLASSES,
 };
 
-/* The I/O requests counted, by operation (the poller's). */
+/* The I/O requests counted, by operation (the poller's).  The vectored
+ * and message calls count with their plain operation: rg_readv and
+ * rg_preadv as reads, rg_recvmsg and rg_recvfrom as receives, and so on. */
 enum rg_io_op {
 	RG_IO_ACCEPT,
 	RG_IO_CONNECT,
@@ -534,6 +537,13 @@ void rg_sleep_ns(int64_t ns);
  * after the call returned.  A call interrupted by rg_io_cancel or rg_close
  * of its descriptor returns -ECANCELED.  Partial transfers are returned as
  * such (a short count); only a call that transferred nothing fails.
+ *
+ * Short writes: unlike Go's Write, which loops until every byte went, the
+ * writes and sends here return after one transfer, as the libc calls do:
+ * a count short of the request (a socket or pipe that filled up, a
+ * deadline or a cancellation after some bytes went) leaves the rest to
+ * the caller.  rg_sendfile alone loops until done.
+ *
  * Errors are libc's: -EBADF for a number that is not open, -ENOTSOCK for
  * rg_recv/rg_send on what is not a socket, and so on.
  *
@@ -553,6 +563,29 @@ ssize_t rg_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t rg_pwrite(int fd, const void *buf, size_t len, off_t off);
 int rg_open(const char *path, int flags, mode_t mode); /* O_CLOEXEC is added */
 int rg_fsync(int fd);
+/* Vectored reads and writes: readv(2)'s iovec arrays (at most IOV_MAX;
+ * 0 buffers return 0). */
+ssize_t rg_readv(int fd, const struct iovec *iov, int cnt);
+ssize_t rg_writev(int fd, const struct iovec *iov, int cnt);
+ssize_t rg_preadv(int fd, const struct iovec *iov, int cnt, off_t off);
+ssize_t rg_pwritev(int fd, const struct iovec *iov, int cnt, off_t off);
+/* Messages, for datagram sockets (the sender's address, ancillary data)
+ * and stream sockets alike: one message, or what one receive returns, per
+ * call.  MSG_NOSIGNAL is added to sends. */
+ssize_t rg_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t rg_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t rg_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+		    socklen_t *addrlen);
+ssize_t rg_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+		  socklen_t addrlen);
+/* shutdown(2); it never waits. */
+int rg_shutdown(int fd, int how);
+/* sendfile(2) from the file in_fd to the socket or pipe out_fd, which is
+ * made O_NONBLOCK: waits for room while out_fd is full and goes on until
+ * count bytes went, end of file, or an error (a short count then, if any
+ * went).  The reads of in_fd happen inside the call and may block the
+ * thread on a page-cache miss. */
+ssize_t rg_sendfile(int out_fd, int in_fd, off_t *off, size_t count);
 /* Close fd; goroutines waiting on it first return -ECANCELED. */
 int rg_close(int fd);
 

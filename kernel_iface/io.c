@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -73,18 +74,34 @@ ssize_t ki_pwrite(int fd, const void *buf, size_t len, off_t off)
 	return KI_CALL(pwrite(fd, buf, len, off));
 }
 
-ssize_t ki_preadv2(int fd, void *buf, size_t len, off_t off, int flags)
+ssize_t ki_preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
-	struct iovec iov = { buf, len };
-
-	return KI_CALL(preadv2(fd, &iov, 1, off, flags));
+	return KI_CALL(preadv2(fd, iov, cnt, off, flags));
 }
 
-ssize_t ki_pwritev2(int fd, const void *buf, size_t len, off_t off, int flags)
+ssize_t ki_pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
-	struct iovec iov = { (void *)buf, len };
+	return KI_CALL(pwritev2(fd, iov, cnt, off, flags));
+}
 
-	return KI_CALL(pwritev2(fd, &iov, 1, off, flags));
+ssize_t ki_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	return KI_CALL(recvmsg(fd, msg, flags));
+}
+
+ssize_t ki_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	return KI_CALL(sendmsg(fd, msg, flags));
+}
+
+ssize_t ki_sendfile(int out_fd, int in_fd, off_t *off, size_t count)
+{
+	return KI_CALL(sendfile(out_fd, in_fd, off, count));
+}
+
+int ki_shutdown(int fd, int how)
+{
+	return KI_CALL(shutdown(fd, how));
 }
 
 int ki_open(const char *path, int flags, mode_t mode)

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/types.h>
 
 /* --- futex (private, 32-bit) --------------------------------------------- */
@@ -127,8 +128,15 @@ ssize_t ki_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t ki_pwrite(int fd, const void *buf, size_t len, off_t off);
 /* One-buffer preadv2/pwritev2 (flags: RWF_NOWAIT ...; off -1: the file
  * position). */
-ssize_t ki_preadv2(int fd, void *buf, size_t len, off_t off, int flags);
-ssize_t ki_pwritev2(int fd, const void *buf, size_t len, off_t off, int flags);
+/* Vectored, at off (-1: the file position), with RWF_* flags. */
+ssize_t ki_preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags);
+ssize_t ki_pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags);
+ssize_t ki_recvmsg(int fd, struct msghdr *msg, int flags);
+ssize_t ki_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* sendfile(2): count bytes of in_fd from *off (NULL: its position) to
+ * out_fd. */
+ssize_t ki_sendfile(int out_fd, int in_fd, off_t *off, size_t count);
+int ki_shutdown(int fd, int how);
 int ki_open(const char *path, int flags, mode_t mode);
 int ki_close(int fd); /* EINTR counts as closed (Linux releases the fd) */
 int ki_fsync(int fd);

@@ -60,6 +60,10 @@ enum np_opcode {
 	NP_OP_FSYNC,   /* fd */
 	NP_OP_POLL,    /* fd, events (POLLIN, POLLOUT...) in flags: completes with the
 			* events that are ready, one-shot */
+	NP_OP_READV,   /* fd, iovec array in buf, its count in len, off (-1: file position) */
+	NP_OP_WRITEV,  /* the same */
+	NP_OP_RECVMSG, /* fd, struct msghdr in buf, flags */
+	NP_OP_SENDMSG, /* fd, struct msghdr (const) in buf, flags */
 };
 
 /*

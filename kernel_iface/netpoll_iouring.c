@@ -90,6 +90,7 @@ static const uint8_t needed_ops[] = {
 	IORING_OP_NOP,	 IORING_OP_ACCEPT,	 IORING_OP_CONNECT,	 IORING_OP_RECV,
 	IORING_OP_SEND,	 IORING_OP_READ,	 IORING_OP_WRITE,	 IORING_OP_OPENAT,
 	IORING_OP_FSYNC, IORING_OP_LINK_TIMEOUT, IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD,
+	IORING_OP_READV, IORING_OP_WRITEV,	 IORING_OP_RECVMSG,	 IORING_OP_SENDMSG,
 };
 
 static int ring_init(struct io_uring *ring, unsigned sq, unsigned cq)
@@ -292,6 +293,19 @@ static int iouring_submit(struct np *np, struct np_req *req)
 		break;
 	case NP_OP_POLL:
 		io_uring_prep_poll_add(sqe, req->fd, (unsigned)req->flags);
+		break;
+	case NP_OP_READV:
+		io_uring_prep_readv(sqe, req->fd, req->buf, (unsigned)req->len, (uint64_t)req->off);
+		break;
+	case NP_OP_WRITEV:
+		io_uring_prep_writev(sqe, req->fd, req->buf, (unsigned)req->len,
+				     (uint64_t)req->off);
+		break;
+	case NP_OP_RECVMSG:
+		io_uring_prep_recvmsg(sqe, req->fd, req->buf, (unsigned)req->flags);
+		break;
+	case NP_OP_SENDMSG:
+		io_uring_prep_sendmsg(sqe, req->fd, req->buf, (unsigned)req->flags);
 		break;
 	default:
 		return -EINVAL;

@@ -60,6 +60,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <limits.h>
 #include <sys/uio.h>
 
 #include "ringo.h"
@@ -262,18 +263,178 @@ ssize_t rg_send(int fd, const void *buf, size_t len, int flags)
 }
 
 /*
+ * Messages: recvmsg and sendmsg, and recvfrom and sendto on top of them.
+ * Completion style: recvmsg goes to the ring, which tries it first
+ * itself; sendmsg is tried first without waiting, as rg_send is.
+ * Readiness style: MSG_DONTWAIT, and a wait for readiness on EAGAIN.
+ * Either way one message per call (MSG_WAITALL is the kernel's to honour
+ * within one receive), and the msghdr, which the kernel reads and
+ * updates, stays the caller's: the call returns only once the kernel is
+ * done with it.
+ */
+ssize_t rg_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	struct np_req req = { .op = NP_OP_RECVMSG, .fd = fd, .buf = msg, .flags = flags };
+	ssize_t r;
+
+	rt_enter();
+	if (!msg)
+		return -EFAULT;
+	switch (io_style()) {
+	case IO_COMPLETION:
+		r = need_socket(fd);
+		return r < 0 ? r : netpoll_op(&req, fd);
+	case IO_READINESS:
+		if (flags & MSG_DONTWAIT)
+			return ki_recvmsg(fd, msg, flags);
+		return RETRY_READY(fd, NP_READ, ki_recvmsg(fd, msg, flags | MSG_DONTWAIT));
+	case IO_THREAD:
+	default:
+		return ki_recvmsg(fd, msg, flags);
+	}
+}
+
+ssize_t rg_sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	struct np_req req = {
+		.op = NP_OP_SENDMSG, .fd = fd, .buf = (void *)msg, .flags = flags | MSG_NOSIGNAL
+	};
+	ssize_t r;
+
+	rt_enter();
+	if (!msg)
+		return -EFAULT;
+	switch (io_style()) {
+	case IO_COMPLETION:
+		r = need_socket(fd);
+		if (r < 0)
+			return r;
+		r = ki_sendmsg(fd, msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (r != -EAGAIN || (flags & MSG_DONTWAIT))
+			return r;
+		return netpoll_op(&req, fd);
+	case IO_READINESS:
+		if (flags & MSG_DONTWAIT)
+			return ki_sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+		return RETRY_READY(fd, NP_WRITE,
+				   ki_sendmsg(fd, msg, flags | MSG_DONTWAIT | MSG_NOSIGNAL));
+	case IO_THREAD:
+	default:
+		return ki_sendmsg(fd, msg, flags | MSG_NOSIGNAL);
+	}
+}
+
+ssize_t rg_recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr,
+		    socklen_t *addrlen)
+{
+	struct iovec iov = { buf, len };
+	struct msghdr msg = { .msg_name = addr,
+			      .msg_namelen = addr && addrlen ? *addrlen : 0,
+			      .msg_iov = &iov,
+			      .msg_iovlen = 1 };
+	ssize_t r;
+
+	if (addr && !addrlen)
+		return -EFAULT;
+	r = rg_recvmsg(fd, &msg, flags);
+	if (r >= 0 && addr)
+		*addrlen = msg.msg_namelen;
+	return r;
+}
+
+ssize_t rg_sendto(int fd, const void *buf, size_t len, int flags, const struct sockaddr *addr,
+		  socklen_t addrlen)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr msg = { .msg_name = (void *)addr,
+			      .msg_namelen = addr ? addrlen : 0,
+			      .msg_iov = &iov,
+			      .msg_iovlen = 1 };
+
+	return rg_sendmsg(fd, &msg, flags);
+}
+
+/* shutdown(2) never waits. */
+int rg_shutdown(int fd, int how)
+{
+	rt_enter();
+	return ki_shutdown(fd, how);
+}
+
+/*
+ * sendfile: the socket (or pipe) out_fd is made O_NONBLOCK and waited for
+ * when full, on both backends; the reads of in_fd, a file, are the
+ * kernel's inside the call and may block the thread on a page-cache miss.
+ * Loops until count bytes went or an error or end of file, as Go's
+ * sendfile does; a count short of the request only at end of file or
+ * when an error follows bytes sent.
+ */
+ssize_t rg_sendfile(int out_fd, int in_fd, off_t *off, size_t count)
+{
+	enum io_style style;
+	size_t done = 0;
+	ssize_t r = 0;
+
+	rt_enter();
+	style = io_style();
+	if (style == IO_THREAD)
+		return ki_sendfile(out_fd, in_fd, off, count);
+	r = netpoll_set_nonblock(out_fd);
+	if (r < 0)
+		return r;
+	while (done < count) {
+		r = ki_sendfile(out_fd, in_fd, off, count - done);
+		if (r > 0) {
+			done += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break;
+		if (r != -EAGAIN)
+			break;
+		if (style == IO_COMPLETION) {
+			struct np_req req = { .op = NP_OP_POLL, .fd = out_fd, .flags = POLLOUT };
+
+			r = netpoll_op(&req, out_fd);
+		} else {
+			r = netpoll_wait_fd(out_fd, NP_WRITE);
+		}
+		if (r < 0)
+			break;
+	}
+	return done ? (ssize_t)done : r;
+}
+
+/*
  * read, pread (off >= 0) and write, pwrite: one attempt that cannot block,
  * RWF_NOWAIT (a regular file served from the page cache, a pipe or socket
  * with data or room), then the ring, or on epoll a wait for readiness; a
  * regular file cannot be waited for (arm says -EPERM): its call blocks the
  * thread.  A descriptor that refuses RWF_NOWAIT is made O_NONBLOCK.
  */
-/* The plain call: read/write at the file position (off < 0) or p*. */
-static ssize_t io_plain(bool wr, int fd, void *buf, size_t len, off_t off)
+/* A read or a write: one buffer (iov[0], vec false) or cnt of them, at
+ * off (-1: the file position). */
+struct rw {
+	bool wr, vec;
+	int fd;
+	const struct iovec *iov;
+	int cnt;
+	off_t off;
+};
+
+/* The plain call: read/write at the file position (off < 0) or p*, and
+ * their vectored forms. */
+static ssize_t io_plain(const struct rw *rw)
 {
-	if (off < 0)
-		return wr ? ki_write(fd, buf, len) : ki_read(fd, buf, len);
-	return wr ? ki_pwrite(fd, buf, len, off) : ki_pread(fd, buf, len, off);
+	void *buf = rw->iov[0].iov_base;
+	size_t len = rw->iov[0].iov_len;
+
+	if (rw->vec)
+		return rw->wr ? ki_pwritev2(rw->fd, rw->iov, rw->cnt, rw->off, 0) :
+				ki_preadv2(rw->fd, rw->iov, rw->cnt, rw->off, 0);
+	if (rw->off < 0)
+		return rw->wr ? ki_write(rw->fd, buf, len) : ki_read(rw->fd, buf, len);
+	return rw->wr ? ki_pwrite(rw->fd, buf, len, rw->off) : ki_pread(rw->fd, buf, len, rw->off);
 }
 
 /*
@@ -316,17 +477,27 @@ static void nowait_learn(ssize_t r)
 		nowait.misses++;
 }
 
-static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
+static ssize_t io_rw(const struct rw *rw)
 {
-	struct np_req req = {
-		.op = wr ? NP_OP_WRITE : NP_OP_READ, .fd = fd, .buf = buf, .len = len, .off = off
-	};
+	struct np_req req = { .fd = rw->fd, .off = rw->off };
 	enum io_style style = io_style();
-	uint32_t ev = wr ? NP_WRITE : NP_READ;
+	uint32_t ev = rw->wr ? NP_WRITE : NP_READ;
+	bool wr = rw->wr;
+	off_t off = rw->off;
+	int fd = rw->fd;
 	ssize_t r;
 
 	if (style == IO_THREAD)
-		return io_plain(wr, fd, buf, len, off);
+		return io_plain(rw);
+	if (rw->vec) {
+		req.op = wr ? NP_OP_WRITEV : NP_OP_READV;
+		req.buf = (void *)rw->iov;
+		req.len = (size_t)rw->cnt;
+	} else {
+		req.op = wr ? NP_OP_WRITE : NP_OP_READ;
+		req.buf = rw->iov[0].iov_base;
+		req.len = rw->iov[0].iov_len;
+	}
 	if (style == IO_COMPLETION && off < 0) {
 		r = netpoll_fd_kind(fd);
 		if (r < 0)
@@ -340,12 +511,12 @@ static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 	    (off < 0 || netpoll_fd_kind(fd) == KI_FD_FILE))
 		return netpoll_op(&req, fd);
 	for (;;) {
-		r = wr ? ki_pwritev2(fd, buf, len, off, RWF_NOWAIT) :
-			 ki_preadv2(fd, buf, len, off, RWF_NOWAIT);
+		r = wr ? ki_pwritev2(fd, rw->iov, rw->cnt, off, RWF_NOWAIT) :
+			 ki_preadv2(fd, rw->iov, rw->cnt, off, RWF_NOWAIT);
 		if (style == IO_COMPLETION && !wr)
 			nowait_learn(r);
 		if (r == -EOPNOTSUPP && style == IO_READINESS && netpoll_set_nonblock(fd) == 0)
-			r = io_plain(wr, fd, buf, len, off);
+			r = io_plain(rw);
 		if (r != -EAGAIN && r != -EOPNOTSUPP)
 			return r;
 		if (style == IO_COMPLETION)
@@ -356,31 +527,78 @@ static ssize_t io_rw(bool wr, int fd, void *buf, size_t len, off_t off)
 		if (r < 0)
 			return r;
 	}
-	return BLOCKING(io_plain(wr, fd, buf, len, off));
+	return BLOCKING(io_plain(rw));
+}
+
+/* One buffer. */
+static ssize_t io_rw1(bool wr, int fd, const void *buf, size_t len, off_t off)
+{
+	struct iovec iov = { (void *)buf, len };
+	struct rw rw = { .wr = wr, .fd = fd, .iov = &iov, .cnt = 1, .off = off };
+
+	return io_rw(&rw);
+}
+
+/* cnt buffers: what readv(2) accepts. */
+static ssize_t io_rwv(bool wr, int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	struct rw rw = { .wr = wr, .vec = true, .fd = fd, .iov = iov, .cnt = cnt, .off = off };
+
+	if (cnt < 0 || cnt > IOV_MAX)
+		return -EINVAL;
+	if (cnt == 0)
+		return 0;
+	if (!iov)
+		return -EFAULT;
+	return io_rw(&rw);
 }
 
 ssize_t rg_read(int fd, void *buf, size_t len)
 {
 	rt_enter();
-	return io_rw(false, fd, buf, len, -1);
+	return io_rw1(false, fd, buf, len, -1);
 }
 
 ssize_t rg_write(int fd, const void *buf, size_t len)
 {
 	rt_enter();
-	return io_rw(true, fd, (void *)buf, len, -1);
+	return io_rw1(true, fd, buf, len, -1);
 }
 
 ssize_t rg_pread(int fd, void *buf, size_t len, off_t off)
 {
 	rt_enter();
-	return off < 0 ? -EINVAL : io_rw(false, fd, buf, len, off);
+	return off < 0 ? -EINVAL : io_rw1(false, fd, buf, len, off);
 }
 
 ssize_t rg_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
 	rt_enter();
-	return off < 0 ? -EINVAL : io_rw(true, fd, (void *)buf, len, off);
+	return off < 0 ? -EINVAL : io_rw1(true, fd, buf, len, off);
+}
+
+ssize_t rg_readv(int fd, const struct iovec *iov, int cnt)
+{
+	rt_enter();
+	return io_rwv(false, fd, iov, cnt, -1);
+}
+
+ssize_t rg_writev(int fd, const struct iovec *iov, int cnt)
+{
+	rt_enter();
+	return io_rwv(true, fd, iov, cnt, -1);
+}
+
+ssize_t rg_preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	rt_enter();
+	return off < 0 ? -EINVAL : io_rwv(false, fd, iov, cnt, off);
+}
+
+ssize_t rg_pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	rt_enter();
+	return off < 0 ? -EINVAL : io_rwv(true, fd, iov, cnt, off);
 }
 
 /*

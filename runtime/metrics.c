@@ -112,6 +112,16 @@ void metrics_count_io(struct p_metrics *pm, int op, int64_t res)
 				    IO_ERROR;
 	_Atomic uint64_t *c;
 
+	/* The vectored and message forms count with their plain op. */
+	static const uint8_t plain[] = {
+		[NP_OP_READV] = NP_OP_READ,
+		[NP_OP_WRITEV] = NP_OP_WRITE,
+		[NP_OP_RECVMSG] = NP_OP_RECV,
+		[NP_OP_SENDMSG] = NP_OP_SEND,
+	};
+
+	if (op >= METRICS_IO_OPS && op < (int)ARRAY_SIZE(plain))
+		op = plain[op];
 	if (op < 0 || op >= METRICS_IO_OPS)
 		return;
 	c = &pm->io[op][r];
