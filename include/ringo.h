@@ -586,6 +586,17 @@ int rg_shutdown(int fd, int how);
  * went).  The reads of in_fd happen inside the call and may block the
  * thread on a page-cache miss. */
 ssize_t rg_sendfile(int out_fd, int in_fd, off_t *off, size_t count);
+/* File-system calls (a request on the ring on io_uring, where the kernel
+ * has it; elsewhere the plain call, which blocks the thread but not the
+ * other goroutines).  rg_renameat takes renameat2(2)'s flags. */
+struct statx;
+int rg_statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf);
+int rg_unlinkat(int dirfd, const char *path, int flags);
+int rg_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		unsigned int flags);
+int rg_mkdirat(int dirfd, const char *path, mode_t mode);
+int rg_fallocate(int fd, int mode, off_t off, off_t len);
+int rg_ftruncate(int fd, off_t len);
 /* Close fd; goroutines waiting on it first return -ECANCELED. */
 int rg_close(int fd);
 

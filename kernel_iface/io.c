@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdio.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -102,6 +103,36 @@ ssize_t ki_sendfile(int out_fd, int in_fd, off_t *off, size_t count)
 int ki_shutdown(int fd, int how)
 {
 	return KI_CALL(shutdown(fd, how));
+}
+
+int ki_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *buf)
+{
+	return KI_CALL(statx(dirfd, path, flags, mask, buf));
+}
+
+int ki_unlinkat(int dirfd, const char *path, int flags)
+{
+	return KI_CALL(unlinkat(dirfd, path, flags));
+}
+
+int ki_renameat2(int olddirfd, const char *old, int newdirfd, const char *new, unsigned flags)
+{
+	return KI_CALL(renameat2(olddirfd, old, newdirfd, new, flags));
+}
+
+int ki_mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	return KI_CALL(mkdirat(dirfd, path, mode));
+}
+
+int ki_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	return KI_CALL(fallocate(fd, mode, off, len));
+}
+
+int ki_ftruncate(int fd, off_t len)
+{
+	return KI_CALL(ftruncate(fd, len));
 }
 
 int ki_open(const char *path, int flags, mode_t mode)

@@ -137,6 +137,13 @@ ssize_t ki_sendmsg(int fd, const struct msghdr *msg, int flags);
  * out_fd. */
 ssize_t ki_sendfile(int out_fd, int in_fd, off_t *off, size_t count);
 int ki_shutdown(int fd, int how);
+struct statx;
+int ki_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *buf);
+int ki_unlinkat(int dirfd, const char *path, int flags);
+int ki_renameat2(int olddirfd, const char *old, int newdirfd, const char *new, unsigned flags);
+int ki_mkdirat(int dirfd, const char *path, mode_t mode);
+int ki_fallocate(int fd, int mode, off_t off, off_t len);
+int ki_ftruncate(int fd, off_t len);
 int ki_open(const char *path, int flags, mode_t mode);
 int ki_close(int fd); /* EINTR counts as closed (Linux releases the fd) */
 int ki_fsync(int fd);

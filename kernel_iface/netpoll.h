@@ -64,6 +64,13 @@ enum np_opcode {
 	NP_OP_WRITEV,  /* the same */
 	NP_OP_RECVMSG, /* fd, struct msghdr in buf, flags */
 	NP_OP_SENDMSG, /* fd, struct msghdr (const) in buf, flags */
+	/* File-system calls: a kernel without the opcode fails them with
+	 * -EINVAL, which the runtime answers with the plain call. */
+	NP_OP_STATX,	 /* dir fd, path in buf, flags, mask in mode, struct statx in buf2 */
+	NP_OP_UNLINKAT,	 /* dir fd, path in buf, flags */
+	NP_OP_RENAMEAT,	 /* old dir fd, old path in buf, new dir fd2, new path in buf2, flags */
+	NP_OP_MKDIRAT,	 /* dir fd, path in buf, mode */
+	NP_OP_FALLOCATE, /* fd, mode, off, len */
 };
 
 /*
@@ -81,6 +88,8 @@ struct np_req {
 	struct sockaddr *addr;
 	socklen_t *addrlen;
 	mode_t mode;
+	int fd2;    /* a second descriptor (NP_OP_RENAMEAT) */
+	void *buf2; /* a second buffer or path (NP_OP_STATX, NP_OP_RENAMEAT) */
 	/* NP_OP_RECV: fd is a socket seen connected, so wait for data before
 	 * the first attempt (a hint: a listening socket, whose recv fails at
 	 * once, would wait). */

@@ -307,6 +307,23 @@ static int iouring_submit(struct np *np, struct np_req *req)
 	case NP_OP_SENDMSG:
 		io_uring_prep_sendmsg(sqe, req->fd, req->buf, (unsigned)req->flags);
 		break;
+	case NP_OP_STATX:
+		io_uring_prep_statx(sqe, req->fd, req->buf, req->flags, req->mode, req->buf2);
+		break;
+	case NP_OP_UNLINKAT:
+		io_uring_prep_unlinkat(sqe, req->fd, req->buf, req->flags);
+		break;
+	case NP_OP_RENAMEAT:
+		io_uring_prep_renameat(sqe, req->fd, req->buf, req->fd2, req->buf2,
+				       (unsigned)req->flags);
+		break;
+	case NP_OP_MKDIRAT:
+		io_uring_prep_mkdirat(sqe, req->fd, req->buf, req->mode);
+		break;
+	case NP_OP_FALLOCATE:
+		io_uring_prep_fallocate(sqe, req->fd, (int)req->mode, (uint64_t)req->off,
+					(uint64_t)req->len);
+		break;
 	default:
 		return -EINVAL;
 	}

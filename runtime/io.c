@@ -735,6 +735,112 @@ int rg_fsync(int fd)
 	}
 }
 
+/*
+ * File-system calls.  Completion style: a request on the ring, and the
+ * plain call (blocking the thread, not the P) when the ring says -EINVAL:
+ * a kernel without the opcode says so, and arguments the kernel refuses
+ * get -EINVAL again from the plain call.  Readiness style: the plain call,
+ * blocking the thread, not the P.  A plain thread: the plain call.
+ */
+#define FS_CALL(reqp, fd, plain)                            \
+	({                                                  \
+		int r_;                                     \
+		switch (io_style()) {                       \
+		case IO_COMPLETION:                         \
+			r_ = (int)netpoll_op((reqp), (fd)); \
+			if (r_ == -EINVAL)                  \
+				r_ = BLOCKING(plain);       \
+			break;                              \
+		case IO_READINESS:                          \
+			r_ = BLOCKING(plain);               \
+			break;                              \
+		case IO_THREAD:                             \
+		default:                                    \
+			r_ = (plain);                       \
+			break;                              \
+		}                                           \
+		r_;                                         \
+	})
+
+int rg_statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf)
+{
+	struct np_req req = { .op = NP_OP_STATX,
+			      .fd = dirfd,
+			      .buf = (void *)path,
+			      .flags = flags,
+			      .mode = mask,
+			      .buf2 = buf };
+
+	rt_enter();
+	if (!path || !buf)
+		return -EFAULT;
+	return FS_CALL(&req, -1, ki_statx(dirfd, path, flags, mask, buf));
+}
+
+int rg_unlinkat(int dirfd, const char *path, int flags)
+{
+	struct np_req req = {
+		.op = NP_OP_UNLINKAT, .fd = dirfd, .buf = (void *)path, .flags = flags
+	};
+
+	rt_enter();
+	if (!path)
+		return -EFAULT;
+	return FS_CALL(&req, -1, ki_unlinkat(dirfd, path, flags));
+}
+
+int rg_renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		unsigned int flags)
+{
+	struct np_req req = { .op = NP_OP_RENAMEAT,
+			      .fd = olddirfd,
+			      .buf = (void *)oldpath,
+			      .fd2 = newdirfd,
+			      .buf2 = (void *)newpath,
+			      .flags = (int)flags };
+
+	rt_enter();
+	if (!oldpath || !newpath)
+		return -EFAULT;
+	return FS_CALL(&req, -1, ki_renameat2(olddirfd, oldpath, newdirfd, newpath, flags));
+}
+
+int rg_mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	struct np_req req = { .op = NP_OP_MKDIRAT, .fd = dirfd, .buf = (void *)path, .mode = mode };
+
+	rt_enter();
+	if (!path)
+		return -EFAULT;
+	return FS_CALL(&req, -1, ki_mkdirat(dirfd, path, mode));
+}
+
+int rg_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	struct np_req req = { .op = NP_OP_FALLOCATE,
+			      .fd = fd,
+			      .mode = (mode_t)mode,
+			      .off = off,
+			      .len = (size_t)len };
+
+	rt_enter();
+	if (off < 0 || len <= 0)
+		return -EINVAL;
+	return FS_CALL(&req, fd, ki_fallocate(fd, mode, off, len));
+}
+
+/* io_uring has no ftruncate on the kernels liburing 2.3 knows: the plain
+ * call, blocking the thread but not the P. */
+int rg_ftruncate(int fd, off_t len)
+{
+	rt_enter();
+	if (len < 0)
+		return -EINVAL;
+	if (io_style() == IO_THREAD)
+		return ki_ftruncate(fd, len);
+	return BLOCKING(ki_ftruncate(fd, len));
+}
+
 int rg_close(int fd)
 {
 	rt_enter();

@@ -16,6 +16,9 @@
  *    rg_io_cancel (-ECANCELED);
  *  - rg_shutdown ends the peer's stream; rg_sendfile sends 4 MiB of a file
  *    through a socket the reader drains slowly, every byte in order;
+ *  - the file-system calls: rg_mkdirat, rg_statx, rg_renameat (and
+ *    RENAME_NOREPLACE's -EEXIST), rg_fallocate, rg_ftruncate, rg_unlinkat,
+ *    each checked against what stat(2) and readdir see, and their errors;
  *  - the same calls from a plain thread.
  */
 #include <fcntl.h>
@@ -408,6 +411,71 @@ static void test_sendfile(void **state)
 }
 
 /* --------------------------------------------------------------------- */
+/* File-system calls                                                     */
+/* --------------------------------------------------------------------- */
+
+static void fs_body(void)
+{
+	char dir[64], a[96], b[96];
+	struct statx stx;
+	struct stat st;
+	int dfd, fd;
+
+	snprintf(dir, sizeof(dir), "/tmp/ringo-fs-%d", (int)getpid());
+	snprintf(a, sizeof(a), "%s/a", dir);
+	snprintf(b, sizeof(b), "%s/b", dir);
+	GCHECK_EQ(rg_mkdirat(AT_FDCWD, dir, 0700), 0);
+	GCHECK_EQ(rg_mkdirat(AT_FDCWD, dir, 0700), -EEXIST);
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	GCHECK(dfd >= 0);
+	fd = openat(dfd, "a", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	GCHECK(fd >= 0);
+	/* fallocate, then statx sees the size. */
+	GCHECK_EQ(rg_fallocate(fd, 0, 0, 1 << 20), 0);
+	GCHECK_EQ(rg_statx(dfd, "a", 0, STATX_SIZE | STATX_MODE, &stx), 0);
+	GCHECK_EQ(stx.stx_size, (uint64_t)(1 << 20));
+	GCHECK(S_ISREG(stx.stx_mode));
+	GCHECK_EQ(rg_ftruncate(fd, 123), 0);
+	GCHECK_EQ(fstat(fd, &st), 0);
+	GCHECK_EQ(st.st_size, 123);
+	GCHECK_EQ(rg_fallocate(fd, 0, 0, 0), -EINVAL);
+	GCHECK_EQ(rg_ftruncate(fd, -1), -EINVAL);
+	close(fd);
+	/* rename, with RENAME_NOREPLACE refusing an existing target. */
+	GCHECK_EQ(rg_renameat(dfd, "a", AT_FDCWD, b, 0), 0);
+	GCHECK_EQ(stat(a, &st), -1);
+	GCHECK_EQ(stat(b, &st), 0);
+	fd = openat(dfd, "a", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	GCHECK(fd >= 0);
+	close(fd);
+	GCHECK_EQ(rg_renameat(AT_FDCWD, a, AT_FDCWD, b, RENAME_NOREPLACE), -EEXIST);
+	GCHECK_EQ(rg_statx(AT_FDCWD, "/nonexistent/x", 0, STATX_SIZE, &stx), -ENOENT);
+	/* unlink both, then the directory. */
+	GCHECK_EQ(rg_unlinkat(dfd, "a", 0), 0);
+	GCHECK_EQ(rg_unlinkat(AT_FDCWD, b, 0), 0);
+	GCHECK_EQ(rg_unlinkat(dfd, "a", 0), -ENOENT);
+	GCHECK_EQ(rg_unlinkat(AT_FDCWD, dir, 0), -EISDIR);
+	close(dfd);
+	GCHECK_EQ(rg_unlinkat(AT_FDCWD, dir, AT_REMOVEDIR), 0);
+	GCHECK_EQ(rg_statx(AT_FDCWD, dir, 0, STATX_SIZE, NULL), -EFAULT);
+}
+
+static void fs_main(void *arg)
+{
+	(void)arg;
+	fs_body();
+}
+
+static void test_fs(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(fs_main, NULL, 1, 2);
+	gcheck_reset();
+	fs_body(); /* a plain thread */
+	gcheck_assert_none();
+}
+
+/* --------------------------------------------------------------------- */
 /* Plain threads                                                         */
 /* --------------------------------------------------------------------- */
 
@@ -439,9 +507,9 @@ static void test_plain_thread(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vectored),     cmocka_unit_test(test_udp_echo),
-		cmocka_unit_test(test_msg),	     cmocka_unit_test(test_sendfile),
-		cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_vectored), cmocka_unit_test(test_udp_echo),
+		cmocka_unit_test(test_msg),	 cmocka_unit_test(test_sendfile),
+		cmocka_unit_test(test_fs),	 cmocka_unit_test(test_plain_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
