@@ -79,9 +79,8 @@
  * that meets it frees it, and a sweeper goroutine frees the others, a few
  * buckets of each shard every SWEEP_NS.
  *
- * Stopping.  SIGTERM and SIGINT are blocked before rg_main (the runtime's
- * threads inherit the mask) and read from a signalfd by a goroutine.  It
- * shuts the listening socket down (a parked rg_accept returns and new ones
+ * Stopping.  SIGTERM and SIGINT arrive on a channel (rg_signal_notify, as
+ * Go's signal.Notify), which a goroutine waits on.  It shuts the listening socket down (a parked rg_accept returns and new ones
  * fail), then shuts down and rg_io_cancel()s every registered connection:
  * the cancel ends a call in progress (an rg_send to a client that does not
  * read), the shutdown the calls to come.  The main goroutine waits for the
@@ -106,7 +105,6 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/resource.h>
-#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -1607,32 +1605,37 @@ static void accept_loop(void)
 	}
 }
 
-/* Wait for SIGTERM or SIGINT on the signalfd, then stop the server. */
+/* Wait for SIGTERM or SIGINT on the signal channel, then stop the server. */
 static void wait_for_signal(void *arg)
 {
-	int sfd = (int)(intptr_t)arg;
-	struct signalfd_siginfo si;
-	ssize_t n;
+	rg_chan *signals = arg;
+	int sig = 0;
 
-	do
-		n = rg_read(sfd, &si, sizeof(si));
-	while (n == -EINTR || n == -EAGAIN);
-	if (n == (ssize_t)sizeof(si))
-		printf("kv_server: %s, stopping\n", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
-	else
-		printf("kv_server: reading signals: %s, stopping\n",
-		       n < 0 ? strerror((int)-n) : "short read");
+	if (rg_chan_recv(signals, &sig) == 1)
+		printf("kv_server: %s, stopping\n", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	fflush(stdout);
+	rg_signal_stop(signals);
 	stop_server();
 }
 
 static void main_goroutine(void *arg)
 {
+	rg_chan *signals = rg_chan_make(sizeof(int), 1);
+	sigset_t stop_signals;
 	int r, closed;
 
+	(void)arg;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	r = signals ? rg_signal_notify(signals, &stop_signals) : -ENOMEM;
+	if (r < 0) {
+		fprintf(stderr, "kv_server: rg_signal_notify: %s\n", strerror(-r));
+		exit(1);
+	}
 	printf("kv_server: listening on port %d (%d Ps)\n", port, rg_gomaxprocs(0));
 	fflush(stdout);
-	r = rg_go(wait_for_signal, arg);
+	r = rg_go(wait_for_signal, signals);
 	if (r == 0)
 		r = rg_go(sweeper, NULL);
 	if (r < 0) {
@@ -1710,8 +1713,7 @@ static void seed_hash(void)
 int main(int argc, char **argv)
 {
 	rg_config cfg = { 0 };
-	sigset_t stop_signals;
-	int sfd, r;
+	int r;
 
 	port = argc > 1 ? parse_arg(argv[1], 0, 65535) : DEFAULT_PORT;
 	if (argc > 2)
@@ -1728,20 +1730,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: port %d: %s\n", argv[0], port, strerror(errno));
 		return 1;
 	}
-	/* Blocked before rg_main starts the runtime's threads, which inherit
-	 * the mask: the signals wait for the signalfd. */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGINT);
-	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
-	sfd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
-	if (sfd < 0) {
-		perror("signalfd");
-		return 1;
-	}
-
-	r = rg_main(&cfg, main_goroutine, (void *)(intptr_t)sfd);
-	close(sfd);
+	r = rg_main(&cfg, main_goroutine, NULL);
 	if (r) {
 		fprintf(stderr, "rg_main: %s\n", strerror(-r));
 		return 1;

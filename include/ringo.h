@@ -19,6 +19,7 @@
 #ifndef RINGO_H
 #define RINGO_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -498,6 +499,33 @@ int rg_sema_acquire(rg_sema *s, int64_t n);
 int rg_sema_try_acquire(rg_sema *s, int64_t n);
 /* Release n; a fatal error if more than is held. */
 void rg_sema_release(rg_sema *s, int64_t n);
+
+/* ===================================================================== */
+/* Signals                                                               */
+/* ===================================================================== */
+
+/*
+ * rg_signal_notify - deliver the signals of set to channel c, as Go's
+ * signal.Notify: c must carry ints (rg_chan_make(sizeof(int), ...)); each
+ * signal that arrives is sent as its number, without blocking, so a full
+ * channel misses it: make c buffered.  Several channels may ask for one
+ * signal; each gets it.  A later call for the same c adds to its set.
+ * While any channel asks for a signal the runtime handles it (its
+ * previous disposition comes back with rg_signal_stop or when the runtime
+ * ends); no thread's signal mask changes.  Asking for SIGQUIT takes it
+ * from the goroutine dump.  While any channel waits for signals the
+ * deadlock report is off: a signal may come.  -EINVAL for a NULL
+ * argument, an empty set, a channel of another size, or a signal no
+ * channel may take: SIGURG (the runtime's preemption), SIGKILL, SIGSTOP,
+ * and the faults (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP); -ESRCH when
+ * no runtime runs.  (any)
+ */
+int rg_signal_notify(rg_chan *c, const sigset_t *set);
+/* rg_signal_stop - stop every delivery to c: once it returns nothing more
+ * is sent to c, and the signals no channel asks for any more get their
+ * previous disposition back.  -ENOENT if c was not asked for, -EINVAL
+ * for NULL.  (any) */
+int rg_signal_stop(rg_chan *c);
 
 /* ===================================================================== */
 /* Time                                                                  */

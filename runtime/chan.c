@@ -240,6 +240,11 @@ static inline void elem_zero(void *dst, size_t n)
 
 /* --- make and free ------------------------------------------------------------- */
 
+size_t chan_elemsize(const rg_chan *c)
+{
+	return c->elemsize;
+}
+
 rg_chan *rg_chan_make(size_t elem_size, size_t cap)
 {
 	rg_chan *c;

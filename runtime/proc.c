@@ -126,6 +126,7 @@
 #include "runtime/san.h"
 #include "runtime/sema.h"
 #include "runtime/signal.h"
+#include "runtime/signotify.h"
 #include "runtime/sysmon.h"
 #include "runtime/time.h"
 
@@ -1839,6 +1840,9 @@ static void checkdead(void)
 			return;
 	if (atomic_load(&sched.sysmon_readying))
 		return;
+	/* A signal may come for a channel a goroutine waits on. */
+	if (signotify_active())
+		return;
 	tids = rt_malloc(sizeof(pid_t) * (size_t)(sched.mcount + 3));
 	if (!tids)
 		return;
@@ -1940,6 +1944,7 @@ static void teardown(struct m *m0)
 	trace_fini();
 	signal_unminit(m0);
 	preempt_fini();
+	signotify_fini();
 	signal_fini();
 	netpoll_fini();
 	sema_abandon_goroutines();

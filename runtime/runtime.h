@@ -509,18 +509,22 @@ static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 	store_relaxed(&gp->status, new);
 }
 
+/* The size of c's values (runtime/chan.c).  (any) */
+size_t chan_elemsize(const rg_chan *c);
+
 /* --- lock ranks -------------------------------------------------------------- */
 
 enum lock_rank {
-	LR_CHAN = 1, /* a channel; select holds several, taken in address order */
-	LR_SEMA,     /* a semaphore bucket (runtime/sema.c) */
-	LR_PD,	     /* a poll descriptor (runtime/netpoll.c) */
-	LR_TIMERS,   /* a P's timers (runtime/time.c) */
-	LR_NETPOLL,  /* a P's poller (runtime/netpoll.c) */
-	LR_SCHED,    /* sched.lock */
-	LR_GFREE,    /* sched.gflock */
-	LR_STACK,    /* the stack pool (runtime/stack.c) */
-	LR_ALLG,     /* sched.allglock */
+	LR_SIGNAL = 1, /* the signal channels (runtime/signotify.c) */
+	LR_CHAN,       /* a channel; select holds several, taken in address order */
+	LR_SEMA,       /* a semaphore bucket (runtime/sema.c) */
+	LR_PD,	       /* a poll descriptor (runtime/netpoll.c) */
+	LR_TIMERS,     /* a P's timers (runtime/time.c) */
+	LR_NETPOLL,    /* a P's poller (runtime/netpoll.c) */
+	LR_SCHED,      /* sched.lock */
+	LR_GFREE,      /* sched.gflock */
+	LR_STACK,      /* the stack pool (runtime/stack.c) */
+	LR_ALLG,       /* sched.allglock */
 };
 
 void lockrank_acquire(struct m *mp, enum lock_rank r);

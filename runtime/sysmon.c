@@ -47,6 +47,7 @@
 #include "runtime/runq.h"
 #include "runtime/probes.h"
 #include "runtime/runtime.h"
+#include "runtime/signotify.h"
 #include "runtime/sysmon.h"
 #include "runtime/dump.h"
 #include "runtime/time.h"
@@ -72,6 +73,7 @@ static struct {
 	_Atomic uint32_t kicked;  /* sysmon_kick asked for a round now */
 	_Atomic int64_t delay_ns; /* the current sleep, read by sysmon_kick */
 	_Atomic uint32_t dump;	  /* SIGQUIT came: dump and exit (sysmon_dump_request) */
+	_Atomic uint32_t signals; /* signals wait for their channels (sysmon_signal_request) */
 } sm;
 
 /* sysmon alone writes it, but for sysmon_wake's store (see sysmon.h). */
@@ -335,6 +337,14 @@ static bool sysmon_sleep(int64_t delay_ns, int64_t trace_ns, bool *kicked)
 	return !atomic_load(&sm.stopping);
 }
 
+void sysmon_signal_request(void)
+{
+	atomic_store(&sm.signals, 1);
+	sysmon_wake();
+	if (!atomic_exchange(&sm.kicked, 1))
+		notewakeup(&sm.note);
+}
+
 void sysmon_dump_request(void)
 {
 	atomic_store(&sm.dump, 1);
@@ -392,6 +402,8 @@ static void *sysmon_main(void *arg)
 			break;
 		if (unlikely(atomic_exchange(&sm.dump, 0)))
 			sysmon_sigquit();
+		if (unlikely(atomic_exchange(&sm.signals, 0)))
+			signotify_deliver();
 		kicked |= atomic_exchange(&sm.kicked, 0);
 		now = ki_nanotime();
 		store_relaxed(&sysmon_clock_ns, now);

@@ -46,6 +46,9 @@ void sysmon_kick(void);
 /* Have sysmon dump every goroutine to stderr and exit 2 (SIGQUIT).
  * Async-signal-safe. */
 void sysmon_dump_request(void);
+/* Have sysmon deliver the signals queued for channels (runtime/signotify.c)
+ * at once.  Async-signal-safe. */
+void sysmon_signal_request(void);
 /* Ps it took from Ms in system calls since rg_main.  (any) */
 uint64_t sysmon_retakes(void);
 
