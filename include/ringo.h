@@ -501,6 +501,48 @@ int rg_sema_try_acquire(rg_sema *s, int64_t n);
 void rg_sema_release(rg_sema *s, int64_t n);
 
 /* ===================================================================== */
+/* Contexts                                                              */
+/* ===================================================================== */
+
+/*
+ * Contexts: cancellation and deadlines that flow from a parent to its
+ * children, as Go's context package.  A context is cancelled once: by
+ * rg_ctx_cancel or rg_ctx_free (err -ECANCELED), or when its deadline
+ * passes (-ETIMEDOUT), or when its parent is (the parent's err).  Then
+ * its done channel closes: a goroutine waits for that in rg_select (an
+ * RG_RECV case on rg_ctx_done(ctx), which proceeds with ok = 0) or
+ * rg_chan_recv.  A NULL parent is the background: never cancelled.  A
+ * child's deadline is never later than its parent's.
+ *
+ * Memory: the maker owns a context and frees it with rg_ctx_free, which
+ * cancels it (and its children) first, as Go's `defer cancel()` does;
+ * children may be freed before or after their parent.  A context made
+ * from a freed parent, and any call on a freed context, is a fatal error
+ * or worse: free it when nothing uses it any more.  NULL where a context
+ * is needed is a fatal error naming the call.  Calls are (any) while the
+ * runtime runs; the makers return NULL when no runtime runs or memory is
+ * short.
+ */
+typedef struct rg_ctx rg_ctx;
+
+rg_ctx *rg_ctx_with_cancel(rg_ctx *parent);
+/* deadline_ns: an absolute rg_now_ns() time; one already past (or <= 0)
+ * makes a context born timed out. */
+rg_ctx *rg_ctx_with_deadline(rg_ctx *parent, int64_t deadline_ns);
+rg_ctx *rg_ctx_with_timeout(rg_ctx *parent, int64_t timeout_ns);
+/* Cancel ctx and its children (-ECANCELED); nothing if already cancelled. */
+void rg_ctx_cancel(rg_ctx *ctx);
+/* 0 while ctx is live, else why it was cancelled: -ECANCELED or
+ * -ETIMEDOUT. */
+int rg_ctx_err(const rg_ctx *ctx);
+/* The channel that closes when ctx is cancelled (do not close or free it). */
+rg_chan *rg_ctx_done(const rg_ctx *ctx);
+/* ctx's deadline, 0 for none. */
+int64_t rg_ctx_deadline(const rg_ctx *ctx);
+/* Cancel ctx, then release it.  NULL: nothing. */
+void rg_ctx_free(rg_ctx *ctx);
+
+/* ===================================================================== */
 /* Signals                                                               */
 /* ===================================================================== */
 

@@ -32,6 +32,7 @@
  *
  * Lock order (acquire in this order, never the reverse); enum lock_rank
  * below numbers it, and debug builds check every acquisition against it:
+ *   the signal channels' lock, or the contexts' lock  ->
  *   channel locks (several, in address order)  ->  sema bucket lock  ->
  *   poll descriptor lock  ->  a P's timers lock  ->  a P's netpoll lock  ->
  *   sched.lock  ->  sched.gflock  ->  stack pool lock  ->  allglock.
@@ -516,6 +517,7 @@ size_t chan_elemsize(const rg_chan *c);
 
 enum lock_rank {
 	LR_SIGNAL = 1, /* the signal channels (runtime/signotify.c) */
+	LR_CTX,	       /* the contexts' tree (runtime/ctx.c) */
 	LR_CHAN,       /* a channel; select holds several, taken in address order */
 	LR_SEMA,       /* a semaphore bucket (runtime/sema.c) */
 	LR_PD,	       /* a poll descriptor (runtime/netpoll.c) */

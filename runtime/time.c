@@ -135,6 +135,18 @@ void timer_add(struct timer *t, int64_t when)
 	timer_add_to(pp, t, when);
 }
 
+void timer_add_any(struct timer *t, int64_t when)
+{
+	struct m *mp = getm();
+	struct p *pp = mp ? mp->p : NULL;
+
+	/* A plain thread: P 0, which exists while the runtime runs (its
+	 * timers move with it when gomaxprocs shrinks, timers_move). */
+	if (!pp)
+		pp = sched.allp[0];
+	timer_add_to(pp, t, when);
+}
+
 bool timer_del(struct timer *t)
 {
 	for (;;) {

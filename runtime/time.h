@@ -63,6 +63,9 @@ static inline int64_t timers_next(struct p_timers *ts)
 int64_t when_after(int64_t ns);
 /* Add t to the current P's heap, firing at when.  (with a P) */
 void timer_add(struct timer *t, int64_t when);
+/* The same, from any thread: a plain thread's goes to P 0.  (any, while
+ * the runtime runs) */
+void timer_add_any(struct timer *t, int64_t when);
 /* Take t out of its heap; true if it had not fired.  Returns only when t
  * is not running either, so its memory may then be reused.  (any) */
 bool timer_del(struct timer *t);

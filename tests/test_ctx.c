@@ -1,0 +1,326 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_ctx - contexts (rg_ctx_*):
+ *
+ *  - cancel: err goes from 0 to -ECANCELED once, the done channel closes
+ *    (a select on it proceeds with ok = 0), again does nothing;
+ *  - the tree: cancelling a parent cancels every descendant with its
+ *    reason, a child's cancel leaves the parent live, a child of a
+ *    cancelled parent is born cancelled;
+ *  - deadlines: a timeout cancels with -ETIMEDOUT no earlier than asked; a
+ *    child's deadline is the earlier of its own and its parent's; one
+ *    already past is born timed out;
+ *  - one cancel wakes 1,000 goroutines selecting on the done channel;
+ *  - memory: parents freed before children, a context freed while its
+ *    timer is armed (the sanitizers watch), concurrent makes, cancels and
+ *    frees on a shared parent;
+ *  - a plain thread makes contexts with deadlines while the runtime runs;
+ *  - misuse: no runtime (NULL), a NULL context (fatal, naming the call).
+ */
+#include <pthread.h>
+
+#include "tests/helpers.h"
+
+#define MS 1000000LL
+
+/* Whether ctx's done channel is closed, without waiting. */
+static bool is_done(rg_ctx *ctx)
+{
+	char v;
+	rg_case rc = { .chan = rg_ctx_done(ctx), .op = RG_RECV, .elem = &v };
+
+	return rg_select(&rc, 1, 0) == 0 && rc.ok == 0;
+}
+
+/* Wait for ctx's done channel; false if it did not close within 10 s. */
+static bool wait_done(rg_ctx *ctx)
+{
+	char v;
+	rg_case rc = { .chan = rg_ctx_done(ctx), .op = RG_RECV, .elem = &v };
+
+	return rg_select(&rc, 1, 10000 * MS) == 0 && rc.ok == 0;
+}
+
+static void cancel_main(void *arg)
+{
+	rg_ctx *p, *c, *g, *c2, *late;
+
+	(void)arg;
+	p = rg_ctx_with_cancel(NULL);
+	GCHECK(p != NULL);
+	GCHECK_EQ(rg_ctx_err(p), 0);
+	GCHECK(!is_done(p));
+	GCHECK_EQ(rg_ctx_deadline(p), 0);
+	c = rg_ctx_with_cancel(p);
+	g = rg_ctx_with_cancel(c);
+	c2 = rg_ctx_with_cancel(p);
+	/* A child's cancel leaves its parent and sibling live. */
+	rg_ctx_cancel(c2);
+	GCHECK_EQ(rg_ctx_err(c2), -ECANCELED);
+	GCHECK(is_done(c2));
+	GCHECK_EQ(rg_ctx_err(p), 0);
+	GCHECK_EQ(rg_ctx_err(c), 0);
+	/* The parent's cancel reaches every descendant. */
+	rg_ctx_cancel(p);
+	GCHECK_EQ(rg_ctx_err(p), -ECANCELED);
+	GCHECK_EQ(rg_ctx_err(c), -ECANCELED);
+	GCHECK_EQ(rg_ctx_err(g), -ECANCELED);
+	GCHECK(is_done(g));
+	rg_ctx_cancel(p); /* again: nothing */
+	GCHECK_EQ(rg_ctx_err(p), -ECANCELED);
+	/* Born cancelled. */
+	late = rg_ctx_with_cancel(g);
+	GCHECK_EQ(rg_ctx_err(late), -ECANCELED);
+	GCHECK(is_done(late));
+	/* Parents first: the children stay readable until freed. */
+	rg_ctx_free(p);
+	rg_ctx_free(c);
+	GCHECK_EQ(rg_ctx_err(g), -ECANCELED);
+	rg_ctx_free(late);
+	rg_ctx_free(g);
+	rg_ctx_free(c2);
+	rg_ctx_free(NULL);
+}
+
+static void test_cancel(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(cancel_main, NULL, 1, 2);
+}
+
+static void deadline_main(void *arg)
+{
+	rg_ctx *t, *child, *longer, *past, *p, *c;
+	int64_t t0 = rg_now_ns();
+
+	(void)arg;
+	t = rg_ctx_with_timeout(NULL, 20 * MS);
+	GCHECK(rg_ctx_deadline(t) >= t0 + 20 * MS);
+	child = rg_ctx_with_timeout(t, 10000 * MS);
+	longer = rg_ctx_with_deadline(t, rg_now_ns() + 60000 * MS);
+	/* The parent's earlier deadline is the children's. */
+	GCHECK_EQ(rg_ctx_deadline(child), rg_ctx_deadline(t));
+	GCHECK_EQ(rg_ctx_deadline(longer), rg_ctx_deadline(t));
+	GCHECK(wait_done(t));
+	GCHECK(rg_now_ns() - t0 >= 20 * MS);
+	GCHECK_EQ(rg_ctx_err(t), -ETIMEDOUT);
+	GCHECK(wait_done(child));
+	GCHECK_EQ(rg_ctx_err(child), -ETIMEDOUT);
+	GCHECK_EQ(rg_ctx_err(longer), -ETIMEDOUT);
+	/* Past: born timed out. */
+	past = rg_ctx_with_deadline(NULL, rg_now_ns() - 1);
+	GCHECK_EQ(rg_ctx_err(past), -ETIMEDOUT);
+	GCHECK(is_done(past));
+	/* A cancel before the deadline wins: -ECANCELED, and the timer that
+	 * is still armed goes with the free. */
+	p = rg_ctx_with_timeout(NULL, 30 * MS);
+	c = rg_ctx_with_cancel(p);
+	rg_ctx_cancel(p);
+	GCHECK_EQ(rg_ctx_err(c), -ECANCELED);
+	rg_sleep_ns(40 * MS);
+	GCHECK_EQ(rg_ctx_err(p), -ECANCELED);
+	rg_ctx_free(c);
+	rg_ctx_free(p);
+	/* Freed with its timer armed: nothing fires into freed memory. */
+	for (int i = 0; i < 100; i++)
+		rg_ctx_free(rg_ctx_with_timeout(NULL, (i % 5) * MS));
+	rg_sleep_ns(10 * MS);
+	rg_ctx_free(longer);
+	rg_ctx_free(child);
+	rg_ctx_free(t);
+	rg_ctx_free(past);
+}
+
+static void test_deadline(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(deadline_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
+/* Fan-out; concurrency                                                  */
+/* --------------------------------------------------------------------- */
+
+#define WAITERS TEST_SCALE(1000, 200)
+
+struct fan {
+	rg_ctx *ctx;
+	rg_chan *never;
+	atomic_int waiting, woken;
+	rg_wg wg;
+};
+
+static void fan_waiter(void *arg)
+{
+	struct fan *f = arg;
+	char v;
+	int x;
+	rg_case cs[2] = {
+		{ .chan = f->never, .op = RG_RECV, .elem = &x },
+		{ .chan = rg_ctx_done(f->ctx), .op = RG_RECV, .elem = &v },
+	};
+
+	atomic_fetch_add(&f->waiting, 1);
+	if (rg_select(cs, 2, -1) == 1 && cs[1].ok == 0 && rg_ctx_err(f->ctx) == -ECANCELED)
+		atomic_fetch_add(&f->woken, 1);
+	rg_wg_done(&f->wg);
+}
+
+static void fan_main(void *arg)
+{
+	struct fan f = { 0 };
+
+	(void)arg;
+	f.ctx = rg_ctx_with_cancel(NULL);
+	f.never = rg_chan_make(sizeof(int), 0);
+	rg_wg_add(&f.wg, WAITERS);
+	for (int i = 0; i < WAITERS; i++)
+		GCHECK_EQ(rg_go(fan_waiter, &f), 0);
+	while (atomic_load(&f.waiting) < WAITERS)
+		rg_sleep_ns(MS);
+	rg_sleep_ns(2 * MS);
+	rg_ctx_cancel(f.ctx);
+	rg_wg_wait(&f.wg);
+	GCHECK_EQ(atomic_load(&f.woken), WAITERS);
+	rg_ctx_free(f.ctx);
+	rg_chan_free(f.never);
+}
+
+static void test_fan_out(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(fan_main, NULL, 1, 2);
+}
+
+struct churn {
+	rg_ctx *root;
+	rg_wg wg;
+};
+
+/* Children of a shared root made, cancelled, given deadlines, freed. */
+static void churner(void *arg)
+{
+	struct churn *ch = arg;
+
+	for (int i = 0; i < TEST_SCALE(2000, 300); i++) {
+		rg_ctx *c = i % 3 ? rg_ctx_with_cancel(ch->root) :
+				    rg_ctx_with_timeout(ch->root, (i % 7) * 100000);
+		rg_ctx *g = rg_ctx_with_cancel(c);
+
+		GCHECK(c && g);
+		if (i % 2)
+			rg_ctx_cancel(c);
+		if (i % 4 == 0)
+			rg_yield();
+		if (i % 5) {
+			rg_ctx_free(g);
+			rg_ctx_free(c);
+		} else {
+			rg_ctx_free(c);
+			rg_ctx_free(g);
+		}
+	}
+	rg_wg_done(&ch->wg);
+}
+
+static void churn_main(void *arg)
+{
+	struct churn ch = { 0 };
+
+	(void)arg;
+	ch.root = rg_ctx_with_cancel(NULL);
+	rg_wg_add(&ch.wg, 4);
+	for (int i = 0; i < 4; i++)
+		GCHECK_EQ(rg_go(churner, &ch), 0);
+	rg_wg_wait(&ch.wg);
+	GCHECK_EQ(rg_ctx_err(ch.root), 0);
+	rg_ctx_free(ch.root);
+}
+
+static void test_churn(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(churn_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
+/* A plain thread; misuse                                                */
+/* --------------------------------------------------------------------- */
+
+static void *plain_thread(void *arg)
+{
+	rg_ctx *t = rg_ctx_with_timeout(NULL, 10 * MS);
+	int64_t until = now_ns() + 10000 * MS;
+
+	(void)arg;
+	if (!t)
+		return (void *)1;
+	while (rg_ctx_err(t) == 0 && now_ns() < until)
+		usleep(1000);
+	if (rg_ctx_err(t) != -ETIMEDOUT)
+		return (void *)2;
+	rg_ctx_free(t);
+	return NULL;
+}
+
+static void plain_main(void *arg)
+{
+	pthread_t th;
+	void *ret = (void *)-1;
+
+	(void)arg;
+	GCHECK_EQ(pthread_create(&th, NULL, plain_thread, NULL), 0);
+	/* The runtime keeps running while the thread waits: sleep here. */
+	rg_sleep_ns(50 * MS);
+	rg_syscall_enter();
+	GCHECK_EQ(pthread_join(th, &ret), 0);
+	rg_syscall_exit();
+	GCHECK(ret == NULL);
+}
+
+static void test_plain_thread(void **state)
+{
+	(void)state;
+	assert_null(rg_ctx_with_cancel(NULL)); /* no runtime */
+	RUN_IN_RUNTIME(2, plain_main, NULL);
+}
+
+static void null_main(void *arg)
+{
+	(void)arg;
+	rg_ctx_cancel(NULL);
+}
+
+static int child_null(void)
+{
+	return run_child_main(1, null_main);
+}
+
+static const struct child_case child_cases[] = {
+	{ "null", child_null },
+};
+
+static void test_null_is_fatal(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	assert_int_equal(child_run("null", NULL, &r), 0);
+	assert_true(r.exited && r.exit_code == 2);
+	assert_has(r.err, "fatal error: rg_ctx_cancel: NULL context");
+	child_result_free(&r);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cancel),	     cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_fan_out),	     cmocka_unit_test(test_churn),
+		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
+	};
+
+	if (rc >= 0)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
