@@ -137,20 +137,23 @@ EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 #   test_netpoll_SRCS := tests/helpers/seccomp.c
 #   test_numa_LDLIBS := -lnuma
 
+tls_echo_LDLIBS := -lssl -lcrypto
+test_tls_echo_LDLIBS := -lssl -lcrypto
+
 PROG_SRCS := $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS)
 EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))
 ALL_OBJS := $(LIB_OBJS) $(call objs,$(PROG_SRCS) $(EXTRA_SRCS) $(BASELINE_SRCS))
 
 # ---------------------------------------------------------------------------
 # Build dependencies: the Debian packages of scripts/deps.sh, in three sets.
-# Every goal needs the library's (lib); the test goals, or a test program
-# named as a goal, the tests' too (test); the benchmark goals the
-# benchmarks' (bench).  Each set is checked, and what it lacks installed,
+# Every goal needs the library's (lib); the test goals and the examples (one
+# uses OpenSSL), or a test program or example named as a goal, the tests'
+# too (test); the benchmark goals the benchmarks' (bench).  Each set is checked, and what it lacks installed,
 # once before anything is built, and build/.deps-SET records that it was
 # (again when deps.sh changes).  SKIP_DEPS=1 checks nothing.
 
 DEPS_SETS := lib
-ifneq ($(filter test tests check $(BUILD)/tests/%,$(MAKECMDGOALS)),)
+ifneq ($(filter test tests check examples $(BUILD)/tests/% $(BUILD)/examples/%,$(MAKECMDGOALS)),)
 DEPS_SETS += test
 endif
 ifneq ($(filter run bench bench-build,$(MAKECMDGOALS)),)
@@ -386,7 +389,10 @@ check: test
 examples: all $(EXAMPLE_BINS)
 
 # bench/http drives examples/http_hello, so the examples are built too.
-bench-build: all $(BENCH_BINS) $(GO_BENCH_BINS) $(BASELINE_BINS) $(EXAMPLE_BINS)
+# The benchmarks drive http_hello and kv_server; tls_echo needs OpenSSL,
+# one of the tests' packages.
+bench-build: all $(BENCH_BINS) $(GO_BENCH_BINS) $(BASELINE_BINS) \
+	$(filter-out $(BUILD)/examples/tls_echo,$(EXAMPLE_BINS))
 
 bench: bench-build
 	$(PY) scripts/bench.py --profile full --build $(BUILD)

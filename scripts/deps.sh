@@ -36,10 +36,13 @@ LIB_PACKAGES=(
 # http_hello, redis-cli and redis-benchmark from redis-tools for
 # kv_server), util-linux (setarch -R, for TSan where
 # vm.mmap_rnd_bits > 28), linux-perf (test_usdt attaches to the USDT
-# probes) and gdb (test_gdb drives scripts/ringo-gdb.py).
+# probes), gdb (test_gdb drives scripts/ringo-gdb.py), and OpenSSL
+# (libssl-dev for examples/tls_echo, openssl for test_tls_echo's
+# certificate and client).
 TEST_PACKAGES=(
 	libcmocka-dev clang clang-format
 	curl apache2-utils redis-tools util-linux linux-perf gdb
+	libssl-dev openssl
 )
 # The benchmarks: Go (the twins in bench/go/), wrk (the http benchmark's
 # load), redis-tools (redis-benchmark, the kv benchmark's load),

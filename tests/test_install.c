@@ -54,6 +54,10 @@
 #define README_RPATH_LINE                                     \
 	"cc -O2 hello.c $(pkg-config --cflags --libs ringo) " \
 	"-Wl,-rpath,$(pkg-config --variable=libdir ringo) -o hello"
+/* An example that needs OpenSSL adds its pkg-config name. */
+#define README_RPATH_OPENSSL_LINE                                     \
+	"cc -O2 hello.c $(pkg-config --cflags --libs ringo openssl) " \
+	"-Wl,-rpath,$(pkg-config --variable=libdir ringo) -o hello"
 #define README_STATIC_LINE                                                                \
 	"cc -O2 hello.c $(pkg-config --cflags ringo) -Wl,-Bstatic $(pkg-config --static " \
 	"--libs ringo) -Wl,-Bdynamic -o hello"
@@ -425,15 +429,57 @@ static void run_kv_server(const char *path)
 	server_stop(&ex, path);
 }
 
-/* How to run each example briefly, by name. */
+/* tls_echo, in its directory with a certificate made there: a handshake
+ * with openssl s_client. */
+static void run_tls_echo(const char *path)
+{
+	char dir[PATH_MAX], old[PATH_MAX], port[32];
+	char *req[] = { "openssl",
+			"req",
+			"-x509",
+			"-newkey",
+			"ec",
+			"-pkeyopt",
+			"ec_paramgen_curve:prime256v1",
+			"-nodes",
+			"-keyout",
+			"key.pem",
+			"-out",
+			"cert.pem",
+			"-days",
+			"2",
+			"-subj",
+			"/CN=localhost",
+			NULL };
+	char *client[] = { "openssl", "s_client", "-connect", port, "-brief", NULL };
+	struct example ex;
+
+	str_fmt(dir, sizeof(dir), "%s", path);
+	*strrchr(dir, '/') = '\0';
+	if (!getcwd(old, sizeof(old)) || chdir(dir) < 0)
+		fail_msg("chdir %s: %s", dir, strerror(errno));
+	run_ok(req);
+	server_start(&ex, path);
+	str_fmt(port, sizeof(port), "127.0.0.1:%d", ex.port);
+	run_ok(client);
+	assert_has(out, "CONNECTION ESTABLISHED");
+	server_stop(&ex, path);
+	if (chdir(old) < 0)
+		fail_msg("chdir %s: %s", old, strerror(errno));
+}
+
+/* How to run each example briefly, by name, and the README's line that
+ * builds it (NULL: the plain rpath line). */
 static const struct {
 	const char *name;
 	void (*run)(const char *path);
+	const char *line;
 } examples[] = {
-	{ "echo_server", run_echo_server },
-	{ "http_hello", run_http_hello },
-	{ "kv_server", run_kv_server },
-	{ "primes", run_primes },
+	{ "echo_server", run_echo_server, NULL },
+	{ "http_hello", run_http_hello, NULL },
+	{ "kv_server", run_kv_server, NULL },
+	{ "primes", run_primes, NULL },
+	{ "tls_echo", run_tls_echo, README_RPATH_OPENSSL_LINE },
 };
 
 /* ------------------------------------------------------------------ */
@@ -625,7 +671,7 @@ static void test_examples(void **state)
 				 name);
 		str_fmt(src, sizeof(src), "%s/%s", examples_dir, files[i]->d_name);
 		program_dir(dir, sizeof(dir), name, src);
-		build_with(dir, README_RPATH_LINE);
+		build_with(dir, examples[k].line ? examples[k].line : README_RPATH_LINE);
 		str_fmt(exe, sizeof(exe), "%s/hello", dir);
 		print_message("  %s: built; running it\n", name);
 		examples[k].run(exe);
