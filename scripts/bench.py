@@ -77,6 +77,7 @@ PROFILES = {
             "idle": ["-d", "1"],  # 1 s of an idle runtime
             "kv": ["-n", "50000"],  # redis-benchmark -c50: 50,000 SETs/GETs a run, P 1 and 16
             "pollwake": ["-n", "50000"],  # 50,000 round trips through rg_poll / RawConn.Read
+            "udp": ["-n", "1000"],  # 64 senders x 1,000 UDP round trips
         },
     },
     "full": {
@@ -99,6 +100,7 @@ PROFILES = {
             "idle": [],  # default: 10 s of an idle runtime
             "kv": [],  # default: redis-benchmark -c50, 100,000 SETs/GETs a run, P 1 and 16
             "pollwake": [],  # default: 100,000 round trips through rg_poll / RawConn.Read
+            "udp": [],  # default: 64 senders x 2,000 UDP round trips of 64 bytes
         },
     },
 }
