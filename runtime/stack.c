@@ -26,9 +26,13 @@
  * stays), so RSS follows the live goroutine count.  That costs a TLB
  * shoot-down per call, so it is done off the goroutines' path: when an M
  * goes idle (stack_release_pending, from stopm), in sorted batches with
- * neighbours in one call (release_batch); only when STK_PENDING_MAX stacks
- * wait does an exiting goroutine's M release a batch itself.  Pending
- * stacks stay usable until then.
+ * neighbours in one call (release_batch), and by sysmon once
+ * STK_PENDING_MAX stacks have waited for STK_PENDING_WAIT_NS
+ * (stack_release_due), so that a burst of exits is over first; only past
+ * STK_PENDING_HARD does an exiting goroutine's M release a batch itself.
+ * Pending stacks stay usable until then.  (Releasing on the exit path
+ * from STK_PENDING_MAX on cost 10,000 goroutines woken together 2.5x their
+ * time: bench/ctxcancel, bench/RESULTS.md.)
  *
  * Nodes.  A P's stacks come from the memory of its home node (pp->home_node,
  * runtime/affinity.c), so that a goroutine's frames are local to the CPUs
@@ -91,18 +95,20 @@
 #include "runtime/runtime.h"
 #include "runtime/san.h"
 
-#define STK_CACHE_MAX	  32
-#define STK_HOT_MAX	  256 /* per node */
-#define STK_RELEASE_BATCH 256
-#define STK_PENDING_MAX	  8192 /* all nodes */
-#define ARENA_BYTES	  (1ul << 30)
-#define ARENA_MIN_SLOTS	  64
-#define ARENA_HEADROOM	  (128ul << 20)	    /* address space left to threads and malloc */
-#define ADMIT_BATCH	  64		    /* admissions a cache takes from the pool at once */
-#define ADMIT_HIGH	  (2 * ADMIT_BATCH) /* a cache returns a batch above this */
-#define MAX_ARENAS	  8192
-#define NODE_NONE	  (-1)		       /* a stack or cache of no node */
-#define POOL_NODES	  (TOPO_MAX_NODES + 1) /* pool.nodes[node + 1] */
+#define STK_CACHE_MAX	    32
+#define STK_HOT_MAX	    256 /* per node */
+#define STK_RELEASE_BATCH   256
+#define STK_PENDING_MAX	    8192	     /* all nodes: sysmon releases */
+#define STK_PENDING_HARD    65536	     /* all nodes: the exiting goroutine's M releases */
+#define STK_PENDING_WAIT_NS (10 * 1000000LL) /* over STK_PENDING_MAX this long: sysmon */
+#define ARENA_BYTES	    (1ul << 30)
+#define ARENA_MIN_SLOTS	    64
+#define ARENA_HEADROOM	    (128ul << 20)     /* address space left to threads and malloc */
+#define ADMIT_BATCH	    64		      /* admissions a cache takes from the pool at once */
+#define ADMIT_HIGH	    (2 * ADMIT_BATCH) /* a cache returns a batch above this */
+#define MAX_ARENAS	    8192
+#define NODE_NONE	    (-1)		 /* a stack or cache of no node */
+#define POOL_NODES	    (TOPO_MAX_NODES + 1) /* pool.nodes[node + 1] */
 
 struct arena {
 	char *base;
@@ -134,9 +140,13 @@ static struct {
 	struct node_pool nodes[POOL_NODES];
 	int32_t nused;	  /* nodes[nused..] are empty and have no arena; pool.lock */
 	int64_t npending; /* on every node's pending list; pool.lock (READ_ONCE without it) */
-	int64_t ncarved;  /* pool.lock */
-	int64_t nslots;	  /* slots of every arena mapped; pool.lock */
-	int64_t admitted; /* admissions handed to caches ("Admission"); pool.lock */
+	/* When npending last rose past STK_PENDING_MAX (0: not over, or
+	 * released since); written under pool.lock or by the releaser, read
+	 * by sysmon. */
+	_Atomic int64_t over_since;
+	int64_t ncarved;		  /* pool.lock */
+	int64_t nslots;			  /* slots of every arena mapped; pool.lock */
+	int64_t admitted;		  /* admissions handed to caches ("Admission"); pool.lock */
 	struct arena *arenas[MAX_ARENAS]; /* every node's; append-only */
 	_Atomic int32_t narenas;
 } pool;
@@ -548,6 +558,7 @@ static int release_pending(void)
 
 void stack_release_pending(void)
 {
+	store_relaxed(&pool.over_since, 0);
 	if (!READ_ONCE(pool.npending))
 		return;
 	while (release_pending() > 0)
@@ -561,7 +572,7 @@ void stack_release_pending(void)
 static void pool_put(struct stk_cache *c, int32_t n)
 {
 	struct stk *s;
-	bool over;
+	bool over, hard;
 
 	lockr(&pool.lock, LR_STACK);
 	while (n-- > 0 && (s = c->head) != NULL) {
@@ -571,9 +582,19 @@ static void pool_put(struct stk_cache *c, int32_t n)
 		node_put(s);
 	}
 	over = pool.npending >= STK_PENDING_MAX;
+	hard = pool.npending >= STK_PENDING_HARD;
 	unlockr(&pool.lock, LR_STACK);
-	if (over)
+	if (hard)
 		release_pending();
+	else if (over && !load_relaxed(&pool.over_since))
+		store_relaxed(&pool.over_since, ki_nanotime());
+}
+
+bool stack_release_due(int64_t now)
+{
+	int64_t since = load_relaxed(&pool.over_since);
+
+	return since && now - since >= STK_PENDING_WAIT_NS;
 }
 
 void stackfree(struct stk_cache *c, struct stk *s)

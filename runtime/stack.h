@@ -89,8 +89,11 @@ struct stk *stackalloc(struct stk_cache *c, int *err);
  */
 void stackfree(struct stk_cache *c, struct stk *s);
 /* Give back the pages of the stacks waiting beyond the high-water mark.
- * Called by an M going idle (no lock held). */
+ * Called by an M going idle, and by sysmon (no lock held). */
 void stack_release_pending(void);
+/* Whether sysmon should call stack_release_pending: many stacks have
+ * waited a while.  (any, a hint) */
+bool stack_release_due(int64_t now);
 /* Move every stack in c to its node's pool, and its quota back to the
  * pool (a P is being destroyed).  By c's owner, or during stop-the-world. */
 void stackcache_flush(struct stk_cache *c);

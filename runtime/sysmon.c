@@ -408,6 +408,8 @@ static void *sysmon_main(void *arg)
 		now = ki_nanotime();
 		store_relaxed(&sysmon_clock_ns, now);
 		mreap();
+		if (unlikely(stack_release_due(now)))
+			stack_release_pending();
 		preempt_check_handler(now);
 		if (unlikely(load_relaxed(&sched.need_g0) & NEED_G0_STOP)) {
 			sysmon_stopping(now, &noticed);

@@ -78,6 +78,7 @@ PROFILES = {
             "kv": ["-n", "50000"],  # redis-benchmark -c50: 50,000 SETs/GETs a run, P 1 and 16
             "pollwake": ["-n", "50000"],  # 50,000 round trips through rg_poll / RawConn.Read
             "udp": ["-n", "1000"],  # 64 senders x 1,000 UDP round trips
+            "ctxcancel": [],  # default: 10,000 goroutines woken by one cancel, 5 rounds
         },
     },
     "full": {
@@ -101,6 +102,7 @@ PROFILES = {
             "kv": [],  # default: redis-benchmark -c50, 100,000 SETs/GETs a run, P 1 and 16
             "pollwake": [],  # default: 100,000 round trips through rg_poll / RawConn.Read
             "udp": [],  # default: 64 senders x 2,000 UDP round trips of 64 bytes
+            "ctxcancel": ["-r", "9"],  # 10,000 goroutines woken by one cancel, 9 rounds
         },
     },
 }
