@@ -702,6 +702,26 @@ int64_t rg_set_deadline(int64_t deadline_ns);
  */
 int rg_poll(int fd, short events, int64_t timeout_ns);
 
+/*
+ * rg_getaddrinfo - getaddrinfo(3) that parks the calling goroutine, not
+ * its thread: the lookup runs on one of a few helper threads of the
+ * runtime (glibc's resolver, so nsswitch.conf, /etc/hosts and the DNS
+ * configuration apply as everywhere on the machine), and the goroutine
+ * waits for it, at most timeout_ns (< 0: no limit) and not past its I/O
+ * deadline (rg_set_deadline): -ETIMEDOUT then, and the lookup finishes on
+ * its helper, unseen.  On success *res is the list to free with
+ * freeaddrinfo(3).  Errors are -errno: -ENOENT for a name that does not
+ * resolve (EAI_NONAME, EAI_NODATA), -EAGAIN for a temporary failure
+ * (EAI_AGAIN), -EIO for a permanent one (EAI_FAIL), -EAFNOSUPPORT
+ * (EAI_FAMILY), -ESOCKTNOSUPPORT (EAI_SERVICE, EAI_SOCKTYPE), -EINVAL
+ * (EAI_BADFLAGS, or no host and no service, or res NULL), -ENOMEM, and
+ * EAI_SYSTEM's errno.  A plain thread calls getaddrinfo itself, with no
+ * limit.  (any)
+ */
+struct addrinfo;
+int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,
+		   struct addrinfo **res, int64_t timeout_ns);
+
 /* rg_io_cancel - make every call waiting on fd return -ECANCELED (the fd
  * stays open).  Returns the number of calls interrupted.  (any) */
 int rg_io_cancel(int fd);

@@ -126,6 +126,7 @@
 #include "runtime/san.h"
 #include "runtime/sema.h"
 #include "runtime/signal.h"
+#include "runtime/dns.h"
 #include "runtime/signotify.h"
 #include "runtime/sysmon.h"
 #include "runtime/time.h"
@@ -1840,10 +1841,11 @@ static void checkdead(void)
 			return;
 	if (atomic_load(&sched.sysmon_readying))
 		return;
-	/* A signal may come for a channel a goroutine waits on. */
-	if (signotify_active())
+	/* A signal may come for a channel a goroutine waits on; a lookup's
+	 * helper thread will wake the goroutine that waits for it. */
+	if (signotify_active() || dns_busy())
 		return;
-	tids = rt_malloc(sizeof(pid_t) * (size_t)(sched.mcount + 3));
+	tids = rt_malloc(sizeof(pid_t) * (size_t)(sched.mcount + 3 + DNS_THREADS));
 	if (!tids)
 		return;
 	for (mp = sched.allm; mp; mp = mp->alllink)
@@ -1852,6 +1854,7 @@ static void checkdead(void)
 	tids[n++] = getm()->tid;
 	if (sysmon_tid())
 		tids[n++] = sysmon_tid();
+	n += dns_threads(tids + n, DNS_THREADS);
 	others = ki_count_other_threads(tids, n);
 	rt_free(tids);
 	if (others < 0 || others > SAN_RUNTIME_THREADS)
