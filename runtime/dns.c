@@ -65,6 +65,16 @@ static struct {
 	_Atomic int inflight;	      /* requests queued or running */
 } dns = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
+static char *str_dup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = rt_malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
+
 static int eai_errno(int eai, int saved_errno)
 {
 	switch (eai) {
@@ -118,9 +128,9 @@ static void req_unref(struct dnsreq *rq)
 	if (rq->res)
 		freeaddrinfo(rq->res);
 	rg_chan_free(rq->done);
-	free(rq->host);
-	free(rq->service);
-	free(rq);
+	rt_free(rq->host);
+	rt_free(rq->service);
+	rt_free(rq);
 }
 
 static void *helper_main(void *arg)
@@ -212,17 +222,17 @@ int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 		deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 	if (deadline && deadline <= now)
 		return -ETIMEDOUT;
-	rq = calloc(1, sizeof(*rq));
+	rq = rt_calloc(1, sizeof(*rq));
 	if (!rq)
 		return -ENOMEM;
-	rq->host = host ? strdup(host) : NULL;
-	rq->service = service ? strdup(service) : NULL;
+	rq->host = host ? str_dup(host) : NULL;
+	rq->service = service ? str_dup(service) : NULL;
 	rq->done = rg_chan_make(1, 0);
 	if ((host && !rq->host) || (service && !rq->service) || !rq->done) {
 		rg_chan_free(rq->done);
-		free(rq->host);
-		free(rq->service);
-		free(rq);
+		rt_free(rq->host);
+		rt_free(rq->service);
+		rt_free(rq);
 		return -ENOMEM;
 	}
 	if (hints) {
