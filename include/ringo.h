@@ -542,6 +542,25 @@ int64_t rg_ctx_deadline(const rg_ctx *ctx);
 /* Cancel ctx, then release it.  NULL: nothing. */
 void rg_ctx_free(rg_ctx *ctx);
 
+/*
+ * rg_ctx_attach - run the calling goroutine under ctx (NULL: none); returns
+ * the context it had.  While one is attached, the goroutine's blocking
+ * channel operations (rg_chan_send, rg_chan_recv), rg_select and
+ * rg_sleep_ns end when the context is cancelled, returning its err
+ * (-ECANCELED or -ETIMEDOUT), and fail at once when it already is; each
+ * has happened or not, never half: a send that returned the err did not
+ * send, a receive did not receive.  They are a select with the context's
+ * done channel as one more case.  The other calls that wait (the I/O
+ * calls and rg_poll, WaitGroup, semaphore and Cond waits) do not look at
+ * it yet; mutexes never will (as in Go).  The goroutine must not outlive
+ * the context's rg_ctx_free while attached.  From a plain thread: NULL,
+ * nothing attached.  (any)
+ */
+rg_ctx *rg_ctx_attach(rg_ctx *ctx);
+/* rg_go_ctx - rg_go, the new goroutine starting with ctx attached (NULL:
+ * plain rg_go).  -ENOMEM besides rg_go's errors.  (goroutine) */
+int rg_go_ctx(rg_ctx *ctx, void (*fn)(void *), void *arg);
+
 /* ===================================================================== */
 /* Signals                                                               */
 /* ===================================================================== */
@@ -580,9 +599,10 @@ int64_t rg_now_ns(void);
 /*
  * rg_sleep_ns - sleep for at least ns nanoseconds.  A goroutine parks (its
  * M runs others; the P's timer heap wakes it); a plain thread sleeps.
- * ns <= 0 returns at once, as Go's time.Sleep does.  (any)
+ * ns <= 0 returns at once, as Go's time.Sleep does.  0, or the err of the
+ * goroutine's context (rg_ctx_attach) when it is cancelled first.  (any)
  */
-void rg_sleep_ns(int64_t ns);
+int rg_sleep_ns(int64_t ns);
 
 /* ===================================================================== */
 /* I/O                                                                   */

@@ -58,6 +58,7 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/ctx.h"
 #include "runtime/preempt.h"
 #include "runtime/runtime.h"
 
@@ -376,8 +377,15 @@ static int chansend(rg_chan *c, const void *ep, bool block)
 
 int rg_chan_send(rg_chan *c, const void *elem)
 {
+	rg_ctx *ctx;
+
 	rt_enter();
 	chan_check(c, "rg_chan_send");
+	if (unlikely(ctx = ctx_current())) {
+		rg_case cs = { .chan = c, .op = RG_SEND, .elem = (void *)elem };
+
+		return ctx_select(&cs, 1, -1, ctx);
+	}
 	return chansend(c, elem, true);
 }
 
@@ -464,8 +472,16 @@ static int chanrecv(rg_chan *c, void *ep, bool block)
 
 int rg_chan_recv(rg_chan *c, void *elem)
 {
+	rg_ctx *ctx;
+
 	rt_enter();
 	chan_check(c, "rg_chan_recv");
+	if (unlikely(ctx = ctx_current())) {
+		rg_case cs = { .chan = c, .op = RG_RECV, .elem = elem };
+		int r = ctx_select(&cs, 1, -1, ctx);
+
+		return r == 0 ? cs.ok : r;
+	}
 	return chanrecv(c, elem, true);
 }
 
@@ -739,6 +755,16 @@ static void select_cleanup(rg_case *cases, struct sudog *sgs, const uint16_t *lo
 }
 
 int rg_select(rg_case *cases, int n, int64_t timeout_ns)
+{
+	rg_ctx *ctx;
+
+	rt_enter();
+	if (unlikely(ctx = ctx_current()) && n >= 0 && n < 65535 && (n == 0 || cases))
+		return ctx_select(cases, n, timeout_ns, ctx);
+	return select_cases(cases, n, timeout_ns);
+}
+
+int select_cases(rg_case *cases, int n, int64_t timeout_ns)
 {
 	uint16_t order_stack[2 * SELECT_STACK_CASES];
 	struct sudog sg_stack[SELECT_STACK_CASES];

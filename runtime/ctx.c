@@ -31,10 +31,12 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/preempt.h"
+#include "runtime/ctx.h"
 #include "runtime/runtime.h"
 #include "runtime/time.h"
 
@@ -178,6 +180,90 @@ int64_t rg_ctx_deadline(const rg_ctx *ctx)
 {
 	ctx_check(ctx, "rg_ctx_deadline");
 	return ctx->deadline;
+}
+
+/* --- contexts attached to goroutines ------------------------------------ */
+
+rg_ctx *rg_ctx_attach(rg_ctx *ctx)
+{
+	struct g *gp;
+	rg_ctx *old;
+
+	rt_enter();
+	gp = getg();
+	if (!gp)
+		return NULL;
+	old = gp->ext->ctx;
+	gp->ext->ctx = ctx;
+	return old;
+}
+
+struct go_ctx {
+	rg_ctx *ctx;
+	void (*fn)(void *);
+	void *arg;
+};
+
+static void go_ctx_entry(void *arg)
+{
+	struct go_ctx gc = *(struct go_ctx *)arg;
+
+	rt_free(arg);
+	getg()->ext->ctx = gc.ctx;
+	gc.fn(gc.arg);
+}
+
+int rg_go_ctx(rg_ctx *ctx, void (*fn)(void *), void *arg)
+{
+	struct go_ctx *gc;
+	int r;
+
+	if (!fn)
+		return -EINVAL;
+	if (!ctx)
+		return rg_go(fn, arg);
+	gc = rt_malloc(sizeof(*gc));
+	if (!gc)
+		return -ENOMEM;
+	*gc = (struct go_ctx){ ctx, fn, arg };
+	r = rg_go(go_ctx_entry, gc);
+	if (r)
+		rt_free(gc);
+	return r;
+}
+
+rg_ctx *ctx_current(void)
+{
+	struct g *gp = getg();
+
+	return gp ? gp->ext->ctx : NULL;
+}
+
+int ctx_select(rg_case *cases, int n, int64_t timeout_ns, rg_ctx *ctx)
+{
+	rg_case stack[8], *all = stack;
+	char v;
+	int r, err = rg_ctx_err(ctx);
+
+	/* Already cancelled: nothing is tried. */
+	if (err)
+		return err;
+	if (n + 1 > (int)ARRAY_SIZE(stack)) {
+		all = rt_malloc(sizeof(*all) * (size_t)(n + 1));
+		if (!all)
+			return -ENOMEM;
+	}
+	if (n > 0)
+		memcpy(all, cases, sizeof(*all) * (size_t)n);
+	all[n] = (rg_case){ .chan = ctx->done, .op = RG_RECV, .elem = &v };
+	r = select_cases(all, n + 1, timeout_ns);
+	if (r == n)
+		r = rg_ctx_err(ctx);
+	else if (r >= 0 && n > 0)
+		memcpy(cases, all, sizeof(*all) * (size_t)n); /* ok of the case taken */
+	if (all != stack)
+		rt_free(all);
+	return r;
 }
 
 void rg_ctx_free(rg_ctx *ctx)

@@ -170,6 +170,10 @@ struct gext {
 	/* When it last parked, by sysmon_clock (how long it has waited, in
 	 * dumps); written by the goroutine as it parks. */
 	int64_t waitsince;
+	/* The context attached to it (rg_ctx_attach, rg_go_ctx): its channel
+	 * operations, selects and sleeps end when it is cancelled
+	 * (runtime/ctx.c).  The goroutine's own. */
+	struct rg_ctx *ctx;
 	void *asan_fake_stack; /* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };

@@ -36,6 +36,7 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/ctx.h"
 #include "runtime/preempt.h"
 #include "runtime/probes.h"
 #include "runtime/runtime.h"
@@ -267,21 +268,31 @@ int64_t rg_now_ns(void)
 	return ki_nanotime();
 }
 
-void rg_sleep_ns(int64_t ns)
+int rg_sleep_ns(int64_t ns)
 {
 	struct timer t = { .f = sleep_fire };
 	struct g *gp;
+	rg_ctx *ctx;
+	int r;
 
 	rt_enter();
 	if (ns <= 0)
-		return;
+		return 0;
 	gp = getg();
 	if (!gp) {
 		ki_usleep_ns(ns);
-		return;
+		return 0;
+	}
+	/* With a context: a wait on its done channel, which the time ends. */
+	if (unlikely(ctx = gp->ext->ctx)) {
+		r = ctx_select(NULL, 0, ns, ctx);
+		/* The sleep's own time is up, unless the context's deadline
+		 * is what said -ETIMEDOUT. */
+		return r == -ETIMEDOUT && !rg_ctx_err(ctx) ? 0 : r;
 	}
 	t.arg = gp;
 	t.when = when_after(ns);
 	gopark(sleep_commit, &t, "sleep");
 	timer_del(&t);
+	return 0;
 }

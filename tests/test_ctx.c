@@ -14,6 +14,13 @@
  *  - memory: parents freed before children, a context freed while its
  *    timer is armed (the sanitizers watch), concurrent makes, cancels and
  *    frees on a shared parent;
+ *  - attached contexts (rg_ctx_attach, rg_go_ctx): a blocked receive,
+ *    send, select and sleep end with the context's err when it is
+ *    cancelled or its deadline passes, and fail at once once it is; a
+ *    cancelled send did not send (the value is not in the channel);
+ *    operations that complete first are untouched; detaching restores
+ *    plain behaviour; a race of cancels with sends delivers every value
+ *    exactly once (sent and received, or reported as not sent);
  *  - a plain thread makes contexts with deadlines while the runtime runs;
  *  - misuse: no runtime (NULL), a NULL context (fatal, naming the call).
  */
@@ -244,6 +251,206 @@ static void test_churn(void **state)
 }
 
 /* --------------------------------------------------------------------- */
+/* Attached contexts                                                     */
+/* --------------------------------------------------------------------- */
+
+enum blocked_op { B_RECV, B_SEND, B_SELECT, B_SLEEP };
+
+struct blocked {
+	rg_ctx *ctx;
+	rg_chan *c;
+	enum blocked_op op;
+	atomic_int started;
+	int result;
+	rg_wg wg;
+};
+
+static void blocked_main(void *arg)
+{
+	struct blocked *b = arg;
+	int v = 42;
+	rg_case cs[2] = {
+		{ .chan = b->c, .op = RG_RECV, .elem = &v },
+		{ .chan = NULL, .op = RG_RECV, .elem = &v },
+	};
+
+	atomic_store(&b->started, 1);
+	switch (b->op) {
+	case B_RECV:
+		b->result = rg_chan_recv(b->c, &v);
+		break;
+	case B_SEND:
+		b->result = rg_chan_send(b->c, &v);
+		break;
+	case B_SELECT:
+		b->result = rg_select(cs, 2, -1);
+		break;
+	case B_SLEEP:
+		b->result = rg_sleep_ns(60000 * MS);
+		break;
+	}
+	rg_wg_done(&b->wg);
+}
+
+/* Start op under ctx, let it block, end ctx with cancel (or wait for its
+ * deadline), and return what op returned. */
+static int block_then_end(enum blocked_op op, rg_chan *c, rg_ctx *ctx, bool cancel)
+{
+	struct blocked b = { .ctx = ctx, .c = c, .op = op };
+
+	rg_wg_add(&b.wg, 1);
+	GCHECK_EQ(rg_go_ctx(ctx, blocked_main, &b), 0);
+	while (!atomic_load(&b.started))
+		rg_sleep_ns(MS);
+	rg_sleep_ns(5 * MS);
+	if (cancel)
+		rg_ctx_cancel(ctx);
+	rg_wg_wait(&b.wg);
+	return b.result;
+}
+
+static void attach_main(void *arg)
+{
+	static const enum blocked_op ops[] = { B_RECV, B_SEND, B_SELECT, B_SLEEP };
+	rg_chan *c = rg_chan_make(sizeof(int), 0);
+	int v = 0;
+
+	(void)arg;
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		rg_ctx *ctx = rg_ctx_with_cancel(NULL), *t = rg_ctx_with_timeout(NULL, 20 * MS);
+
+		GCHECK_EQ(block_then_end(ops[i], c, ctx, true), -ECANCELED);
+		GCHECK_EQ(block_then_end(ops[i], c, t, false), -ETIMEDOUT);
+		rg_ctx_free(ctx);
+		rg_ctx_free(t);
+	}
+	/* The cancelled send did not send: nothing waits in c. */
+	GCHECK_EQ(rg_chan_try_recv(c, &v), -EAGAIN);
+	{
+		rg_ctx *ctx = rg_ctx_with_cancel(NULL), *old;
+		rg_chan *buf = rg_chan_make(sizeof(int), 1);
+		rg_case cs = { .chan = buf, .op = RG_RECV, .elem = &v };
+
+		old = rg_ctx_attach(ctx);
+		GCHECK(old == NULL);
+		/* Live: operations that can complete do. */
+		GCHECK_EQ(rg_chan_send(buf, &v), 0);
+		GCHECK_EQ(rg_select(&cs, 1, -1), 0);
+		GCHECK_EQ(cs.ok, 1);
+		GCHECK_EQ(rg_sleep_ns(MS), 0);
+		/* Cancelled: everything fails at once, nothing happens. */
+		rg_ctx_cancel(ctx);
+		GCHECK_EQ(rg_chan_send(buf, &v), -ECANCELED);
+		GCHECK_EQ(rg_chan_len(buf), 0u);
+		GCHECK_EQ(rg_chan_recv(buf, &v), -ECANCELED);
+		GCHECK_EQ(rg_sleep_ns(MS), -ECANCELED);
+		GCHECK_EQ(rg_select(&cs, 1, 0), -ECANCELED);
+		/* Non-blocking calls do not look at it. */
+		GCHECK_EQ(rg_chan_try_send(buf, &v), 0);
+		/* Detached: plain again. */
+		GCHECK(rg_ctx_attach(NULL) == ctx);
+		GCHECK_EQ(rg_chan_recv(buf, &v), 1);
+		GCHECK_EQ(rg_sleep_ns(MS), 0);
+		rg_ctx_free(ctx);
+		rg_chan_free(buf);
+	}
+	rg_chan_free(c);
+}
+
+static void test_attached(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(attach_main, NULL, 1, 2);
+}
+
+/* Senders under contexts cancelled at random moments, one receiver: each
+ * value is either received once or reported as not sent. */
+#define RACE_SENDERS 16
+#define RACE_VALUES  TEST_SCALE(300, 60)
+
+struct race {
+	rg_chan *c;
+	rg_ctx *ctx[RACE_SENDERS];
+	atomic_int sent, unsent;
+	rg_wg wg;
+};
+
+struct race_arg {
+	struct race *rc;
+	int id;
+};
+
+static void race_sender(void *arg)
+{
+	struct race_arg *ra = arg;
+	struct race *rc = ra->rc;
+
+	for (int i = 0; i < RACE_VALUES; i++) {
+		int v = ra->id * RACE_VALUES + i;
+		int r = rg_chan_send(rc->c, &v);
+
+		if (r == 0)
+			atomic_fetch_add(&rc->sent, 1);
+		else if (r == -ECANCELED)
+			atomic_fetch_add(&rc->unsent, 1);
+		else
+			gcheck_fail("send: %d", r);
+	}
+	rg_wg_done(&rc->wg);
+}
+
+static void race_main(void *arg)
+{
+	static struct race_arg ra[RACE_SENDERS];
+	static unsigned char seen[RACE_SENDERS * RACE_VALUES];
+	struct race rc = { 0 };
+	int received = 0, v;
+
+	(void)arg;
+	memset(seen, 0, sizeof(seen));
+	rc.c = rg_chan_make(sizeof(int), 4);
+	rg_wg_add(&rc.wg, RACE_SENDERS);
+	for (int i = 0; i < RACE_SENDERS; i++) {
+		rc.ctx[i] = rg_ctx_with_cancel(NULL);
+		ra[i] = (struct race_arg){ &rc, i };
+		GCHECK_EQ(rg_go_ctx(rc.ctx[i], race_sender, &ra[i]), 0);
+	}
+	/* Receive for a while, cancelling a sender now and then. */
+	for (int k = 0;
+	     atomic_load(&rc.sent) + atomic_load(&rc.unsent) < RACE_SENDERS * RACE_VALUES ||
+	     rg_chan_len(rc.c) > 0;
+	     k++) {
+		if (k % 97 == 0 && k / 97 < RACE_SENDERS)
+			rg_ctx_cancel(rc.ctx[k / 97]);
+		if (rg_chan_try_recv(rc.c, &v) == 1) {
+			GCHECK(v >= 0 && v < RACE_SENDERS * RACE_VALUES);
+			GCHECK_EQ(seen[v]++, 0);
+			received++;
+		} else {
+			rg_yield();
+		}
+		if (k > 10000000)
+			break;
+	}
+	rg_wg_wait(&rc.wg);
+	while (rg_chan_try_recv(rc.c, &v) == 1) {
+		GCHECK_EQ(seen[v]++, 0);
+		received++;
+	}
+	GCHECK_EQ(received, atomic_load(&rc.sent));
+	GCHECK_EQ(atomic_load(&rc.sent) + atomic_load(&rc.unsent), RACE_SENDERS * RACE_VALUES);
+	for (int i = 0; i < RACE_SENDERS; i++)
+		rg_ctx_free(rc.ctx[i]);
+	rg_chan_free(rc.c);
+}
+
+static void test_cancel_race(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(race_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
 /* A plain thread; misuse                                                */
 /* --------------------------------------------------------------------- */
 
@@ -317,6 +524,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cancel),	     cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_fan_out),	     cmocka_unit_test(test_churn),
+		cmocka_unit_test(test_attached),     cmocka_unit_test(test_cancel_race),
 		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
 	};
 
