@@ -23,7 +23,10 @@
  *
  * While a request is in flight nothing is a deadlock (dns_busy, read by
  * checkdead): a helper will wake its goroutine.  The helpers are not Ms;
- * checkdead knows their thread ids (dns_threads).
+ * checkdead knows their thread ids (dns_threads, which takes no lock:
+ * checkdead holds sched.lock).  Lock order: dns.lock is never held while
+ * the runtime's locks are taken (a helper closes the channel after
+ * dropping it).
  *
  * Errors become -errno (see rg_getaddrinfo in ringo.h): EAI_NONAME and
  * EAI_NODATA -ENOENT, EAI_AGAIN -EAGAIN, EAI_FAIL -EIO, EAI_MEMORY -ENOMEM,
@@ -59,10 +62,10 @@ struct dnsreq {
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	struct dnsreq *queue, **tail; /* lock */
-	int nthreads, nidle;	      /* lock */
-	pid_t tids[DNS_THREADS];      /* lock (also read by dns_threads under it) */
-	_Atomic int inflight;	      /* requests queued or running */
+	struct dnsreq *queue, **tail;	 /* lock */
+	int nthreads, nidle;		 /* lock */
+	_Atomic pid_t tids[DNS_THREADS]; /* each helper writes its own; read without the lock */
+	_Atomic int inflight;		 /* requests queued or running */
 } dns = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static char *str_dup(const char *s)
@@ -141,8 +144,8 @@ static void *helper_main(void *arg)
 	/* Signals are the runtime's and the program's threads' business. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	atomic_store(&dns.tids[slot], ki_gettid());
 	pthread_mutex_lock(&dns.lock);
-	dns.tids[slot] = ki_gettid();
 	for (;;) {
 		struct dnsreq *rq;
 
@@ -159,9 +162,12 @@ static void *helper_main(void *arg)
 		pthread_mutex_unlock(&dns.lock);
 		rq->err =
 			lookup(rq->host, rq->service, rq->has_hints ? &rq->hints : NULL, &rq->res);
-		pthread_mutex_lock(&dns.lock);
-		atomic_fetch_sub(&dns.inflight, 1);
+		/* Without dns.lock: closing readies the waiter, which takes
+		 * sched.lock, under which checkdead reads the helpers.  The
+		 * waiter is runnable before the count drops. */
 		rg_chan_close(rq->done);
+		atomic_fetch_sub(&dns.inflight, 1);
+		pthread_mutex_lock(&dns.lock);
 		req_unref(rq);
 	}
 	return NULL;
@@ -289,10 +295,12 @@ int dns_threads(pid_t *tids, int max)
 {
 	int n = 0;
 
-	pthread_mutex_lock(&dns.lock);
-	for (int i = 0; i < dns.nthreads && n < max; i++)
-		if (dns.tids[i])
-			tids[n++] = dns.tids[i];
-	pthread_mutex_unlock(&dns.lock);
+	/* No lock: checkdead calls this under sched.lock. */
+	for (int i = 0; i < DNS_THREADS && n < max; i++) {
+		pid_t t = atomic_load(&dns.tids[i]);
+
+		if (t)
+			tids[n++] = t;
+	}
 	return n;
 }

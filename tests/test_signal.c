@@ -240,6 +240,13 @@ static void test_no_deadlock_while_waiting(void **state)
 	char why[256];
 
 	(void)state;
+	/* ThreadSanitizer runs a handler only once the thread that took the
+	 * signal enters one of its interceptors; every thread here sleeps in
+	 * a raw futex call, so SIGALRM's handler would wait forever. */
+	if (RG_TEST_TSAN) {
+		print_message("the signal would not be handled under TSan\n");
+		skip();
+	}
 	assert_int_equal(child_run("alarm", NULL, &r), 0);
 	if (!(r.exited && r.exit_code == 0))
 		fail_msg("child: %s\n%s", child_describe(&r, why, sizeof(why)), r.err);
