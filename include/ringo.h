@@ -20,6 +20,7 @@
 #define RINGO_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -603,6 +604,39 @@ int64_t rg_now_ns(void);
  * goroutine's context (rg_ctx_attach) when it is cancelled first.  (any)
  */
 int rg_sleep_ns(int64_t ns);
+
+/*
+ * Timers and tickers: Go's time.Timer, time.AfterFunc and time.Ticker, on
+ * the per-P timer heaps.  A timer's channel (rg_timer_chan) has one slot of
+ * int64_t: the rg_now_ns() time the timer was due for.  rg_timer_func runs
+ * fn(arg) as a new goroutine when the time comes.  Stop and Reset have Go
+ * 1.23's semantics: once they return, no value of an earlier arming can be
+ * received from the channel.  rg_timer_stop returns true if it stopped
+ * the timer before it fired, or before its value was received (the value
+ * is then dropped), or before its function started; false otherwise.
+ * rg_timer_reset stops it the same way, returns what that stop returned,
+ * and arms it again for d_ns from now.  A ticker sends every period_ns on
+ * its channel, counted from when each tick was due; a receiver that falls
+ * behind misses ticks (the slot stays full) rather than getting a burst.
+ * Durations <= 0 fire at once.  The makers return NULL when no runtime
+ * runs, memory is short, or (tickers) period_ns <= 0, or (rg_timer_func)
+ * fn is NULL.  rg_timer_free stops the timer and frees it and its
+ * channel; no goroutine may wait on the channel then.  NULL timers are
+ * fatal errors naming the call, as are rg_timer_reset on a ticker and
+ * rg_ticker_reset on a timer.  Calls are (any) while the runtime runs.
+ */
+typedef struct rg_timer rg_timer;
+
+rg_timer *rg_timer_new(int64_t d_ns);
+rg_timer *rg_timer_func(int64_t d_ns, void (*fn)(void *), void *arg);
+rg_timer *rg_ticker_new(int64_t period_ns);
+/* The channel of a timer or ticker; NULL for rg_timer_func's. */
+rg_chan *rg_timer_chan(const rg_timer *t);
+bool rg_timer_stop(rg_timer *t);
+bool rg_timer_reset(rg_timer *t, int64_t d_ns);
+/* A new period, from now; 0, or -EINVAL for period_ns <= 0. */
+int rg_ticker_reset(rg_timer *t, int64_t period_ns);
+void rg_timer_free(rg_timer *t);
 
 /* ===================================================================== */
 /* I/O                                                                   */

@@ -769,19 +769,13 @@ _Noreturn void rg_exit(void)
 	goexit1(true);
 }
 
-int rg_go(void (*fn)(void *), void *arg)
+/* A new goroutine running fn(arg) on pp's run queue, made where pc
+ * called; parent: the creating goroutine's id (0: the runtime's). */
+static int newproc(struct p *pp, void (*fn)(void *), void *arg, uintptr_t pc, uint64_t parent)
 {
-	struct m *mp = rt_enter();
-	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
-	struct p *pp;
 	struct g *newg;
 	int r;
 
-	if (unlikely(!gp))
-		return -EPERM;
-	if (unlikely(!fn))
-		return -EINVAL;
-	pp = mp->p;
 	if (unlikely(stack_guard_limit()) && gcount() >= stack_guard_limit()) {
 		static _Atomic bool warned;
 
@@ -808,15 +802,39 @@ int rg_go(void (*fn)(void *), void *arg)
 	}
 	newg->fn = fn;
 	newg->arg = arg;
-	WRITE_ONCE(newg->gopc, (uintptr_t)__builtin_return_address(0));
+	WRITE_ONCE(newg->gopc, pc);
 	WRITE_ONCE(newg->goid, goid_next(pp));
 	store_relaxed(&newg->status, G_RUNNABLE);
-	rg_probe(go_create, newg->goid, newg->fn, gp->goid);
+	rg_probe(go_create, newg->goid, newg->fn, parent);
 	store_relaxed(&pp->gcreated, load_relaxed(&pp->gcreated) + 1);
 	runqput(pp, newg, true);
 	wakep();
-	preempt_check();
 	return 0;
+}
+
+int rg_go(void (*fn)(void *), void *arg)
+{
+	struct m *mp = rt_enter();
+	struct g *gp = mp ? load_relaxed(&mp->curg) : NULL;
+	int r;
+
+	if (unlikely(!gp))
+		return -EPERM;
+	if (unlikely(!fn))
+		return -EINVAL;
+	r = newproc(mp->p, fn, arg, (uintptr_t)__builtin_return_address(0), gp->goid);
+	if (r == 0)
+		preempt_check();
+	return r;
+}
+
+int go_from_p(void (*fn)(void *), void *arg)
+{
+	struct m *mp = getm();
+
+	if (!mp || !mp->p)
+		return -EPERM;
+	return newproc(mp->p, fn, arg, (uintptr_t)fn, 0);
 }
 
 void rg_lock_os_thread(void)

@@ -514,6 +514,11 @@ static inline void casgstatus(struct g *gp, uint32_t old, uint32_t new)
 	store_relaxed(&gp->status, new);
 }
 
+/* rg_go for the runtime's own use: from any M holding a P, on a goroutine
+ * or on g0 (a timer's function, say).  -EPERM without a P.  The new
+ * goroutine's creator is fn itself. */
+int go_from_p(void (*fn)(void *), void *arg);
+
 /* The size of c's values (runtime/chan.c).  (any) */
 size_t chan_elemsize(const rg_chan *c);
 
@@ -522,6 +527,7 @@ size_t chan_elemsize(const rg_chan *c);
 enum lock_rank {
 	LR_SIGNAL = 1, /* the signal channels (runtime/signotify.c) */
 	LR_CTX,	       /* the contexts' tree (runtime/ctx.c) */
+	LR_TIMEROBJ,   /* an rg_timer (runtime/timer.c) */
 	LR_CHAN,       /* a channel; select holds several, taken in address order */
 	LR_SEMA,       /* a semaphore bucket (runtime/sema.c) */
 	LR_PD,	       /* a poll descriptor (runtime/netpoll.c) */

@@ -21,7 +21,9 @@
  * runnext.
  *
  * Firing.  run_timers takes a due timer off the heap, marks it T_RUNNING,
- * drops the lock and calls t->f(t).  The function usually readies the
+ * drops the lock and calls t->f(t), which may add t again (a ticker,
+ * runtime/timer.c): then it stays T_HEAP, and timer_del, which waits for a
+ * running f, takes it out again.  The function usually readies the
  * waiting goroutine, which then calls timer_del: timer_del returns only
  * when the timer is neither in a heap nor running, so the frame holding it
  * may go away.  A timer is added only once its goroutine is parked (from
@@ -118,6 +120,7 @@ static void timer_add_to(struct p *pp, struct timer *t, int64_t when)
 		pp->timers.heap = h;
 		pp->timers.cap = cap;
 	}
+	t->nextwhen = 0;
 	store_relaxed(&t->state, T_HEAP);
 	WRITE_ONCE(t->pp, pp);
 	heap_set(pp, pp->timers.n++, t);
@@ -171,8 +174,27 @@ bool timer_del(struct timer *t)
 		}
 		while (load_acquire(&t->state) == T_RUNNING)
 			ki_osyield();
+		/* Its f put it back in a heap meanwhile (a ticker): again. */
+		if (load_acquire(&t->state) == T_HEAP)
+			continue;
 		return removed;
 	}
+}
+
+bool timer_modify_later(struct timer *t, int64_t when)
+{
+	struct p *pp = READ_ONCE(t->pp);
+	bool ok = false;
+
+	if (!pp)
+		return false;
+	lockr(&pp->timers.lock, LR_TIMERS);
+	if (READ_ONCE(t->pp) == pp && load_relaxed(&t->state) == T_HEAP && when >= t->when) {
+		t->nextwhen = when;
+		ok = true;
+	}
+	unlockr(&pp->timers.lock, LR_TIMERS);
+	return ok;
 }
 
 int run_timers(struct p *pp, int64_t now)
@@ -189,6 +211,15 @@ int run_timers(struct p *pp, int64_t now)
 			break;
 		}
 		t = pp->timers.heap[0];
+		if (t->nextwhen) {
+			/* Modified later: to its place now, and look again. */
+			t->when = t->nextwhen;
+			t->nextwhen = 0;
+			heap_down(pp, 0);
+			update_when0(pp);
+			unlockr(&pp->timers.lock, LR_TIMERS);
+			continue;
+		}
 		heap_remove(pp, 0);
 		update_when0(pp);
 		WRITE_ONCE(t->pp, NULL);
@@ -197,7 +228,14 @@ int run_timers(struct p *pp, int64_t now)
 		rg_probe(timer_fire, t->when, now - t->when, pp->id);
 		metrics_count_timer(&pp->metrics);
 		t->f(t);
-		store_release(&t->state, T_IDLE);
+		{
+			/* Not if f put t back in a heap (a ticker). */
+			uint32_t running = T_RUNNING;
+
+			atomic_compare_exchange_strong_explicit(&t->state, &running, T_IDLE,
+								memory_order_release,
+								memory_order_relaxed);
+		}
 		n++;
 	}
 	return n;
@@ -220,7 +258,7 @@ void timers_move(struct p *from, struct p *to)
 
 		/* Stop-the-world: nobody else touches t meanwhile. */
 		WRITE_ONCE(t->pp, NULL);
-		timer_add_to(to, t, t->when);
+		timer_add_to(to, t, t->nextwhen ? t->nextwhen : t->when);
 	}
 	rt_free(ts);
 }

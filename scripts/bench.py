@@ -79,6 +79,7 @@ PROFILES = {
             "pollwake": ["-n", "50000"],  # 50,000 round trips through rg_poll / RawConn.Read
             "udp": ["-n", "1000"],  # 64 senders x 1,000 UDP round trips
             "ctxcancel": [],  # default: 10,000 goroutines woken by one cancel, 5 rounds
+            "timers": ["-n", "200000"],  # 200,000 live timers: create, reset, stop
         },
     },
     "full": {
@@ -103,6 +104,7 @@ PROFILES = {
             "pollwake": [],  # default: 100,000 round trips through rg_poll / RawConn.Read
             "udp": [],  # default: 64 senders x 2,000 UDP round trips of 64 bytes
             "ctxcancel": ["-r", "9"],  # 10,000 goroutines woken by one cancel, 9 rounds
+            "timers": [],  # default: 1,000,000 live timers: create, reset, stop
         },
     },
 }

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/timer.c - timer objects: rg_timer (Go's time.Timer and
+ * time.AfterFunc) and tickers (time.Ticker), on the per-P timer heaps of
+ * runtime/time.c.
+ *
+ * An rg_timer is a struct timer (its entry in a heap) with a one-slot
+ * channel of int64_t, or a function to run as a new goroutine, and for a
+ * ticker a period.  When it fires (fire, called by run_timers with no lock
+ * held, on an M or sysmon), it sends the time it was due for on the
+ * channel without blocking (a full channel misses the tick, as a slow
+ * ticker receiver does in Go), or starts the goroutine (go_from_p; on
+ * sysmon, which has no P, it puts itself back to fire again at once on a
+ * P's heap); a ticker then puts itself back in a heap for its next period,
+ * counted from the time it was due, skipping the periods that passed.
+ *
+ * Stop and Reset have Go 1.23's semantics: once they return, no value of
+ * an earlier arming can be received.  Stop clears t->armed (so a fire that
+ * has not looked yet does nothing), takes the entry out of its heap with
+ * timer_del, which also waits for a fire already running to end, and then
+ * empties the channel: whatever that fire sent is gone, and no fire runs
+ * any more.  It returns true when the call stopped something: the timer
+ * was armed and had not fired, or its value was still in the channel.
+ *
+ * t->lock (LR_TIMEROBJ) guards armed and the re-arming; it ranks before a
+ * P's timers lock, which timer_add takes under it.  No lock is held while a
+ * fire sends or starts a goroutine.
+ */
+#include <errno.h>
+#include <stdbool.h>
+
+#include "ringo.h"
+#include "kernel_iface/kernel.h"
+#include "runtime/preempt.h"
+#include "runtime/runtime.h"
+#include "runtime/time.h"
+
+struct rg_timer {
+	struct timer t;	    /* its entry in a P's heap; t.arg is the rg_timer */
+	struct lock lock;   /* LR_TIMEROBJ */
+	rg_chan *c;	    /* one slot of int64_t; NULL for a function's */
+	void (*fn)(void *); /* the function's timer: run as a goroutine */
+	void *arg;
+	int64_t period; /* a ticker's, > 0; 0 for a timer; lock */
+	bool armed;	/* armed and not yet fired (a ticker: running); lock */
+};
+
+static void fire(struct timer *tt)
+{
+	struct rg_timer *t = tt->arg;
+	int64_t due, now = ki_nanotime(), next = 0;
+
+	lockr(&t->lock, LR_TIMEROBJ);
+	if (!t->armed) {
+		unlockr(&t->lock, LR_TIMEROBJ);
+		return;
+	}
+	due = tt->when;
+	if (t->period) {
+		next = due + t->period;
+		if (next <= now)
+			next += ((now - next) / t->period + 1) * t->period;
+	} else if (t->c) {
+		t->armed = false; /* fired: its value is in the channel */
+	}
+	unlockr(&t->lock, LR_TIMEROBJ);
+	if (t->c) {
+		rg_chan_try_send(t->c, &due); /* full: the tick is missed */
+	} else if (go_from_p(t->fn, t->arg) < 0) {
+		/* No P here (sysmon): once more, at once, on a P's heap. */
+		lockr(&t->lock, LR_TIMEROBJ);
+		if (t->armed)
+			timer_add_any(&t->t, now);
+		unlockr(&t->lock, LR_TIMEROBJ);
+		return;
+	} else {
+		lockr(&t->lock, LR_TIMEROBJ);
+		t->armed = false;
+		unlockr(&t->lock, LR_TIMEROBJ);
+	}
+	if (next) {
+		lockr(&t->lock, LR_TIMEROBJ);
+		if (t->armed)
+			timer_add_any(&t->t, next);
+		unlockr(&t->lock, LR_TIMEROBJ);
+	}
+}
+
+static rg_timer *timer_make(int64_t d_ns, int64_t period, bool chan, void (*fn)(void *), void *arg)
+{
+	rg_timer *t;
+
+	rt_enter();
+	if (load_acquire(&sched.nprocs) <= 0)
+		return NULL;
+	t = rt_calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	if (chan) {
+		t->c = rg_chan_make(sizeof(int64_t), 1);
+		if (!t->c) {
+			rt_free(t);
+			return NULL;
+		}
+	}
+	t->fn = fn;
+	t->arg = arg;
+	t->period = period;
+	t->t.f = fire;
+	t->t.arg = t;
+	t->armed = true;
+	lockr(&t->lock, LR_TIMEROBJ);
+	timer_add_any(&t->t, when_after(d_ns));
+	unlockr(&t->lock, LR_TIMEROBJ);
+	return t;
+}
+
+rg_timer *rg_timer_new(int64_t d_ns)
+{
+	return timer_make(d_ns, 0, true, NULL, NULL);
+}
+
+rg_timer *rg_timer_func(int64_t d_ns, void (*fn)(void *), void *arg)
+{
+	return fn ? timer_make(d_ns, 0, false, fn, arg) : NULL;
+}
+
+rg_timer *rg_ticker_new(int64_t period_ns)
+{
+	return period_ns > 0 ? timer_make(period_ns, period_ns, true, NULL, NULL) : NULL;
+}
+
+static void timer_check(const rg_timer *t, const char *call)
+{
+	if (!t)
+		throw("%s: NULL timer", call);
+}
+
+rg_chan *rg_timer_chan(const rg_timer *t)
+{
+	timer_check(t, "rg_timer_chan");
+	return t->c;
+}
+
+bool rg_timer_stop(rg_timer *t)
+{
+	bool was, removed, drained = false;
+	int64_t v;
+
+	timer_check(t, "rg_timer_stop");
+	lockr(&t->lock, LR_TIMEROBJ);
+	was = t->armed;
+	t->armed = false;
+	unlockr(&t->lock, LR_TIMEROBJ);
+	removed = timer_del(&t->t);
+	if (t->c)
+		drained = rg_chan_try_recv(t->c, &v) == 1;
+	return (was && removed) || drained;
+}
+
+/* Stop t, then arm it for d_ns from now (and a ticker with a new period). */
+static bool timer_rearm(rg_timer *t, int64_t d_ns, int64_t period)
+{
+	int64_t when = when_after(d_ns);
+	bool stopped;
+
+	/* A timer armed and not fired, moved later: it keeps its place in
+	 * the heap (timer_modify_later); nothing can be in its channel. */
+	lockr(&t->lock, LR_TIMEROBJ);
+	if (!t->period && t->armed && timer_modify_later(&t->t, when)) {
+		unlockr(&t->lock, LR_TIMEROBJ);
+		return true;
+	}
+	unlockr(&t->lock, LR_TIMEROBJ);
+	stopped = rg_timer_stop(t);
+
+	lockr(&t->lock, LR_TIMEROBJ);
+	if (period)
+		t->period = period;
+	t->armed = true;
+	timer_add_any(&t->t, when);
+	unlockr(&t->lock, LR_TIMEROBJ);
+	return stopped;
+}
+
+bool rg_timer_reset(rg_timer *t, int64_t d_ns)
+{
+	timer_check(t, "rg_timer_reset");
+	if (t->period)
+		throw("rg_timer_reset: a ticker (use rg_ticker_reset)");
+	return timer_rearm(t, d_ns, 0);
+}
+
+int rg_ticker_reset(rg_timer *t, int64_t period_ns)
+{
+	timer_check(t, "rg_ticker_reset");
+	if (!t->period)
+		throw("rg_ticker_reset: not a ticker");
+	if (period_ns <= 0)
+		return -EINVAL;
+	timer_rearm(t, period_ns, period_ns);
+	return 0;
+}
+
+void rg_timer_free(rg_timer *t)
+{
+	if (!t)
+		return;
+	rg_timer_stop(t);
+	rg_chan_free(t->c);
+	rt_free(t);
+}

@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_timer - rg_timer, rg_timer_func and tickers:
+ *
+ *  - a timer's value is the time it was due for, no earlier than asked;
+ *  - Stop (Go 1.23): true before it fires, true after it fired but before
+ *    its value was received (which is then gone), false once received;
+ *  - Reset: no value of an earlier arming is ever received, in a race of
+ *    resets against expiry repeated many times;
+ *  - rg_timer_func runs its function once, as a goroutine, and never
+ *    after a Stop that returned true;
+ *  - tickers: ticks due a period apart; a slow receiver misses ticks and
+ *    gets no burst; Reset changes the period; Stop ends them;
+ *  - 100,000 timers at once all fire; timers survive gomaxprocs changes;
+ *  - a plain thread makes, stops and frees timers while the runtime runs;
+ *  - misuse: a NULL timer is fatal, naming the call.
+ */
+#include <pthread.h>
+
+#include "tests/helpers.h"
+
+#define MS 1000000LL
+
+/* The next value of t's channel within 10 s, or -1. */
+static int64_t recv_due(rg_timer *t)
+{
+	int64_t v = -1;
+	rg_case rc = { .chan = rg_timer_chan(t), .op = RG_RECV, .elem = &v };
+
+	if (rg_select(&rc, 1, 10000 * MS) != 0)
+		return -1;
+	return v;
+}
+
+static bool chan_empty(rg_timer *t)
+{
+	int64_t v;
+
+	return rg_chan_try_recv(rg_timer_chan(t), &v) == -EAGAIN;
+}
+
+static void basic_main(void *arg)
+{
+	int64_t t0 = rg_now_ns(), due;
+	rg_timer *t = rg_timer_new(20 * MS);
+
+	(void)arg;
+	GCHECK(t != NULL);
+	due = recv_due(t);
+	GCHECK(due >= t0 + 20 * MS);
+	GCHECK(rg_now_ns() >= due);
+	/* Received: Stop has nothing to stop. */
+	GCHECK(!rg_timer_stop(t));
+	/* Stop before it fires. */
+	GCHECK(!rg_timer_reset(t, 30 * MS));
+	GCHECK(rg_timer_stop(t));
+	rg_sleep_ns(50 * MS);
+	GCHECK(chan_empty(t));
+	/* Fired, not received: Stop drops the value. */
+	GCHECK(!rg_timer_reset(t, MS));
+	rg_sleep_ns(20 * MS);
+	GCHECK(rg_chan_len(rg_timer_chan(t)) == 1);
+	GCHECK(rg_timer_stop(t));
+	GCHECK(chan_empty(t));
+	/* Reset of a fired, unreceived timer: true, and only the new value. */
+	GCHECK(!rg_timer_reset(t, MS));
+	rg_sleep_ns(20 * MS);
+	t0 = rg_now_ns();
+	GCHECK(rg_timer_reset(t, 5 * MS));
+	GCHECK(recv_due(t) >= t0 + 5 * MS);
+	/* Negative: at once. */
+	GCHECK(!rg_timer_reset(t, -5));
+	GCHECK(recv_due(t) > 0);
+	rg_timer_free(t);
+	rg_timer_free(NULL);
+}
+
+static void test_basic(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(basic_main, NULL, 1, 2);
+}
+
+/* Resets racing expiry: a value received is always of the last arming. */
+static void race_main(void *arg)
+{
+	rg_timer *t = rg_timer_new(0);
+
+	(void)arg;
+	for (int i = 0; i < TEST_SCALE(2000, 300); i++) {
+		int64_t before;
+
+		/* Let it fire now and then, or not. */
+		if (i % 3)
+			rg_sleep_ns((i % 7) * 20000);
+		before = rg_now_ns();
+		rg_timer_reset(t, 50000 + (i % 5) * 10000);
+		GCHECK(recv_due(t) >= before + 50000);
+		if (i % 11 == 0)
+			rg_timer_reset(t, (i % 4) * 10000); /* left to fire, or not */
+	}
+	rg_timer_free(t);
+}
+
+static void test_reset_race(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(race_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
+/* Functions                                                             */
+/* --------------------------------------------------------------------- */
+
+struct fn_ctx {
+	atomic_int runs;
+	_Atomic uint64_t goid;
+};
+
+static void fn_body(void *arg)
+{
+	struct fn_ctx *fc = arg;
+
+	atomic_store(&fc->goid, rg_goid());
+	atomic_fetch_add(&fc->runs, 1);
+}
+
+static void func_main(void *arg)
+{
+	struct fn_ctx fc = { 0 }, never = { 0 };
+	rg_timer *t = rg_timer_func(5 * MS, fn_body, &fc), *s;
+	int64_t until = rg_now_ns() + 10000 * MS;
+
+	(void)arg;
+	GCHECK(t != NULL);
+	GCHECK(rg_timer_chan(t) == NULL);
+	while (atomic_load(&fc.runs) == 0 && rg_now_ns() < until)
+		rg_sleep_ns(MS);
+	rg_sleep_ns(20 * MS);
+	GCHECK_EQ(atomic_load(&fc.runs), 1);
+	GCHECK(atomic_load(&fc.goid) != 0 && atomic_load(&fc.goid) != rg_goid());
+	GCHECK(!rg_timer_stop(t)); /* it ran */
+	/* Stopped in time: never runs. */
+	s = rg_timer_func(20 * MS, fn_body, &never);
+	GCHECK(rg_timer_stop(s));
+	rg_sleep_ns(40 * MS);
+	GCHECK_EQ(atomic_load(&never.runs), 0);
+	/* Reset: runs again, once. */
+	GCHECK(!rg_timer_reset(t, MS));
+	until = rg_now_ns() + 10000 * MS;
+	while (atomic_load(&fc.runs) == 1 && rg_now_ns() < until)
+		rg_sleep_ns(MS);
+	GCHECK_EQ(atomic_load(&fc.runs), 2);
+	rg_timer_free(t);
+	rg_timer_free(s);
+	GCHECK(rg_timer_func(MS, NULL, NULL) == NULL);
+}
+
+static void test_func(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(func_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
+/* Tickers                                                               */
+/* --------------------------------------------------------------------- */
+
+static void ticker_main(void *arg)
+{
+	const int64_t period = 5 * MS;
+	rg_timer *tk = rg_ticker_new(period);
+	int64_t first, prev, due;
+
+	(void)arg;
+	GCHECK(tk != NULL);
+	GCHECK(rg_ticker_new(0) == NULL);
+	first = prev = recv_due(tk);
+	GCHECK(first > 0);
+	for (int i = 0; i < 5; i++) {
+		due = recv_due(tk);
+		/* Due a whole number of periods after the last, from the first. */
+		GCHECK(due > prev && (due - first) % period == 0);
+		prev = due;
+	}
+	/* A slow receiver: one tick waits in the slot, the rest are missed. */
+	rg_sleep_ns(10 * period);
+	GCHECK(rg_chan_len(rg_timer_chan(tk)) == 1);
+	due = recv_due(tk);
+	GCHECK((due - first) % period == 0);
+	due = recv_due(tk);
+	GCHECK(due >= rg_now_ns() - period);
+	/* A new period. */
+	GCHECK_EQ(rg_ticker_reset(tk, 2 * period), 0);
+	GCHECK_EQ(rg_ticker_reset(tk, 0), -EINVAL);
+	first = recv_due(tk);
+	GCHECK_EQ((recv_due(tk) - first) % (2 * period), 0);
+	/* Stopped: nothing more. */
+	rg_timer_stop(tk);
+	rg_sleep_ns(3 * period);
+	GCHECK(chan_empty(tk));
+	rg_timer_free(tk);
+}
+
+static void test_ticker(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(ticker_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
+/* Many; gomaxprocs; a plain thread; misuse                              */
+/* --------------------------------------------------------------------- */
+
+#define MANY TEST_SCALE(100000, 10000)
+
+static void many_main(void *arg)
+{
+	rg_timer **ts = calloc(MANY, sizeof(*ts));
+	int fired = 0;
+
+	(void)arg;
+	GCHECK(ts != NULL);
+	for (int i = 0; i < MANY; i++) {
+		ts[i] = rg_timer_new(1 * MS + (i % 50) * MS);
+		GCHECK(ts[i] != NULL);
+	}
+	/* Half of the Ps' worth change under them. */
+	rg_gomaxprocs(1);
+	rg_sleep_ns(5 * MS);
+	rg_gomaxprocs(2);
+	for (int i = 0; i < MANY; i++)
+		if (recv_due(ts[i]) > 0)
+			fired++;
+	GCHECK_EQ(fired, MANY);
+	for (int i = 0; i < MANY; i++)
+		rg_timer_free(ts[i]);
+	free(ts);
+}
+
+static void test_many(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(2, many_main, NULL);
+}
+
+static void *plain_thread(void *arg)
+{
+	rg_timer *t = rg_timer_new(2 * MS), *s = rg_timer_new(60000 * MS);
+	int64_t v = 0;
+
+	(void)arg;
+	if (!t || !s)
+		return (void *)1;
+	if (rg_chan_recv(rg_timer_chan(t), &v) != 1 || v <= 0)
+		return (void *)2;
+	if (!rg_timer_stop(s))
+		return (void *)3;
+	rg_timer_free(t);
+	rg_timer_free(s);
+	return NULL;
+}
+
+static void plain_main(void *arg)
+{
+	pthread_t th;
+	void *ret = (void *)-1;
+
+	(void)arg;
+	GCHECK_EQ(pthread_create(&th, NULL, plain_thread, NULL), 0);
+	rg_syscall_enter();
+	GCHECK_EQ(pthread_join(th, &ret), 0);
+	rg_syscall_exit();
+	GCHECK(ret == NULL);
+}
+
+static void test_plain_thread(void **state)
+{
+	(void)state;
+	assert_null(rg_timer_new(MS)); /* no runtime */
+	RUN_IN_RUNTIME(2, plain_main, NULL);
+}
+
+static void null_main(void *arg)
+{
+	(void)arg;
+	rg_timer_stop(NULL);
+}
+
+static int child_null(void)
+{
+	return run_child_main(1, null_main);
+}
+
+static const struct child_case child_cases[] = {
+	{ "null", child_null },
+};
+
+static void test_null_is_fatal(void **state)
+{
+	struct child_result r;
+
+	(void)state;
+	assert_int_equal(child_run("null", NULL, &r), 0);
+	assert_true(r.exited && r.exit_code == 2);
+	assert_has(r.err, "fatal error: rg_timer_stop: NULL timer");
+	child_result_free(&r);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_basic),	      cmocka_unit_test(test_reset_race),
+		cmocka_unit_test(test_func),	      cmocka_unit_test(test_ticker),
+		cmocka_unit_test(test_many),	      cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_null_is_fatal),
+	};
+
+	if (rc >= 0)
+		return rc;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
