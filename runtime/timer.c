@@ -28,6 +28,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <string.h>
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
@@ -49,6 +50,7 @@ static void fire(struct timer *tt)
 {
 	struct rg_timer *t = tt->arg;
 	int64_t due, now = ki_nanotime(), next = 0;
+	int r;
 
 	lockr(&t->lock, LR_TIMEROBJ);
 	if (!t->armed) {
@@ -66,13 +68,15 @@ static void fire(struct timer *tt)
 	unlockr(&t->lock, LR_TIMEROBJ);
 	if (t->c) {
 		rg_chan_try_send(t->c, &due); /* full: the tick is missed */
-	} else if (go_from_p(t->fn, t->arg) < 0) {
+	} else if ((r = go_from_p(t->fn, t->arg)) == -EPERM) {
 		/* No P here (sysmon): once more, at once, on a P's heap. */
 		lockr(&t->lock, LR_TIMEROBJ);
 		if (t->armed)
 			timer_add_any(&t->t, now);
 		unlockr(&t->lock, LR_TIMEROBJ);
 		return;
+	} else if (r < 0) {
+		throw("rg_timer_func: cannot start the timer's goroutine: %s", strerror(-r));
 	} else {
 		lockr(&t->lock, LR_TIMEROBJ);
 		t->armed = false;
