@@ -32,7 +32,7 @@
  *
  * Lock order (acquire in this order, never the reverse); enum lock_rank
  * below numbers it, and debug builds check every acquisition against it:
- *   the signal channels' lock, or the contexts' lock  ->
+ *   the signal channels' lock, the contexts' lock, an rg_timer's lock  ->
  *   channel locks (several, in address order)  ->  sema bucket lock  ->
  *   poll descriptor lock  ->  a P's timers lock  ->  a P's netpoll lock  ->
  *   sched.lock  ->  sched.gflock  ->  stack pool lock  ->  allglock.
