@@ -24,9 +24,11 @@
  * While a request is in flight nothing is a deadlock (dns_busy, read by
  * checkdead): a helper will wake its goroutine.  The helpers are not Ms;
  * checkdead knows their thread ids (dns_threads, which takes no lock:
- * checkdead holds sched.lock).  Lock order: dns.lock is never held while
- * the runtime's locks are taken (a helper closes the channel after
- * dropping it).
+ * checkdead holds sched.lock).  Lock order: dns.lock before the runtime's
+ * locks (a helper closes the channel under it); nothing takes dns.lock
+ * while it holds a runtime lock.  When the runtime ends (dns_fini), the
+ * requests still queued are dropped, and those being looked up will wake
+ * nothing: the helper sees their epoch has passed.
  *
  * Errors become -errno (see rg_getaddrinfo in ringo.h): EAI_NONAME and
  * EAI_NODATA -ENOENT, EAI_AGAIN -EAGAIN, EAI_FAIL -EIO, EAI_MEMORY -ENOMEM,
@@ -57,6 +59,7 @@ struct dnsreq {
 	rg_chan *done;	      /* closed by the helper */
 	int refs;	      /* waiter and helper; dns.lock */
 	bool taken;	      /* a helper has it; dns.lock */
+	uint64_t epoch;	      /* dns.epoch when it was queued */
 };
 
 static struct {
@@ -66,6 +69,9 @@ static struct {
 	int nthreads, nidle;		 /* lock */
 	_Atomic pid_t tids[DNS_THREADS]; /* each helper writes its own; read without the lock */
 	_Atomic int inflight;		 /* requests queued or running */
+	/* Runtimes ended (dns_fini); lock.  A request of an earlier one has
+	 * no goroutine to wake any more. */
+	uint64_t epoch;
 } dns = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
 static char *str_dup(const char *s)
@@ -162,12 +168,15 @@ static void *helper_main(void *arg)
 		pthread_mutex_unlock(&dns.lock);
 		rq->err =
 			lookup(rq->host, rq->service, rq->has_hints ? &rq->hints : NULL, &rq->res);
-		/* Without dns.lock: closing readies the waiter, which takes
-		 * sched.lock, under which checkdead reads the helpers.  The
-		 * waiter is runnable before the count drops. */
-		rg_chan_close(rq->done);
-		atomic_fetch_sub(&dns.inflight, 1);
+		/* The waiter is runnable before the count drops.  Its runtime
+		 * may have ended meanwhile (rg_main returned while it waited):
+		 * then nothing is woken, and the waiter's reference goes too. */
 		pthread_mutex_lock(&dns.lock);
+		if (rq->epoch == dns.epoch)
+			rg_chan_close(rq->done);
+		else
+			rq->refs--;
+		atomic_fetch_sub(&dns.inflight, 1);
 		req_unref(rq);
 	}
 	return NULL;
@@ -195,6 +204,7 @@ static int enqueue(struct dnsreq *rq)
 		if (!dns.tail)
 			dns.tail = &dns.queue;
 		rq->next = NULL;
+		rq->epoch = dns.epoch;
 		*dns.tail = rq;
 		dns.tail = &rq->next;
 		rq->refs = 2;
@@ -284,6 +294,24 @@ int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 	req_unref(rq);
 	pthread_mutex_unlock(&dns.lock);
 	return r;
+}
+
+void dns_fini(void)
+{
+	struct dnsreq *rq, *next;
+
+	pthread_mutex_lock(&dns.lock);
+	dns.epoch++;
+	/* Queued ones of this runtime: nobody will look them up. */
+	for (rq = dns.queue; rq; rq = next) {
+		next = rq->next;
+		atomic_fetch_sub(&dns.inflight, 1);
+		rq->refs = 1;
+		req_unref(rq);
+	}
+	dns.queue = NULL;
+	dns.tail = &dns.queue;
+	pthread_mutex_unlock(&dns.lock);
 }
 
 bool dns_busy(void)

@@ -15,6 +15,10 @@ bool dns_busy(void);
 /* The helper threads' ids, up to max, into tids; how many.  (any) */
 int dns_threads(pid_t *tids, int max);
 
+/* The runtime ends: forget its requests (teardown, every goroutine
+ * gone). */
+void dns_fini(void);
+
 /* The most helper threads there are. */
 #define DNS_THREADS 8
 

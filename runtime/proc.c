@@ -1966,6 +1966,7 @@ static void teardown(struct m *m0)
 	signal_unminit(m0);
 	preempt_fini();
 	signotify_fini();
+	dns_fini();
 	signal_fini();
 	netpoll_fini();
 	sema_abandon_goroutines();
