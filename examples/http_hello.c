@@ -33,9 +33,9 @@
  * read until the client closes it (at most LINGER_NS), so that what the
  * client still sends does not make the kernel reset the connection before
  * the client has read the answer.  SIGTERM and SIGINT stop the server: a
- * goroutine waits for them in sigwait (rg_blocking), closes the listening
- * socket, the main goroutine returns, so does rg_main, and the exit status
- * is 0.
+ * goroutine receives them from a channel (rg_signal_notify, Go's
+ * signal.Notify), closes the listening socket, the main goroutine
+ * returns, so does rg_main, and the exit status is 0.
  *
  *   make examples && build/examples/http_hello 8080 [MAXPROCS]
  *   curl http://127.0.0.1:8080/
@@ -449,29 +449,34 @@ out:
 	rg_close(fd);
 }
 
-/* sigwait for a signal of the set; 0 or -errno.  (a blocking call) */
-static int64_t wait_signal_blocking(void *set)
+/* On SIGTERM or SIGINT, close the listening socket: the main goroutine's
+ * rg_accept returns -ECANCELED and the main goroutine returns.  The
+ * signals stay notified: one more while stopping is dropped. */
+static void wait_signal(void *arg)
 {
 	int sig;
 
-	return -sigwait(set, &sig);
-}
-
-/* On SIGTERM or SIGINT (blocked in every thread, so sigwait takes them),
- * close the listening socket: the main goroutine's rg_accept returns
- * -ECANCELED and the main goroutine returns. */
-static void wait_signal(void *arg)
-{
-	if (rg_blocking(wait_signal_blocking, arg) == 0)
+	if (rg_chan_recv(arg, &sig) == 1)
 		rg_close(listen_fd);
 }
 
 static void main_goroutine(void *arg)
 {
+	rg_chan *signals = rg_chan_make(sizeof(int), 1);
+	int r;
+
 	(void)arg;
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGINT);
+	r = signals ? rg_signal_notify(signals, &stop_signals) : -ENOMEM;
+	if (r < 0) {
+		fprintf(stderr, "rg_signal_notify: %s\n", strerror(-r));
+		exit(1);
+	}
 	printf("http_hello: listening on port %d (%d Ps)\n", port, rg_gomaxprocs(0));
 	fflush(stdout);
-	if (rg_go(wait_signal, &stop_signals) < 0) {
+	if (rg_go(wait_signal, signals) < 0) {
 		fprintf(stderr, "rg_go: cannot start a goroutine\n");
 		exit(1);
 	}
@@ -525,12 +530,6 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	port = ntohs(addr.sin_port);
-	/* Blocked before rg_main starts the runtime's threads, which inherit
-	 * the mask. */
-	sigemptyset(&stop_signals);
-	sigaddset(&stop_signals, SIGTERM);
-	sigaddset(&stop_signals, SIGINT);
-	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 
 	r = rg_main(&cfg, main_goroutine, NULL);
 	if (r) {

@@ -65,6 +65,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <cmocka.h>
 
 #include "ringo.h"
@@ -847,6 +849,44 @@ static inline int example_start(struct example *ex, const char *path, const char
 /* SIGTERM: the example must exit with status 0 within timeout_s.  What it
  * printed after its first line goes to out[cap] (out may be NULL).  0, or
  * -1 (said why). */
+/*
+ * SIGTERM for a server under ThreadSanitizer, which runs a handler only
+ * when the thread that took the signal enters one of its interceptors: an
+ * idle server's threads may all sleep in raw futex calls, and a copy
+ * handled late, once the runtime has put the default action back, would
+ * kill the server.  sysmon enters an interceptor every 100 ms (it looks at
+ * the SIGURG handler): the signal goes to that thread alone.  Elsewhere,
+ * to the process.
+ */
+static inline void sigterm_server(pid_t pid)
+{
+	char path[96], comm[32];
+	struct dirent *d;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = RG_TEST_TSAN ? opendir(path) : NULL;
+	while (dir && (d = readdir(dir)) != NULL) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, d->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(comm, sizeof(comm), f) && strncmp(comm, "ringo-sysmon", 12) == 0) {
+			fclose(f);
+			closedir(dir);
+			syscall(SYS_tgkill, pid, atoi(d->d_name), SIGTERM);
+			return;
+		}
+		if (f)
+			fclose(f);
+	}
+	if (dir)
+		closedir(dir);
+	kill(pid, SIGTERM);
+}
+
 static inline int example_stop(struct example *ex, int timeout_s, char *out, size_t cap)
 {
 	int64_t deadline = now_ns() + (int64_t)timeout_s * 1000000000;
@@ -855,7 +895,7 @@ static inline int example_stop(struct example *ex, int timeout_s, char *out, siz
 	ssize_t n;
 	pid_t r;
 
-	kill(ex->pid, SIGTERM);
+	sigterm_server(ex->pid);
 	while ((r = waitpid(ex->pid, &status, WNOHANG)) == 0 && now_ns() < deadline)
 		usleep(10000);
 	if (r == 0) {
