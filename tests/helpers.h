@@ -860,7 +860,7 @@ static inline int example_start(struct example *ex, const char *path, const char
  */
 static inline void sigterm_server(pid_t pid)
 {
-	char path[96], comm[32];
+	char path[PATH_MAX], comm[32];
 	struct dirent *d;
 	DIR *dir;
 
