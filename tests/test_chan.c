@@ -1732,9 +1732,14 @@ static void test_deadlock_workers(void **state)
 	for (int i = 0; i < 3; i++) {
 		char line[96];
 
+		/* "[reason]:", or "[reason, N seconds]:" after a long wait. */
 		snprintf(line, sizeof(line), "goroutine %llu [chan receive]:", ids[i]);
 		plain += strstr(r.err, line) != NULL;
+		snprintf(line, sizeof(line), "goroutine %llu [chan receive, ", ids[i]);
+		plain += strstr(r.err, line) != NULL;
 		snprintf(line, sizeof(line), "goroutine %llu [chan receive (nil chan)]:", ids[i]);
+		nil += strstr(r.err, line) != NULL;
+		snprintf(line, sizeof(line), "goroutine %llu [chan receive (nil chan), ", ids[i]);
 		nil += strstr(r.err, line) != NULL;
 	}
 	if (plain != 2 || nil != 1) {
