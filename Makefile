@@ -338,7 +338,7 @@ tests: all $(TEST_BINS) $(EXAMPLE_BINS)
 #     .config is left alone).  Sanitizer builds have the debug checks
 #     already (RG_SAN_BUILD), as has a .config with CONFIG_DEBUG_CHECKS=y:
 #     no debug pass there.
-NETPOLL_TESTS := test_io_net test_io_deadline test_io_cancel test_io_file test_io_poller test_io_poll test_io_msg test_timer \
+NETPOLL_TESTS := test_ctx test_io_net test_io_deadline test_io_cancel test_io_file test_io_poller test_io_poll test_io_msg test_timer \
 	test_io_backend test_io_errno test_time test_lockthread test_metrics test_trace test_dump
 DEBUG_TESTS := test_lockrank test_lockthread test_sched
 DEBUG_CONFIG := CONFIG_DEBUG_CHECKS=y

@@ -441,10 +441,13 @@ typedef struct rg_wg {
 
 void rg_wg_add(rg_wg *wg, int delta);
 void rg_wg_done(rg_wg *wg);
-void rg_wg_wait(rg_wg *wg);
+/* 0 once the counter is zero, or the err of the goroutine's context
+ * (rg_ctx_attach) when it is cancelled first. */
+int rg_wg_wait(rg_wg *wg);
 
 /* rg_mutex - sync.Mutex: spins briefly, then parks; waiters are served in
- * order once one has waited over 1 ms (Go's starvation mode). */
+ * order once one has waited over 1 ms (Go's starvation mode).  A context
+ * does not end a lock's wait (as in Go): a mutex is held briefly. */
 typedef struct rg_mutex {
 	_Alignas(8) unsigned char opaque_[8];
 } rg_mutex;
@@ -472,7 +475,11 @@ typedef struct rg_cond {
 	_Alignas(8) unsigned char opaque_[32];
 } rg_cond;
 
-void rg_cond_wait(rg_cond *c, rg_mutex *m);
+/* 0 once signalled, or the err of the goroutine's context when it is
+ * cancelled first (or already was: then m is not released at all); m is
+ * held again either way.  A cancelled waiter passes on a signal meant
+ * for it, so none is lost. */
+int rg_cond_wait(rg_cond *c, rg_mutex *m);
 void rg_cond_signal(rg_cond *c);
 void rg_cond_broadcast(rg_cond *c);
 
@@ -494,7 +501,9 @@ typedef struct rg_sema {
 } rg_sema;
 
 void rg_sema_init(rg_sema *s, int64_t capacity);
-/* 0; -EINVAL if n < 0 or n exceeds the capacity (it could never succeed). */
+/* 0; -EINVAL if n < 0 or n exceeds the capacity (it could never succeed);
+ * the err of the goroutine's context when it is cancelled before the
+ * tokens were granted (0 means they were: release them). */
 int rg_sema_acquire(rg_sema *s, int64_t n);
 /* 0 or -EAGAIN (also -EINVAL as acquire). */
 int rg_sema_try_acquire(rg_sema *s, int64_t n);
@@ -545,17 +554,21 @@ void rg_ctx_free(rg_ctx *ctx);
 
 /*
  * rg_ctx_attach - run the calling goroutine under ctx (NULL: none); returns
- * the context it had.  While one is attached, the goroutine's blocking
- * channel operations (rg_chan_send, rg_chan_recv), rg_select and
- * rg_sleep_ns end when the context is cancelled, returning its err
- * (-ECANCELED or -ETIMEDOUT), and fail at once when it already is; each
- * has happened or not, never half: a send that returned the err did not
- * send, a receive did not receive.  They are a select with the context's
- * done channel as one more case.  The other calls that wait (the I/O
- * calls and rg_poll, WaitGroup, semaphore and Cond waits) do not look at
- * it yet; mutexes never will (as in Go).  The goroutine must not outlive
- * the context's rg_ctx_free while attached.  From a plain thread: NULL,
- * nothing attached.  (any)
+ * the context it had.  While one is attached, every call of the goroutine
+ * that waits ends when the context is cancelled, returning its err
+ * (-ECANCELED or -ETIMEDOUT): the channel operations (rg_chan_send,
+ * rg_chan_recv), rg_select, rg_sleep_ns, the I/O calls, rg_poll,
+ * rg_getaddrinfo, rg_wg_wait, rg_sema_acquire and rg_cond_wait.  Each has
+ * happened or not, never half: a send that returned the err did not
+ * send, a receive did not receive, an I/O call that returned it moved no
+ * data (its request is cancelled, or finished first and returns its
+ * result), a semaphore that returned it granted nothing.  Once the
+ * context is cancelled they fail at once, except that an I/O call that
+ * can complete without waiting may (the calls try first).  Mutexes do
+ * not look at it (as in Go).  A context freed (rg_ctx_free) while
+ * goroutines still run under it stays readable to them, cancelled, until
+ * they detach or exit.  The attachment goes with the goroutine when it
+ * ends.  From a plain thread: NULL, nothing attached.  (any)
  */
 rg_ctx *rg_ctx_attach(rg_ctx *ctx);
 /* rg_go_ctx - rg_go, the new goroutine starting with ctx attached (NULL:

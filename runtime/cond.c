@@ -12,6 +12,7 @@
  * goroutine may take the mutex first.
  */
 #include "ringo.h"
+#include "runtime/ctx.h"
 #include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
@@ -20,17 +21,23 @@
 _Static_assert(sizeof(struct cond) <= sizeof(rg_cond), "rg_cond too small");
 _Static_assert(_Alignof(struct cond) <= _Alignof(rg_cond), "rg_cond misaligned");
 
-void rg_cond_wait(rg_cond *cp, rg_mutex *m)
+int rg_cond_wait(rg_cond *cp, rg_mutex *m)
 {
 	struct cond *c = (struct cond *)cp;
+	rg_ctx *ctx;
 	uint32_t t;
+	int r;
 
 	rt_enter();
+	/* Cancelled already: no ticket is taken. */
+	if (unlikely(ctx = ctx_current()) && (r = rg_ctx_err(ctx)) != 0)
+		return r;
 	t = notify_list_add(&c->notify);
 
 	rg_mutex_unlock(m);
-	notify_list_wait(&c->notify, t, "sync.Cond.Wait");
+	r = notify_list_wait_ctx(&c->notify, t, "sync.Cond.Wait");
 	rg_mutex_lock(m);
+	return r;
 }
 
 void rg_cond_signal(rg_cond *cp)

@@ -20,14 +20,33 @@
  * reference does, so a parent freed before its children stays readable
  * to them, cancelled.
  *
+ * Attached goroutines.  A goroutine runs under at most one context
+ * (rg_ctx_attach, rg_go_ctx), through its attachment (struct ctx_attach,
+ * gext->ctxa), which is on the context's list and holds a reference, so
+ * that a context freed while goroutines still run under it stays
+ * readable to them, cancelled.  The attachment also holds the one wait
+ * the goroutine has registered (ctx_wait_begin: an I/O request, a
+ * readiness wait, a semaphore, a Cond), and cancelling walks every
+ * attachment of the subtree and calls each registered wait's cancel, so
+ * that a goroutine waits for nothing once its context is cancelled, with
+ * no cost to a wait while the context lives (two uncontended locks of its
+ * own attachment).  Channel operations, select and sleep need no
+ * registration: they wait in a select with the done channel as one more
+ * case (ctx_select).
+ *
  * Locking.  One lock for every context (ctx_lock, rank LR_CTX, before the
- * channels' locks): it guards the tree (parent, children, refs) and each
- * context's err.  err is also read without it (rg_ctx_err: an acquire
- * load pairs with the release store made before the done channel
- * closes).  Cancelling walks the subtree under the lock; the channels
- * close under it too, so that a context's err is set before anyone can
- * see its channel closed.  The deadline timer's function runs with no lock
- * held (run_timers), on any M or sysmon, and takes ctx_lock.
+ * channels' locks): it guards the tree (parent, children, refs), the
+ * lists of attachments and each context's err.  err is also read without
+ * it (rg_ctx_err: an acquire load pairs with the release store made
+ * before the done channel closes).  Cancelling walks the subtree under
+ * the lock; the channels close under it too, so that a context's err is
+ * set before anyone can see its channel closed.  Each attachment's lock
+ * (rank LR_CTXWAIT) guards its registered wait: the goroutine takes it to
+ * register and to unregister, and checks err under it; the canceller
+ * stores err first and then takes it, so either the goroutine sees err
+ * and does not wait, or the canceller finds the wait registered.  The
+ * deadline timer's function runs with no lock held (run_timers), on any
+ * M or sysmon, and takes ctx_lock.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -41,41 +60,95 @@
 #include "runtime/time.h"
 
 struct rg_ctx {
-	struct rg_ctx *parent;	 /* ctx_lock; holds a reference */
-	struct rg_ctx *children; /* not yet freed; ctx_lock */
-	struct rg_ctx *sibling;	 /* next in parent's children; ctx_lock */
-	int refs;		 /* ctx_lock */
-	bool freed;		 /* rg_ctx_free was called; ctx_lock */
-	_Atomic int err;	 /* 0, -ECANCELED or -ETIMEDOUT; written once under ctx_lock */
-	int64_t deadline;	 /* 0: none; fixed */
-	rg_chan *done;		 /* closed when err is set; fixed */
-	struct timer timer;	 /* the deadline's, when one is set; armed while in a heap */
-	bool timer_armed;	 /* ctx_lock */
+	struct rg_ctx *parent;	     /* ctx_lock; holds a reference */
+	struct rg_ctx *children;     /* not yet freed; ctx_lock */
+	struct rg_ctx *sibling;	     /* next in parent's children; ctx_lock */
+	int refs;		     /* ctx_lock */
+	bool freed;		     /* rg_ctx_free was called; ctx_lock */
+	_Atomic int err;	     /* 0, -ECANCELED or -ETIMEDOUT; written once under ctx_lock */
+	int64_t deadline;	     /* 0: none; fixed */
+	rg_chan *done;		     /* closed when err is set; fixed */
+	struct timer timer;	     /* the deadline's, when one is set; armed while in a heap */
+	bool timer_armed;	     /* ctx_lock */
+	struct ctx_attach *attached; /* goroutines running under it; ctx_lock */
+};
+
+/* A goroutine running under a context (gext->ctxa). */
+struct ctx_attach {
+	struct rg_ctx *ctx;		/* holds a reference; ctx_lock, and the goroutine's */
+	struct ctx_attach *next, *prev; /* ctx->attached; ctx_lock */
+	struct lock lock;		/* rank LR_CTXWAIT */
+	struct ctx_wait *wait;		/* the wait registered; lock */
 };
 
 static struct lock ctx_lock;
 
-/* Set err on ctx and its subtree (those not yet cancelled), closing their
- * channels.  ctx_lock held. */
-static void cancel_locked(struct rg_ctx *ctx, int err)
+/* What a cancel leaves to do once ctx_lock is released: the distinct
+ * cancel_done functions of the waits it ended. */
+struct cancel_batch {
+	void (*done[4])(void);
+	int n;
+};
+
+static void batch_add(struct cancel_batch *b, void (*done)(void))
 {
+	for (int i = 0; i < b->n; i++)
+		if (b->done[i] == done)
+			return;
+	if (b->n == (int)ARRAY_SIZE(b->done))
+		done(); /* more kinds than room: at once, under the lock */
+	else
+		b->done[b->n++] = done;
+}
+
+static void batch_finish(struct cancel_batch *b)
+{
+	for (int i = 0; i < b->n; i++)
+		b->done[i]();
+}
+
+/* Set err on ctx and its subtree (those not yet cancelled), closing their
+ * channels and ending the registered waits.  ctx_lock held. */
+static void cancel_locked(struct rg_ctx *ctx, int err, struct cancel_batch *b)
+{
+	struct ctx_attach *a;
 	struct rg_ctx *c;
 
 	if (load_relaxed(&ctx->err))
 		return;
 	store_release(&ctx->err, err);
 	rg_chan_close(ctx->done);
+	for (a = ctx->attached; a; a = a->next) {
+		struct ctx_wait *w;
+
+		lockr(&a->lock, LR_CTXWAIT);
+		w = a->wait;
+		if (w && !w->err) {
+			w->err = err;
+			w->cancel(w, err);
+			if (w->cancel_done)
+				batch_add(b, w->cancel_done);
+		}
+		unlockr(&a->lock, LR_CTXWAIT);
+	}
 	for (c = ctx->children; c; c = c->sibling)
-		cancel_locked(c, err);
+		cancel_locked(c, err, b);
+}
+
+/* Cancel ctx and its subtree with err.  ctx_lock not held. */
+static void cancel(struct rg_ctx *ctx, int err)
+{
+	struct cancel_batch b = { .n = 0 };
+
+	lockr(&ctx_lock, LR_CTX);
+	cancel_locked(ctx, err, &b);
+	unlockr(&ctx_lock, LR_CTX);
+	batch_finish(&b);
 }
 
 static void deadline_fire(struct timer *t)
 {
-	struct rg_ctx *ctx = t->arg;
-
-	lockr(&ctx_lock, LR_CTX);
-	cancel_locked(ctx, -ETIMEDOUT);
-	unlockr(&ctx_lock, LR_CTX);
+	cancel(t->arg, -ETIMEDOUT);
 }
 
 /* Drop one reference; free ctx (and drop its parent's) at the last.
@@ -93,6 +166,7 @@ static void unref_locked(struct rg_ctx *ctx)
 
 static struct rg_ctx *ctx_new(struct rg_ctx *parent, int64_t deadline)
 {
+	struct cancel_batch none = { .n = 0 };
 	struct rg_ctx *ctx;
 
 	rt_enter();
@@ -121,10 +195,11 @@ static struct rg_ctx *ctx_new(struct rg_ctx *parent, int64_t deadline)
 		parent->children = ctx;
 	}
 	ctx->deadline = deadline;
+	/* Born cancelled: no goroutine runs under it yet, no wait to end. */
 	if (parent && load_relaxed(&parent->err)) {
-		cancel_locked(ctx, load_relaxed(&parent->err));
+		cancel_locked(ctx, load_relaxed(&parent->err), &none);
 	} else if (deadline && deadline <= ki_nanotime()) {
-		cancel_locked(ctx, -ETIMEDOUT);
+		cancel_locked(ctx, -ETIMEDOUT, &none);
 	} else if (deadline) {
 		ctx->timer.f = deadline_fire;
 		ctx->timer.arg = ctx;
@@ -159,9 +234,7 @@ static void ctx_check(const rg_ctx *ctx, const char *call)
 void rg_ctx_cancel(rg_ctx *ctx)
 {
 	ctx_check(ctx, "rg_ctx_cancel");
-	lockr(&ctx_lock, LR_CTX);
-	cancel_locked(ctx, -ECANCELED);
-	unlockr(&ctx_lock, LR_CTX);
+	cancel(ctx, -ECANCELED);
 }
 
 int rg_ctx_err(const rg_ctx *ctx)
@@ -184,22 +257,88 @@ int64_t rg_ctx_deadline(const rg_ctx *ctx)
 
 /* --- contexts attached to goroutines ------------------------------------ */
 
-rg_ctx *rg_ctx_attach(rg_ctx *ctx)
+/* Move gp's attachment from its context to ctx (NULL: drop it).  Returns
+ * the attachment to free (after ctx_lock) or NULL.  ctx_lock held. */
+static struct ctx_attach *attach_locked(struct gext *x, struct ctx_attach *a, struct rg_ctx *ctx)
 {
-	struct g *gp;
-	rg_ctx *old;
+	if (a && a->ctx) {
+		if (a->prev)
+			a->prev->next = a->next;
+		else
+			a->ctx->attached = a->next;
+		if (a->next)
+			a->next->prev = a->prev;
+		unref_locked(a->ctx);
+		a->ctx = NULL;
+	}
+	if (!ctx) {
+		x->ctxa = NULL;
+		return a;
+	}
+	if (ctx->freed) {
+		unlockr(&ctx_lock, LR_CTX);
+		throw("rg_ctx_attach: the context was freed");
+	}
+	a->ctx = ctx;
+	ctx->refs++;
+	a->prev = NULL;
+	a->next = ctx->attached;
+	if (a->next)
+		a->next->prev = a;
+	ctx->attached = a;
+	x->ctxa = a;
+	return NULL;
+}
 
-	rt_enter();
-	gp = getg();
-	if (!gp)
-		return NULL;
-	old = gp->ext->ctx;
-	gp->ext->ctx = ctx;
+/* Attach the calling goroutine to ctx (NULL: detach); the old context, or
+ * NULL.  drop: a reference the caller held on ctx, dropped once the
+ * attachment holds its own. */
+static rg_ctx *attach(rg_ctx *ctx, bool drop)
+{
+	struct g *gp = getg();
+	struct gext *x = gp->ext;
+	struct ctx_attach *a = x->ctxa, *spare = NULL;
+	rg_ctx *old = a ? a->ctx : NULL;
+
+	if (ctx == old && !drop)
+		return old;
+	if (ctx && !a) {
+		spare = rt_calloc(1, sizeof(*spare));
+		if (!spare)
+			throw("rg_ctx_attach: out of memory");
+		a = spare;
+	}
+	/* The wait lock is not held by the goroutine here; a canceller
+	 * holds ctx_lock while it looks at a, so a moves under ctx_lock. */
+	lockr(&ctx_lock, LR_CTX);
+	spare = attach_locked(x, a, ctx);
+	if (drop)
+		unref_locked(ctx);
+	unlockr(&ctx_lock, LR_CTX);
+	rt_free(spare);
 	return old;
 }
 
+rg_ctx *rg_ctx_attach(rg_ctx *ctx)
+{
+	rt_enter();
+	if (!getg())
+		return NULL;
+	return attach(ctx, false);
+}
+
+void ctx_goexit(struct g *gp)
+{
+	struct ctx_attach *a = gp->ext->ctxa;
+
+	lockr(&ctx_lock, LR_CTX);
+	a = attach_locked(gp->ext, a, NULL);
+	unlockr(&ctx_lock, LR_CTX);
+	rt_free(a);
+}
+
 struct go_ctx {
-	rg_ctx *ctx;
+	rg_ctx *ctx; /* holds a reference until the goroutine attaches */
 	void (*fn)(void *);
 	void *arg;
 };
@@ -209,7 +348,7 @@ static void go_ctx_entry(void *arg)
 	struct go_ctx gc = *(struct go_ctx *)arg;
 
 	rt_free(arg);
-	getg()->ext->ctx = gc.ctx;
+	attach(gc.ctx, true);
 	gc.fn(gc.arg);
 }
 
@@ -226,9 +365,20 @@ int rg_go_ctx(rg_ctx *ctx, void (*fn)(void *), void *arg)
 	if (!gc)
 		return -ENOMEM;
 	*gc = (struct go_ctx){ ctx, fn, arg };
+	lockr(&ctx_lock, LR_CTX);
+	if (ctx->freed) {
+		unlockr(&ctx_lock, LR_CTX);
+		throw("rg_go_ctx: the context was freed");
+	}
+	ctx->refs++;
+	unlockr(&ctx_lock, LR_CTX);
 	r = rg_go(go_ctx_entry, gc);
-	if (r)
+	if (r) {
+		lockr(&ctx_lock, LR_CTX);
+		unref_locked(ctx);
+		unlockr(&ctx_lock, LR_CTX);
 		rt_free(gc);
+	}
 	return r;
 }
 
@@ -236,7 +386,54 @@ rg_ctx *ctx_current(void)
 {
 	struct g *gp = getg();
 
-	return gp ? gp->ext->ctx : NULL;
+	return gp && gp->ext->ctxa ? gp->ext->ctxa->ctx : NULL;
+}
+
+int ctx_current_err(void)
+{
+	rg_ctx *ctx = ctx_current();
+
+	return ctx ? load_acquire(&ctx->err) : 0;
+}
+
+/* --- waits that a context ends -------------------------------------------- */
+
+int ctx_wait_begin_slow(struct ctx_wait *w, void (*cancel)(struct ctx_wait *, int),
+			void (*cancel_done)(void))
+{
+	struct ctx_attach *a = getg()->ext->ctxa;
+	int err;
+
+	w->att = a;
+	w->cancel = cancel;
+	w->cancel_done = cancel_done;
+	w->err = 0;
+	lockr(&a->lock, LR_CTXWAIT);
+	err = load_acquire(&a->ctx->err);
+	if (!err)
+		a->wait = w;
+	unlockr(&a->lock, LR_CTXWAIT);
+	if (err)
+		w->att = NULL;
+	return err;
+}
+
+int ctx_wait_end_slow(struct ctx_wait *w)
+{
+	struct ctx_attach *a = w->att;
+	int err;
+
+	lockr(&a->lock, LR_CTXWAIT);
+	a->wait = NULL;
+	err = w->err;
+	unlockr(&a->lock, LR_CTXWAIT);
+	w->att = NULL;
+	return err;
+}
+
+int ctx_wait_ctx_err(const struct ctx_wait *w)
+{
+	return w->att ? load_acquire(&w->att->ctx->err) : 0;
 }
 
 int ctx_select(rg_case *cases, int n, int64_t timeout_ns, rg_ctx *ctx)
@@ -268,6 +465,7 @@ int ctx_select(rg_case *cases, int n, int64_t timeout_ns, rg_ctx *ctx)
 
 void rg_ctx_free(rg_ctx *ctx)
 {
+	struct cancel_batch b = { .n = 0 };
 	struct rg_ctx **link;
 	bool armed;
 
@@ -279,10 +477,11 @@ void rg_ctx_free(rg_ctx *ctx)
 		throw("rg_ctx_free: context freed twice");
 	}
 	ctx->freed = true;
-	cancel_locked(ctx, -ECANCELED);
+	cancel_locked(ctx, -ECANCELED, &b);
 	armed = ctx->timer_armed;
 	ctx->timer_armed = false;
 	unlockr(&ctx_lock, LR_CTX);
+	batch_finish(&b);
 	/* Outside the lock: the timer's function may be waiting for it. */
 	if (armed)
 		timer_del(&ctx->timer);

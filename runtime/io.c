@@ -44,13 +44,14 @@
  *     writer is seen that much later at most.  That fstat is the cost, paid by every open
  *     for reading without O_NONBLOCK; its answer is remembered, so the
  *     descriptor's first rg_read or rg_write does not pay its own.
- *   - epoll: an open without a deadline blocks the thread, as any open
- *     does there.  Under a deadline a stat of the path first (the cost,
- *     paid by opens under a deadline only) tells a FIFO, whose open still
- *     blocks the thread while a poker goroutine waits for the deadline
- *     and then opens the other end for an instant, without blocking
- *     (ki_fifo_poke), every OPEN_POKE_NS until the open has returned; the
- *     descriptor it returned is closed and the call says -ETIMEDOUT.  A
+ *   - epoll: an open without a deadline or a context blocks the thread,
+ *     as any open does there.  Under either a stat of the path first (the
+ *     cost, paid by those opens only) tells a FIFO, whose open still
+ *     blocks the thread while a poker goroutine waits for the deadline or
+ *     the context's cancel and then opens the other end for an instant,
+ *     without blocking (ki_fifo_poke), every OPEN_POKE_NS until the open
+ *     has returned; the descriptor it returned is closed and the call
+ *     says -ETIMEDOUT or the context's err.  A
  *     signal cannot end the wait: SIGURG restarts it.  What another
  *     process sees: at the deadline a peer that opens and closes at once,
  *     so another opener waiting on the same FIFO in the same direction is
@@ -65,9 +66,11 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/ctx.h"
 #include "runtime/netpoll.h"
 #include "runtime/preempt.h"
 #include "runtime/runtime.h"
+#include "runtime/sync.h"
 
 /* How a call waits: a plain thread blocks in the system call; a goroutine
  * parks on its P's poller, in the backend's style. */
@@ -647,7 +650,7 @@ static int open_ring(const char *path, int flags, mode_t mode)
 		rg_set_deadline(dl && dl < step ? dl : step);
 		fifo = (int)netpoll_op(&req, -1);
 		rg_set_deadline(dl);
-		if (fifo != -ETIMEDOUT || (dl && ki_nanotime() >= dl))
+		if (fifo != -ETIMEDOUT || (dl && ki_nanotime() >= dl) || ctx_current_err())
 			break;
 	}
 	netpoll_cancel_fd(fd, true);
@@ -655,28 +658,37 @@ static int open_ring(const char *path, int flags, mode_t mode)
 	return fifo;
 }
 
-/* Readiness style, a FIFO under a deadline: the poker of an open_wait. */
+/* Readiness style, a FIFO under a deadline or a context: the poker of an
+ * open_wait. */
 struct open_wait {
 	const char *path;
 	int flags;
-	int64_t deadline;
-	rg_chan *done; /* closed by the opener once its open returned */
-	rg_wg idle;    /* the poker returned */
-	bool poked;    /* the poker's; the opener reads it after idle */
+	int64_t deadline; /* 0: none */
+	rg_ctx *ctx;	  /* the opener's, or NULL */
+	rg_chan *done;	  /* closed by the opener once its open returned */
+	rg_wg idle;	  /* the poker returned */
+	int poked;	  /* the poker's: why it poked (-ETIMEDOUT, the context's
+			   * err) or 0; the opener reads it after idle */
 };
 
 #define OPEN_POKE_NS 1000000 /* the poker tries again this often */
 
-/* From the deadline on, open the other end for an instant until the
- * opener's open returns. */
+/* From the deadline on, or once the context is cancelled, open the other
+ * end for an instant until the opener's open returns. */
 static void open_poker(void *arg)
 {
 	struct open_wait *ow = arg;
-	rg_case c = { .chan = ow->done, .op = RG_RECV };
-	int64_t t = ow->deadline - rg_now_ns();
+	rg_case c[2] = {
+		{ .chan = ow->done, .op = RG_RECV },
+		{ .chan = ow->ctx ? rg_ctx_done(ow->ctx) : NULL, .op = RG_RECV },
+	};
+	int64_t t = ow->deadline ? ow->deadline - rg_now_ns() : -1;
+	int r;
 
-	while (rg_select(&c, 1, t > 0 ? t : 0) < 0) {
-		ow->poked = true;
+	while ((r = rg_select(c, 2, t < 0 && ow->deadline ? 0 : t)) != 0) {
+		if (!ow->poked)
+			ow->poked = r == 1 ? rg_ctx_err(ow->ctx) : -ETIMEDOUT;
+		c[1].chan = NULL; /* closed: it would be ready every time */
 		ki_fifo_poke(ow->path, ow->flags);
 		t = OPEN_POKE_NS;
 	}
@@ -689,7 +701,10 @@ static int open_ready(const char *path, int flags, mode_t mode)
 	int fd;
 
 	ow.deadline = netpoll_deadline();
-	if (!ow.deadline || (flags & (O_NONBLOCK | O_PATH)) ||
+	ow.ctx = ctx_current();
+	if (ow.ctx && rg_ctx_err(ow.ctx))
+		return rg_ctx_err(ow.ctx);
+	if ((!ow.deadline && !ow.ctx) || (flags & (O_NONBLOCK | O_PATH)) ||
 	    ((flags & O_ACCMODE) != O_RDONLY && (flags & O_ACCMODE) != O_WRONLY) ||
 	    ki_path_kind(path) != KI_FD_FIFO)
 		return BLOCKING(ki_open(path, flags | O_CLOEXEC, mode));
@@ -703,12 +718,12 @@ static int open_ready(const char *path, int flags, mode_t mode)
 	else
 		rg_wg_done(&ow.idle);
 	rg_chan_close(ow.done);
-	rg_wg_wait(&ow.idle);
+	wg_wait_all(&ow.idle);
 	rg_chan_free(ow.done);
 	if (ow.poked) {
 		if (fd >= 0)
 			ki_close(fd);
-		fd = -ETIMEDOUT;
+		fd = ow.poked;
 	}
 	return fd;
 }

@@ -16,11 +16,12 @@ static const char *rank_name(unsigned r)
 {
 	static const char *const names[] = {
 		[LR_SIGNAL] = "signal channels", [LR_CTX] = "contexts",
-		[LR_TIMEROBJ] = "rg_timer",	 [LR_CHAN] = "channel",
-		[LR_SEMA] = "semaphore bucket",	 [LR_PD] = "poll descriptor",
-		[LR_TIMERS] = "timers",		 [LR_NETPOLL] = "netpoll",
-		[LR_SCHED] = "sched.lock",	 [LR_GFREE] = "sched.gflock",
-		[LR_STACK] = "stack pool",	 [LR_ALLG] = "sched.allglock",
+		[LR_CTXWAIT] = "context wait",	 [LR_TIMEROBJ] = "rg_timer",
+		[LR_CHAN] = "channel",		 [LR_SEMA] = "semaphore bucket",
+		[LR_PD] = "poll descriptor",	 [LR_TIMERS] = "timers",
+		[LR_NETPOLL] = "netpoll",	 [LR_SCHED] = "sched.lock",
+		[LR_GFREE] = "sched.gflock",	 [LR_STACK] = "stack pool",
+		[LR_ALLG] = "sched.allglock",
 	};
 
 	return r < ARRAY_SIZE(names) && names[r] ? names[r] : "?";

@@ -113,6 +113,7 @@
 
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
+#include "runtime/ctx.h"
 #include "runtime/netpoll.h"
 #include "runtime/probes.h"
 #include "runtime/runtime.h"
@@ -148,9 +149,11 @@ struct iowait {
 	int32_t res;		    /* set by the waker before it readies gp */
 	uint32_t mode;		    /* readiness: NP_READ or NP_WRITE */
 	bool queued;		    /* on pd->waiters; pd->lock */
-	bool cancelled;		    /* rg_io_cancel/rg_close asked; pd->lock */
-	bool expired;		    /* completion, async: op_deadline fired; pp->poll.lock */
+	bool cancelled;		    /* rg_io_cancel/rg_close or the context asked; pd->lock */
+	int32_t ended;		    /* completion, no descriptor or async: -ETIMEDOUT (op_deadline)
+				     * or -ECANCELED (the context); pp->poll.lock */
 	struct timer timer;	    /* readiness, and async requests: the deadline */
+	struct ctx_wait cw;	    /* the goroutine's context can end the wait */
 };
 
 static struct {
@@ -691,7 +694,7 @@ static int op_submit(struct iowait *w)
 		}
 		lockr(&pp->poll.lock, LR_NETPOLL);
 		WRITE_ONCE(w->pp, pp); /* cancellers read it under pd->lock or its netpoll lock */
-		r = w->expired ? -ETIMEDOUT : netpoll.be->submit(pp->poll.np, &w->req);
+		r = w->ended ? w->ended : netpoll.be->submit(pp->poll.np, &w->req);
 		if (r == 0)
 			break;
 		unlockr(&pp->poll.lock, LR_NETPOLL);
@@ -727,19 +730,21 @@ static bool op_lost(struct iowait *w)
 		asked = w->cancelled;
 		unlockr(&w->pd->lock, LR_PD);
 	}
-	return !asked && !(w->gp->ext->deadline && ki_nanotime() >= w->gp->ext->deadline);
+	if (asked || ctx_wait_ctx_err(&w->cw))
+		return false;
+	return !(w->gp->ext->deadline && ki_nanotime() >= w->gp->ext->deadline);
 }
 
 /*
- * The deadline of an async request (np_req.async): a worker's blocking
- * call does not see the linked timeout (an open of a FIFO waited on past
- * it), so a timer cancels the request, which interrupts the worker.  The
+ * End a request that has no poll descriptor to cancel it through, or
+ * whose deadline the kernel does not see (np_req.async: a worker's
+ * blocking call ignores the linked timeout, so an open of a FIFO waited
+ * on past it): cancel it on its ring, which interrupts the worker.  The
  * request's P's netpoll lock orders this against op_submit: a request not
- * in yet is not submitted (expired).
+ * in yet is not submitted (ended).
  */
-static void op_deadline(struct timer *t)
+static void op_end(struct iowait *w, int32_t why)
 {
-	struct iowait *w = t->arg;
 	struct p *pp;
 
 	for (;;) {
@@ -749,12 +754,19 @@ static void op_deadline(struct timer *t)
 			break;
 		unlockr(&pp->poll.lock, LR_NETPOLL);
 	}
-	w->expired = true;
+	if (!w->ended)
+		w->ended = why;
 	if (netpoll.be->cancel(pp->poll.np, (uint64_t)(uintptr_t)w) == 0) {
 		netpoll.be->flush(pp->poll.np);
 		WRITE_ONCE(pp->poll.unflushed, 0);
 	}
 	unlockr(&pp->poll.lock, LR_NETPOLL);
+}
+
+/* The deadline of an async request: a runtime timer (see op_end). */
+static void op_deadline(struct timer *t)
+{
+	op_end(t->arg, -ETIMEDOUT);
 }
 
 /* The result of a request that ended early: timed out or cancelled. */
@@ -764,19 +776,22 @@ static int64_t op_result(const struct iowait *w, bool cancelled)
 
 	if (r != -ECANCELED && r != -EINTR)
 		return r;
-	if (cancelled)
+	if (cancelled || w->ended == -ECANCELED)
 		return -ECANCELED;
-	if (w->req.deadline && ki_nanotime() >= w->req.deadline)
+	if (w->ended == -ETIMEDOUT || (w->req.deadline && ki_nanotime() >= w->req.deadline))
 		return -ETIMEDOUT;
 	return r == -EINTR ? -ECANCELED : r;
 }
+
+static void iowait_ctx_cancel(struct ctx_wait *cw, int err);
+static void netpoll_cancel_flush(void);
 
 int64_t netpoll_op(struct np_req *req, int fd)
 {
 	struct g *gp = load_relaxed(&getm()->curg);
 	struct iowait w;
 	bool cancelled = false, again = false;
-	int retries = 0, r;
+	int retries = 0, r, cerr;
 	int64_t res;
 
 	memset(&w, 0, sizeof(w));
@@ -794,6 +809,17 @@ int64_t netpoll_op(struct np_req *req, int fd)
 		lockr(&w.pd->lock, LR_PD);
 		pd_link(w.pd, &w);
 		unlockr(&w.pd->lock, LR_PD);
+	}
+	/* Registered once w is whole: the context's cancel ends it as
+	 * rg_io_cancel does, or, with no descriptor, as its deadline. */
+	r = ctx_wait_begin(&w.cw, iowait_ctx_cancel, netpoll_cancel_flush);
+	if (r) {
+		if (w.pd) {
+			lockr(&w.pd->lock, LR_PD);
+			pd_unlink(w.pd, &w);
+			unlockr(&w.pd->lock, LR_PD);
+		}
+		return r;
 	}
 	if (req->async && w.req.deadline) {
 		w.timer.f = op_deadline;
@@ -830,6 +856,7 @@ int64_t netpoll_op(struct np_req *req, int fd)
 		break;
 	}
 	rg_probe(netpoll_complete, w.req.op, fd, w.res, gp->goid);
+	cerr = ctx_wait_end(&w.cw);
 	w.req.deadline = gp->ext->deadline; /* for op_result */
 	if (req->async && w.req.deadline)
 		timer_del(&w.timer);
@@ -843,6 +870,8 @@ int64_t netpoll_op(struct np_req *req, int fd)
 			WRITE_ONCE(w.pd->connected, true);
 	}
 	res = op_result(&w, cancelled);
+	if (cerr && res == -ECANCELED)
+		res = cerr; /* the context's reason: -ECANCELED or -ETIMEDOUT */
 	metrics_count_io(&getm()->p->metrics, req->op, res);
 	return res;
 }
@@ -921,7 +950,16 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	r = ki_fd_kind(fd, &ident);
 	if (r < 0)
 		return r;
+	w.pd = pd;
+	r = ctx_wait_begin(&w.cw, iowait_ctx_cancel, NULL);
+	if (r)
+		return r;
 	lockr(&pd->lock, LR_PD);
+	if (w.cancelled) {
+		/* The context ended the wait before it began. */
+		unlockr(&pd->lock, LR_PD);
+		return ctx_wait_end(&w.cw);
+	}
 	if (pd->armp && pd->ident != ident) {
 		pd->seq++;
 		pd->armp = NULL;
@@ -933,6 +971,7 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 		r = netpoll.be->arm(pp->poll.np, fd, ((uint64_t)pd->seq << 32) | (uint32_t)fd);
 		if (r < 0) {
 			unlockr(&pd->lock, LR_PD);
+			ctx_wait_end(&w.cw);
 			return r;
 		}
 		pd->armp = pp;
@@ -944,10 +983,10 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 		if (mode & NP_WRITE)
 			pd->wready = false;
 		unlockr(&pd->lock, LR_PD);
+		ctx_wait_end(&w.cw);
 		return 0;
 	}
 	w.gp = gp;
-	w.pd = pd;
 	w.mode = mode;
 	w.pp = pd->armp;
 	w.timer.f = deadline_fire;
@@ -956,6 +995,7 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 	atomic_fetch_add(&w.pp->poll.waiting, 1);
 	rg_probe(netpoll_submit, NP_OP_POLL, fd, w.gp->goid);
 	gopark(wait_commit, &w, "IO wait");
+	ctx_wait_end(&w.cw);
 	rg_probe(netpoll_complete, NP_OP_POLL, fd, w.res, w.gp->goid);
 	metrics_count_io(&getm()->p->metrics, NP_OP_POLL, w.res);
 	if (w.req.deadline)
@@ -965,13 +1005,90 @@ int netpoll_wait_fd(int fd, uint32_t mode)
 
 /* --- cancellation ------------------------------------------------------------------------- */
 
+/*
+ * End w's wait, as rg_io_cancel does: completion style, an ASYNC_CANCEL
+ * of its request (or, not submitted yet, none: op_submit sees cancelled);
+ * readiness style, w leaves pd's list with res and its goroutine goes on
+ * l (or, not queued yet, netpoll_wait_fd sees cancelled).  pd->lock held.
+ * Whether w was not cancelled before.
+ */
+static bool iowait_cancel_locked(struct pollfd_desc *pd, struct iowait *w, int32_t res, bool batch,
+				 struct glist *l)
+{
+	const struct np_backend *be = netpoll.be;
+
+	if (w->cancelled)
+		return false;
+	if (be->completes) {
+		struct p *pp = w->pp;
+
+		if (!pp)
+			return false;
+		w->cancelled = true;
+		/* The cancel must reach the kernel before pd->lock is
+		 * dropped: once w unlinks, its address may name a new
+		 * request.  A plain thread flushes only its own SQE
+		 * (requests belong to the thread that submits them, and it
+		 * may exit); otherwise the ring's owner flushes soon, and the
+		 * cancel still precedes any later request.  batch: an M that
+		 * ends many waits at once (a context's cancel) leaves the flush
+		 * to netpoll_cancel_flush, once per ring; the cancel precedes
+		 * any later request of the same address on its ring all the
+		 * same (the ring takes requests in order). */
+		lockr(&pp->poll.lock, LR_NETPOLL);
+		if (be->cancel(pp->poll.np, (uint64_t)(uintptr_t)w) == 0 && !(batch && getm()) &&
+		    (getm() || !pp->poll.unflushed)) {
+			be->flush(pp->poll.np);
+			WRITE_ONCE(pp->poll.unflushed, 0);
+		} else {
+			WRITE_ONCE(pp->poll.unflushed, pp->poll.unflushed + 1);
+		}
+		unlockr(&pp->poll.lock, LR_NETPOLL);
+		return true;
+	}
+	w->cancelled = true;
+	if (w->queued) {
+		pd_unlink(pd, w);
+		w->res = res;
+		atomic_fetch_sub(&w->pp->poll.waiting, 1);
+		glist_ready(l, w->gp);
+	}
+	return true;
+}
+
+/* The goroutine's context was cancelled (ctx_wait): end its wait. */
+static void iowait_ctx_cancel(struct ctx_wait *cw, int err)
+{
+	struct iowait *w = container_of(cw, struct iowait, cw);
+	struct glist l = { 0 };
+
+	if (!w->pd) {
+		op_end(w, -ECANCELED);
+		return;
+	}
+	lockr(&w->pd->lock, LR_PD);
+	iowait_cancel_locked(w->pd, w, err, true, &l);
+	unlockr(&w->pd->lock, LR_PD);
+	glist_inject(getm(), &l);
+}
+
+/* After a context's cancel: submit the cancels it left on each ring. */
+static void netpoll_cancel_flush(void)
+{
+	int32_t n = load_acquire(&sched.nprocs);
+
+	if (!getm() || !netpoll.be->completes)
+		return;
+	for (int32_t i = 0; i < n; i++)
+		netpoll_flush(sched.allp[i]);
+}
+
 int netpoll_cancel_fd(int fd, bool closing)
 {
 	const struct np_backend *be = netpoll.be;
 	struct pollfd_desc *pd = pd_lookup(fd);
 	struct glist l = { 0 };
 	struct iowait *w, *next;
-	bool plain = !getm();
 	int n = 0;
 
 	if (!pd || !be)
@@ -988,36 +1105,7 @@ int netpoll_cancel_fd(int fd, bool closing)
 	}
 	for (w = pd->waiters; w; w = next) {
 		next = w->next;
-		if (be->completes) {
-			struct p *pp = w->pp;
-
-			if (w->cancelled || !pp)
-				continue;
-			w->cancelled = true;
-			n++;
-			/* The cancel must reach the kernel before pd->lock is
-			 * dropped: once w unlinks, its address may name a new
-			 * request.  A plain thread flushes only its own SQE
-			 * (requests belong to the thread that submits them, and
-			 * it may exit); otherwise the ring's owner flushes soon,
-			 * and the cancel still precedes any later request. */
-			lockr(&pp->poll.lock, LR_NETPOLL);
-			if (be->cancel(pp->poll.np, (uint64_t)(uintptr_t)w) == 0 &&
-			    (!plain || !pp->poll.unflushed)) {
-				be->flush(pp->poll.np);
-				WRITE_ONCE(pp->poll.unflushed, 0);
-			} else {
-				WRITE_ONCE(pp->poll.unflushed, pp->poll.unflushed + 1);
-			}
-			unlockr(&pp->poll.lock, LR_NETPOLL);
-		} else {
-			pd_unlink(pd, w);
-			w->res = -ECANCELED;
-			w->cancelled = true;
-			atomic_fetch_sub(&w->pp->poll.waiting, 1);
-			glist_ready(&l, w->gp);
-			n++;
-		}
+		n += iowait_cancel_locked(pd, w, -ECANCELED, false, &l);
 	}
 	unlockr(&pd->lock, LR_PD);
 	glist_inject(getm(), &l);

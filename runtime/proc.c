@@ -122,6 +122,7 @@
 #include "runtime/preempt.h"
 #include "runtime/runq.h"
 #include "runtime/probes.h"
+#include "runtime/ctx.h"
 #include "runtime/runtime.h"
 #include "runtime/san.h"
 #include "runtime/sema.h"
@@ -746,6 +747,8 @@ static _Noreturn void goexit1(bool goexit)
 		main_exit();
 	else if (gp->goid == 1)
 		atomic_store(&sched.main_goexit, true);
+	if (unlikely(gp->ext->ctxa))
+		ctx_goexit(gp);
 	mp->after = (struct after){ AFTER_EXIT, gp, NULL, NULL };
 	if (unlikely(gp->ext->lockcount)) {
 		/* Exiting locked: its thread goes with it (find_runnable). */

@@ -170,10 +170,10 @@ struct gext {
 	/* When it last parked, by sysmon_clock (how long it has waited, in
 	 * dumps); written by the goroutine as it parks. */
 	int64_t waitsince;
-	/* The context attached to it (rg_ctx_attach, rg_go_ctx): its channel
-	 * operations, selects and sleeps end when it is cancelled
-	 * (runtime/ctx.c).  The goroutine's own. */
-	struct rg_ctx *ctx;
+	/* Its attachment to a context (rg_ctx_attach, rg_go_ctx): its waits
+	 * end when the context is cancelled (runtime/ctx.c).  NULL: none.
+	 * The goroutine's own. */
+	struct ctx_attach *ctxa;
 	void *asan_fake_stack; /* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };
@@ -527,6 +527,7 @@ size_t chan_elemsize(const rg_chan *c);
 enum lock_rank {
 	LR_SIGNAL = 1, /* the signal channels (runtime/signotify.c) */
 	LR_CTX,	       /* the contexts' tree (runtime/ctx.c) */
+	LR_CTXWAIT,    /* a goroutine's wait that its context can end (runtime/ctx.c) */
 	LR_TIMEROBJ,   /* an rg_timer (runtime/timer.c) */
 	LR_CHAN,       /* a channel; select holds several, taken in address order */
 	LR_SEMA,       /* a semaphore bucket (runtime/sema.c) */

@@ -42,6 +42,8 @@
  */
 #include "runtime/sema.h"
 
+#include <errno.h>
+
 #include "ringo.h"
 #include "kernel_iface/kernel.h"
 #include "runtime/runtime.h"
@@ -118,6 +120,29 @@ static struct sudog *queue_pop(struct sudog **link)
 	return s;
 }
 
+/* Remove s from its address's queue, wherever it is: whether it was
+ * there. */
+static bool queue_remove(struct semroot *root, struct sudog *s)
+{
+	struct sudog **link = queue_find(root, s->addr), *first = *link, *prev;
+
+	if (!first)
+		return false;
+	if (first == s) {
+		queue_pop(link);
+		return true;
+	}
+	for (prev = first; prev->waitlink && prev->waitlink != s; prev = prev->waitlink)
+		;
+	if (!prev->waitlink)
+		return false;
+	prev->waitlink = s->waitlink;
+	if (first->waittail == s)
+		first->waittail = prev;
+	s->waitlink = NULL;
+	return true;
+}
+
 /* --- blocking and waking -------------------------------------------------------- */
 
 static bool semunlockf(struct g *gp, void *arg)
@@ -161,8 +186,40 @@ static void sudog_prepare(struct sudog *s)
 {
 	s->gp = getg();
 	s->next = s->waitlink = s->waittail = NULL;
+	s->cancelled = s->dead = false;
 	atomic_store_explicit(&s->handoff, 0, memory_order_relaxed);
 	atomic_store_explicit(&s->woken, 0, memory_order_relaxed);
+}
+
+/*
+ * Contexts (runtime/ctx.h).  A cancelled waiter still queued leaves its
+ * queue and is readied, with cancelled set; one not queued (woken
+ * already, or not queued yet) only gets cancelled set, which it checks
+ * under the root's lock before it queues again.
+ */
+static void sudog_ctx_cancel(struct ctx_wait *cw, int err)
+{
+	struct sudog_ctx *sc = container_of(cw, struct sudog_ctx, cw);
+	struct semroot *root = semroot(sc->s.addr);
+	bool removed;
+
+	(void)err;
+	lockr(&root->lock, LR_SEMA);
+	sc->s.cancelled = true;
+	removed = queue_remove(root, &sc->s);
+	sc->removed = removed;
+	if (removed)
+		atomic_fetch_sub(&root->nwait, 1);
+	unlockr(&root->lock, LR_SEMA);
+	if (removed)
+		sudog_ready(&sc->s);
+}
+
+int sudog_ctx_begin(struct sudog_ctx *sc)
+{
+	sc->s.cancelled = false;
+	sc->removed = false;
+	return ctx_wait_begin(&sc->cw, sudog_ctx_cancel, NULL);
 }
 
 /* --- semaphores ------------------------------------------------------------------- */
@@ -206,6 +263,45 @@ static void semacquire1(_Atomic uint32_t *addr, bool lifo, const char *reason)
 void semacquire(_Atomic uint32_t *addr, const char *reason)
 {
 	semacquire1(addr, false, reason);
+}
+
+int semacquire_ctx(_Atomic uint32_t *addr, const char *reason)
+{
+	struct semroot *root;
+	struct sudog_ctx sc;
+	int r;
+
+	if (cansemacquire(addr))
+		return 0;
+	root = semroot(addr);
+	sc.s.addr = addr;
+	sudog_prepare(&sc.s);
+	r = sudog_ctx_begin(&sc);
+	if (r)
+		return r;
+	for (;;) {
+		lockr(&root->lock, LR_SEMA);
+		atomic_fetch_add(&root->nwait, 1);
+		if (cansemacquire(addr)) {
+			atomic_fetch_sub(&root->nwait, 1);
+			unlockr(&root->lock, LR_SEMA);
+			break;
+		}
+		if (sc.s.cancelled) {
+			atomic_fetch_sub(&root->nwait, 1);
+			unlockr(&root->lock, LR_SEMA);
+			return ctx_wait_end(&sc.cw);
+		}
+		atomic_store_explicit(&sc.s.woken, 0, memory_order_relaxed);
+		queue_put(root, &sc.s, false);
+		sudog_block(root, &sc.s, reason);
+		/* Woken by a release or by the context: a count we can take
+		 * is ours either way. */
+		if (cansemacquire(addr))
+			break;
+	}
+	ctx_wait_end(&sc.cw);
+	return 0;
 }
 
 void semacquire_mutex(_Atomic uint32_t *addr, bool lifo, const char *reason)
@@ -279,10 +375,76 @@ void notify_list_wait(struct notify_list *l, uint32_t t, const char *reason)
 	sudog_block(root, &s, reason);
 }
 
+/* The context of a notify-list waiter: a waiter still queued leaves a
+ * dead entry in its place (its ticket) and is readied. */
+static void notify_ctx_cancel(struct ctx_wait *cw, int err)
+{
+	struct sudog_ctx *sc = container_of(cw, struct sudog_ctx, cw);
+	struct semroot *root = semroot(sc->s.addr);
+	struct sudog **link, *q;
+	struct g *gp = NULL;
+
+	(void)err;
+	lockr(&root->lock, LR_SEMA);
+	sc->s.cancelled = true;
+	link = queue_find(root, sc->s.addr);
+	for (q = *link; q && q != &sc->s; q = q->waitlink)
+		;
+	if (q) {
+		sc->s.dead = true;
+		gp = sc->s.gp;
+		sc->s.gp = NULL;
+	}
+	unlockr(&root->lock, LR_SEMA);
+	if (gp)
+		goready(gp, NULL);
+}
+
+int notify_list_wait_ctx(struct notify_list *l, uint32_t t, const char *reason)
+{
+	struct semroot *root = semroot(l);
+	struct sudog_ctx *sc;
+	int r;
+
+	if (!getg() || !getg()->ext->ctxa || !(sc = rt_malloc(sizeof(*sc)))) {
+		notify_list_wait(l, t, reason);
+		return 0;
+	}
+	sc->s.addr = l;
+	sc->s.ticket = t;
+	sudog_prepare(&sc->s);
+	sc->removed = false;
+	r = ctx_wait_begin(&sc->cw, notify_ctx_cancel, NULL);
+	lockr(&root->lock, LR_SEMA);
+	if (ticket_less(t, load_relaxed(&l->notify))) {
+		unlockr(&root->lock, LR_SEMA);
+		ctx_wait_end(&sc->cw);
+		rt_free(sc);
+		return 0;
+	}
+	queue_put(root, &sc->s, false);
+	atomic_fetch_add(&root->nwait, 1);
+	if (r) {
+		/* Cancelled already: the ticket stays, as a dead entry. */
+		sc->s.dead = true;
+		sc->s.gp = NULL;
+		unlockr(&root->lock, LR_SEMA);
+		return r;
+	}
+	sudog_block(root, &sc->s, reason);
+	r = ctx_wait_end(&sc->cw);
+	/* After ctx_wait_end the cancel has run or never will: dead says
+	 * who owns the entry now. */
+	if (sc->s.dead)
+		return r ? r : -ECANCELED;
+	rt_free(sc);
+	return 0;
+}
+
 void notify_list_notify_one(struct notify_list *l)
 {
 	struct semroot *root;
-	struct sudog **link, *first, *prev, *s = NULL;
+	struct sudog **link, *first, *prev, *s;
 	uint32_t t;
 
 	/* No ticket handed out since the last notification: nobody to wake. */
@@ -290,29 +452,35 @@ void notify_list_notify_one(struct notify_list *l)
 		return;
 	root = semroot(l);
 	lockr(&root->lock, LR_SEMA);
-	t = load_relaxed(&l->notify);
-	if (t == atomic_load(&l->wait)) {
-		unlockr(&root->lock, LR_SEMA);
-		return;
-	}
-	atomic_store(&l->notify, t + 1);
-	link = queue_find(root, l);
-	first = *link;
-	if (first && first->ticket == t) {
-		s = queue_pop(link);
-	} else if (first) {
-		for (prev = first; (s = prev->waitlink) != NULL; prev = s) {
-			if (s->ticket != t)
-				continue;
-			prev->waitlink = s->waitlink;
-			if (first->waittail == s)
-				first->waittail = prev;
-			s->waitlink = NULL;
+	/* A dead entry (a cancelled waiter's) passes the notification on to
+	 * the next ticket. */
+	for (;;) {
+		s = NULL;
+		t = load_relaxed(&l->notify);
+		if (t == atomic_load(&l->wait))
 			break;
+		atomic_store(&l->notify, t + 1);
+		link = queue_find(root, l);
+		first = *link;
+		if (first && first->ticket == t) {
+			s = queue_pop(link);
+		} else if (first) {
+			for (prev = first; (s = prev->waitlink) != NULL; prev = s) {
+				if (s->ticket != t)
+					continue;
+				prev->waitlink = s->waitlink;
+				if (first->waittail == s)
+					first->waittail = prev;
+				s->waitlink = NULL;
+				break;
+			}
 		}
+		if (s)
+			atomic_fetch_sub(&root->nwait, 1);
+		if (!s || !s->dead)
+			break;
+		rt_free(container_of(s, struct sudog_ctx, s));
 	}
-	if (s)
-		atomic_fetch_sub(&root->nwait, 1);
 	unlockr(&root->lock, LR_SEMA);
 	if (s)
 		sudog_ready(s);
@@ -340,7 +508,10 @@ void notify_list_notify_all(struct notify_list *l)
 	/* The entries are ours now; read each link before waking its owner. */
 	for (; s; s = next) {
 		next = s->waitlink;
-		sudog_ready(s);
+		if (s->dead)
+			rt_free(container_of(s, struct sudog_ctx, s));
+		else
+			sudog_ready(s);
 	}
 }
 
@@ -386,6 +557,20 @@ void semroot_wait(struct semroot *root, struct sudog *s, const char *reason)
 	sudog_block(root, s, reason);
 }
 
+int semroot_wait_ctx(struct semroot *root, struct sudog_ctx *sc, const char *reason)
+{
+	if (sc->s.cancelled) {
+		/* The context's cancel came before the entry was queued. */
+		unlockr(&root->lock, LR_SEMA);
+		return ctx_wait_end(&sc->cw);
+	}
+	semroot_wait(root, &sc->s, reason);
+	/* Readied by a waker (which dequeued the entry) or by the cancel
+	 * (which took it off the queue): after ctx_wait_end the cancel has
+	 * run or never will, and cancelled says which. */
+	return ctx_wait_end(&sc->cw) && sc->removed ? sc->cw.err : 0;
+}
+
 /* --- abandonment ---------------------------------------------------------------------- */
 
 /* Drop the goroutines from the queue of one address, *link; returns how
@@ -398,6 +583,11 @@ static uint32_t queue_drop_goroutines(struct sudog **link)
 
 	for (; s; s = wl) {
 		wl = s->waitlink;
+		if (s->dead) {
+			rt_free(container_of(s, struct sudog_ctx, s));
+			dropped++;
+			continue;
+		}
 		if (s->gp) {
 			dropped++;
 			continue;

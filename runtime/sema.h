@@ -30,6 +30,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "runtime/ctx.h"
+
 struct g;
 
 /*
@@ -49,6 +51,9 @@ struct sudog {
 	int64_t n;		  /* raw waits: what the waiter asks for (rg_sema: tokens) */
 	_Atomic uint32_t handoff; /* semaphores: the releaser gave us the count */
 	_Atomic uint32_t woken;	  /* plain threads: futex word, 1 once woken */
+	bool cancelled;		  /* the waiter's context ended the wait; root lock */
+	bool dead;		  /* notify lists: an entry left by a cancelled waiter, on
+				   * the heap, freed by whoever removes it; root lock */
 };
 
 /* --- semaphores ------------------------------------------------------------ */
@@ -56,6 +61,9 @@ struct sudog {
 /* Wait until *addr > 0, then decrement it.  reason: the wait reason shown
  * in deadlock reports (a static string). */
 void semacquire(_Atomic uint32_t *addr, const char *reason);
+/* semacquire that the calling goroutine's context ends (runtime/ctx.h):
+ * 0 once decremented, or the context's err with *addr untouched. */
+int semacquire_ctx(_Atomic uint32_t *addr, const char *reason);
 /* The same for a sync.Mutex waiter: lifo queues the caller first among
  * the waiters on addr (it has waited already and keeps its turn). */
 void semacquire_mutex(_Atomic uint32_t *addr, bool lifo, const char *reason);
@@ -85,6 +93,11 @@ struct notify_list {
 uint32_t notify_list_add(struct notify_list *l);
 /* Block until ticket t has been notified (at once if it was). */
 void notify_list_wait(struct notify_list *l, uint32_t t, const char *reason);
+/* notify_list_wait that the calling goroutine's context ends: 0 once t was
+ * notified, or the context's err.  A cancelled waiter's ticket stays in
+ * the list as a dead entry, which the notification that reaches it
+ * passes on to the next ticket, so no notification is lost. */
+int notify_list_wait_ctx(struct notify_list *l, uint32_t t, const char *reason);
 /* Wake the oldest ticket not yet notified, if any. */
 void notify_list_notify_one(struct notify_list *l);
 /* Wake every ticket handed out so far. */
@@ -106,6 +119,21 @@ struct sudog *semroot_dequeue(struct semroot *root, const void *addr);
 /* Queue s (s->addr and s->n set) last on its address, unlock the root and
  * block until a waker dequeues s and readies it.  Root locked. */
 void semroot_wait(struct semroot *root, struct sudog *s, const char *reason);
+/*
+ * A raw wait that the calling goroutine's context ends: sudog_ctx_begin
+ * before the root is locked (0, or the context's err when it is already
+ * cancelled: do not wait), then semroot_wait_ctx in place of semroot_wait:
+ * 0 once a waker dequeued the entry, or the context's err with the entry
+ * off the queue (the caller takes the root's lock again to set its own
+ * state right).
+ */
+struct sudog_ctx {
+	struct sudog s;
+	struct ctx_wait cw;
+	bool removed; /* the cancel took s off its queue; root lock */
+};
+int sudog_ctx_begin(struct sudog_ctx *sc);
+int semroot_wait_ctx(struct semroot *root, struct sudog_ctx *sc, const char *reason);
 
 /* Wake the owner of a dequeued entry.  s must not be touched afterwards. */
 void sudog_ready(struct sudog *s);

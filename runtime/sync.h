@@ -67,4 +67,8 @@ struct wsema {
 	int64_t cur;  /* tokens held; same lock */
 };
 
+/* rg_wg_wait that no context ends: the runtime's own waits for its helper
+ * goroutines, whose state lives in the waiter's frame (runtime/wg.c). */
+void wg_wait_all(rg_wg *wg);
+
 #endif /* RINGO_RUNTIME_SYNC_H */

@@ -322,7 +322,7 @@ int rg_sleep_ns(int64_t ns)
 		return 0;
 	}
 	/* With a context: a wait on its done channel, which the time ends. */
-	if (unlikely(ctx = gp->ext->ctx)) {
+	if (unlikely(ctx = ctx_current())) {
 		r = ctx_select(NULL, 0, ns, ctx);
 		/* The sleep's own time is up, unless the context's deadline
 		 * is what said -ETIMEDOUT. */

@@ -12,6 +12,7 @@
 #include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
+#include "runtime/sync.h"
 
 struct wg {
 	_Atomic uint64_t state; /* counter << 32 | waiters */
@@ -49,20 +50,50 @@ void rg_wg_done(rg_wg *wg)
 	rg_wg_add(wg, -1);
 }
 
-void rg_wg_wait(rg_wg *wgp)
+static int wg_wait(rg_wg *wgp, bool cancellable)
 {
 	struct wg *wg = (struct wg *)wgp;
 	uint64_t state = atomic_load(&wg->state);
+	int r;
 
 	rt_enter();
 	for (;;) {
 		if ((int32_t)(state >> 32) == 0)
-			return;
-		if (atomic_compare_exchange_weak(&wg->state, &state, state + 1)) {
-			semacquire(&wg->sema, "sync.WaitGroup.Wait");
-			if (atomic_load(&wg->state) != 0)
-				throw("sync: WaitGroup is reused before previous rg_wg_wait has returned");
-			return;
+			return 0;
+		if (atomic_compare_exchange_weak(&wg->state, &state, state + 1))
+			break;
+	}
+	if (cancellable) {
+		r = semacquire_ctx(&wg->sema, "sync.WaitGroup.Wait");
+	} else {
+		semacquire(&wg->sema, "sync.WaitGroup.Wait");
+		r = 0;
+	}
+	if (r) {
+		/* The context ended the wait: leave the waiters' count, unless
+		 * the counter reached zero meanwhile, in which case a release
+		 * for us is on its way and the wait is over after all. */
+		state = atomic_load(&wg->state);
+		for (;;) {
+			if ((int32_t)(state >> 32) == 0) {
+				semacquire(&wg->sema, "sync.WaitGroup.Wait");
+				return 0;
+			}
+			if (atomic_compare_exchange_weak(&wg->state, &state, state - 1))
+				return r;
 		}
 	}
+	if (atomic_load(&wg->state) != 0)
+		throw("sync: WaitGroup is reused before previous rg_wg_wait has returned");
+	return 0;
+}
+
+int rg_wg_wait(rg_wg *wg)
+{
+	return wg_wait(wg, true);
+}
+
+void wg_wait_all(rg_wg *wg)
+{
+	wg_wait(wg, false);
 }

@@ -19,6 +19,7 @@
 #include <errno.h>
 
 #include "ringo.h"
+#include "runtime/ctx.h"
 #include "runtime/preempt.h"
 #include "runtime/runtime.h"
 #include "runtime/sema.h"
@@ -41,31 +42,75 @@ void rg_sema_init(rg_sema *sp, int64_t capacity)
 	semroot_unlock(root);
 }
 
+/* Take the waiters at the head of the queue whose requests now fit, in
+ * order, counting their tokens in cur: the list to wake.  Root locked. */
+static struct sudog *wsema_grant_locked(struct semroot *root, struct wsema *s)
+{
+	struct sudog *w, *woken = NULL, **tail = &woken;
+
+	while ((w = semroot_first(root, s)) != NULL && s->size - s->cur >= w->n) {
+		semroot_dequeue(root, s);
+		s->cur += w->n;
+		*tail = w;
+		tail = &w->waitlink;
+	}
+	return woken;
+}
+
+/* Wake them in queue order; read each link before waking. */
+static void wsema_wake(struct sudog *woken)
+{
+	struct sudog *w;
+
+	while ((w = woken) != NULL) {
+		woken = w->waitlink;
+		sudog_ready(w);
+	}
+}
+
 static int wsema_acquire(struct wsema *s, int64_t n, bool block)
 {
 	struct semroot *root;
-	struct sudog w;
+	struct sudog_ctx w;
+	int r;
 
 	if (n < 0)
 		return -EINVAL;
+	/* Registered before the root's lock (its rank is lower). */
+	r = block ? sudog_ctx_begin(&w) : 0;
 	root = semroot_lock(s);
 	if (n > s->size) {
 		/* It could never succeed; do not make others queue behind it. */
 		semroot_unlock(root);
+		if (block)
+			ctx_wait_end(&w.cw);
 		return -EINVAL;
 	}
 	if (s->size - s->cur >= n && !semroot_first(root, s)) {
 		s->cur += n;
 		semroot_unlock(root);
+		if (block)
+			ctx_wait_end(&w.cw);
 		return 0;
 	}
-	if (!block) {
+	if (!block || r) {
 		semroot_unlock(root);
-		return -EAGAIN;
+		return block ? r : -EAGAIN;
 	}
-	w.addr = s;
-	w.n = n;
-	semroot_wait(root, &w, "semaphore.Weighted.Acquire");
+	w.s.addr = s;
+	w.s.n = n;
+	r = semroot_wait_ctx(root, &w, "semaphore.Weighted.Acquire");
+	if (r) {
+		/* The context took us off the queue: the waiters behind us may
+		 * fit now. */
+		struct sudog *woken;
+
+		root = semroot_lock(s);
+		woken = wsema_grant_locked(root, s);
+		semroot_unlock(root);
+		wsema_wake(woken);
+		return r;
+	}
 	return 0; /* the releaser counted our tokens in cur */
 }
 
@@ -84,7 +129,7 @@ int rg_sema_try_acquire(rg_sema *s, int64_t n)
 void rg_sema_release(rg_sema *sp, int64_t n)
 {
 	struct wsema *s = (struct wsema *)sp;
-	struct sudog *w, *woken = NULL, **tail = &woken;
+	struct sudog *woken;
 	struct semroot *root;
 
 	rt_enter();
@@ -99,16 +144,7 @@ void rg_sema_release(rg_sema *sp, int64_t n)
 		      (long long)n);
 	}
 	s->cur -= n;
-	while ((w = semroot_first(root, s)) != NULL && s->size - s->cur >= w->n) {
-		semroot_dequeue(root, s);
-		s->cur += w->n;
-		*tail = w;
-		tail = &w->waitlink;
-	}
+	woken = wsema_grant_locked(root, s);
 	semroot_unlock(root);
-	/* Wake them in queue order; read each link before waking. */
-	while ((w = woken) != NULL) {
-		woken = w->waitlink;
-		sudog_ready(w);
-	}
+	wsema_wake(woken);
 }

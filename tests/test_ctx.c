@@ -21,10 +21,27 @@
  *    operations that complete first are untouched; detaching restores
  *    plain behaviour; a race of cancels with sends delivers every value
  *    exactly once (sent and received, or reported as not sent);
+ *  - the waits beyond channels (a socket's recv, accept, a pipe's read,
+ *    rg_poll, an open of a FIFO, WaitGroup, weighted semaphore, Cond) end
+ *    with the context's err when it is cancelled, when its deadline
+ *    passes and at once when it already was, on both backends, and leave
+ *    nothing behind: no byte read, no connection taken, no token granted,
+ *    no WaitGroup waiter counted, no Cond signal swallowed;
+ *  - deadlines that fall as those waits complete: a byte stream read under
+ *    random short timeouts arrives whole and in order, a semaphore shared
+ *    under them never exceeds its capacity and gets every token back, a
+ *    WaitGroup whose waiters time out as it reaches zero stays usable;
  *  - a plain thread makes contexts with deadlines while the runtime runs;
  *  - misuse: no runtime (NULL), a NULL context (fatal, naming the call).
  */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/helpers.h"
 
@@ -254,11 +271,40 @@ static void test_churn(void **state)
 /* Attached contexts                                                     */
 /* --------------------------------------------------------------------- */
 
-enum blocked_op { B_RECV, B_SEND, B_SELECT, B_SLEEP };
+enum blocked_op {
+	B_RECV,
+	B_SEND,
+	B_SELECT,
+	B_SLEEP,
+	/* The waits a context ends through its registration (struct
+	 * waits): a socket's recv, an accept, a pipe's read, rg_poll, an
+	 * open of a FIFO nobody opens (a request with no descriptor), a
+	 * WaitGroup, a weighted semaphore, a Cond. */
+	B_IO_RECV,
+	B_IO_ACCEPT,
+	B_IO_READ,
+	B_IO_POLL,
+	B_IO_OPEN,
+	B_WG,
+	B_SEMA,
+	B_COND,
+};
+
+struct waits {
+	int sp[2];     /* a socket pair: recv waits on sp[0] */
+	int lfd;       /* a listening socket nobody connects to */
+	int pfd[2];    /* a pipe: read waits on pfd[0] */
+	char fifo[64]; /* a FIFO nobody opens for writing */
+	rg_wg wg;      /* counter 1 until the end */
+	rg_sema sema;  /* capacity 1, held by the test */
+	rg_cond cond;
+	rg_mutex mu;
+};
 
 struct blocked {
 	rg_ctx *ctx;
 	rg_chan *c;
+	struct waits *w;
 	enum blocked_op op;
 	atomic_int started;
 	int result;
@@ -288,15 +334,48 @@ static void blocked_main(void *arg)
 	case B_SLEEP:
 		b->result = rg_sleep_ns(60000 * MS);
 		break;
+	case B_IO_RECV: {
+		char byte;
+
+		b->result = (int)rg_recv(b->w->sp[0], &byte, 1, 0);
+		break;
+	}
+	case B_IO_ACCEPT:
+		b->result = rg_accept(b->w->lfd, NULL, NULL);
+		break;
+	case B_IO_READ: {
+		char byte;
+
+		b->result = (int)rg_read(b->w->pfd[0], &byte, 1);
+		break;
+	}
+	case B_IO_POLL:
+		b->result = rg_poll(b->w->pfd[0], POLLIN, -1);
+		break;
+	case B_IO_OPEN:
+		b->result = rg_open(b->w->fifo, O_RDONLY, 0);
+		break;
+	case B_WG:
+		b->result = rg_wg_wait(&b->w->wg);
+		break;
+	case B_SEMA:
+		b->result = rg_sema_acquire(&b->w->sema, 1);
+		break;
+	case B_COND:
+		rg_mutex_lock(&b->w->mu);
+		b->result = rg_cond_wait(&b->w->cond, &b->w->mu);
+		rg_mutex_unlock(&b->w->mu);
+		break;
 	}
 	rg_wg_done(&b->wg);
 }
 
 /* Start op under ctx, let it block, end ctx with cancel (or wait for its
  * deadline), and return what op returned. */
-static int block_then_end(enum blocked_op op, rg_chan *c, rg_ctx *ctx, bool cancel)
+static int block_then_end_w(enum blocked_op op, rg_chan *c, struct waits *w, rg_ctx *ctx,
+			    bool cancel)
 {
-	struct blocked b = { .ctx = ctx, .c = c, .op = op };
+	struct blocked b = { .ctx = ctx, .c = c, .w = w, .op = op };
 
 	rg_wg_add(&b.wg, 1);
 	GCHECK_EQ(rg_go_ctx(ctx, blocked_main, &b), 0);
@@ -307,6 +386,11 @@ static int block_then_end(enum blocked_op op, rg_chan *c, rg_ctx *ctx, bool canc
 		rg_ctx_cancel(ctx);
 	rg_wg_wait(&b.wg);
 	return b.result;
+}
+
+static int block_then_end(enum blocked_op op, rg_chan *c, rg_ctx *ctx, bool cancel)
+{
+	return block_then_end_w(op, c, NULL, ctx, cancel);
 }
 
 static void attach_main(void *arg)
@@ -361,6 +445,268 @@ static void test_attached(void **state)
 {
 	(void)state;
 	RUN_FOR_PROCS(attach_main, NULL, 1, 2);
+}
+
+struct cond_waiter {
+	struct waits *w;
+	rg_chan *woke;
+};
+
+static void plain_cond_waiter(void *arg)
+{
+	struct cond_waiter *cw = arg;
+	int one = 1;
+
+	rg_mutex_lock(&cw->w->mu);
+	GCHECK_EQ(rg_cond_wait(&cw->w->cond, &cw->w->mu), 0);
+	rg_mutex_unlock(&cw->w->mu);
+	GCHECK_EQ(rg_chan_send(cw->woke, &one), 0);
+}
+
+/* The waits beyond channels end with the context's err, when it is
+ * cancelled, when its deadline passes, and at once when it already was;
+ * and each leaves nothing behind: no byte read, no connection taken, no
+ * token granted, no waiter counted, no Cond signal swallowed. */
+static void waits_main(void *arg)
+{
+	static const enum blocked_op ops[] = { B_IO_RECV, B_IO_ACCEPT, B_IO_READ, B_IO_POLL,
+					       B_IO_OPEN, B_WG,	       B_SEMA,	  B_COND };
+	struct waits w;
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t salen = sizeof(sa);
+	struct cond_waiter cw;
+	char byte = 0;
+	int v, cfd;
+
+	(void)arg;
+	memset(&w, 0, sizeof(w));
+	GCHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, w.sp), 0);
+	w.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	GCHECK(w.lfd >= 0);
+	GCHECK_EQ(bind(w.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	GCHECK_EQ(listen(w.lfd, 8), 0);
+	GCHECK_EQ(getsockname(w.lfd, (struct sockaddr *)&sa, &salen), 0);
+	GCHECK_EQ(pipe2(w.pfd, O_CLOEXEC), 0);
+	snprintf(w.fifo, sizeof(w.fifo), "/tmp/ringo-test-ctx-%d-%d", (int)getpid(),
+		 rg_gomaxprocs(0));
+	unlink(w.fifo);
+	GCHECK_EQ(mkfifo(w.fifo, 0600), 0);
+	rg_wg_add(&w.wg, 1);
+	rg_sema_init(&w.sema, 1);
+	GCHECK_EQ(rg_sema_acquire(&w.sema, 1), 0);
+
+	for (size_t i = 0; i < ARRAY_SIZE(ops); i++) {
+		rg_ctx *ctx = rg_ctx_with_cancel(NULL), *t = rg_ctx_with_timeout(NULL, 20 * MS);
+		rg_ctx *dead = rg_ctx_with_cancel(NULL);
+
+		rg_ctx_cancel(dead);
+		GCHECK_EQ(block_then_end_w(ops[i], NULL, &w, ctx, true), -ECANCELED);
+		GCHECK_EQ(block_then_end_w(ops[i], NULL, &w, t, false), -ETIMEDOUT);
+		GCHECK_EQ(block_then_end_w(ops[i], NULL, &w, dead, false), -ECANCELED);
+		rg_ctx_free(ctx);
+		rg_ctx_free(t);
+		rg_ctx_free(dead);
+	}
+
+	/* Nothing was consumed: what comes now goes to plain callers. */
+	GCHECK_EQ(rg_write(w.sp[1], "s", 1), 1);
+	GCHECK_EQ(rg_recv(w.sp[0], &byte, 1, 0), 1);
+	GCHECK_EQ(byte, 's');
+	GCHECK_EQ(rg_write(w.pfd[1], "p", 1), 1);
+	GCHECK_EQ(rg_poll(w.pfd[0], POLLIN, 10000 * MS), POLLIN);
+	GCHECK_EQ(rg_read(w.pfd[0], &byte, 1), 1);
+	GCHECK_EQ(byte, 'p');
+	cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	GCHECK_EQ(rg_connect(cfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	v = rg_accept(w.lfd, NULL, NULL);
+	GCHECK(v >= 0);
+	rg_close(v);
+	rg_close(cfd);
+	/* The WaitGroup counts no cancelled waiter: its wait ends at zero. */
+	rg_wg_done(&w.wg);
+	GCHECK_EQ(rg_wg_wait(&w.wg), 0);
+	rg_wg_add(&w.wg, 1); /* reusable */
+	rg_wg_done(&w.wg);
+	/* The semaphore granted nothing to a cancelled waiter. */
+	rg_sema_release(&w.sema, 1);
+	GCHECK_EQ(rg_sema_try_acquire(&w.sema, 1), 0);
+	rg_sema_release(&w.sema, 1);
+	/* Two cancelled Cond waiters left their tickets: one signal still
+	 * wakes the waiter behind them. */
+	cw = (struct cond_waiter){ &w, rg_chan_make(sizeof(int), 1) };
+	GCHECK_EQ(rg_go(plain_cond_waiter, &cw), 0);
+	rg_sleep_ns(5 * MS);
+	rg_mutex_lock(&w.mu);
+	rg_cond_signal(&w.cond);
+	rg_mutex_unlock(&w.mu);
+	{
+		rg_case rc = { .chan = cw.woke, .op = RG_RECV, .elem = &v };
+
+		GCHECK_EQ(rg_select(&rc, 1, 10000 * MS), 0);
+	}
+	rg_chan_free(cw.woke);
+	rg_close(w.sp[0]);
+	rg_close(w.sp[1]);
+	rg_close(w.lfd);
+	rg_close(w.pfd[0]);
+	rg_close(w.pfd[1]);
+	unlink(w.fifo);
+}
+
+static void test_waits(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(waits_main, NULL, 1, 2);
+}
+
+/* Deadlines that fall as the waits complete: each wait has one outcome
+ * and nothing is lost.  A reader under a short random timeout takes
+ * bytes as a writer sends them (the stream arrives whole and in order);
+ * acquirers under short timeouts share a semaphore (it never hands out
+ * more than its capacity, and every token comes back); waiters time out
+ * as a WaitGroup reaches zero (it stays usable). */
+#define WRACE_BYTES  TEST_SCALE(20000, 4000)
+#define WRACE_ACQ    TEST_SCALE(2000, 400)
+#define WRACE_ACQERS 8
+
+struct wrace {
+	int sp[2];
+	rg_sema sema;
+	atomic_int held, granted, timedout;
+	rg_wg wg;
+	unsigned seed;
+};
+
+static int64_t wrace_timeout(unsigned *seed)
+{
+	return 1000 + (int64_t)(rand_r(seed) % 60000); /* 1-61 us */
+}
+
+static void wrace_writer(void *arg)
+{
+	struct wrace *wr = arg;
+	unsigned seed = wr->seed;
+
+	for (int i = 0; i < WRACE_BYTES; i++) {
+		char b = (char)(i % 251);
+
+		GCHECK_EQ(rg_write(wr->sp[1], &b, 1), 1);
+		if (rand_r(&seed) % 4 == 0)
+			rg_sleep_ns(wrace_timeout(&seed) / 4);
+	}
+	rg_wg_done(&wr->wg);
+}
+
+static void wrace_acquirer(void *arg)
+{
+	struct wrace *wr = arg;
+	unsigned seed = (unsigned)(uintptr_t)&seed;
+
+	for (int i = 0; i < WRACE_ACQ; i++) {
+		rg_ctx *t = rg_ctx_with_timeout(NULL, wrace_timeout(&seed));
+		rg_ctx *old = rg_ctx_attach(t);
+		int r = rg_sema_acquire(&wr->sema, 1);
+
+		rg_ctx_attach(old);
+		rg_ctx_free(t);
+		if (r == 0) {
+			GCHECK(atomic_fetch_add(&wr->held, 1) < 2);
+			atomic_fetch_add(&wr->granted, 1);
+			if (rand_r(&seed) % 2)
+				rg_yield();
+			atomic_fetch_sub(&wr->held, 1);
+			rg_sema_release(&wr->sema, 1);
+		} else {
+			GCHECK_EQ(r, -ETIMEDOUT);
+			atomic_fetch_add(&wr->timedout, 1);
+		}
+	}
+	rg_wg_done(&wr->wg);
+}
+
+struct wrace_wg {
+	rg_wg wg, done;
+};
+
+static void wrace_wg_waiter(void *arg)
+{
+	struct wrace_wg *ww = arg;
+	int r = rg_wg_wait(&ww->wg);
+
+	GCHECK(r == 0 || r == -ETIMEDOUT);
+	rg_wg_done(&ww->done);
+}
+
+static void wrace_main(void *arg)
+{
+	struct wrace wr;
+	unsigned seed = 12345;
+	int got = 0;
+
+	(void)arg;
+	memset(&wr, 0, sizeof(wr));
+	wr.seed = seed;
+	GCHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, wr.sp), 0);
+	rg_sema_init(&wr.sema, 2);
+	rg_wg_add(&wr.wg, 1 + WRACE_ACQERS);
+	GCHECK_EQ(rg_go(wrace_writer, &wr), 0);
+	for (int i = 0; i < WRACE_ACQERS; i++)
+		GCHECK_EQ(rg_go(wrace_acquirer, &wr), 0);
+
+	/* The reader: this goroutine, each recv under its own timeout. */
+	while (got < WRACE_BYTES) {
+		char buf[64];
+		rg_ctx *t = rg_ctx_with_timeout(NULL, wrace_timeout(&seed));
+		rg_ctx *old = rg_ctx_attach(t);
+		ssize_t n = rg_recv(wr.sp[0], buf, sizeof(buf), 0);
+
+		rg_ctx_attach(old);
+		rg_ctx_free(t);
+		if (n == -ETIMEDOUT)
+			continue;
+		GCHECK(n > 0);
+		if (n <= 0)
+			break;
+		for (ssize_t k = 0; k < n; k++, got++)
+			if (buf[k] != (char)(got % 251)) {
+				gcheck_fail("byte %d: %d", got, buf[k]);
+				got = WRACE_BYTES;
+				break;
+			}
+	}
+	rg_wg_wait(&wr.wg);
+	GCHECK_EQ(atomic_load(&wr.granted) + atomic_load(&wr.timedout), WRACE_ACQERS * WRACE_ACQ);
+	GCHECK_EQ(rg_sema_try_acquire(&wr.sema, 2), 0); /* every token came back */
+	rg_sema_release(&wr.sema, 2);
+
+	/* WaitGroup: waiters time out as the counter reaches zero. */
+	for (int round = 0; round < TEST_SCALE(200, 40); round++) {
+		struct wrace_wg ww = { 0 };
+		rg_ctx *t = rg_ctx_with_timeout(NULL, wrace_timeout(&seed));
+
+		rg_wg_add(&ww.wg, 1);
+		rg_wg_add(&ww.done, 4);
+		for (int i = 0; i < 4; i++)
+			GCHECK_EQ(rg_go_ctx(t, wrace_wg_waiter, &ww), 0);
+		rg_sleep_ns(wrace_timeout(&seed));
+		rg_wg_done(&ww.wg);
+		GCHECK_EQ(rg_wg_wait(&ww.done), 0);
+		/* Reusable: a waiter count left behind would make this wait
+		 * block or throw. */
+		rg_wg_add(&ww.wg, 1);
+		rg_wg_done(&ww.wg);
+		GCHECK_EQ(rg_wg_wait(&ww.wg), 0);
+		rg_ctx_free(t);
+	}
+	rg_close(wr.sp[0]);
+	rg_close(wr.sp[1]);
+}
+
+static void test_wait_race(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(wrace_main, NULL, 1, 2);
 }
 
 /* Senders under contexts cancelled at random moments, one receiver: each
@@ -524,7 +870,8 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cancel),	     cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_fan_out),	     cmocka_unit_test(test_churn),
-		cmocka_unit_test(test_attached),     cmocka_unit_test(test_cancel_race),
+		cmocka_unit_test(test_attached),     cmocka_unit_test(test_waits),
+		cmocka_unit_test(test_wait_race),    cmocka_unit_test(test_cancel_race),
 		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
 	};
 
