@@ -246,7 +246,7 @@ size_t chan_elemsize(const rg_chan *c)
 	return c->elemsize;
 }
 
-rg_chan *rg_chan_make(size_t elem_size, size_t cap)
+rg_chan *chan_make_with(size_t elem_size, size_t cap, size_t extra, void **extrap)
 {
 	rg_chan *c;
 	size_t bytes;
@@ -256,7 +256,8 @@ rg_chan *rg_chan_make(size_t elem_size, size_t cap)
 		errno = EINVAL;
 		return NULL;
 	}
-	c = rt_calloc(1, sizeof(*c) + bytes);
+	bytes = (sizeof(*c) + bytes + 15) & ~(size_t)15; /* extra: 16-aligned */
+	c = rt_calloc(1, bytes + extra);
 	if (!c) {
 		errno = ENOMEM;
 		return NULL;
@@ -264,7 +265,14 @@ rg_chan *rg_chan_make(size_t elem_size, size_t cap)
 	c->dataqsiz = cap;
 	c->elemsize = elem_size;
 	WRITE_ONCE(c->magic, CHAN_LIVE);
+	if (extrap)
+		*extrap = (char *)c + bytes;
 	return c;
+}
+
+rg_chan *rg_chan_make(size_t elem_size, size_t cap)
+{
+	return chan_make_with(elem_size, cap, 0, NULL);
 }
 
 static _Noreturn noinline void chan_bad(const rg_chan *c, const char *call)

@@ -521,6 +521,11 @@ int go_from_p(void (*fn)(void *), void *arg);
 
 /* The size of c's values (runtime/chan.c).  (any) */
 size_t chan_elemsize(const rg_chan *c);
+/* rg_chan_make with extra bytes after the channel's, in the same
+ * allocation (16-aligned, zeroed, at *extrap): they live as long as the
+ * channel's memory, which rg_chan_free releases (at once, or with its last
+ * stale select entry).  (any) */
+rg_chan *chan_make_with(size_t elem_size, size_t cap, size_t extra, void **extrap);
 
 /* --- lock ranks -------------------------------------------------------------- */
 

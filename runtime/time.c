@@ -30,6 +30,16 @@
  * gopark's unlock function), so f never readies a goroutine that is still
  * running.
  *
+ * Deleting.  timer_del of a timer in a heap does not re-sort the heap: its
+ * slot becomes a tombstone (the timer pointer cleared, the time kept, so
+ * the heap stays ordered and never looks at the timer again), which costs
+ * one store where a removal costs a walk of log n slots with a cache miss
+ * each.  Tombstones are swept when they reach the top (run_timers, and
+ * before when0 is published, so when0 is always a live timer's) and all
+ * at once, with the heap rebuilt in O(n), once they are a quarter of it.
+ * The slots keep their time next to the pointer, so sorting reads no
+ * timer, and each timer keeps its slot's index (idx) for its deletion.
+ *
  * Lock order: a P's timers lock (LR_TIMERS) comes after channel and semaphore
  * locks and before sched.lock; f runs with no lock held.
  */
@@ -46,30 +56,34 @@
 
 /* --- the heap (pp->timers.lock held) ------------------------------------------ */
 
-static void heap_set(struct p *pp, int32_t i, struct timer *t)
+#define TIMERS_SWEEP_MIN 64 /* heaps smaller than this are not rebuilt */
+
+static void heap_set(struct p *pp, int32_t i, struct timer_slot s)
 {
-	pp->timers.heap[i] = t;
-	t->idx = i;
+	pp->timers.heap[i] = s;
+	if (s.t)
+		s.t->idx = i;
 }
 
 static void heap_up(struct p *pp, int32_t i)
 {
-	struct timer *t = pp->timers.heap[i];
+	struct timer_slot s = pp->timers.heap[i];
 
 	while (i > 0) {
 		int32_t parent = (i - 1) / 2;
 
-		if (pp->timers.heap[parent]->when <= t->when)
+		if (pp->timers.heap[parent].when <= s.when)
 			break;
 		heap_set(pp, i, pp->timers.heap[parent]);
 		i = parent;
 	}
-	heap_set(pp, i, t);
+	heap_set(pp, i, s);
 }
 
-static void heap_down(struct p *pp, int32_t i)
+/* Returns where the slot at i ended. */
+static int32_t heap_down(struct p *pp, int32_t i)
 {
-	struct timer *t = pp->timers.heap[i];
+	struct timer_slot s = pp->timers.heap[i];
 	int32_t n = pp->timers.n;
 
 	for (;;) {
@@ -77,30 +91,54 @@ static void heap_down(struct p *pp, int32_t i)
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && pp->timers.heap[c + 1]->when < pp->timers.heap[c]->when)
+		if (c + 1 < n && pp->timers.heap[c + 1].when < pp->timers.heap[c].when)
 			c++;
-		if (t->when <= pp->timers.heap[c]->when)
+		if (s.when <= pp->timers.heap[c].when)
 			break;
 		heap_set(pp, i, pp->timers.heap[c]);
 		i = c;
 	}
-	heap_set(pp, i, t);
+	heap_set(pp, i, s);
+	return i;
 }
 
 static void heap_remove(struct p *pp, int32_t i)
 {
-	struct timer *last = pp->timers.heap[--pp->timers.n];
+	struct timer_slot last = pp->timers.heap[--pp->timers.n];
 
 	if (i < pp->timers.n) {
 		heap_set(pp, i, last);
-		heap_down(pp, i);
-		heap_up(pp, last->idx);
+		/* last belongs lower, or else perhaps higher. */
+		if (heap_down(pp, i) == i)
+			heap_up(pp, i);
 	}
 }
 
+/* Drop every tombstone and rebuild the heap (Floyd's, O(n)). */
+static void heap_sweep(struct p *pp)
+{
+	struct timer_slot *h = pp->timers.heap;
+	int32_t n = 0;
+
+	for (int32_t i = 0; i < pp->timers.n; i++)
+		if (h[i].t)
+			h[n++] = h[i];
+	pp->timers.n = n;
+	pp->timers.ndead = 0;
+	for (int32_t i = 0; i < n; i++)
+		h[i].t->idx = i;
+	for (int32_t i = n / 2 - 1; i >= 0; i--)
+		heap_down(pp, i);
+}
+
+/* Sweep the tombstones at the top, then publish the earliest deadline. */
 static void update_when0(struct p *pp)
 {
-	store_release(&pp->timers.when0, pp->timers.n ? pp->timers.heap[0]->when : 0);
+	while (pp->timers.n && !pp->timers.heap[0].t) {
+		heap_remove(pp, 0);
+		pp->timers.ndead--;
+	}
+	store_release(&pp->timers.when0, pp->timers.n ? pp->timers.heap[0].when : 0);
 }
 
 /* --- timers ------------------------------------------------------------------ */
@@ -111,9 +149,11 @@ static void timer_add_to(struct p *pp, struct timer *t, int64_t when)
 		when = 1; /* 0 means "none" in when0 */
 	t->when = when;
 	lockr(&pp->timers.lock, LR_TIMERS);
+	if (pp->timers.n == pp->timers.cap && pp->timers.ndead)
+		heap_sweep(pp);
 	if (pp->timers.n == pp->timers.cap) {
 		int32_t cap = pp->timers.cap ? 2 * pp->timers.cap : 64;
-		struct timer **h = rt_realloc(pp->timers.heap, sizeof(*h) * (size_t)cap);
+		struct timer_slot *h = rt_realloc(pp->timers.heap, sizeof(*h) * (size_t)cap);
 
 		if (!h)
 			throw("timer_add: out of memory for %d timers", cap);
@@ -123,7 +163,7 @@ static void timer_add_to(struct p *pp, struct timer *t, int64_t when)
 	t->nextwhen = 0;
 	store_relaxed(&t->state, T_HEAP);
 	WRITE_ONCE(t->pp, pp);
-	heap_set(pp, pp->timers.n++, t);
+	heap_set(pp, pp->timers.n++, (struct timer_slot){ when, t });
 	heap_up(pp, t->idx);
 	update_when0(pp);
 	unlockr(&pp->timers.lock, LR_TIMERS);
@@ -164,7 +204,12 @@ bool timer_del(struct timer *t)
 				continue;
 			}
 			if (load_relaxed(&t->state) == T_HEAP) {
-				heap_remove(pp, t->idx);
+				/* A tombstone ("Deleting" above). */
+				pp->timers.heap[t->idx].t = NULL;
+				pp->timers.ndead++;
+				if (pp->timers.n >= TIMERS_SWEEP_MIN &&
+				    pp->timers.ndead > pp->timers.n / 4)
+					heap_sweep(pp);
 				update_when0(pp);
 				WRITE_ONCE(t->pp, NULL);
 				store_relaxed(&t->state, T_IDLE);
@@ -206,15 +251,16 @@ int run_timers(struct p *pp, int64_t now)
 
 		if (!trylockr(&pp->timers.lock, LR_TIMERS))
 			break; /* someone else is running them */
-		if (!pp->timers.n || pp->timers.heap[0]->when > now) {
+		if (!pp->timers.n || pp->timers.heap[0].when > now) {
 			unlockr(&pp->timers.lock, LR_TIMERS);
 			break;
 		}
-		t = pp->timers.heap[0];
+		t = pp->timers.heap[0].t; /* live: update_when0 swept the top */
 		if (t->nextwhen) {
 			/* Modified later: to its place now, and look again. */
 			t->when = t->nextwhen;
 			t->nextwhen = 0;
+			pp->timers.heap[0].when = t->when;
 			heap_down(pp, 0);
 			update_when0(pp);
 			unlockr(&pp->timers.lock, LR_TIMERS);
@@ -243,19 +289,21 @@ int run_timers(struct p *pp, int64_t now)
 
 void timers_move(struct p *from, struct p *to)
 {
-	struct timer **ts;
+	struct timer_slot *ts;
 	int32_t i, n;
 
 	lockr(&from->timers.lock, LR_TIMERS);
 	ts = from->timers.heap;
 	n = from->timers.n;
 	from->timers.heap = NULL;
-	from->timers.n = from->timers.cap = 0;
+	from->timers.n = from->timers.cap = from->timers.ndead = 0;
 	update_when0(from);
 	unlockr(&from->timers.lock, LR_TIMERS);
 	for (i = 0; i < n; i++) {
-		struct timer *t = ts[i];
+		struct timer *t = ts[i].t;
 
+		if (!t)
+			continue; /* a tombstone */
 		/* Stop-the-world: nobody else touches t meanwhile. */
 		WRITE_ONCE(t->pp, NULL);
 		timer_add_to(to, t, t->nextwhen ? t->nextwhen : t->when);
@@ -266,7 +314,7 @@ void timers_move(struct p *from, struct p *to)
 void timers_init(struct p_timers *ts)
 {
 	ts->heap = NULL;
-	ts->n = ts->cap = 0;
+	ts->n = ts->cap = ts->ndead = 0;
 	store_relaxed(&ts->when0, 0);
 }
 
@@ -278,17 +326,48 @@ void timers_fini(struct p_timers *ts)
 
 /* --- sleeping ------------------------------------------------------------- */
 
+/*
+ * A sleep is a timer on the stack whose function readies the sleeper.
+ * Under a context the context's cancel can end it too (ctx_wait): the
+ * timer and the cancel race to move state from SLEEP_PARKED to
+ * SLEEP_WOKEN, and only the winner readies the goroutine; a cancel that
+ * comes before the park finds SLEEP_RUNNING, and the park's commit then
+ * finds SLEEP_WOKEN and does not park.
+ */
+enum { SLEEP_RUNNING, SLEEP_PARKED, SLEEP_WOKEN };
+
+struct sleep_wait {
+	struct timer t;
+	struct ctx_wait cw;
+	_Atomic int state;
+};
+
+static void sleep_wake(struct sleep_wait *sw)
+{
+	if (atomic_exchange(&sw->state, SLEEP_WOKEN) == SLEEP_PARKED)
+		goready(sw->t.arg, NULL);
+}
+
 static void sleep_fire(struct timer *t)
 {
-	goready(t->arg, NULL);
+	sleep_wake(container_of(t, struct sleep_wait, t));
+}
+
+static void sleep_ctx_cancel(struct ctx_wait *cw, int err)
+{
+	(void)err;
+	sleep_wake(container_of(cw, struct sleep_wait, cw));
 }
 
 static bool sleep_commit(struct g *gp, void *arg)
 {
-	struct timer *t = arg;
+	struct sleep_wait *sw = arg;
+	int running = SLEEP_RUNNING;
 
 	(void)gp;
-	timer_add(t, t->when);
+	if (!atomic_compare_exchange_strong(&sw->state, &running, SLEEP_PARKED))
+		return false; /* the context's cancel came first */
+	timer_add(&sw->t, sw->t.when);
 	return true;
 }
 
@@ -308,9 +387,8 @@ int64_t rg_now_ns(void)
 
 int rg_sleep_ns(int64_t ns)
 {
-	struct timer t = { .f = sleep_fire };
+	struct sleep_wait sw = { .t = { .f = sleep_fire } };
 	struct g *gp;
-	rg_ctx *ctx;
 	int r;
 
 	rt_enter();
@@ -321,16 +399,12 @@ int rg_sleep_ns(int64_t ns)
 		ki_usleep_ns(ns);
 		return 0;
 	}
-	/* With a context: a wait on its done channel, which the time ends. */
-	if (unlikely(ctx = ctx_current())) {
-		r = ctx_select(NULL, 0, ns, ctx);
-		/* The sleep's own time is up, unless the context's deadline
-		 * is what said -ETIMEDOUT. */
-		return r == -ETIMEDOUT && !rg_ctx_err(ctx) ? 0 : r;
-	}
-	t.arg = gp;
-	t.when = when_after(ns);
-	gopark(sleep_commit, &t, "sleep");
-	timer_del(&t);
-	return 0;
+	r = ctx_wait_begin(&sw.cw, sleep_ctx_cancel, NULL);
+	if (unlikely(r))
+		return r;
+	sw.t.arg = gp;
+	sw.t.when = when_after(ns);
+	gopark(sleep_commit, &sw, "sleep");
+	timer_del(&sw.t);
+	return ctx_wait_end(&sw.cw);
 }

@@ -34,6 +34,14 @@ struct timer {
 	_Atomic uint32_t state; /* enum timer_state */
 };
 
+/* A slot of a P's heap: a timer and the time it is sorted by, or, once the
+ * timer was deleted, a tombstone (t NULL) that keeps its time until it is
+ * swept. */
+struct timer_slot {
+	int64_t when;
+	struct timer *t;
+};
+
 /*
  * A P's timers, pp->timers: a binary min-heap under lock (LR_TIMERS).
  * when0 is the earliest deadline (0: none), written under lock with a
@@ -42,9 +50,10 @@ struct timer {
  */
 struct p_timers {
 	struct lock lock cacheline_aligned;
-	struct timer **heap; /* lock */
-	int32_t n;	     /* timers in heap; lock */
-	int32_t cap;	     /* heap's slots; lock */
+	struct timer_slot *heap; /* lock */
+	int32_t n;		 /* slots in use, tombstones included; lock */
+	int32_t cap;		 /* heap's slots; lock */
+	int32_t ndead;		 /* tombstones among the n; lock */
 	_Atomic int64_t when0;
 };
 

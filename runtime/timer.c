@@ -22,6 +22,10 @@
  * any more.  It returns true when the call stopped something: the timer
  * was armed and had not fired, or its value was still in the channel.
  *
+ * Memory.  A timer with a channel lives in the channel's allocation, after
+ * it (chan_make_with): one allocation per timer, and rg_timer_free frees
+ * both with rg_chan_free.  A function's timer is an allocation of its own.
+ *
  * t->lock (LR_TIMEROBJ) guards armed and the re-arming; it ranks before a
  * P's timers lock, which timer_add takes under it.  No lock is held while a
  * fire sends or starts a goroutine.
@@ -37,13 +41,16 @@
 #include "runtime/time.h"
 
 struct rg_timer {
-	struct timer t;	    /* its entry in a P's heap; t.arg is the rg_timer */
-	struct lock lock;   /* LR_TIMEROBJ */
-	rg_chan *c;	    /* one slot of int64_t; NULL for a function's */
-	void (*fn)(void *); /* the function's timer: run as a goroutine */
-	void *arg;
+	struct timer t;	  /* its entry in a P's heap; t.arg is the rg_timer */
+	struct lock lock; /* LR_TIMEROBJ */
+	bool armed;	  /* armed and not yet fired (a ticker: running); lock */
+	union {
+		rg_chan *c;	    /* one slot of int64_t (fn NULL), or */
+		void (*fn)(void *); /* the function's timer: run as a goroutine */
+	};
+	bool has_chan;	/* which of the two */
+	void *arg;	/* fn's */
 	int64_t period; /* a ticker's, > 0; 0 for a timer; lock */
-	bool armed;	/* armed and not yet fired (a ticker: running); lock */
 };
 
 static void fire(struct timer *tt)
@@ -62,11 +69,11 @@ static void fire(struct timer *tt)
 		next = due + t->period;
 		if (next <= now)
 			next += ((now - next) / t->period + 1) * t->period;
-	} else if (t->c) {
+	} else if (t->has_chan) {
 		t->armed = false; /* fired: its value is in the channel */
 	}
 	unlockr(&t->lock, LR_TIMEROBJ);
-	if (t->c) {
+	if (t->has_chan) {
 		rg_chan_try_send(t->c, &due); /* full: the tick is missed */
 	} else if ((r = go_from_p(t->fn, t->arg)) == -EPERM) {
 		/* No P here (sysmon): once more, at once, on a P's heap. */
@@ -97,18 +104,22 @@ static rg_timer *timer_make(int64_t d_ns, int64_t period, bool chan, void (*fn)(
 	rt_enter();
 	if (load_acquire(&sched.nprocs) <= 0)
 		return NULL;
-	t = rt_calloc(1, sizeof(*t));
-	if (!t)
-		return NULL;
 	if (chan) {
-		t->c = rg_chan_make(sizeof(int64_t), 1);
-		if (!t->c) {
-			rt_free(t);
+		void *mem;
+		rg_chan *c = chan_make_with(sizeof(int64_t), 1, sizeof(*t), &mem);
+
+		if (!c)
 			return NULL;
-		}
+		t = mem;
+		t->c = c;
+		t->has_chan = true;
+	} else {
+		t = rt_calloc(1, sizeof(*t));
+		if (!t)
+			return NULL;
+		t->fn = fn;
+		t->arg = arg;
 	}
-	t->fn = fn;
-	t->arg = arg;
 	t->period = period;
 	t->t.f = fire;
 	t->t.arg = t;
@@ -143,7 +154,7 @@ static void timer_check(const rg_timer *t, const char *call)
 rg_chan *rg_timer_chan(const rg_timer *t)
 {
 	timer_check(t, "rg_timer_chan");
-	return t->c;
+	return t->has_chan ? t->c : NULL;
 }
 
 bool rg_timer_stop(rg_timer *t)
@@ -157,7 +168,7 @@ bool rg_timer_stop(rg_timer *t)
 	t->armed = false;
 	unlockr(&t->lock, LR_TIMEROBJ);
 	removed = timer_del(&t->t);
-	if (t->c)
+	if (t->has_chan)
 		drained = rg_chan_try_recv(t->c, &v) == 1;
 	return (was && removed) || drained;
 }
@@ -211,6 +222,8 @@ void rg_timer_free(rg_timer *t)
 	if (!t)
 		return;
 	rg_timer_stop(t);
-	rg_chan_free(t->c);
-	rt_free(t);
+	if (t->has_chan)
+		rg_chan_free(t->c); /* t with it */
+	else
+		rt_free(t);
 }

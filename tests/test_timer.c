@@ -12,6 +12,8 @@
  *  - tickers: ticks due a period apart; a slow receiver misses ticks and
  *    gets no burst; Reset changes the period; Stop ends them;
  *  - 100,000 timers at once all fire; timers survive gomaxprocs changes;
+ *  - half of 4,000 timers stopped in a scrambled order, across a
+ *    gomaxprocs change: those never fire, the others all do, on time;
  *  - a plain thread makes, stops and frees timers while the runtime runs;
  *  - misuse: a NULL timer is fatal, naming the call.
  */
@@ -245,6 +247,58 @@ static void test_many(void **state)
 	RUN_IN_RUNTIME(2, many_main, NULL);
 }
 
+/* Stops among live timers: every other timer of 4,000 stopped, in a
+ * scrambled order, with gomaxprocs changed in between (the heaps move):
+ * the stopped ones never fire, the others all do, each no earlier than
+ * its time.  The stops leave their slots to be swept ("Deleting" in
+ * runtime/time.c), and the sweeps must keep the survivors in order. */
+#define STOPS 4000
+
+static void stops_main(void *arg)
+{
+	rg_timer **ts = calloc(STOPS, sizeof(*ts));
+	int64_t *due = calloc(STOPS, sizeof(*due));
+	int64_t t0 = rg_now_ns();
+	int fired = 0;
+
+	(void)arg;
+	GCHECK(ts && due);
+	for (int i = 0; i < STOPS; i++) {
+		due[i] = t0 + (int64_t)((i * 7919) % STOPS) * 10000 + 20 * MS; /* 20-60 ms */
+		ts[i] = rg_timer_new(due[i] - rg_now_ns());
+		GCHECK(ts[i] != NULL);
+	}
+	for (int k = 0; k < STOPS; k++) {
+		int i = (k * 2741) % STOPS; /* a permutation: 2741 is prime */
+
+		if (i % 2 == 0)
+			GCHECK(rg_timer_stop(ts[i]));
+		if (k == STOPS / 2)
+			rg_gomaxprocs(1);
+	}
+	rg_gomaxprocs(2);
+	for (int i = 1; i < STOPS; i += 2) {
+		int64_t v = recv_due(ts[i]);
+
+		GCHECK(v >= due[i] - MS); /* the due time the timer computed itself */
+		GCHECK(rg_now_ns() >= v);
+		fired += v > 0;
+	}
+	GCHECK_EQ(fired, STOPS / 2);
+	for (int i = 0; i < STOPS; i += 2)
+		GCHECK(chan_empty(ts[i]));
+	for (int i = 0; i < STOPS; i++)
+		rg_timer_free(ts[i]);
+	free(ts);
+	free(due);
+}
+
+static void test_stops(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(2, stops_main, NULL);
+}
+
 static void *plain_thread(void *arg)
 {
 	rg_timer *t = rg_timer_new(2 * MS), *s = rg_timer_new(60000 * MS);
@@ -312,10 +366,10 @@ int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic),	      cmocka_unit_test(test_reset_race),
-		cmocka_unit_test(test_func),	      cmocka_unit_test(test_ticker),
-		cmocka_unit_test(test_many),	      cmocka_unit_test(test_plain_thread),
-		cmocka_unit_test(test_null_is_fatal),
+		cmocka_unit_test(test_basic),	     cmocka_unit_test(test_reset_race),
+		cmocka_unit_test(test_func),	     cmocka_unit_test(test_ticker),
+		cmocka_unit_test(test_many),	     cmocka_unit_test(test_stops),
+		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
 	};
 
 	if (rc >= 0)
