@@ -34,6 +34,14 @@
  * registration: they wait in a select with the done channel as one more
  * case (ctx_select).
  *
+ * A goroutine that ends under a cancelled context does not take ctx_lock
+ * to leave it: a cancel wakes every goroutine of the context at once, and
+ * all of them would queue on that lock behind the canceller.  It marks
+ * its attachment exited (under the attachment's lock) and leaves it on
+ * the list, with its reference, for rg_ctx_free to reap; once rg_ctx_free
+ * has begun (freed, stored before it walks the list) it leaves the plain
+ * way.
+ *
  * Locking.  One lock for every context (ctx_lock, rank LR_CTX, before the
  * channels' locks): it guards the tree (parent, children, refs), the
  * lists of attachments and each context's err.  err is also read without
@@ -64,7 +72,7 @@ struct rg_ctx {
 	struct rg_ctx *children;     /* not yet freed; ctx_lock */
 	struct rg_ctx *sibling;	     /* next in parent's children; ctx_lock */
 	int refs;		     /* ctx_lock */
-	bool freed;		     /* rg_ctx_free was called; ctx_lock */
+	_Atomic bool freed;	     /* rg_ctx_free was called; written under ctx_lock */
 	_Atomic int err;	     /* 0, -ECANCELED or -ETIMEDOUT; written once under ctx_lock */
 	int64_t deadline;	     /* 0: none; fixed */
 	rg_chan *done;		     /* closed when err is set; fixed */
@@ -79,6 +87,7 @@ struct ctx_attach {
 	struct ctx_attach *next, *prev; /* ctx->attached; ctx_lock */
 	struct lock lock;		/* rank LR_CTXWAIT */
 	struct ctx_wait *wait;		/* the wait registered; lock */
+	bool exited; /* its goroutine ended, the context cancelled (ctx_goexit); lock */
 };
 
 static struct lock ctx_lock;
@@ -133,6 +142,33 @@ static void cancel_locked(struct rg_ctx *ctx, int err, struct cancel_batch *b)
 	}
 	for (c = ctx->children; c; c = c->sibling)
 		cancel_locked(c, err, b);
+}
+
+/* Free the attachments of goroutines that ended under ctx once it was
+ * cancelled (ctx_goexit), with their references; ctx keeps one, the
+ * caller's.  ctx->freed is set.  ctx_lock held. */
+static void reap_exited_locked(struct rg_ctx *ctx)
+{
+	struct ctx_attach *a, *next;
+
+	for (a = ctx->attached; a; a = next) {
+		bool exited;
+
+		next = a->next;
+		lockr(&a->lock, LR_CTXWAIT);
+		exited = a->exited;
+		unlockr(&a->lock, LR_CTXWAIT);
+		if (!exited)
+			continue;
+		if (a->prev)
+			a->prev->next = a->next;
+		else
+			ctx->attached = a->next;
+		if (a->next)
+			a->next->prev = a->prev;
+		ctx->refs--; /* not the last: the caller's is still held */
+		rt_free(a);
+	}
 }
 
 /* Cancel ctx and its subtree with err.  ctx_lock not held. */
@@ -331,6 +367,18 @@ void ctx_goexit(struct g *gp)
 {
 	struct ctx_attach *a = gp->ext->ctxa;
 
+	if (a->ctx && load_acquire(&a->ctx->err)) {
+		bool left;
+
+		lockr(&a->lock, LR_CTXWAIT);
+		left = !load_acquire(&a->ctx->freed);
+		a->exited = left;
+		unlockr(&a->lock, LR_CTXWAIT);
+		if (left) {
+			gp->ext->ctxa = NULL; /* rg_ctx_free reaps a */
+			return;
+		}
+	}
 	lockr(&ctx_lock, LR_CTX);
 	a = attach_locked(gp->ext, a, NULL);
 	unlockr(&ctx_lock, LR_CTX);
@@ -476,8 +524,9 @@ void rg_ctx_free(rg_ctx *ctx)
 		unlockr(&ctx_lock, LR_CTX);
 		throw("rg_ctx_free: context freed twice");
 	}
-	ctx->freed = true;
+	store_release(&ctx->freed, true);
 	cancel_locked(ctx, -ECANCELED, &b);
+	reap_exited_locked(ctx);
 	armed = ctx->timer_armed;
 	ctx->timer_armed = false;
 	unlockr(&ctx_lock, LR_CTX);

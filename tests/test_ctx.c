@@ -31,6 +31,8 @@
  *    random short timeouts arrives whole and in order, a semaphore shared
  *    under them never exceeds its capacity and gets every token back, a
  *    WaitGroup whose waiters time out as it reaches zero stays usable;
+ *  - a context freed while a goroutine waits under it ends the wait, and
+ *    stays readable, cancelled, until the goroutine ends;
  *  - a plain thread makes contexts with deadlines while the runtime runs;
  *  - misuse: no runtime (NULL), a NULL context (fatal, naming the call).
  */
@@ -554,6 +556,56 @@ static void waits_main(void *arg)
 	unlink(w.fifo);
 }
 
+/* A context freed while a goroutine waits under it: the wait ends with
+ * -ECANCELED, later calls fail the same way (the context stays readable
+ * until the goroutine ends), and the memory goes with the goroutine (the
+ * sanitizers watch). */
+struct freed_arg {
+	int fd;
+	atomic_int stage;
+	int r1, r2;
+	rg_wg wg;
+};
+
+static void freed_waiter(void *arg)
+{
+	struct freed_arg *fa = arg;
+	char b;
+
+	atomic_store(&fa->stage, 1);
+	fa->r1 = (int)rg_recv(fa->fd, &b, 1, 0);
+	fa->r2 = rg_sleep_ns(MS);
+	rg_wg_done(&fa->wg);
+}
+
+static void freed_main(void *arg)
+{
+	int sp[2];
+	rg_ctx *ctx = rg_ctx_with_cancel(NULL);
+	struct freed_arg fa = { 0 };
+
+	(void)arg;
+	GCHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+	fa.fd = sp[0];
+	rg_wg_add(&fa.wg, 1);
+	GCHECK_EQ(rg_go_ctx(ctx, freed_waiter, &fa), 0);
+	while (!atomic_load(&fa.stage))
+		rg_sleep_ns(MS);
+	rg_sleep_ns(5 * MS);
+	rg_ctx_free(ctx);
+	GCHECK_EQ(rg_wg_wait(&fa.wg), 0);
+	GCHECK_EQ(fa.r1, -ECANCELED);
+	GCHECK_EQ(fa.r2, -ECANCELED);
+	rg_close(sp[0]);
+	rg_close(sp[1]);
+}
+
+static void test_freed_while_attached(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(freed_main, NULL, 1, 2);
+}
+
 static void test_waits(void **state)
 {
 	(void)state;
@@ -868,11 +920,17 @@ int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cancel),	     cmocka_unit_test(test_deadline),
-		cmocka_unit_test(test_fan_out),	     cmocka_unit_test(test_churn),
-		cmocka_unit_test(test_attached),     cmocka_unit_test(test_waits),
-		cmocka_unit_test(test_wait_race),    cmocka_unit_test(test_cancel_race),
-		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
+		cmocka_unit_test(test_cancel),
+		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_fan_out),
+		cmocka_unit_test(test_churn),
+		cmocka_unit_test(test_attached),
+		cmocka_unit_test(test_waits),
+		cmocka_unit_test(test_wait_race),
+		cmocka_unit_test(test_cancel_race),
+		cmocka_unit_test(test_freed_while_attached),
+		cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_null_is_fatal),
 	};
 
 	if (rc >= 0)
