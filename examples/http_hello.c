@@ -34,8 +34,14 @@
  * client still sends does not make the kernel reset the connection before
  * the client has read the answer.  SIGTERM and SIGINT stop the server: a
  * goroutine receives them from a channel (rg_signal_notify, Go's
- * signal.Notify), closes the listening socket, the main goroutine
- * returns, so does rg_main, and the exit status is 0.
+ * signal.Notify) and cancels the root context that the main goroutine and
+ * every connection run under (rg_ctx_attach, rg_go_ctx).  That ends the
+ * main goroutine's rg_accept and every connection waiting for a request
+ * (-ECANCELED); a connection in the middle of a request sends its answer
+ * without the context, within STOP_SEND_NS, and then closes, as Go's
+ * http.Server.Shutdown lets active connections finish.  The main goroutine
+ * waits for the connections, returns, so does rg_main, and the exit
+ * status is 0.
  *
  *   make examples && build/examples/http_hello 8080 [MAXPROCS]
  *   curl http://127.0.0.1:8080/
@@ -61,11 +67,12 @@
 #include <strings.h>
 #include <sys/socket.h>
 
-#define IN_SIZE	  8192	       /* the longest request head */
-#define OUT_SIZE  16384	       /* answers gathered for one write */
-#define MAX_REPLY 256	       /* the longest answer respond() writes */
-#define MAX_BODY  (64 << 20)   /* the longest request body accepted */
-#define LINGER_NS 1000000000LL /* how long a closing connection is drained */
+#define IN_SIZE	     8192	  /* the longest request head */
+#define OUT_SIZE     16384	  /* answers gathered for one write */
+#define MAX_REPLY    256	  /* the longest answer respond() writes */
+#define MAX_BODY     (64 << 20)	  /* the longest request body accepted */
+#define LINGER_NS    1000000000LL /* how long a closing connection is drained */
+#define STOP_SEND_NS 1000000000LL /* how long a stopping server sends an answer */
 
 struct request {
 	int status;	 /* 200, or the status of the answer */
@@ -79,6 +86,8 @@ struct request {
 static int listen_fd;
 static int port;
 static sigset_t stop_signals; /* SIGTERM and SIGINT */
+static rg_ctx *root;	      /* cancelled to stop the server */
+static rg_wg conns;	      /* the connection goroutines */
 
 /* A request header's name: "!#$%&'*+-.^_`|~", digits and letters. */
 static bool is_tchar(char c)
@@ -313,6 +322,12 @@ static int send_all(int fd, const char *buf, size_t len)
 	while (len > 0) {
 		ssize_t n = rg_send(fd, buf, len, 0);
 
+		if (n == -ECANCELED && rg_ctx_attach(NULL) == root) {
+			/* The server stops: this answer goes out without the
+			 * root context, and then the connection closes. */
+			rg_set_deadline(rg_now_ns() + STOP_SEND_NS);
+			continue;
+		}
 		if (n < 0)
 			return -1;
 		buf += n;
@@ -326,6 +341,7 @@ static int send_all(int fd, const char *buf, size_t len)
 static void linger_close(int fd, char *buf, size_t size)
 {
 	shutdown(fd, SHUT_WR);
+	rg_ctx_attach(NULL); /* a stopping server lingers too */
 	rg_set_deadline(rg_now_ns() + LINGER_NS);
 	while (rg_recv(fd, buf, size, 0) > 0)
 		;
@@ -440,24 +456,27 @@ static void serve(void *arg)
 		}
 		if (nout && send_all(fd, out, nout) < 0)
 			goto out;
+		if (rg_ctx_err(root))
+			closing = true; /* answered; the server stops */
 	}
 	if (closing) {
 		linger_close(fd, in, sizeof(in));
+		rg_wg_done(&conns);
 		return;
 	}
 out:
 	rg_close(fd);
+	rg_wg_done(&conns);
 }
 
-/* On SIGTERM or SIGINT, close the listening socket: the main goroutine's
- * rg_accept returns -ECANCELED and the main goroutine returns.  The
+/* On SIGTERM or SIGINT, cancel the root context (see the top).  The
  * signals stay notified: one more while stopping is dropped. */
 static void wait_signal(void *arg)
 {
 	int sig;
 
 	if (rg_chan_recv(arg, &sig) == 1)
-		rg_close(listen_fd);
+		rg_ctx_cancel(root);
 }
 
 static void main_goroutine(void *arg)
@@ -474,18 +493,24 @@ static void main_goroutine(void *arg)
 		fprintf(stderr, "rg_signal_notify: %s\n", strerror(-r));
 		exit(1);
 	}
+	root = rg_ctx_with_cancel(NULL);
+	if (!root) {
+		fprintf(stderr, "rg_ctx_with_cancel: out of memory\n");
+		exit(1);
+	}
 	printf("http_hello: listening on port %d (%d Ps)\n", port, rg_gomaxprocs(0));
 	fflush(stdout);
 	if (rg_go(wait_signal, signals) < 0) {
 		fprintf(stderr, "rg_go: cannot start a goroutine\n");
 		exit(1);
 	}
+	rg_ctx_attach(root);
 
 	for (;;) {
 		int fd = rg_accept(listen_fd, NULL, NULL), one = 1;
 
-		if (fd == -ECANCELED || fd == -EBADF)
-			return; /* closed by wait_signal */
+		if (fd == -ECANCELED)
+			break; /* the stop */
 		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
 			rg_sleep_ns(10000000); /* out of descriptors: let some close */
 			continue;
@@ -497,11 +522,17 @@ static void main_goroutine(void *arg)
 			exit(1);
 		}
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-		if (rg_go(serve, (void *)(intptr_t)fd) < 0) {
+		rg_wg_add(&conns, 1);
+		if (rg_go_ctx(root, serve, (void *)(intptr_t)fd) < 0) {
 			fprintf(stderr, "rg_go: cannot start a goroutine; dropping a connection\n");
 			rg_close(fd);
+			rg_wg_done(&conns);
 		}
 	}
+	rg_ctx_attach(NULL);
+	rg_wg_wait(&conns);
+	rg_close(listen_fd);
+	rg_ctx_free(root);
 }
 
 int main(int argc, char **argv)

@@ -80,12 +80,16 @@
  * buckets of each shard every SWEEP_NS.
  *
  * Stopping.  SIGTERM and SIGINT arrive on a channel (rg_signal_notify, as
- * Go's signal.Notify), which a goroutine waits on.  It shuts the listening socket down (a parked rg_accept returns and new ones
- * fail), then shuts down and rg_io_cancel()s every registered connection:
- * the cancel ends a call in progress (an rg_send to a client that does not
- * read), the shutdown the calls to come.  The main goroutine waits for the
- * connection goroutines (an rg_wg), frees the table, prints a last line
- * and returns; rg_main returns and the exit status is 0.
+ * Go's signal.Notify), which a goroutine waits on.  Every other goroutine
+ * runs under one root context (rg_go_ctx; the main goroutine attaches it
+ * with rg_ctx_attach), so the stop is one rg_ctx_cancel: the accept loop's
+ * rg_accept, the sweeper's sleep and every connection waiting for a
+ * request return -ECANCELED, as Go's http.Server.Shutdown closes idle
+ * connections.  A connection in the middle of a request finishes it: its
+ * replies, refused under the cancelled context, are sent again without
+ * it, for at most STOP_FLUSH_NS, and then it closes as after QUIT.  The
+ * main goroutine waits for the connection goroutines (an rg_wg), prints a
+ * last line and returns; rg_main returns and the exit status is 0.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -96,6 +100,7 @@
 #include <netinet/tcp.h>
 #include <ringo.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -124,6 +129,7 @@
 #define SWEEP_NS      100000000LL  /* the expiry sweeper's period */
 #define SWEEP_BUCKETS 256	   /* buckets of each shard it looks at per period */
 #define RETRY_NS      10000000LL   /* the pause after accept runs out of descriptors */
+#define STOP_FLUSH_NS 1000000000LL /* how long a stopping server sends a request's replies */
 
 /* ===================================================================== */
 /* The table                                                             */
@@ -423,7 +429,8 @@ static void sweeper(void *arg)
 	for (;;) {
 		int64_t now;
 
-		rg_sleep_ns(SWEEP_NS);
+		if (rg_sleep_ns(SWEEP_NS) < 0)
+			return; /* the server stops */
 		now = now_ms();
 		for (int i = 0; i < NSHARDS; i++)
 			sweep_shard(&shards[i], now);
@@ -451,7 +458,6 @@ enum conn_state {
 struct conn {
 	int fd;
 	enum conn_state state;
-	struct conn *prev, *next; /* in conns.list, under conns.lock */
 
 	char *in; /* what was received; [start, in_len) is not executed */
 	size_t in_cap, in_len;
@@ -466,16 +472,10 @@ struct conn {
 	size_t out_cap, out_len;
 };
 
-/* The open connections, for stopping them. */
-static struct {
-	rg_mutex lock;
-	struct conn *list; /* registered connections, under lock */
-	int count;	   /* how many, under lock */
-	int closed;	   /* how many stop_server found, under lock */
-	bool stopping;	   /* set once by stop_server, under lock */
-} conns;
-
-static rg_wg conns_wg; /* one per connection goroutine */
+static rg_ctx *root;		/* every goroutine's but the signal waiter's */
+static atomic_int conns_open;	/* connection goroutines running */
+static atomic_int conns_closed; /* how many ran when the stop came */
+static rg_wg conns_wg;		/* one per connection goroutine */
 static int listen_fd;
 static int port;
 static bool accept_failed; /* the accept loop stopped on an error (main goroutine) */
@@ -514,70 +514,12 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-/* Add c to the open connections; false when the server is stopping. */
-static bool conn_register(struct conn *c)
-{
-	bool ok;
-
-	rg_mutex_lock(&conns.lock);
-	ok = !conns.stopping;
-	if (ok) {
-		c->next = conns.list;
-		if (c->next)
-			c->next->prev = c;
-		conns.list = c;
-		conns.count++;
-	}
-	rg_mutex_unlock(&conns.lock);
-	return ok;
-}
-
-/* Remove c, before its descriptor is closed: stop_server never touches a
- * descriptor number that may have been reused. */
-static void conn_unregister(struct conn *c)
-{
-	rg_mutex_lock(&conns.lock);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		conns.list = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	conns.count--;
-	rg_mutex_unlock(&conns.lock);
-}
-
-static bool server_stopping(void)
-{
-	bool stopping;
-
-	rg_mutex_lock(&conns.lock);
-	stopping = conns.stopping;
-	rg_mutex_unlock(&conns.lock);
-	return stopping;
-}
-
-/*
- * Stop accepting and end every connection.  shutdown() makes a parked
- * rg_accept or rg_recv return and the next ones fail at once, whatever the
- * goroutine is doing when it comes; rg_io_cancel() ends a call in progress
- * that shutdown does not, an rg_send waiting for a client that does not
- * read.
- */
+/* Stop accepting and end every connection (see "Stopping" above). */
 static void stop_server(void)
 {
-	rg_mutex_lock(&conns.lock);
-	if (!conns.stopping) {
-		conns.stopping = true;
-		conns.closed = conns.count;
-		shutdown(listen_fd, SHUT_RDWR);
-		rg_io_cancel(listen_fd);
-		for (struct conn *c = conns.list; c; c = c->next) {
-			shutdown(c->fd, SHUT_RDWR);
-			rg_io_cancel(c->fd);
-		}
-	}
-	rg_mutex_unlock(&conns.lock);
+	if (!rg_ctx_err(root))
+		atomic_store(&conns_closed, atomic_load(&conns_open));
+	rg_ctx_cancel(root);
 }
 
 /* ===================================================================== */
@@ -701,6 +643,15 @@ static void flush(struct conn *c)
 	while (done < c->out_len && c->state != CONN_BROKEN) {
 		ssize_t n = rg_send(c->fd, c->out + done, c->out_len - done, 0);
 
+		if (n == -ECANCELED && rg_ctx_attach(NULL) == root) {
+			/* The server stops: this request's replies go out
+			 * without the root context, within STOP_FLUSH_NS, and
+			 * then the connection closes. */
+			rg_set_deadline(rg_now_ns() + STOP_FLUSH_NS);
+			if (c->state == CONN_OPEN)
+				c->state = CONN_CLOSING;
+			continue;
+		}
 		if (n < 0)
 			c->state = CONN_BROKEN;
 		else
@@ -1524,6 +1475,7 @@ static void process_input(struct conn *c)
 static void linger(struct conn *c)
 {
 	shutdown(c->fd, SHUT_WR);
+	rg_ctx_attach(NULL); /* a stopping server lingers too */
 	rg_set_deadline(rg_now_ns() + LINGER_NS);
 	while (rg_recv(c->fd, c->in, c->in_cap, 0) > 0)
 		;
@@ -1536,7 +1488,7 @@ static void serve_conn(struct conn *c)
 		ssize_t n = rg_recv(c->fd, c->in + c->in_len, c->in_cap - c->in_len, 0);
 
 		if (n <= 0)
-			return; /* closed by the client, an error, or stop_server */
+			return; /* closed by the client, an error, or the stop */
 		c->in_len += (size_t)n;
 		process_input(c);
 		flush(c);
@@ -1550,14 +1502,14 @@ static void serve(void *arg)
 	int fd = (int)(intptr_t)arg;
 	struct conn *c = conn_new(fd);
 
+	atomic_fetch_add(&conns_open, 1);
 	if (!c)
 		fprintf(stderr, "kv_server: out of memory for a connection; closing it\n");
-	if (c && conn_register(c)) {
+	if (c)
 		serve_conn(c);
-		conn_unregister(c);
-	}
 	rg_close(fd);
 	conn_free(c);
+	atomic_fetch_sub(&conns_open, 1);
 	rg_wg_done(&conns_wg);
 }
 
@@ -1571,7 +1523,7 @@ static void start_conn(int fd)
 
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	rg_wg_add(&conns_wg, 1);
-	r = rg_go(serve, (void *)(intptr_t)fd);
+	r = rg_go_ctx(root, serve, (void *)(intptr_t)fd);
 	if (r < 0) {
 		fprintf(stderr, "kv_server: cannot start a goroutine (%s); dropping a connection\n",
 			strerror(-r));
@@ -1580,7 +1532,7 @@ static void start_conn(int fd)
 	}
 }
 
-/* Accept connections until stop_server, or an unexpected error. */
+/* Accept connections until the stop, or an unexpected error. */
 static void accept_loop(void)
 {
 	for (;;) {
@@ -1590,7 +1542,7 @@ static void accept_loop(void)
 			start_conn(fd);
 			continue;
 		}
-		if (server_stopping())
+		if (rg_ctx_err(root))
 			return;
 		if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
 			rg_sleep_ns(RETRY_NS); /* out of descriptors: let some close */
@@ -1634,22 +1586,28 @@ static void main_goroutine(void *arg)
 		fprintf(stderr, "kv_server: rg_signal_notify: %s\n", strerror(-r));
 		exit(1);
 	}
+	root = rg_ctx_with_cancel(NULL);
+	if (!root) {
+		fprintf(stderr, "kv_server: out of memory\n");
+		exit(1);
+	}
 	printf("kv_server: listening on port %d (%d Ps)\n", port, rg_gomaxprocs(0));
 	fflush(stdout);
 	r = rg_go(wait_for_signal, signals);
 	if (r == 0)
-		r = rg_go(sweeper, NULL);
+		r = rg_go_ctx(root, sweeper, NULL);
 	if (r < 0) {
 		fprintf(stderr, "kv_server: cannot start a goroutine: %s\n", strerror(-r));
 		exit(1);
 	}
+	rg_ctx_attach(root);
 	accept_loop();
+	rg_ctx_attach(NULL);
 	rg_wg_wait(&conns_wg);
 	rg_close(listen_fd);
 	db_flush();
-	rg_mutex_lock(&conns.lock);
-	closed = conns.closed;
-	rg_mutex_unlock(&conns.lock);
+	closed = atomic_load(&conns_closed);
+	rg_ctx_free(root);
 	printf("kv_server: stopped, %d connection%s closed\n", closed, closed == 1 ? "" : "s");
 	fflush(stdout);
 }

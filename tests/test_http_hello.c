@@ -561,17 +561,54 @@ static void test_idle_connections(void **state)
 	expect_alive();
 }
 
+/* SIGTERM to a server holding connections, idle and with half a request:
+ * it closes every one (each client reads the end of the stream) and exits
+ * with status 0.  A second server, so the group's stays up. */
+static void test_stop_with_connections(void **state)
+{
+	struct example ex;
+	int fds[11], port = srv.port;
+	char c;
+
+	(void)state;
+	assert_int_equal(example_start(&ex, server_path, getenv("RINGO_NETPOLL")), 0);
+	srv.port = ex.port; /* dial() the second server */
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		fds[i] = dial();
+		send_str(fds[i], i ? GET11 : "GET / HTTP/1.1\r\nHost: x\r\n");
+	}
+	for (size_t i = 1; i < ARRAY_SIZE(fds); i++)
+		expect_bytes(fds[i], OK);
+	srv.port = port;
+	if (example_stop(&ex, CHILD_TIMEOUT_S, NULL, 0) < 0)
+		fail_msg("the server did not stop cleanly on SIGTERM with connections open");
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++) {
+		assert_int_equal(recv(fds[i], &c, 1, 0), 0);
+		close(fds[i]);
+	}
+	expect_alive();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_curl_get),     cmocka_unit_test(test_curl_head),
-		cmocka_unit_test(test_curl_metrics), cmocka_unit_test(test_curl_http10),
-		cmocka_unit_test(test_curl_post),    cmocka_unit_test(test_curl_reuse),
-		cmocka_unit_test(test_ab),	     cmocka_unit_test(test_ab_keepalive),
-		cmocka_unit_test(test_pipelined),    cmocka_unit_test(test_request_in_pieces),
-		cmocka_unit_test(test_bodies),	     cmocka_unit_test(test_keep_alive),
-		cmocka_unit_test(test_malformed),    cmocka_unit_test(test_unsupported),
-		cmocka_unit_test(test_huge_header),  cmocka_unit_test(test_idle_connections),
+		cmocka_unit_test(test_curl_get),
+		cmocka_unit_test(test_curl_head),
+		cmocka_unit_test(test_curl_metrics),
+		cmocka_unit_test(test_curl_http10),
+		cmocka_unit_test(test_curl_post),
+		cmocka_unit_test(test_curl_reuse),
+		cmocka_unit_test(test_ab),
+		cmocka_unit_test(test_ab_keepalive),
+		cmocka_unit_test(test_pipelined),
+		cmocka_unit_test(test_request_in_pieces),
+		cmocka_unit_test(test_bodies),
+		cmocka_unit_test(test_keep_alive),
+		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_unsupported),
+		cmocka_unit_test(test_huge_header),
+		cmocka_unit_test(test_idle_connections),
+		cmocka_unit_test(test_stop_with_connections),
 	};
 	int rc;
 
