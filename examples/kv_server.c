@@ -1573,11 +1573,13 @@ static void wait_for_signal(void *arg)
 
 static void main_goroutine(void *arg)
 {
-	rg_chan *signals = rg_chan_make(sizeof(int), 1);
+	/* Static: notified until the process exits (see wait_for_signal). */
+	static rg_chan *signals;
 	sigset_t stop_signals;
 	int r, closed;
 
 	(void)arg;
+	signals = rg_chan_make(sizeof(int), 1);
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGINT);

@@ -228,11 +228,13 @@ static void wait_for_signal(void *arg)
 
 static void main_goroutine(void *arg)
 {
-	rg_chan *signals = rg_chan_make(sizeof(int), 1);
+	/* Static: notified until the process exits (see wait_for_signal). */
+	static rg_chan *signals;
 	int port = (int)(intptr_t)arg;
 	sigset_t set;
 	int r;
 
+	signals = rg_chan_make(sizeof(int), 1);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
