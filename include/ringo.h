@@ -645,6 +645,17 @@ rg_timer *rg_timer_func(int64_t d_ns, void (*fn)(void *), void *arg);
 rg_timer *rg_ticker_new(int64_t period_ns);
 /* The channel of a timer or ticker; NULL for rg_timer_func's. */
 rg_chan *rg_timer_chan(const rg_timer *t);
+/*
+ * rg_after - Go's time.After: a channel that receives the rg_now_ns() time
+ * ns from now (one slot of int64_t), for an rg_select case.  The channel
+ * belongs to the calling goroutine: the runtime frees it when the
+ * goroutine ends, or sooner, at a later rg_after of the goroutine, once it
+ * has fired and its value was received; so a loop may ask for a fresh one
+ * each time.  Do not free it, nor share it with goroutines that may
+ * outlive its owner.  NULL from a plain thread or when memory is short.
+ * (goroutine)
+ */
+rg_chan *rg_after(int64_t ns);
 bool rg_timer_stop(rg_timer *t);
 bool rg_timer_reset(rg_timer *t, int64_t d_ns);
 /* A new period, from now; 0, or -EINVAL for period_ns <= 0. */

@@ -311,6 +311,16 @@ void rg_chan_free(rg_chan *c)
 		rt_free(c);
 }
 
+bool chan_idle(rg_chan *c)
+{
+	bool idle;
+
+	lockr(&c->lock, LR_CHAN);
+	idle = !c->qcount && !waitq_has_live(&c->recvq) && !waitq_has_live(&c->sendq);
+	unlockr(&c->lock, LR_CHAN);
+	return idle;
+}
+
 size_t rg_chan_len(const rg_chan *c)
 {
 	chan_check(c, "rg_chan_len");

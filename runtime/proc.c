@@ -747,6 +747,8 @@ static _Noreturn void goexit1(bool goexit)
 		main_exit();
 	else if (gp->goid == 1)
 		atomic_store(&sched.main_goexit, true);
+	if (unlikely(gp->ext->afters))
+		timer_goexit(gp);
 	if (unlikely(gp->ext->ctxa))
 		ctx_goexit(gp);
 	mp->after = (struct after){ AFTER_EXIT, gp, NULL, NULL };

@@ -174,6 +174,9 @@ struct gext {
 	 * end when the context is cancelled (runtime/ctx.c).  NULL: none.
 	 * The goroutine's own. */
 	struct ctx_attach *ctxa;
+	/* The timers of its rg_after channels, oldest first (runtime/timer.c);
+	 * freed when it ends.  The goroutine's own. */
+	struct rg_timer *afters, *afters_tail;
 	void *asan_fake_stack; /* sanitizer bookkeeping (runtime/san.h) */
 	void *tsan_fiber;
 };
@@ -526,6 +529,11 @@ size_t chan_elemsize(const rg_chan *c);
  * channel's memory, which rg_chan_free releases (at once, or with its last
  * stale select entry).  (any) */
 rg_chan *chan_make_with(size_t elem_size, size_t cap, size_t extra, void **extrap);
+/* Whether c holds no value and nobody waits on it.  (any) */
+bool chan_idle(rg_chan *c);
+/* The exiting goroutine gp frees its rg_after timers (runtime/timer.c).
+ * (goroutine: gp's own) */
+void timer_goexit(struct g *gp);
 
 /* --- lock ranks -------------------------------------------------------------- */
 

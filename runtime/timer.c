@@ -26,6 +26,15 @@
  * it (chan_make_with): one allocation per timer, and rg_timer_free frees
  * both with rg_chan_free.  A function's timer is an allocation of its own.
  *
+ * rg_after.  Go's time.After hands out a channel that the collector frees;
+ * here the channel belongs to the goroutine that asked for it: its timer
+ * goes on the goroutine's list (gext->afters, oldest first), and the
+ * goroutine frees it when it ends (timer_goexit) or, sooner, at a later
+ * rg_after, once it has fired and its value was taken (nothing in the
+ * channel, nobody waiting on it): rg_after frees such timers from the
+ * head of the list, so a loop that waits with a fresh rg_after each time
+ * keeps only the timers not yet fired, as Go before 1.23 did.
+ *
  * t->lock (LR_TIMEROBJ) guards armed and the re-arming; it ranks before a
  * P's timers lock, which timer_add takes under it.  No lock is held while a
  * fire sends or starts a goroutine.
@@ -48,8 +57,11 @@ struct rg_timer {
 		rg_chan *c;	    /* one slot of int64_t (fn NULL), or */
 		void (*fn)(void *); /* the function's timer: run as a goroutine */
 	};
-	bool has_chan;	/* which of the two */
-	void *arg;	/* fn's */
+	bool has_chan; /* which of the two */
+	union {
+		void *arg;		     /* fn's */
+		struct rg_timer *next_after; /* rg_after's: the next in gext->afters */
+	};
 	int64_t period; /* a ticker's, > 0; 0 for a timer; lock */
 };
 
@@ -226,4 +238,58 @@ void rg_timer_free(rg_timer *t)
 		rg_chan_free(t->c); /* t with it */
 	else
 		rt_free(t);
+}
+
+/* --- rg_after ------------------------------------------------------------- */
+
+/* Whether t, an rg_after timer, has fired and its channel is done with. */
+static bool after_spent(rg_timer *t)
+{
+	bool armed;
+
+	lockr(&t->lock, LR_TIMEROBJ);
+	armed = t->armed;
+	unlockr(&t->lock, LR_TIMEROBJ);
+	return !armed && chan_idle(t->c);
+}
+
+rg_chan *rg_after(int64_t ns)
+{
+	struct g *gp;
+	struct gext *x;
+	rg_timer *t;
+
+	rt_enter();
+	gp = getg();
+	if (!gp)
+		return NULL;
+	x = gp->ext;
+	while (x->afters && after_spent(x->afters)) {
+		t = x->afters;
+		x->afters = t->next_after;
+		if (!x->afters)
+			x->afters_tail = NULL;
+		rg_timer_free(t);
+	}
+	t = timer_make(ns, 0, true, NULL, NULL);
+	if (!t)
+		return NULL;
+	t->next_after = NULL;
+	if (x->afters_tail)
+		x->afters_tail->next_after = t;
+	else
+		x->afters = t;
+	x->afters_tail = t;
+	return t->c;
+}
+
+void timer_goexit(struct g *gp)
+{
+	rg_timer *t, *next;
+
+	for (t = gp->ext->afters; t; t = next) {
+		next = t->next_after;
+		rg_timer_free(t);
+	}
+	gp->ext->afters = gp->ext->afters_tail = NULL;
 }

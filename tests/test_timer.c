@@ -14,9 +14,13 @@
  *  - 100,000 timers at once all fire; timers survive gomaxprocs changes;
  *  - half of 4,000 timers stopped in a scrambled order, across a
  *    gomaxprocs change: those never fire, the others all do, on time;
- *  - a plain thread makes, stops and frees timers while the runtime runs;
+ *  - rg_after: its value is the due time; a loop taking a fresh channel
+ *    each time keeps no memory; a goroutine's pending ones go with it;
+ *  - a plain thread makes, stops and frees timers while the runtime runs
+ *    (rg_after is NULL there);
  *  - misuse: a NULL timer is fatal, naming the call.
  */
+#include <malloc.h>
 #include <pthread.h>
 
 #include "tests/helpers.h"
@@ -299,6 +303,54 @@ static void test_stops(void **state)
 	RUN_IN_RUNTIME(2, stops_main, NULL);
 }
 
+/* rg_after: the value is the due time, no earlier than asked; a loop
+ * that takes a fresh channel and receives from it each time keeps no
+ * memory (the spent ones are freed at the next rg_after); a goroutine that
+ * ends with channels pending frees them (LeakSanitizer watches), and their
+ * timers never fire afterwards. */
+static void after_pending(void *arg)
+{
+	for (int i = 0; i < 100; i++)
+		GCHECK(rg_after(60000 * MS) != NULL);
+	GCHECK(rg_after(MS) != NULL);
+	rg_wg_done(arg);
+}
+
+static void after_main(void *arg)
+{
+	int64_t t0 = rg_now_ns(), v = 0;
+	rg_chan *c = rg_after(5 * MS);
+	struct mallinfo2 before, after;
+	rg_wg wg = { 0 };
+
+	(void)arg;
+	GCHECK(c != NULL);
+	GCHECK_EQ(rg_chan_recv(c, &v), 1);
+	GCHECK(v >= t0 + 5 * MS);
+	GCHECK(rg_now_ns() >= v);
+	for (int i = 0; i < 100; i++) /* warm the allocator up */
+		GCHECK_EQ(rg_chan_recv(rg_after(1000), &v), 1);
+	before = mallinfo2();
+	for (int i = 0; i < 2000; i++) {
+		rg_case cs = { .chan = rg_after(1000), .op = RG_RECV, .elem = &v };
+
+		GCHECK_EQ(rg_select(&cs, 1, -1), 0);
+	}
+	after = mallinfo2();
+	/* Leaked, 2,000 channels would hold some 400 KB. */
+	GCHECK(after.uordblks < before.uordblks + 64 * 1024);
+	rg_wg_add(&wg, 1);
+	GCHECK_EQ(rg_go(after_pending, &wg), 0);
+	GCHECK_EQ(rg_wg_wait(&wg), 0);
+	rg_sleep_ns(5 * MS); /* the 1 ms one would have fired by now */
+}
+
+static void test_after(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(after_main, NULL, 1, 2);
+}
+
 static void *plain_thread(void *arg)
 {
 	rg_timer *t = rg_timer_new(2 * MS), *s = rg_timer_new(60000 * MS);
@@ -311,6 +363,8 @@ static void *plain_thread(void *arg)
 		return (void *)2;
 	if (!rg_timer_stop(s))
 		return (void *)3;
+	if (rg_after(MS) != NULL)
+		return (void *)4; /* rg_after belongs to goroutines */
 	rg_timer_free(t);
 	rg_timer_free(s);
 	return NULL;
@@ -366,10 +420,11 @@ int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic),	     cmocka_unit_test(test_reset_race),
-		cmocka_unit_test(test_func),	     cmocka_unit_test(test_ticker),
-		cmocka_unit_test(test_many),	     cmocka_unit_test(test_stops),
-		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
+		cmocka_unit_test(test_basic),	      cmocka_unit_test(test_reset_race),
+		cmocka_unit_test(test_func),	      cmocka_unit_test(test_ticker),
+		cmocka_unit_test(test_many),	      cmocka_unit_test(test_stops),
+		cmocka_unit_test(test_after),	      cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_null_is_fatal),
 	};
 
 	if (rc >= 0)
