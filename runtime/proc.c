@@ -1660,6 +1660,11 @@ top:
 		unlockr(&sched.lock, LR_SCHED);
 		if (np) {
 			acquirep(mp, np);
+			/* Take what woke us, even with no goroutine waiting on
+			 * the poller (a wake-up for a timer): left there, it
+			 * would end every later wait at once. */
+			if (np == pp)
+				netpoll_poll(mp, np, true);
 			goto top;
 		}
 		if (load_relaxed(&sched.need_g0) & NEED_G0_STOP)

@@ -16,12 +16,14 @@
  *    gomaxprocs change: those never fire, the others all do, on time;
  *  - rg_after: its value is the due time; a loop taking a fresh channel
  *    each time keeps no memory; a goroutine's pending ones go with it;
+ *  - 100 tickers alone leave the CPUs idle between ticks (no busy loop);
  *  - a plain thread makes, stops and frees timers while the runtime runs
  *    (rg_after is NULL there);
  *  - misuse: a NULL timer is fatal, naming the call.
  */
 #include <malloc.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "tests/helpers.h"
 
@@ -351,6 +353,64 @@ static void test_after(void **state)
 	RUN_FOR_PROCS(after_main, NULL, 1, 2);
 }
 
+/* With only tickers pending the runtime sleeps between ticks: a wake-up
+ * left unread in an idle P's poller once made every later wait end at
+ * once, and both Ms spun (200% CPU for 100 tickers).  A bound far above
+ * the work (100 ticks of 10 ms each in 0.5 s) and far below a spin. */
+struct idle_ticker {
+	atomic_bool stop;
+	rg_wg wg;
+};
+
+static void idle_ticker(void *arg)
+{
+	struct idle_ticker *it = arg;
+	rg_timer *t = rg_ticker_new(10 * MS);
+	int64_t v;
+
+	GCHECK(t != NULL);
+	while (t && !atomic_load(&it->stop))
+		GCHECK_EQ(rg_chan_recv(rg_timer_chan(t), &v), 1);
+	rg_timer_free(t);
+	rg_wg_done(&it->wg);
+}
+
+static double cpu_s(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
+	       (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void idle_main(void *arg)
+{
+	struct idle_ticker it = { 0 };
+	double c0, used;
+	int64_t w0;
+
+	(void)arg;
+	rg_wg_add(&it.wg, 100);
+	for (int i = 0; i < 100; i++)
+		GCHECK_EQ(rg_go(idle_ticker, &it), 0);
+	rg_sleep_ns(50 * MS);
+	c0 = cpu_s();
+	w0 = rg_now_ns();
+	rg_sleep_ns(500 * MS);
+	used = (cpu_s() - c0) / ((rg_now_ns() - w0) / 1e9);
+	atomic_store(&it.stop, true);
+	GCHECK_EQ(rg_wg_wait(&it.wg), 0);
+	if (used > 0.5)
+		gcheck_fail("100 tickers took %.0f%% of a CPU: a busy loop", used * 100);
+}
+
+static void test_idle_with_tickers(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(2, idle_main, NULL);
+}
+
 static void *plain_thread(void *arg)
 {
 	rg_timer *t = rg_timer_new(2 * MS), *s = rg_timer_new(60000 * MS);
@@ -420,11 +480,11 @@ int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic),	      cmocka_unit_test(test_reset_race),
-		cmocka_unit_test(test_func),	      cmocka_unit_test(test_ticker),
-		cmocka_unit_test(test_many),	      cmocka_unit_test(test_stops),
-		cmocka_unit_test(test_after),	      cmocka_unit_test(test_plain_thread),
-		cmocka_unit_test(test_null_is_fatal),
+		cmocka_unit_test(test_basic),	     cmocka_unit_test(test_reset_race),
+		cmocka_unit_test(test_func),	     cmocka_unit_test(test_ticker),
+		cmocka_unit_test(test_many),	     cmocka_unit_test(test_stops),
+		cmocka_unit_test(test_after),	     cmocka_unit_test(test_idle_with_tickers),
+		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
 	};
 
 	if (rc >= 0)
