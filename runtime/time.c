@@ -242,6 +242,14 @@ bool timer_modify_later(struct timer *t, int64_t when)
 	return ok;
 }
 
+/* The now of the run_timers calling a timer's f on this thread. */
+static __thread int64_t fire_now;
+
+int64_t timer_fire_now(void)
+{
+	return fire_now;
+}
+
 int run_timers(struct p *pp, int64_t now)
 {
 	int n = 0;
@@ -273,6 +281,7 @@ int run_timers(struct p *pp, int64_t now)
 		unlockr(&pp->timers.lock, LR_TIMERS);
 		rg_probe(timer_fire, t->when, now - t->when, pp->id);
 		metrics_count_timer(&pp->metrics);
+		fire_now = now;
 		t->f(t);
 		{
 			/* Not if f put t back in a heap (a ticker). */

@@ -88,6 +88,8 @@ bool timer_del(struct timer *t);
 bool timer_modify_later(struct timer *t, int64_t when);
 /* Run pp's timers due at now; the number run.  (any thread, no lock) */
 int run_timers(struct p *pp, int64_t now);
+/* Within a timer's f: the time run_timers ran it at (no clock read). */
+int64_t timer_fire_now(void);
 /* Move every timer of from to to (stop-the-world). */
 void timers_move(struct p *from, struct p *to);
 

@@ -68,7 +68,7 @@ struct rg_timer {
 static void fire(struct timer *tt)
 {
 	struct rg_timer *t = tt->arg;
-	int64_t due, now = ki_nanotime(), next = 0;
+	int64_t due, now = timer_fire_now(), next = 0;
 	int r;
 
 	lockr(&t->lock, LR_TIMEROBJ);
