@@ -15,7 +15,7 @@
  * Twin: bench/go/tickers.go (time.NewTicker, one goroutine each).
  *
  * Usage: tickers [-n N] [-p P_MS] [-d D_S]
- *        (defaults: N = 100000 tickers, P = 10 ms, D = 3 s)
+ *        (defaults: N = 100000 tickers, P = 100 ms, D = 3 s)
  *
  * Output, one figure per line:
  *   tickers_ticks: <float> ticks/s       ticks received per second
@@ -37,7 +37,7 @@
 #include "bench.h"
 
 #define DEFAULT_N    100000L
-#define DEFAULT_P_MS 10L
+#define DEFAULT_P_MS 100L
 #define DEFAULT_D_S  3L
 #define BUCKET_NS    50000LL /* lateness histogram: 50 us buckets */
 #define NBUCKETS     400     /* up to 20 ms; the last one holds the rest */

@@ -15,7 +15,7 @@
 //
 // Usage: tickers [-n N] [-p P_MS] [-d D_S]
 //
-//	(defaults: N = 100000 tickers, P = 10 ms, D = 3 s)
+//	(defaults: N = 100000 tickers, P = 100 ms, D = 3 s)
 //
 // Output, one figure per line:
 //
@@ -50,7 +50,7 @@ func cpuNs() float64 {
 
 func main() {
 	n := flag.Int("n", 100000, "tickers")
-	periodMs := flag.Int("p", 10, "period, ms")
+	periodMs := flag.Int("p", 100, "period, ms")
 	secs := flag.Int("d", 3, "seconds measured")
 	flag.Parse()
 	if *n <= 0 || *periodMs <= 0 || *secs <= 0 {
