@@ -650,9 +650,12 @@ rg_chan *rg_timer_chan(const rg_timer *t);
  * ns from now (one slot of int64_t), for an rg_select case.  The channel
  * belongs to the calling goroutine: the runtime frees it when the
  * goroutine ends, or sooner, at a later rg_after of the goroutine, once it
- * has fired and its value was received; so a loop may ask for a fresh one
- * each time.  Do not free it, nor share it with goroutines that may
- * outlive its owner.  NULL from a plain thread or when memory is short.
+ * has fired and its value was received; so a loop that receives from it
+ * may ask for a fresh one each time.  One that fired and was never
+ * received stays until the goroutine ends: in a loop where another case
+ * usually wins, use rg_select's timeout or one rg_timer reset each time.
+ * Once its value was received, do not use it again.  Do not free it, nor
+ * share it with goroutines that may outlive its owner.  NULL from a plain thread or when memory is short.
  * (goroutine)
  */
 rg_chan *rg_after(int64_t ns);
