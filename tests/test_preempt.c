@@ -280,7 +280,10 @@ static void libc_main(void *arg)
 		lc->before = atomic_load(&lc->ticks);
 		memset(lc->buf, k + 1, BIG); /* many slices of 1 ms, all in libc */
 		lc->after = atomic_load(&lc->ticks);
-		GCHECK_EQ(lc->after, lc->before);
+		/* Preempted inside memset, the goroutine would let the ticker
+		 * run once a slice, tens of times.  Once: a preemption that
+		 * waited for memset to return, and came before the load. */
+		GCHECK(lc->after - lc->before <= 1);
 		rg_yield();
 	}
 	lc->stop = 1;
