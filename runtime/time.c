@@ -20,10 +20,12 @@
  * runtime/proc.c).  The goroutine a timer readies takes the firing P's
  * runnext.
  *
- * Firing.  run_timers takes a due timer off the heap, marks it T_RUNNING,
- * drops the lock and calls t->f(t), which may add t again (a ticker,
- * runtime/timer.c): then it stays T_HEAP, and timer_del, which waits for a
- * running f, takes it out again.  The function usually readies the
+ * Firing.  run_timers takes a due timer off the heap, counts itself in
+ * its state (T_RUN_ONE), drops the lock and calls t->f(t), which may add t
+ * again (a ticker, runtime/timer.c), and then uncounts itself, its last
+ * access to t; timer_del takes t out of its heap and waits until no run
+ * counts, so that it never returns while a run_timers that has not
+ * finished with t may still touch it.  The function usually readies the
  * waiting goroutine, which then calls timer_del: timer_del returns only
  * when the timer is neither in a heap nor running, so the frame holding it
  * may go away.  A timer is added only once its goroutine is parked (from
@@ -161,7 +163,7 @@ static void timer_add_to(struct p *pp, struct timer *t, int64_t when)
 		pp->timers.cap = cap;
 	}
 	t->nextwhen = 0;
-	store_relaxed(&t->state, T_HEAP);
+	atomic_fetch_or_explicit(&t->state, T_HEAP, memory_order_relaxed);
 	WRITE_ONCE(t->pp, pp);
 	heap_set(pp, pp->timers.n++, (struct timer_slot){ when, t });
 	heap_up(pp, t->idx);
@@ -203,7 +205,7 @@ bool timer_del(struct timer *t)
 				unlockr(&pp->timers.lock, LR_TIMERS);
 				continue;
 			}
-			if (load_relaxed(&t->state) == T_HEAP) {
+			if (load_relaxed(&t->state) & T_HEAP) {
 				/* A tombstone ("Deleting" above). */
 				pp->timers.heap[t->idx].t = NULL;
 				pp->timers.ndead++;
@@ -212,15 +214,16 @@ bool timer_del(struct timer *t)
 					heap_sweep(pp);
 				update_when0(pp);
 				WRITE_ONCE(t->pp, NULL);
-				store_relaxed(&t->state, T_IDLE);
+				atomic_fetch_and_explicit(&t->state, ~(uint32_t)T_HEAP,
+							  memory_order_relaxed);
 				removed = true;
 			}
 			unlockr(&pp->timers.lock, LR_TIMERS);
 		}
-		while (load_acquire(&t->state) == T_RUNNING)
+		while (load_acquire(&t->state) >= T_RUN_ONE)
 			ki_osyield();
 		/* Its f put it back in a heap meanwhile (a ticker): again. */
-		if (load_acquire(&t->state) == T_HEAP)
+		if (load_acquire(&t->state) & T_HEAP)
 			continue;
 		return removed;
 	}
@@ -234,7 +237,7 @@ bool timer_modify_later(struct timer *t, int64_t when)
 	if (!pp)
 		return false;
 	lockr(&pp->timers.lock, LR_TIMERS);
-	if (READ_ONCE(t->pp) == pp && load_relaxed(&t->state) == T_HEAP && when >= t->when) {
+	if (READ_ONCE(t->pp) == pp && (load_relaxed(&t->state) & T_HEAP) && when >= t->when) {
 		t->nextwhen = when;
 		ok = true;
 	}
@@ -277,20 +280,16 @@ int run_timers(struct p *pp, int64_t now)
 		heap_remove(pp, 0);
 		update_when0(pp);
 		WRITE_ONCE(t->pp, NULL);
-		store_relaxed(&t->state, T_RUNNING);
+		/* Off the heap, and one more run, in one atomic add (the heap
+		 * bit changes only under this lock). */
+		atomic_fetch_add_explicit(&t->state, T_RUN_ONE - T_HEAP, memory_order_relaxed);
 		unlockr(&pp->timers.lock, LR_TIMERS);
 		rg_probe(timer_fire, t->when, now - t->when, pp->id);
 		metrics_count_timer(&pp->metrics);
 		fire_now = now;
 		t->f(t);
-		{
-			/* Not if f put t back in a heap (a ticker). */
-			uint32_t running = T_RUNNING;
-
-			atomic_compare_exchange_strong_explicit(&t->state, &running, T_IDLE,
-								memory_order_release,
-								memory_order_relaxed);
-		}
+		/* The last access to t: timer_del may return once it is seen. */
+		atomic_fetch_sub_explicit(&t->state, T_RUN_ONE, memory_order_release);
 		n++;
 	}
 	return n;

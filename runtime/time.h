@@ -15,10 +15,12 @@
 
 struct p;
 
+/* A timer's state: whether it is in a heap, and how many run_timers are
+ * between taking it off a heap and their last access to it after f (a
+ * ticker's f puts it back while it runs, so both can hold at once). */
 enum timer_state {
-	T_IDLE,	   /* in no heap */
-	T_HEAP,	   /* in t->pp's heap */
-	T_RUNNING, /* taken off the heap; f is running */
+	T_HEAP = 1,    /* in t->pp's heap (set and cleared under its lock) */
+	T_RUN_ONE = 2, /* one run of f; the count is state / T_RUN_ONE */
 };
 
 /* A timer lives in the frame of the goroutine that waits on it. */
@@ -31,7 +33,7 @@ struct timer {
 	void *arg;
 	struct p *pp;		/* heap holding it; its timers' lock (READ_ONCE) */
 	int32_t idx;		/* index in that heap; its timers' lock */
-	_Atomic uint32_t state; /* enum timer_state */
+	_Atomic uint32_t state; /* T_HEAP | runs * T_RUN_ONE (enum timer_state) */
 };
 
 /* A slot of a P's heap: a timer and the time it is sorted by, or, once the
