@@ -850,15 +850,15 @@ static inline int example_start(struct example *ex, const char *path, const char
  * printed after its first line goes to out[cap] (out may be NULL).  0, or
  * -1 (said why). */
 /*
- * SIGTERM for a server under ThreadSanitizer, which runs a handler only
- * when the thread that took the signal enters one of its interceptors: an
- * idle server's threads may all sleep in raw futex calls, and a copy
- * handled late, once the runtime has put the default action back, would
- * kill the server.  sysmon enters an interceptor every 100 ms (it looks at
- * the SIGURG handler): the signal goes to that thread alone.  Elsewhere,
- * to the process.
+ * Send sig to process pid's runtime.  Under ThreadSanitizer, which runs a
+ * handler only when the thread that took the signal enters one of its
+ * interceptors, an idle runtime's threads may all sleep in raw system
+ * calls for a long time (and a copy handled late, once the runtime has put
+ * the default action back, would kill the process).  sysmon enters an
+ * interceptor every 100 ms (it looks at the SIGURG handler): the signal
+ * goes to that thread alone.  Elsewhere, to the process.  kill's result.
  */
-static inline void sigterm_server(pid_t pid)
+static inline int signal_runtime(pid_t pid, int sig)
 {
 	char path[PATH_MAX], comm[32];
 	struct dirent *d;
@@ -876,15 +876,20 @@ static inline void sigterm_server(pid_t pid)
 		if (f && fgets(comm, sizeof(comm), f) && strncmp(comm, "ringo-sysmon", 12) == 0) {
 			fclose(f);
 			closedir(dir);
-			syscall(SYS_tgkill, pid, atoi(d->d_name), SIGTERM);
-			return;
+			return (int)syscall(SYS_tgkill, pid, atoi(d->d_name), sig);
 		}
 		if (f)
 			fclose(f);
 	}
 	if (dir)
 		closedir(dir);
-	kill(pid, SIGTERM);
+	return kill(pid, sig);
+}
+
+/* SIGTERM for a server (signal_runtime). */
+static inline void sigterm_server(pid_t pid)
+{
+	signal_runtime(pid, SIGTERM);
 }
 
 static inline int example_stop(struct example *ex, int timeout_s, char *out, size_t cap)

@@ -200,7 +200,7 @@ static void quit_main(void *arg)
 	never = rg_chan_make(sizeof(int), 0);
 	spawn_parked();
 	wait_parked();
-	kill(getpid(), SIGQUIT);
+	signal_runtime(getpid(), SIGQUIT);
 	rg_sleep_ns(10LL * 1000 * 1000 * 1000); /* sysmon ends the process */
 }
 

@@ -62,22 +62,22 @@ static void notify_main(void *arg)
 	sigaddset(&s2, SIGUSR2);
 	/* One channel, one signal. */
 	GCHECK_EQ(rg_signal_notify(a, &s1), 0);
-	GCHECK_EQ(kill(getpid(), SIGUSR1), 0);
+	GCHECK_EQ(signal_runtime(getpid(), SIGUSR1), 0);
 	GCHECK_EQ(recv_signal(a), SIGUSR1);
 	/* A second signal for the same channel adds to its set; a second
 	 * channel for SIGUSR2 gets it too. */
 	GCHECK_EQ(rg_signal_notify(a, &s2), 0);
 	GCHECK_EQ(rg_signal_notify(b, &s2), 0);
-	GCHECK_EQ(kill(getpid(), SIGUSR2), 0);
+	GCHECK_EQ(signal_runtime(getpid(), SIGUSR2), 0);
 	GCHECK_EQ(recv_signal(a), SIGUSR2);
 	GCHECK_EQ(recv_signal(b), SIGUSR2);
-	GCHECK_EQ(kill(getpid(), SIGUSR1), 0);
+	GCHECK_EQ(signal_runtime(getpid(), SIGUSR1), 0);
 	GCHECK_EQ(recv_signal(a), SIGUSR1);
 	GCHECK(stays_empty(b));
 	/* A full channel misses it; the others still get it. */
 	GCHECK_EQ(rg_chan_send(full, &zero), 0);
 	GCHECK_EQ(rg_signal_notify(full, &s1), 0);
-	GCHECK_EQ(kill(getpid(), SIGUSR1), 0);
+	GCHECK_EQ(signal_runtime(getpid(), SIGUSR1), 0);
 	GCHECK_EQ(recv_signal(a), SIGUSR1);
 	rg_sleep_ns(20 * MS); /* sysmon is past full too */
 	GCHECK_EQ(recv_signal(full), 0);
@@ -88,15 +88,15 @@ static void notify_main(void *arg)
 	GCHECK_EQ(rg_signal_stop(a), 0);
 	GCHECK_EQ(rg_signal_stop(a), -ENOENT);
 	atomic_store(&old_handler_calls, 0);
-	GCHECK_EQ(kill(getpid(), SIGUSR1), 0);
+	GCHECK_EQ(signal_runtime(getpid(), SIGUSR1), 0);
 	GCHECK(stays_empty(a));
 	GCHECK_EQ(atomic_load(&old_handler_calls), 1);
-	GCHECK_EQ(kill(getpid(), SIGUSR2), 0);
+	GCHECK_EQ(signal_runtime(getpid(), SIGUSR2), 0);
 	GCHECK_EQ(recv_signal(b), SIGUSR2);
 	GCHECK(stays_empty(a));
 	GCHECK_EQ(rg_signal_stop(b), 0);
 	atomic_store(&old_handler_calls, 0);
-	GCHECK_EQ(kill(getpid(), SIGUSR2), 0);
+	GCHECK_EQ(signal_runtime(getpid(), SIGUSR2), 0);
 	GCHECK(stays_empty(b));
 	GCHECK_EQ(atomic_load(&old_handler_calls), 1);
 	rg_chan_free(a);
@@ -179,12 +179,12 @@ static void quit_main(void *arg)
 	sigaddset(&set, SIGQUIT);
 	if (rg_signal_notify(c, &set) != 0)
 		exit(3);
-	kill(getpid(), SIGQUIT);
+	signal_runtime(getpid(), SIGQUIT);
 	if (recv_signal(c) != SIGQUIT)
 		exit(4);
 	/* Stopped: SIGQUIT dumps again. */
 	rg_signal_stop(c);
-	kill(getpid(), SIGQUIT);
+	signal_runtime(getpid(), SIGQUIT);
 	rg_sleep_ns(10000 * MS);
 }
 
