@@ -25,7 +25,9 @@
  * again (a ticker, runtime/timer.c), and then uncounts itself, its last
  * access to t; timer_del takes t out of its heap and waits until no run
  * counts, so that it never returns while a run_timers that has not
- * finished with t may still touch it.  The function usually readies the
+ * finished with t may still touch it.  t->pp names the last heap that
+ * held t until timer_del takes it out, also while it runs, so that
+ * timer_del always takes that heap's lock before it reads the count.  The function usually readies the
  * waiting goroutine, which then calls timer_del: timer_del returns only
  * when the timer is neither in a heap nor running, so the frame holding it
  * may go away.  A timer is added only once its goroutine is parked (from
@@ -279,9 +281,9 @@ int run_timers(struct p *pp, int64_t now)
 		}
 		heap_remove(pp, 0);
 		update_when0(pp);
-		WRITE_ONCE(t->pp, NULL);
 		/* Off the heap, and one more run, in one atomic add (the heap
-		 * bit changes only under this lock). */
+		 * bit changes only under this lock).  t->pp stays: timer_del
+		 * takes this lock before it looks at the run count. */
 		atomic_fetch_add_explicit(&t->state, T_RUN_ONE - T_HEAP, memory_order_relaxed);
 		unlockr(&pp->timers.lock, LR_TIMERS);
 		rg_probe(timer_fire, t->when, now - t->when, pp->id);
