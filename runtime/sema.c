@@ -234,38 +234,10 @@ static bool cansemacquire(_Atomic uint32_t *addr)
 	return false;
 }
 
-static void semacquire1(_Atomic uint32_t *addr, bool lifo, const char *reason)
-{
-	struct semroot *root;
-	struct sudog s;
-
-	if (cansemacquire(addr))
-		return;
-	root = semroot(addr);
-	s.addr = addr;
-	sudog_prepare(&s);
-	for (;;) {
-		lockr(&root->lock, LR_SEMA);
-		atomic_fetch_add(&root->nwait, 1);
-		if (cansemacquire(addr)) {
-			atomic_fetch_sub(&root->nwait, 1);
-			unlockr(&root->lock, LR_SEMA);
-			return;
-		}
-		atomic_store_explicit(&s.woken, 0, memory_order_relaxed);
-		queue_put(root, &s, lifo);
-		sudog_block(root, &s, reason);
-		if (atomic_load(&s.handoff) || cansemacquire(addr))
-			return;
-	}
-}
-
-void semacquire(_Atomic uint32_t *addr, const char *reason)
-{
-	semacquire1(addr, false, reason);
-}
-
-int semacquire_ctx(_Atomic uint32_t *addr, const char *reason)
+/* Wait until *addr > 0 and decrement it: 0, or, when cancellable and the
+ * calling goroutine's context ends the wait first, its err with *addr
+ * untouched. */
+static int semacquire1(_Atomic uint32_t *addr, bool lifo, const char *reason, bool cancellable)
 {
 	struct semroot *root;
 	struct sudog_ctx sc;
@@ -276,8 +248,8 @@ int semacquire_ctx(_Atomic uint32_t *addr, const char *reason)
 	root = semroot(addr);
 	sc.s.addr = addr;
 	sudog_prepare(&sc.s);
-	r = sudog_ctx_begin(&sc);
-	if (r)
+	sc.cw.att = NULL; /* not cancellable: ctx_wait_end says 0 */
+	if (cancellable && (r = sudog_ctx_begin(&sc)) != 0)
 		return r;
 	for (;;) {
 		lockr(&root->lock, LR_SEMA);
@@ -293,20 +265,30 @@ int semacquire_ctx(_Atomic uint32_t *addr, const char *reason)
 			return ctx_wait_end(&sc.cw);
 		}
 		atomic_store_explicit(&sc.s.woken, 0, memory_order_relaxed);
-		queue_put(root, &sc.s, false);
+		queue_put(root, &sc.s, lifo);
 		sudog_block(root, &sc.s, reason);
-		/* Woken by a release or by the context: a count we can take
-		 * is ours either way. */
-		if (cansemacquire(addr))
+		/* Woken by a release (perhaps handing us the count) or by the
+		 * context: a count we can take is ours either way. */
+		if (atomic_load(&sc.s.handoff) || cansemacquire(addr))
 			break;
 	}
 	ctx_wait_end(&sc.cw);
 	return 0;
 }
 
+void semacquire(_Atomic uint32_t *addr, const char *reason)
+{
+	semacquire1(addr, false, reason, false);
+}
+
+int semacquire_ctx(_Atomic uint32_t *addr, const char *reason)
+{
+	return semacquire1(addr, false, reason, true);
+}
+
 void semacquire_mutex(_Atomic uint32_t *addr, bool lifo, const char *reason)
 {
-	semacquire1(addr, lifo, reason);
+	semacquire1(addr, lifo, reason, false);
 }
 
 void semrelease(_Atomic uint32_t *addr, bool handoff)
