@@ -693,7 +693,8 @@ void rg_timer_free(rg_timer *t);
  * writes and sends here return after one transfer, as the libc calls do:
  * a count short of the request (a socket or pipe that filled up, a
  * deadline or a cancellation after some bytes went) leaves the rest to
- * the caller.  rg_sendfile alone loops until done.
+ * the caller.  rg_sendfile alone loops until done; rg_splice makes one
+ * transfer.
  *
  * Errors are libc's: -EBADF for a number that is not open, -ENOTSOCK for
  * rg_recv/rg_send on what is not a socket, and so on.
@@ -737,6 +738,14 @@ int rg_shutdown(int fd, int how);
  * went).  The reads of in_fd happen inside the call and may block the
  * thread on a page-cache miss. */
 ssize_t rg_sendfile(int out_fd, int in_fd, off_t *off, size_t count);
+/* splice(2) between a pipe and another descriptor (or two pipes): one
+ * transfer of up to len bytes, 0 at the end of fd_in's data, waiting while
+ * fd_in has nothing or fd_out has no room.  Each end that is not a
+ * regular file is made O_NONBLOCK.  With SPLICE_F_NONBLOCK, one attempt:
+ * -EAGAIN rather than a wait.  A regular file's end is read or written
+ * inside the call, as rg_sendfile's. */
+ssize_t rg_splice(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len,
+		  unsigned int flags);
 /* File-system calls (a request on the ring on io_uring, where the kernel
  * has it; elsewhere the plain call, which blocks the thread but not the
  * other goroutines).  rg_renameat takes renameat2(2)'s flags. */

@@ -100,6 +100,12 @@ ssize_t ki_sendfile(int out_fd, int in_fd, off_t *off, size_t count)
 	return KI_CALL(sendfile(out_fd, in_fd, off, count));
 }
 
+ssize_t ki_splice(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len,
+		  unsigned int flags)
+{
+	return KI_CALL(splice(fd_in, off_in, fd_out, off_out, len, flags));
+}
+
 int ki_shutdown(int fd, int how)
 {
 	return KI_CALL(shutdown(fd, how));

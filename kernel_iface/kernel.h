@@ -136,6 +136,9 @@ ssize_t ki_sendmsg(int fd, const struct msghdr *msg, int flags);
 /* sendfile(2): count bytes of in_fd from *off (NULL: its position) to
  * out_fd. */
 ssize_t ki_sendfile(int out_fd, int in_fd, off_t *off, size_t count);
+/* splice(2): up to len bytes between two descriptors, one a pipe. */
+ssize_t ki_splice(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len,
+		  unsigned int flags);
 int ki_shutdown(int fd, int how);
 struct statx;
 int ki_statx(int dirfd, const char *path, int flags, unsigned mask, struct statx *buf);

@@ -372,6 +372,22 @@ int rg_shutdown(int fd, int how)
 	return ki_shutdown(fd, how);
 }
 
+/* A goroutine's wait until fd is ready for mode (NP_READ, NP_WRITE), in
+ * the backend's style: a poll request on the ring, or the epoll
+ * registration.  0, or the wait's -errno (deadline, cancellation). */
+static int wait_ready(enum io_style style, int fd, int mode)
+{
+	if (style == IO_COMPLETION) {
+		struct np_req req = { .op = NP_OP_POLL,
+				      .fd = fd,
+				      .flags = mode == NP_READ ? POLLIN : POLLOUT };
+		ssize_t r = netpoll_op(&req, fd);
+
+		return r < 0 ? (int)r : 0;
+	}
+	return netpoll_wait_fd(fd, mode);
+}
+
 /*
  * sendfile: the socket (or pipe) out_fd is made O_NONBLOCK and waited for
  * when full, on both backends; the reads of in_fd, a file, are the
@@ -399,21 +415,63 @@ ssize_t rg_sendfile(int out_fd, int in_fd, off_t *off, size_t count)
 			done += (size_t)r;
 			continue;
 		}
-		if (r == 0)
-			break;
 		if (r != -EAGAIN)
 			break;
-		if (style == IO_COMPLETION) {
-			struct np_req req = { .op = NP_OP_POLL, .fd = out_fd, .flags = POLLOUT };
-
-			r = netpoll_op(&req, out_fd);
-		} else {
-			r = netpoll_wait_fd(out_fd, NP_WRITE);
-		}
+		r = wait_ready(style, out_fd, NP_WRITE);
 		if (r < 0)
 			break;
 	}
 	return done ? (ssize_t)done : r;
+}
+
+/*
+ * splice: one transfer, as splice(2) makes, on both backends the kernel's
+ * call made non-blocking (SPLICE_F_NONBLOCK for the pipe, O_NONBLOCK set
+ * on the other end unless it is a regular file) and a wait for readiness
+ * when it says EAGAIN.  Which end to wait for is asked of fd_in: not
+ * readable, wait for it; readable (or a file, always), the EAGAIN was
+ * fd_out's, full.  The ring's own IORING_OP_SPLICE is not used: a splice
+ * that cannot go at once would be handed to a kernel worker thread that
+ * blocks there, where a poll request costs nothing while it waits.  A
+ * caller's SPLICE_F_NONBLOCK makes it one attempt, no wait.
+ */
+static int splice_nonblock(int fd)
+{
+	int kind = netpoll_fd_kind(fd);
+
+	if (kind < 0)
+		return kind;
+	return kind == KI_FD_FILE ? 0 : netpoll_set_nonblock(fd);
+}
+
+ssize_t rg_splice(int fd_in, off_t *off_in, int fd_out, off_t *off_out, size_t len,
+		  unsigned int flags)
+{
+	enum io_style style;
+	ssize_t r;
+
+	rt_enter();
+	style = io_style();
+	if (style == IO_THREAD || (flags & SPLICE_F_NONBLOCK))
+		return ki_splice(fd_in, off_in, fd_out, off_out, len, flags);
+	r = splice_nonblock(fd_in);
+	if (r == 0)
+		r = splice_nonblock(fd_out);
+	if (r < 0)
+		return r;
+	for (;;) {
+		int in;
+
+		r = ki_splice(fd_in, off_in, fd_out, off_out, len, flags | SPLICE_F_NONBLOCK);
+		if (r != -EAGAIN)
+			return r;
+		in = ki_poll_now(fd_in, POLLIN);
+		if (in < 0)
+			return in;
+		r = in ? wait_ready(style, fd_out, NP_WRITE) : wait_ready(style, fd_in, NP_READ);
+		if (r < 0)
+			return r;
+	}
 }
 
 /*

@@ -16,6 +16,11 @@
  *    rg_io_cancel (-ECANCELED);
  *  - rg_shutdown ends the peer's stream; rg_sendfile sends 4 MiB of a file
  *    through a socket the reader drains slowly, every byte in order;
+ *  - rg_splice relays 4 MiB from one socket through a pipe to another,
+ *    with a writer that pauses (the relay waits for data) and a reader
+ *    that drains slowly (it waits for room), every byte in order; a file
+ *    at an offset into a pipe; SPLICE_F_NONBLOCK, the deadline, and the
+ *    errors of descriptors that are closed or not pipes;
  *  - the file-system calls: rg_mkdirat, rg_statx, rg_renameat (and
  *    RENAME_NOREPLACE's -EEXIST), rg_fallocate, rg_ftruncate, rg_unlinkat,
  *    each checked against what stat(2) and readdir see, and their errors;
@@ -411,6 +416,165 @@ static void test_sendfile(void **state)
 }
 
 /* --------------------------------------------------------------------- */
+/* splice                                                                */
+/* --------------------------------------------------------------------- */
+
+#define SP_SIZE	 (4 * MiB)
+#define SP_CHUNK (64 * 1024)
+
+struct sp_ctx {
+	int src, dst; /* the writer's and the reader's ends */
+	unsigned char *got;
+	size_t have;
+	rg_wg done;
+};
+
+/* Writes the pattern in chunks, pausing now and then, so that the relay
+ * finds its socket empty and waits. */
+static void sp_writer(void *arg)
+{
+	struct sp_ctx *sc = arg;
+	unsigned char *buf = malloc(SP_CHUNK);
+	size_t sent = 0;
+	int n = 0;
+
+	GCHECK(buf != NULL);
+	while (buf && sent < SP_SIZE) {
+		size_t len = SP_SIZE - sent < SP_CHUNK ? SP_SIZE - sent : SP_CHUNK;
+		int r;
+
+		pat_fill(buf, len, 12, sent);
+		r = send_all(sc->src, buf, len);
+		GCHECK_EQ(r, 0);
+		if (r < 0)
+			break;
+		sent += len;
+		if (++n % 8 == 0)
+			rg_sleep_ns(MS);
+	}
+	rg_shutdown(sc->src, SHUT_WR);
+	free(buf);
+	rg_wg_done(&sc->done);
+}
+
+/* Drains slowly at first, so that the relay finds its socket full. */
+static void sp_reader(void *arg)
+{
+	struct sp_ctx *sc = arg;
+
+	for (;;) {
+		ssize_t r = rg_read(sc->dst, sc->got + sc->have, SP_SIZE + 1 - sc->have);
+
+		GCHECK(r >= 0);
+		if (r <= 0)
+			break;
+		sc->have += (size_t)r;
+		if (sc->have < SP_SIZE / 8)
+			rg_sleep_ns(MS);
+	}
+	rg_wg_done(&sc->done);
+}
+
+static void splice_relay(void)
+{
+	struct sp_ctx sc = { .got = malloc(SP_SIZE + 1) };
+	int a[2], b[2], p[2];
+	size_t moved = 0;
+
+	GCHECK(sc.got != NULL);
+	GCHECK_EQ(unix_pair(a, 0), 0);
+	GCHECK_EQ(unix_pair(b, 0), 0);
+	GCHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	sc.src = a[0];
+	sc.dst = b[1];
+	rg_wg_add(&sc.done, 2);
+	GCHECK_EQ(rg_go(sp_writer, &sc), 0);
+	GCHECK_EQ(rg_go(sp_reader, &sc), 0);
+	/* The relay: socket a into the pipe, the pipe into socket b. */
+	for (;;) {
+		ssize_t in = rg_splice(a[1], NULL, p[1], NULL, SP_CHUNK, SPLICE_F_MOVE), out;
+
+		GCHECK(in >= 0);
+		if (in <= 0)
+			break;
+		while (in > 0) {
+			out = rg_splice(p[0], NULL, b[0], NULL, (size_t)in, SPLICE_F_MOVE);
+			GCHECK(out > 0);
+			if (out <= 0)
+				goto end;
+			in -= out;
+			moved += (size_t)out;
+		}
+	}
+end:
+	GCHECK_EQ(moved, (size_t)SP_SIZE);
+	rg_shutdown(b[0], SHUT_WR);
+	rg_wg_wait(&sc.done);
+	GCHECK_EQ(sc.have, (size_t)SP_SIZE);
+	GCHECK_EQ(pat_diff(sc.got, SP_SIZE, 12, 0), -1);
+	rg_close(a[0]);
+	rg_close(a[1]);
+	rg_close(b[0]);
+	rg_close(b[1]);
+	rg_close(p[0]);
+	rg_close(p[1]);
+	free(sc.got);
+}
+
+/* A file at an offset into a pipe, and the calls that must fail. */
+static void splice_file_and_errors(void)
+{
+	unsigned char data[8192], got[8192];
+	char path[64];
+	off_t off = 1000;
+	int fd, p[2], sv[2];
+
+	pat_fill(data, sizeof(data), 13, 0);
+	snprintf(path, sizeof(path), "/tmp/ringo-splice-%d", (int)getpid());
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	GCHECK(fd >= 0);
+	unlink(path);
+	GCHECK_EQ(write(fd, data, sizeof(data)), (ssize_t)sizeof(data));
+	GCHECK_EQ(pipe2(p, O_CLOEXEC), 0);
+	GCHECK_EQ(rg_splice(fd, &off, p[1], NULL, 3000, 0), 3000);
+	GCHECK_EQ(off, 4000);
+	GCHECK_EQ(rg_read(p[0], got, sizeof(got)), 3000);
+	GCHECK_EQ(memcmp(got, data + 1000, 3000), 0);
+	/* At the end of the file: 0. */
+	off = sizeof(data);
+	GCHECK_EQ(rg_splice(fd, &off, p[1], NULL, 100, 0), 0);
+	/* An empty pipe: SPLICE_F_NONBLOCK says so, the deadline ends the
+	 * wait. */
+	GCHECK_EQ(unix_pair(sv, 0), 0);
+	GCHECK_EQ(rg_splice(p[0], NULL, sv[0], NULL, 100, SPLICE_F_NONBLOCK), -EAGAIN);
+	rg_set_deadline(rg_now_ns() + 10 * MS);
+	GCHECK_EQ(rg_splice(p[0], NULL, sv[0], NULL, 100, 0), -ETIMEDOUT);
+	GCHECK_EQ(rg_splice(sv[1], NULL, p[1], NULL, 100, 0), -ETIMEDOUT);
+	rg_set_deadline(0);
+	/* Neither end a pipe; a closed descriptor. */
+	GCHECK_EQ(rg_splice(fd, NULL, sv[0], NULL, 100, 0), -EINVAL);
+	GCHECK_EQ(rg_splice(closed_fd(-1), NULL, p[1], NULL, 100, 0), -EBADF);
+	close(fd);
+	rg_close(sv[0]);
+	rg_close(sv[1]);
+	rg_close(p[0]);
+	rg_close(p[1]);
+}
+
+static void splice_main(void *arg)
+{
+	(void)arg;
+	splice_relay();
+	splice_file_and_errors();
+}
+
+static void test_splice(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(splice_main, NULL, 1, 2);
+}
+
+/* --------------------------------------------------------------------- */
 /* File-system calls                                                     */
 /* --------------------------------------------------------------------- */
 
@@ -485,7 +649,7 @@ static void test_plain_thread(void **state)
 	struct iovec wv = { a, 3 }, rv = { b, 3 };
 	struct sockaddr_in saddr, from;
 	socklen_t flen = sizeof(from);
-	int sv[2], ufd;
+	int sv[2], p[2], ufd;
 
 	(void)state;
 	assert_int_equal(unix_pair(sv, 0), 0);
@@ -498,6 +662,14 @@ static void test_plain_thread(void **state)
 	assert_int_equal(rg_recvfrom(ufd, b, 1, 0, (struct sockaddr *)&from, &flen), 1);
 	assert_int_equal(b[0], 'u');
 	assert_int_equal(from.sin_port, saddr.sin_port);
+	/* splice, blocking as the plain call does. */
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(rg_writev(sv[0], &wv, 1), 3);
+	assert_int_equal(rg_splice(sv[1], NULL, p[1], NULL, 3, 0), 3);
+	assert_int_equal(rg_read(p[0], b, 3), 3);
+	assert_memory_equal(a, b, 3);
+	close(p[0]);
+	close(p[1]);
 	assert_int_equal(rg_shutdown(sv[0], SHUT_RDWR), 0);
 	close(ufd);
 	close(sv[0]);
@@ -507,9 +679,10 @@ static void test_plain_thread(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vectored), cmocka_unit_test(test_udp_echo),
-		cmocka_unit_test(test_msg),	 cmocka_unit_test(test_sendfile),
-		cmocka_unit_test(test_fs),	 cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_vectored),     cmocka_unit_test(test_udp_echo),
+		cmocka_unit_test(test_msg),	     cmocka_unit_test(test_sendfile),
+		cmocka_unit_test(test_splice),	     cmocka_unit_test(test_fs),
+		cmocka_unit_test(test_plain_thread),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
