@@ -231,17 +231,33 @@ bool timer_del(struct timer *t)
 	}
 }
 
-bool timer_modify_later(struct timer *t, int64_t when)
+bool timer_modify(struct timer *t, int64_t when)
 {
 	struct p *pp = READ_ONCE(t->pp);
+	struct m *mp = getm();
 	bool ok = false;
 
 	if (!pp)
 		return false;
+	if (when <= 0)
+		when = 1;
 	lockr(&pp->timers.lock, LR_TIMERS);
-	if (READ_ONCE(t->pp) == pp && (load_relaxed(&t->state) & T_HEAP) && when >= t->when) {
-		t->nextwhen = when;
-		ok = true;
+	if (READ_ONCE(t->pp) == pp && (load_relaxed(&t->state) & T_HEAP)) {
+		if (when >= t->when) {
+			t->nextwhen = when;
+			ok = true;
+		} else if (mp && mp->p == pp) {
+			/* Earlier, on the caller's own heap: its slot moves
+			 * up now.  (On another P's, that P's poller may be
+			 * asleep until the old time: the caller adds it
+			 * again on its own.) */
+			t->when = when;
+			t->nextwhen = 0;
+			pp->timers.heap[t->idx].when = when;
+			heap_up(pp, t->idx);
+			update_when0(pp);
+			ok = true;
+		}
 	}
 	unlockr(&pp->timers.lock, LR_TIMERS);
 	return ok;

@@ -27,7 +27,7 @@ enum timer_state {
 struct timer {
 	int64_t when; /* CLOCK_MONOTONIC ns; the heap's lock */
 	/* A later time it moves to once it reaches the top (0: none): see
-	 * timer_modify_later; the heap's lock. */
+	 * timer_modify; the heap's lock. */
 	int64_t nextwhen;
 	void (*f)(struct timer *t); /* called with no lock held, by any M or sysmon */
 	void *arg;
@@ -84,11 +84,13 @@ void timer_add_any(struct timer *t, int64_t when);
 /* Take t out of its heap; true if it had not fired.  Returns only when t
  * is not running either, so its memory may then be reused.  (any) */
 bool timer_del(struct timer *t);
-/* Move t, in a heap, to fire at when, no earlier than its time now,
- * without re-sorting the heap: it keeps its place and, once it reaches
- * the top, moves down to when (Go's "modified later").  False, nothing
- * done, when t is in no heap or when is earlier.  (any) */
-bool timer_modify_later(struct timer *t, int64_t when);
+/* Move t, in a heap, to fire at when.  Later than its time now, without
+ * re-sorting the heap: it keeps its place and, once it reaches the top,
+ * moves down to when (Go's "modified later").  Earlier, when the heap is
+ * the calling M's P's: its slot moves up at once.  False, nothing done,
+ * when t is in no heap, or when is earlier and the heap another P's (the
+ * caller deletes and adds it).  (any) */
+bool timer_modify(struct timer *t, int64_t when);
 /* Run pp's timers due at now; the number run.  (any thread, no lock) */
 int run_timers(struct p *pp, int64_t now);
 /* Within a timer's f: the time run_timers ran it at (no clock read). */

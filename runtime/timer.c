@@ -180,7 +180,9 @@ bool rg_timer_stop(rg_timer *t)
 	t->armed = false;
 	unlockr(&t->lock, LR_TIMEROBJ);
 	removed = timer_del(&t->t);
-	if (t->has_chan)
+	/* A timer (not a ticker) still armed had sent nothing since it was
+	 * armed, and arming emptied its channel: no need to look. */
+	if (t->has_chan && !(was && !t->period))
 		drained = rg_chan_try_recv(t->c, &v) == 1;
 	return (was && removed) || drained;
 }
@@ -191,10 +193,10 @@ static bool timer_rearm(rg_timer *t, int64_t d_ns, int64_t period)
 	int64_t when = when_after(d_ns);
 	bool stopped;
 
-	/* A timer armed and not fired, moved later: it keeps its place in
-	 * the heap (timer_modify_later); nothing can be in its channel. */
+	/* A timer armed and not fired moves within its heap
+	 * (timer_modify); nothing can be in its channel. */
 	lockr(&t->lock, LR_TIMEROBJ);
-	if (!t->period && t->armed && timer_modify_later(&t->t, when)) {
+	if (!t->period && t->armed && timer_modify(&t->t, when)) {
 		unlockr(&t->lock, LR_TIMEROBJ);
 		return true;
 	}

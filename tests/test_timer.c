@@ -6,7 +6,9 @@
  *  - Stop (Go 1.23): true before it fires, true after it fired but before
  *    its value was received (which is then gone), false once received;
  *  - Reset: no value of an earlier arming is ever received, in a race of
- *    resets against expiry repeated many times;
+ *    resets against expiry repeated many times; 2,000 timers due in an
+ *    hour, half made by another goroutine, reset in a scrambled order to
+ *    a few ms (moved up in their heap, or added again) all fire then;
  *  - rg_timer_func runs its function once, as a goroutine, and never
  *    after a Stop that returned true;
  *  - tickers: ticks due a period apart; a slow receiver misses ticks and
@@ -114,6 +116,59 @@ static void test_reset_race(void **state)
 {
 	(void)state;
 	RUN_FOR_PROCS(race_main, NULL, 1, 2);
+}
+
+/* Timers moved earlier, in a scrambled order: each fires at its new time. */
+#define EARLY_N 2000
+
+struct early_ctx {
+	rg_timer *ts[EARLY_N];
+	rg_wg made;
+};
+
+static void early_maker(void *arg)
+{
+	struct early_ctx *ec = arg;
+
+	for (int i = 1; i < EARLY_N; i += 2)
+		ec->ts[i] = rg_timer_new(3600000 * MS);
+	rg_wg_done(&ec->made);
+}
+
+static void early_main(void *arg)
+{
+	struct early_ctx *ec = calloc(1, sizeof(*ec));
+	int64_t t0, when[EARLY_N];
+
+	(void)arg;
+	GCHECK(ec != NULL);
+	rg_wg_add(&ec->made, 1);
+	GCHECK_EQ(rg_go(early_maker, ec), 0);
+	for (int i = 0; i < EARLY_N; i += 2)
+		ec->ts[i] = rg_timer_new(3600000 * MS);
+	rg_wg_wait(&ec->made);
+	t0 = rg_now_ns();
+	for (int k = 0; k < EARLY_N; k++) {
+		int i = (k * 7919) % EARLY_N;
+
+		GCHECK(ec->ts[i] != NULL);
+		when[i] = t0 + (1 + i % 37) * MS;
+		GCHECK(rg_timer_reset(ec->ts[i], when[i] - rg_now_ns()));
+	}
+	for (int i = 0; i < EARLY_N; i++) {
+		int64_t due = recv_due(ec->ts[i]);
+
+		GCHECK(due >= when[i] - MS);
+		GCHECK(due > 0 && due < t0 + 1000 * MS);
+		rg_timer_free(ec->ts[i]);
+	}
+	free(ec);
+}
+
+static void test_reset_earlier(void **state)
+{
+	(void)state;
+	RUN_FOR_PROCS(early_main, NULL, 1, 2);
 }
 
 /* --------------------------------------------------------------------- */
@@ -482,11 +537,17 @@ int main(int argc, char **argv)
 {
 	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basic),	     cmocka_unit_test(test_reset_race),
-		cmocka_unit_test(test_func),	     cmocka_unit_test(test_ticker),
-		cmocka_unit_test(test_many),	     cmocka_unit_test(test_stops),
-		cmocka_unit_test(test_after),	     cmocka_unit_test(test_idle_with_tickers),
-		cmocka_unit_test(test_plain_thread), cmocka_unit_test(test_null_is_fatal),
+		cmocka_unit_test(test_basic),
+		cmocka_unit_test(test_reset_race),
+		cmocka_unit_test(test_reset_earlier),
+		cmocka_unit_test(test_func),
+		cmocka_unit_test(test_ticker),
+		cmocka_unit_test(test_many),
+		cmocka_unit_test(test_stops),
+		cmocka_unit_test(test_after),
+		cmocka_unit_test(test_idle_with_tickers),
+		cmocka_unit_test(test_plain_thread),
+		cmocka_unit_test(test_null_is_fatal),
 	};
 
 	if (rc >= 0)
