@@ -2,7 +2,7 @@
 /*
  * runtime/time.c - timers: per-P heaps, rg_sleep_ns.
  *
- * Each P keeps a binary min-heap of its timers (pp->timers.heap), under
+ * Each P keeps a 4-ary min-heap of its timers (pp->timers.heap), under
  * its own lock (pp->timers.lock), and publishes the earliest deadline in
  * pp->timers.when0 (0: none) so that others can look without the lock
  * (timers_next).  struct p_timers (runtime/time.h) is this file's alone.  A
@@ -62,6 +62,15 @@
 
 #define TIMERS_SWEEP_MIN 64 /* heaps smaller than this are not rebuilt */
 
+/*
+ * 4-ary, as Go's: half the levels of a binary heap, and a slot's four
+ * children are 64 consecutive bytes, so a step down costs one or two
+ * cache misses where a binary heap's two steps cost two.  Popping the top
+ * of 100,000 tickers' heap is most of a tick's cost otherwise
+ * (bench/tickers, bench/RESULTS.md).
+ */
+#define HEAP_ARITY 4
+
 static void heap_set(struct p *pp, int32_t i, struct timer_slot s)
 {
 	pp->timers.heap[i] = s;
@@ -74,7 +83,7 @@ static void heap_up(struct p *pp, int32_t i)
 	struct timer_slot s = pp->timers.heap[i];
 
 	while (i > 0) {
-		int32_t parent = (i - 1) / 2;
+		int32_t parent = (i - 1) / HEAP_ARITY;
 
 		if (pp->timers.heap[parent].when <= s.when)
 			break;
@@ -91,12 +100,15 @@ static int32_t heap_down(struct p *pp, int32_t i)
 	int32_t n = pp->timers.n;
 
 	for (;;) {
-		int32_t c = 2 * i + 1;
+		int32_t c = HEAP_ARITY * i + 1, end = c + HEAP_ARITY, k;
 
 		if (c >= n)
 			break;
-		if (c + 1 < n && pp->timers.heap[c + 1].when < pp->timers.heap[c].when)
-			c++;
+		if (end > n)
+			end = n;
+		for (k = c + 1; k < end; k++)
+			if (pp->timers.heap[k].when < pp->timers.heap[c].when)
+				c = k;
 		if (s.when <= pp->timers.heap[c].when)
 			break;
 		heap_set(pp, i, pp->timers.heap[c]);
@@ -131,7 +143,7 @@ static void heap_sweep(struct p *pp)
 	pp->timers.ndead = 0;
 	for (int32_t i = 0; i < n; i++)
 		h[i].t->idx = i;
-	for (int32_t i = n / 2 - 1; i >= 0; i--)
+	for (int32_t i = n > 1 ? (n - 2) / HEAP_ARITY : -1; i >= 0; i--)
 		heap_down(pp, i);
 }
 

@@ -46,7 +46,7 @@ struct timer_slot {
 };
 
 /*
- * A P's timers, pp->timers: a binary min-heap under lock (LR_TIMERS).
+ * A P's timers, pp->timers: a 4-ary min-heap under lock (LR_TIMERS).
  * when0 is the earliest deadline (0: none), written under lock with a
  * release store and read by anyone without it (timers_next).  Only time.c
  * touches these fields.
