@@ -115,6 +115,7 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 GO_BENCH_SRCS := $(wildcard bench/go/*.go)
 BASELINE_SRCS := $(wildcard bench/baseline/*.c)
+BENCH_TOOL_SRCS := $(wildcard bench/tools/*.c)
 EXAMPLE_SRCS := $(wildcard examples/*.c)
 
 # objs(SRCS): the object files of sources, under $(BUILD)/obj/.
@@ -127,6 +128,7 @@ TEST_BINS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 GO_BENCH_BINS := $(patsubst bench/go/%.go,$(BUILD)/bench/go/%,$(GO_BENCH_SRCS))
 BASELINE_BINS := $(patsubst bench/baseline/%.c,$(BUILD)/bench/baseline/%,$(BASELINE_SRCS))
+BENCH_TOOL_BINS := $(patsubst bench/tools/%.c,$(BUILD)/bench/tools/%,$(BENCH_TOOL_SRCS))
 EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
 # Per-program extras, for a test, benchmark or example that needs more than its
@@ -142,7 +144,7 @@ test_tls_echo_LDLIBS := -lssl -lcrypto
 
 PROG_SRCS := $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS)
 EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))
-ALL_OBJS := $(LIB_OBJS) $(call objs,$(PROG_SRCS) $(EXTRA_SRCS) $(BASELINE_SRCS))
+ALL_OBJS := $(LIB_OBJS) $(call objs,$(PROG_SRCS) $(EXTRA_SRCS) $(BASELINE_SRCS) $(BENCH_TOOL_SRCS))
 
 # ---------------------------------------------------------------------------
 # Build dependencies: the Debian packages of scripts/deps.sh, in three sets.
@@ -314,6 +316,13 @@ $(BUILD)/bench/baseline/%: $(BUILD)/obj/bench/baseline/%.o
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $< $(if $(filter %_uring,$*),-luring) -lpthread
 
+# Tools the benchmarks run beside them (bench/tools/<name>.c): plain C
+# programs without ringo, such as the dns benchmark's server, dnsd.
+$(BUILD)/bench/tools/%: $(BUILD)/obj/bench/tools/%.o
+	$(call msg,LD,$@)
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) -o $@ $<
+
 # Go twins of the benchmarks.  Caches live in build/ so that a fresh machine
 # (or root without a home directory) needs nothing else.
 GO_ENV := GOCACHE=$(abspath build/gocache) GOPATH=$(abspath build/gopath) \
@@ -391,7 +400,7 @@ examples: all $(EXAMPLE_BINS)
 # bench/http drives examples/http_hello, so the examples are built too.
 # The benchmarks drive http_hello and kv_server; tls_echo needs OpenSSL,
 # one of the tests' packages.
-bench-build: all $(BENCH_BINS) $(GO_BENCH_BINS) $(BASELINE_BINS) \
+bench-build: all $(BENCH_BINS) $(GO_BENCH_BINS) $(BASELINE_BINS) $(BENCH_TOOL_BINS) \
 	$(filter-out $(BUILD)/examples/tls_echo,$(EXAMPLE_BINS))
 
 bench: bench-build
