@@ -140,7 +140,11 @@ EXAMPLE_BINS := $(patsubst examples/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 #   test_numa_LDLIBS := -lnuma
 
 tls_echo_LDLIBS := -lssl -lcrypto
+# bench/dns.c measures c-ares on rg_poll beside rg_getaddrinfo.
+dns_LDLIBS := -lcares
 test_tls_echo_LDLIBS := -lssl -lcrypto
+# bench/dns.c measures c-ares on rg_poll beside rg_getaddrinfo.
+dns_LDLIBS := -lcares
 
 PROG_SRCS := $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS)
 EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))

@@ -46,10 +46,14 @@ TEST_PACKAGES=(
 )
 # The benchmarks: Go (the twins in bench/go/), wrk (the http benchmark's
 # load), redis-tools (redis-benchmark, the kv benchmark's load),
-# redis-server (the kv benchmark's baseline) and matplotlib (the plots
-# that scripts/bench_plot.py draws of a run).
+# redis-server (the kv benchmark's baseline), matplotlib (the plots
+# that scripts/bench_plot.py draws of a run), c-ares (libc-ares-dev: the
+# dns benchmark measures it, driven with rg_poll, beside rg_getaddrinfo)
+# and iproute2 (ip, which brings lo up in the dns benchmark's network
+# namespace, scripts/dnsenv.sh).
 BENCH_PACKAGES=(
 	golang-go wrk redis-tools redis-server python3-matplotlib
+	libc-ares-dev iproute2
 )
 
 usage()
