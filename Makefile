@@ -55,7 +55,7 @@ OBJCOPY ?= objcopy
 
 # Libraries that programs linking libringo.a need too (ringo.pc Libs.private);
 # libringo.so records them itself.
-LIBS = -luring -lpthread -lnuma
+LIBS = -luring -lpthread -lnuma -lcares
 
 VERSION := $(or $(shell awk '/^\#define RINGO_VERSION_(MAJOR|MINOR|PATCH)[ \t]/ \
 		{ v = v sep $$3; sep = "." } END { print v }' include/ringo.h 2>/dev/null),0.1.0)
@@ -143,8 +143,6 @@ tls_echo_LDLIBS := -lssl -lcrypto
 # bench/dns.c measures c-ares on rg_poll beside rg_getaddrinfo.
 dns_LDLIBS := -lcares
 test_tls_echo_LDLIBS := -lssl -lcrypto
-# bench/dns.c measures c-ares on rg_poll beside rg_getaddrinfo.
-dns_LDLIBS := -lcares
 
 PROG_SRCS := $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS)
 EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))
@@ -307,6 +305,8 @@ endef
 
 $(foreach s,$(TEST_SRCS),\
 	$(eval $(call link_prog,$(BUILD)/tests/$(call prog_name,$(s)),$(s),-lcmocka,$(BUILD)/libringo-internal.a)))
+# test_dns asks dnsd, the dns benchmark's server, for its answers.
+$(BUILD)/tests/test_dns: $(BUILD)/bench/tools/dnsd
 $(foreach s,$(BENCH_SRCS),\
 	$(eval $(call link_prog,$(BUILD)/bench/$(call prog_name,$(s)),$(s),,$(BUILD)/libringo.a)))
 $(foreach s,$(EXAMPLE_SRCS),\
@@ -351,7 +351,7 @@ tests: all $(TEST_BINS) $(EXAMPLE_BINS)
 #     .config is left alone).  Sanitizer builds have the debug checks
 #     already (RG_SAN_BUILD), as has a .config with CONFIG_DEBUG_CHECKS=y:
 #     no debug pass there.
-NETPOLL_TESTS := test_ctx test_io_net test_io_deadline test_io_cancel test_io_file test_io_poller test_io_poll test_io_msg test_timer \
+NETPOLL_TESTS := test_ctx test_io_net test_io_deadline test_io_cancel test_io_file test_io_poller test_io_poll test_io_msg test_timer test_dns \
 	test_io_backend test_io_errno test_time test_lockthread test_metrics test_trace test_dump
 DEBUG_TESTS := test_lockrank test_lockthread test_sched
 DEBUG_CONFIG := CONFIG_DEBUG_CHECKS=y

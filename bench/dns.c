@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dns - name lookups from many goroutines against a local DNS server:
- * rg_getaddrinfo (glibc's getaddrinfo on the runtime's pool of helper
- * threads) and, in the same run, c-ares driven from each goroutine with
- * rg_poll (no threads).  Twin: bench/go/dns.go (Go's own resolver).
+ * dns - name lookups from many goroutines against a local DNS server,
+ * through rg_getaddrinfo with each of its resolvers: c-ares on the
+ * goroutine (RINGO_DEBUG=netdns=cares, the default where nsswitch.conf
+ * asks for files and DNS only) and glibc's on the runtime's helper
+ * threads (netdns=glibc), one rg_main each.  Twin: bench/go/dns.go (Go's
+ * own resolver).
  *
  * It runs under scripts/dnsenv.sh: private namespaces in which
  * /etc/resolv.conf names 127.0.0.1 (timeout:1 attempts:1) and
@@ -15,7 +17,9 @@
  * not answered right) it exits 77.
  *
  * Each resolver in turn, c-ares first (the helper threads, once started,
- * stay for the life of the process), does three phases:
+ * stay for the life of the process), after a warm-up (G goroutines look
+ * up one name each, untimed: the resolver's channels or threads are then
+ * there, as in a program that has run a while), does three phases:
  *   at once   G goroutines each look up N distinct names (no cache can
  *             help) that dnsd answers at once, one after the other;
  *   delayed   the same with names that dnsd answers D ms late: the pool's
@@ -29,19 +33,7 @@
  * "ip4"), so each one is one A query on every side, with a 10 s timeout
  * outside the timeout phase.  A sampler thread counts the entries of
  * /proc/self/task every millisecond during a resolver's phases; the peak,
- * less the sampler, is reported.
- *
- * The c-ares side: each goroutine has its own channel (made before the
- * timed phases, as a runtime would keep a free list of them; with
- * ARES_FLAG_STAYOPEN, so that an idle channel keeps its UDP socket to the
- * server rather than make a new one for each lookup), the lookup is
- * ares_getaddrinfo (its answers sorted as RFC 6724 says, as glibc's are),
- * and the goroutine drives it alone:
- * ares_getsock for the channel's socket, rg_poll on it until it is
- * readable or c-ares's next timeout (ares_timeout) or the caller's
- * deadline, then ares_process_fd.  At the deadline ares_cancel, and
- * -ETIMEDOUT.  No lock, no thread, no driver goroutine.  maxprocs is the
- * default.
+ * less the sampler, is reported.  maxprocs is the default.
  *
  * Usage: dns [-c G] [-n N] [-d D]   (defaults: G = 1000 goroutines, N = 10
  *                                   lookups each, D = 2 ms)
@@ -49,8 +41,8 @@
  * Timed: each phase from starting its first goroutine to the end of its
  * last; latency: each lookup's own, rg_now_ns around the call.
  *
- * Output, one figure per line, PFX dns_ for rg_getaddrinfo, dns_cares_
- * for c-ares:
+ * Output, one figure per line, PFX dns_ for c-ares, dns_glibc_ for the
+ * helper threads:
  *   PFXlookups_per_s: <float> lookups/s       at once: G * N / elapsed
  *   PFXp50_us, PFXp99_us: <float> us          at once: latency
  *   PFXcpu_us_per_lookup: <float> us          at once: process CPU time
@@ -60,12 +52,10 @@
  *   PFXpeak_threads: <int> threads            during the three phases
  *   PFXtimeout_ms: <float> ms                 the last -ETIMEDOUT
  *   PFXafter_timeout_ms: <float> ms           the lookup after them
- *   dns_cares_init_us: <float> us             one ares_init_options
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include <arpa/inet.h>
-#include <ares.h>
 #include <dirent.h>
 #include <errno.h>
 #include <netdb.h>
@@ -97,6 +87,7 @@
 struct resolver {
 	const char *prefix; /* of its figures */
 	char tag;	    /* first letter of its names */
+	const char *netdns; /* RINGO_DEBUG=netdns= */
 	/* 0 with the address in *addr, or -errno (-ETIMEDOUT after timeout_ns);
 	 * slot: the goroutine's index. */
 	int (*lookup)(long slot, const char *name, int64_t timeout_ns, uint32_t *addr);
@@ -118,8 +109,6 @@ static struct {
 	int64_t drop_ns[DROP_LOOKUPS];
 	rg_wg done;
 	atomic_long bad;
-	ares_channel *chans; /* one per goroutine slot */
-	double cares_init_us;
 } P;
 
 static atomic_int sampling, peak_threads;
@@ -155,7 +144,7 @@ static void bad(const char *what, const char *name, int err)
 /* ---------------------------------------------------------------------------
  * rg_getaddrinfo */
 
-static int glibc_lookup(long slot, const char *name, int64_t timeout_ns, uint32_t *addr)
+static int rg_lookup(long slot, const char *name, int64_t timeout_ns, uint32_t *addr)
 {
 	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *ai;
@@ -174,156 +163,12 @@ static int glibc_lookup(long slot, const char *name, int64_t timeout_ns, uint32_
 	return 0;
 }
 
-/* ---------------------------------------------------------------------------
- * c-ares on rg_poll */
-
-struct cares_wait {
-	int done;
-	int status;
-	int naddrs;
-	uint32_t addr;
-};
-
-static void cares_done(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
-{
-	struct cares_wait *w = arg;
-
-	(void)timeouts;
-	w->done = 1;
-	w->status = status;
-	for (struct ares_addrinfo_node *n = ai ? ai->nodes : NULL; n; n = n->ai_next) {
-		if (n->ai_family == AF_INET && !w->naddrs)
-			w->addr = ((struct sockaddr_in *)n->ai_addr)->sin_addr.s_addr;
-		w->naddrs++;
-	}
-	if (ai)
-		ares_freeaddrinfo(ai);
-}
-
-static int cares_errno(int status)
-{
-	switch (status) {
-	case ARES_SUCCESS:
-		return 0;
-	case ARES_ENOTFOUND:
-	case ARES_ENODATA:
-		return -ENOENT;
-	case ARES_ETIMEOUT:
-		return -EAGAIN;
-	case ARES_ENOMEM:
-		return -ENOMEM;
-	default:
-		return -EIO;
-	}
-}
-
-/*
- * Wait until one of the channel's sockets is ready or wait_ns has passed,
- * then let c-ares read, write or time out what it must.  rg_poll watches
- * one descriptor: with several (a TCP retry beside the UDP socket, more
- * than one server) the others are looked at without waiting, and the wait
- * on the first is cut to 1 ms.
- */
-static void cares_step(ares_channel ch, int64_t wait_ns)
-{
-	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
-	int bits = ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM), nsocks = 0;
-
-	for (int i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
-		if (ARES_GETSOCK_READABLE(bits, i) || ARES_GETSOCK_WRITABLE(bits, i))
-			nsocks = i + 1;
-	}
-	if (nsocks == 0) {
-		rg_sleep_ns(wait_ns);
-		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-		return;
-	}
-	if (nsocks > 1 && wait_ns > 1000000)
-		wait_ns = 1000000;
-	for (int i = 0; i < nsocks; i++) {
-		short ev = (ARES_GETSOCK_READABLE(bits, i) ? POLLIN : 0) |
-			   (ARES_GETSOCK_WRITABLE(bits, i) ? POLLOUT : 0);
-		int rev = rg_poll(socks[i], ev, i == nsocks - 1 ? wait_ns : 0);
-
-		if (rev < 0) {
-			if (i == nsocks - 1) /* the time is up: c-ares's timeouts */
-				ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
-			continue;
-		}
-		ares_process_fd(ch, rev & (POLLIN | POLLERR | POLLHUP) ? socks[i] : ARES_SOCKET_BAD,
-				rev & POLLOUT ? socks[i] : ARES_SOCKET_BAD);
-		return;
-	}
-}
-
-static int cares_lookup(long slot, const char *name, int64_t timeout_ns, uint32_t *addr)
-{
-	struct ares_addrinfo_hints hints = { .ai_family = AF_INET };
-	struct cares_wait w = { 0 };
-	ares_channel ch = P.chans[slot];
-	int64_t deadline = rg_now_ns() + timeout_ns;
-
-	ares_getaddrinfo(ch, name, NULL, &hints, cares_done, &w);
-	while (!w.done) {
-		int64_t left = deadline - rg_now_ns();
-		struct timeval tv;
-
-		if (left <= 0) {
-			ares_cancel(ch); /* cares_done runs, ARES_ECANCELLED */
-			return -ETIMEDOUT;
-		}
-		if (ares_timeout(ch, NULL, &tv)) {
-			int64_t next = (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
-
-			left = next < left ? next : left;
-		}
-		cares_step(ch, left);
-	}
-	if (w.status != ARES_SUCCESS)
-		return cares_errno(w.status);
-	if (w.naddrs != 1)
-		return -EPROTO; /* one IPv4 address, and nothing else */
-	*addr = w.addr;
-	return 0;
-}
-
-static int cares_init(void)
-{
-	struct ares_options opts = { .flags = ARES_FLAG_STAYOPEN };
-	double t0;
-	int r;
-
-	r = ares_library_init(ARES_LIB_INIT_ALL);
-	if (r != ARES_SUCCESS) {
-		fprintf(stderr, "dns: ares_library_init: %s\n", ares_strerror(r));
-		return -1;
-	}
-	P.chans = calloc((size_t)P.g, sizeof(*P.chans));
-	if (!P.chans)
-		return -1;
-	t0 = now_ns();
-	for (long i = 0; i < P.g; i++) {
-		r = ares_init_options(&P.chans[i], &opts, ARES_OPT_FLAGS);
-		if (r != ARES_SUCCESS) {
-			fprintf(stderr, "dns: ares_init_options: %s\n", ares_strerror(r));
-			return -1;
-		}
-	}
-	P.cares_init_us = (now_ns() - t0) / 1e3 / (double)P.g;
-	return 0;
-}
-
-static void cares_fini(void)
-{
-	for (long i = 0; i < P.g; i++)
-		ares_destroy(P.chans[i]);
-	free(P.chans);
-	ares_library_cleanup();
-}
-
+/* rg_getaddrinfo with each resolver (RINGO_DEBUG=netdns=...), c-ares
+ * first: the helper threads, once started, stay for the life of the
+ * process. */
 static const struct resolver resolvers[] = {
-	{ "dns_cares_", 'c', cares_lookup },
-	{ "dns_", 'p', glibc_lookup },
+	{ "dns_", 'c', "cares", rg_lookup },
+	{ "dns_glibc_", 'p', "glibc", rg_lookup },
 };
 
 /* ---------------------------------------------------------------------------
@@ -385,6 +230,35 @@ static void looker(void *arg)
 			bad("lookup", name, r);
 	}
 	rg_wg_done(&P.done);
+}
+
+static void warmer(void *arg)
+{
+	long g = (long)(intptr_t)arg;
+	char name[NAME_MAX_LEN];
+	uint32_t addr = 0;
+	int r;
+
+	snprintf(name, sizeof(name), "%cw-%ld.bench.", P.res->tag, g);
+	r = P.res->lookup(g, name, LOOKUP_TIMEOUT_NS, &addr);
+	if (r < 0 || addr != name_addr(name))
+		bad("lookup", name, r);
+	rg_wg_done(&P.done);
+}
+
+/* Untimed: G goroutines look up one name each, so that what a resolver
+ * keeps between lookups (c-ares channels, helper threads) is there, as
+ * in a program that has run a while. */
+static void warm_up(void)
+{
+	rg_wg_add(&P.done, (int)P.g);
+	for (long g = 0; g < P.g; g++) {
+		if (rg_go(warmer, (void *)(intptr_t)g) < 0) {
+			fprintf(stderr, "dns: rg_go failed\n");
+			exit(1);
+		}
+	}
+	rg_wg_wait(&P.done);
 }
 
 /* One phase of G * N lookups (0 at once, 1 delayed): its rate and
@@ -462,6 +336,7 @@ static void run_resolver(const struct resolver *res, struct figures *f)
 		fprintf(stderr, "dns: pthread_create failed\n");
 		exit(1);
 	}
+	warm_up();
 	getrusage(RUSAGE_SELF, &r0);
 	run_phase(0, &f->rate, &f->p50_us, &f->p99_us);
 	getrusage(RUSAGE_SELF, &r1);
@@ -481,10 +356,10 @@ static struct figures figs[sizeof(resolvers) / sizeof(resolvers[0])];
 
 static void bench_main(void *arg)
 {
-	(void)arg;
+	size_t i = (size_t)(uintptr_t)arg;
+
 	P.maxprocs = rg_gomaxprocs(0);
-	for (size_t i = 0; i < sizeof(resolvers) / sizeof(resolvers[0]); i++)
-		run_resolver(&resolvers[i], &figs[i]);
+	run_resolver(&resolvers[i], &figs[i]);
 }
 
 /* ---------------------------------------------------------------------------
@@ -523,7 +398,7 @@ static void check_server(void)
 int main(int argc, char **argv)
 {
 	struct rlimit rl;
-	int rc;
+	int rc = 0;
 
 	P.g = DEFAULT_G;
 	P.n = DEFAULT_N;
@@ -545,17 +420,23 @@ int main(int argc, char **argv)
 			argv[0], DROP_LOOKUPS);
 		return 2;
 	}
-	/* A socket per goroutine (c-ares channels), as Go raises it too. */
+	/* A socket per lookup in flight (c-ares channels), as Go raises it
+	 * too. */
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	check_server();
 	P.lat = malloc((size_t)(P.g * P.n) * sizeof(*P.lat));
-	if (!P.lat || cares_init() < 0)
+	if (!P.lat)
 		return 1;
-	rc = rg_main(NULL, bench_main, NULL);
-	cares_fini();
+	for (size_t i = 0; i < sizeof(resolvers) / sizeof(resolvers[0]) && rc == 0; i++) {
+		char v[32];
+
+		snprintf(v, sizeof(v), "netdns=%s", resolvers[i].netdns);
+		setenv("RINGO_DEBUG", v, 1);
+		rc = rg_main(NULL, bench_main, (void *)(uintptr_t)i);
+	}
 	if (rc != 0 || P.bad) {
 		fprintf(stderr, "dns: %s (%ld bad lookups)\n", rc ? "rg_main failed" : "errors",
 			atomic_load(&P.bad));
@@ -577,6 +458,5 @@ int main(int argc, char **argv)
 		printf("%stimeout_ms: %.1f ms\n", p, f->timeout_ms);
 		printf("%safter_timeout_ms: %.1f ms\n", p, f->after_ms);
 	}
-	printf("dns_cares_init_us: %.1f us\n", P.cares_init_us);
 	return 0;
 }

@@ -794,19 +794,26 @@ int rg_poll(int fd, short events, int64_t timeout_ns);
 
 /*
  * rg_getaddrinfo - getaddrinfo(3) that parks the calling goroutine, not
- * its thread: the lookup runs on one of a few helper threads of the
- * runtime (glibc's resolver, so nsswitch.conf, /etc/hosts and the DNS
- * configuration apply as everywhere on the machine), and the goroutine
- * waits for it, at most timeout_ns (< 0: no limit) and not past its I/O
- * deadline (rg_set_deadline): -ETIMEDOUT then, and the lookup finishes on
- * its helper, unseen.  On success *res is the list to free with
- * freeaddrinfo(3).  Errors are -errno: -ENOENT for a name that does not
- * resolve (EAI_NONAME, EAI_NODATA), -EAGAIN for a temporary failure
- * (EAI_AGAIN), -EIO for a permanent one (EAI_FAIL), -EAFNOSUPPORT
- * (EAI_FAMILY), -ESOCKTNOSUPPORT (EAI_SERVICE, EAI_SOCKTYPE), -EINVAL
- * (EAI_BADFLAGS, or no host and no service, or res NULL), -ENOMEM, and
- * EAI_SYSTEM's errno.  A plain thread calls getaddrinfo itself, with no
- * limit.  (any)
+ * its thread.  Where nsswitch.conf's hosts line names only files and dns,
+ * the lookup is c-ares's, on the calling goroutine: /etc/hosts, then DNS
+ * queries it waits for in the netpoller (no thread); elsewhere (mDNS,
+ * LDAP, systemd-resolved's modules...), and for no host, AI_NUMERICHOST
+ * or what else c-ares lacks, glibc's, on one of a few helper threads of
+ * the runtime.  RINGO_DEBUG=netdns=cares|glibc forces one, as Go's
+ * GODEBUG=netdns.  The goroutine waits at most timeout_ns (< 0: no limit),
+ * not past its I/O deadline (rg_set_deadline): -ETIMEDOUT then; and not
+ * past its context's cancel (-ECANCELED).  A c-ares query is then
+ * cancelled; a glibc lookup finishes on its helper, unseen.  On success
+ * *res is the list to free with freeaddrinfo(3), in glibc's form either
+ * way: with no socket type in the hints, one entry per address and type
+ * (stream, datagram, and raw when there is no service).  Errors are
+ * -errno: -ENOENT for a name that does not resolve (EAI_NONAME,
+ * EAI_NODATA), -EAGAIN for a temporary failure (EAI_AGAIN; c-ares: no
+ * answer, SERVFAIL, refused), -EIO for a permanent one (EAI_FAIL),
+ * -EAFNOSUPPORT (EAI_FAMILY), -ESOCKTNOSUPPORT (EAI_SERVICE,
+ * EAI_SOCKTYPE), -EINVAL (EAI_BADFLAGS, or no host and no service, or
+ * res NULL), -ENOMEM, and EAI_SYSTEM's errno.  A plain thread calls
+ * getaddrinfo itself, with no limit.  (any)
  */
 struct addrinfo;
 int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo *hints,

@@ -3,13 +3,15 @@
  * runtime/dns.c - rg_getaddrinfo: name lookups that park the goroutine,
  * not its thread.
  *
- * The lookups are glibc's getaddrinfo, run on a small pool of helper
+ * Where nsswitch.conf asks for /etc/hosts and DNS only, lookups go to
+ * c-ares on the calling goroutine (runtime/dns_cares.c, which says when).
+ * Otherwise they are glibc's getaddrinfo, run on a small pool of helper
  * threads (at most DNS_THREADS, started on demand, kept for the life of
  * the process, idle on a condition variable), so that they follow
- * nsswitch.conf, /etc/hosts, the resolver's configuration and its
- * caching daemons exactly as every other program on the machine does.
- * (c-ares would need no threads, but it reads /etc/hosts and DNS only:
- * no nsswitch modules such as mDNS, LDAP or systemd-resolved's.)
+ * nsswitch.conf's modules (mDNS, LDAP, systemd-resolved's...) and the
+ * caching daemons exactly as every other program on the machine does;
+ * so do lookups with no host (nothing to ask a server).  This file is that
+ * pool.
  *
  * A request (struct dnsreq) is queued under dns.lock; the goroutine then
  * waits on the request's channel in rg_select, with the earlier of its
@@ -238,6 +240,8 @@ int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 		deadline = timeout_ns > INT64_MAX - now ? INT64_MAX : now + timeout_ns;
 	if (deadline && deadline <= now)
 		return -ETIMEDOUT;
+	if (host && dns_cares_usable(hints))
+		return dns_cares_lookup(host, service, hints, res, deadline);
 	rq = rt_calloc(1, sizeof(*rq));
 	if (!rq)
 		return -ENOMEM;
@@ -312,6 +316,7 @@ void dns_fini(void)
 	dns.queue = NULL;
 	dns.tail = &dns.queue;
 	pthread_mutex_unlock(&dns.lock);
+	dns_cares_fini();
 }
 
 bool dns_busy(void)

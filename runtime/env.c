@@ -49,6 +49,16 @@
  *                                           use mprotect guard pages even where
  *                                           MADV_GUARD_INSTALL works (to test
  *                                           or measure the fallback)
+ *                           netdns=cares|glibc
+ *                                           rg_getaddrinfo's resolver: c-ares
+ *                                           on the goroutine, or glibc's on
+ *                                           helper threads (by default the
+ *                                           first where nsswitch.conf allows;
+ *                                           runtime/dns_cares.c), as Go's
+ *                                           GODEBUG=netdns=go|cgo
+ *   RINGO_DNS_SERVERS=host[:port][,...]
+ *                           the DNS servers c-ares asks instead of
+ *                           resolv.conf's (read by runtime/dns_cares.c)
  *
  * A malformed value is reported on stderr, naming the variable and the
  * offending text (its first ENV_ECHO_MAX bytes, and its length when it is
@@ -59,6 +69,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/dns.h"
 #include "runtime/env.h"
 #include "runtime/runtime.h"
 
@@ -175,6 +186,15 @@ static void debug_option(struct rg_env *env, const char *opt, size_t len)
 	} else if (klen == 10 && !memcmp(opt, "stackguard", 10)) {
 		if (vlen == 8 && !memcmp(val, "mprotect", 8)) {
 			env->stackguard_mprotect = true;
+			return;
+		}
+	} else if (klen == 6 && !memcmp(opt, "netdns", 6)) {
+		if (vlen == 5 && !memcmp(val, "cares", 5)) {
+			env->netdns = DNS_NETDNS_CARES;
+			return;
+		}
+		if (vlen == 5 && !memcmp(val, "glibc", 5)) {
+			env->netdns = DNS_NETDNS_GLIBC;
 			return;
 		}
 	} else {

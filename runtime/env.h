@@ -25,6 +25,7 @@ struct rg_env {
 	int stealpolicy;	   /* 0: not set, else enum steal_policy + 1 */
 	int ppin;		   /* 0: not set, 1: off, 2: on */
 	int softaffinity;	   /* 0: not set, 1: off, 2: on */
+	int netdns;		   /* DNS_NETDNS_* (runtime/dns.h) */
 	const char *netpoll;	   /* RINGO_NETPOLL, NULL: not set */
 	const char *numa_topology; /* RINGO_NUMA_TOPOLOGY, NULL: not set */
 	char trace[4096];	   /* trace=PATH, "": not set */

@@ -2093,6 +2093,7 @@ int rg_main(const rg_config *cfg, void (*fn)(void *), void *arg)
 			"calls into the runtime will keep its P\n",
 			stack, preempt_min_stack());
 	np_iouring_coop(!env.iouringcoop_off);
+	dns_cares_init(env.netdns);
 	r = netpoll_init(env.netpoll);
 	if (r)
 		goto err_preempt;

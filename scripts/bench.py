@@ -124,7 +124,7 @@ RINGO_ONLY = {
     "steal": ("steal_flat_", "steal_node_", "steal_distance_"),
     "http": ("http_epoll_",),
     "kv": ("kv_epoll_",),
-    "dns": ("dns_cares_",),
+    "dns": ("dns_glibc_",),
 }
 
 # Benchmarks whose every side runs inside a wrapper, by name: a function of

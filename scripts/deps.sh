@@ -23,11 +23,13 @@ set -euo pipefail
 # checks of an installed copy), liburing (the io_uring netpoller), libnuma
 # (NUMA topology and node-local memory), systemtap-sdt-dev (<sys/sdt.h>,
 # the USDT probes), libdw-dev (the header of elfutils' libdwfl, which
-# goroutine dumps load with dlopen to name functions and lines), python3
-# and kconfiglib (the Kconfig configuration and its generated header).
+# goroutine dumps load with dlopen to name functions and lines), c-ares
+# (libc-ares-dev: rg_getaddrinfo's DNS resolver, driven from the
+# goroutine with rg_poll), python3 and kconfiglib (the Kconfig
+# configuration and its generated header).
 LIB_PACKAGES=(
 	build-essential make gcc binutils pkg-config
-	liburing-dev libnuma-dev systemtap-sdt-dev libdw-dev
+	liburing-dev libnuma-dev systemtap-sdt-dev libdw-dev libc-ares-dev
 	python3 python3-kconfiglib
 )
 # The tests and checks: cmocka (every tests/test_*.c), clang (the second
@@ -47,13 +49,12 @@ TEST_PACKAGES=(
 # The benchmarks: Go (the twins in bench/go/), wrk (the http benchmark's
 # load), redis-tools (redis-benchmark, the kv benchmark's load),
 # redis-server (the kv benchmark's baseline), matplotlib (the plots
-# that scripts/bench_plot.py draws of a run), c-ares (libc-ares-dev: the
-# dns benchmark measures it, driven with rg_poll, beside rg_getaddrinfo)
-# and iproute2 (ip, which brings lo up in the dns benchmark's network
-# namespace, scripts/dnsenv.sh).
+# that scripts/bench_plot.py draws of a run) and iproute2 (ip, which
+# brings lo up in the dns benchmark's network namespace,
+# scripts/dnsenv.sh).
 BENCH_PACKAGES=(
 	golang-go wrk redis-tools redis-server python3-matplotlib
-	libc-ares-dev iproute2
+	iproute2
 )
 
 usage()

@@ -11,10 +11,29 @@
  *    answer or time out, and nothing leaks (the sanitizers watch);
  *  - resolver errors come back as -errno: -ENOENT (a name that cannot
  *    resolve), -ESOCKTNOSUPPORT, -EINVAL; bad arguments -EINVAL.
+ * Each of those with either resolver: c-ares on the goroutine
+ * (RINGO_DEBUG=netdns=cares), glibc's on helper threads (netdns=glibc).
+ *
+ * c-ares asking a DNS server: dnsd (bench/tools/dnsd.c), started on a
+ * free port of 127.0.0.1 and named by RINGO_DNS_SERVERS:
+ *  - 200 goroutines resolve distinct names, each answered 30 ms late,
+ *    all at once: every address is dnsd's for that name, and no helper
+ *    thread is started;
+ *  - a name dnsd says does not exist: -ENOENT;
+ *  - a name dnsd never answers: -ETIMEDOUT at the timeout, at the
+ *    goroutine's deadline, -ECANCELED when its context is cancelled; the
+ *    next lookup is answered at once (the query was cancelled, not left
+ *    in flight);
+ *  - with no socket type in the hints, one entry per address and type,
+ *    as glibc; AI_CANONNAME names the host.
  */
 #include <arpa/inet.h>
+#include <libgen.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "tests/helpers.h"
 
@@ -175,13 +194,247 @@ static void test_timeouts(void **state)
 	RUN_FOR_PROCS(timeout_main, NULL, 1, 2);
 }
 
+/* --------------------------------------------------------------------- */
+/* Either resolver                                                       */
+/* --------------------------------------------------------------------- */
+
+/* Run test with RINGO_DEBUG=netdns=which. */
+static void with_netdns(const char *which, void (*test)(void **), void **state)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "netdns=%s", which);
+	setenv("RINGO_DEBUG", v, 1);
+	test(state);
+	unsetenv("RINGO_DEBUG");
+}
+
+static void test_resolve_glibc(void **state)
+{
+	with_netdns("glibc", test_resolve, state);
+}
+
+static void test_many_glibc(void **state)
+{
+	with_netdns("glibc", test_many, state);
+}
+
+static void test_timeouts_glibc(void **state)
+{
+	with_netdns("glibc", test_timeouts, state);
+}
+
+static void test_resolve_cares(void **state)
+{
+	with_netdns("cares", test_resolve, state);
+}
+
+static void test_many_cares(void **state)
+{
+	with_netdns("cares", test_many, state);
+}
+
+static void test_timeouts_cares(void **state)
+{
+	with_netdns("cares", test_timeouts, state);
+}
+
+/* --------------------------------------------------------------------- */
+/* c-ares against a server                                               */
+/* --------------------------------------------------------------------- */
+
+static struct {
+	pid_t pid;
+	char servers[64];
+} D;
+
+/* dnsd's answer for name (no final dot): 10.b1.b2.b3 from its FNV-1a. */
+static uint32_t dnsd_addr(const char *name)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *name && strcmp(name, ".") != 0; name++) {
+		h ^= (uint8_t)*name;
+		h *= 16777619u;
+	}
+	return htonl((10u << 24) | (h & 0xffffff));
+}
+
+/* Start dnsd, next to this program's build, on a free port. */
+static int dnsd_start(void **state)
+{
+	char self[4096], path[4200], port[16], line[128];
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t alen = sizeof(a);
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), out[2];
+	FILE *f;
+
+	(void)state;
+	if (n <= 0 || fd < 0 || pipe2(out, O_CLOEXEC) < 0)
+		return -1;
+	self[n] = '\0';
+	snprintf(path, sizeof(path), "%s/../bench/tools/dnsd", dirname(self));
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &alen) < 0)
+		return -1;
+	close(fd); /* a port free a moment ago: dnsd takes it */
+	snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
+	snprintf(D.servers, sizeof(D.servers), "127.0.0.1:%s", port);
+	D.pid = fork();
+	if (D.pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlives the test */
+		dup2(out[1], 1);
+		execl(path, "dnsd", "-p", port, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	f = fdopen(out[0], "r");
+	if (D.pid < 0 || !f || !fgets(line, sizeof(line), f) || strncmp(line, "dnsd: ready", 11)) {
+		fprintf(stderr, "test_dns: %s did not start\n", path);
+		return -1;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int dnsd_stop(void **state)
+{
+	(void)state;
+	if (D.pid > 0) {
+		kill(D.pid, SIGKILL);
+		waitpid(D.pid, NULL, 0);
+	}
+	return 0;
+}
+
+/* name's first IPv4 address through rg_getaddrinfo: 0 and *addr, or
+ * -errno. */
+static int resolve_v4(const char *name, int64_t timeout, uint32_t *addr)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_DGRAM };
+	struct addrinfo *res = NULL;
+	int r = rg_getaddrinfo(name, NULL, &hints, &res, timeout);
+
+	if (r == 0) {
+		GCHECK(res != NULL && res->ai_family == AF_INET);
+		*addr = ((const struct sockaddr_in *)(const void *)res->ai_addr)->sin_addr.s_addr;
+		freeaddrinfo(res);
+	}
+	return r;
+}
+
+struct wire {
+	atomic_int ok;
+	rg_wg wg;
+};
+
+static void wire_one(void *arg)
+{
+	struct wire *w = arg;
+	char name[64];
+	uint32_t addr = 0;
+	int i = atomic_fetch_add(&w->ok, 0x10000) >> 16; /* a number of its own */
+
+	snprintf(name, sizeof(name), "h%d.d30.ringo.test", i);
+	if (resolve_v4(name, 10000 * MS, &addr) == 0 && addr == dnsd_addr(name))
+		atomic_fetch_add(&w->ok, 1);
+	rg_wg_done(&w->wg);
+}
+
+struct wire_ctx {
+	rg_ctx *ctx;
+	rg_wg done;
+};
+
+/* Under a context cancelled after 20 ms. */
+static void wire_ctx(void *arg)
+{
+	struct wire_ctx *wc = arg;
+	uint32_t addr;
+
+	rg_ctx_attach(wc->ctx);
+	GCHECK_EQ(resolve_v4("x.drop.ringo.test", -1, &addr), -ECANCELED);
+	rg_wg_done(&wc->done);
+}
+
+static void wire_main(void *arg)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_flags = AI_CANONNAME };
+	struct addrinfo *res = NULL, *ai;
+	struct wire w = { 0 };
+	int before = count_threads(), n = 0, stream = 0, dgram = 0, raw = 0;
+	uint32_t addr = 0;
+	struct wire_ctx wc = { 0 };
+	int64_t t0;
+
+	(void)arg;
+	rg_wg_add(&w.wg, LOOKUPS);
+	for (int i = 0; i < LOOKUPS; i++)
+		GCHECK_EQ(rg_go(wire_one, &w), 0);
+	rg_wg_wait(&w.wg);
+	GCHECK_EQ(atomic_load(&w.ok) & 0xffff, LOOKUPS);
+	GCHECK(count_threads() <= before + 1); /* no helpers */
+	GCHECK_EQ(resolve_v4("a.nx.ringo.test", 10000 * MS, &addr), -ENOENT);
+	/* Never answered: the timeout, the deadline, the context. */
+	t0 = rg_now_ns();
+	GCHECK_EQ(resolve_v4("a.drop.ringo.test", 50 * MS, &addr), -ETIMEDOUT);
+	GCHECK(rg_now_ns() - t0 >= 50 * MS);
+	GCHECK_EQ(resolve_v4("b.ringo.test", 10000 * MS, &addr), 0);
+	GCHECK_EQ(addr, dnsd_addr("b.ringo.test"));
+	rg_set_deadline(rg_now_ns() + 30 * MS);
+	GCHECK_EQ(resolve_v4("b.drop.ringo.test", -1, &addr), -ETIMEDOUT);
+	rg_set_deadline(0);
+	wc.ctx = rg_ctx_with_cancel(NULL);
+	GCHECK(wc.ctx != NULL);
+	rg_wg_add(&wc.done, 1);
+	GCHECK_EQ(rg_go(wire_ctx, &wc), 0);
+	rg_sleep_ns(20 * MS);
+	rg_ctx_cancel(wc.ctx);
+	rg_wg_wait(&wc.done);
+	rg_ctx_free(wc.ctx);
+	/* Entries as glibc's: each type, the canonical name first. */
+	GCHECK_EQ(rg_getaddrinfo("c.ringo.test", NULL, &hints, &res, 10000 * MS), 0);
+	GCHECK(res && res->ai_canonname && strcmp(res->ai_canonname, "c.ringo.test") == 0);
+	for (ai = res; ai; ai = ai->ai_next, n++) {
+		const struct sockaddr_in *sin = (const void *)ai->ai_addr;
+
+		GCHECK_EQ(sin->sin_addr.s_addr, dnsd_addr("c.ringo.test"));
+		stream += ai->ai_socktype == SOCK_STREAM && ai->ai_protocol == IPPROTO_TCP;
+		dgram += ai->ai_socktype == SOCK_DGRAM && ai->ai_protocol == IPPROTO_UDP;
+		raw += ai->ai_socktype == SOCK_RAW;
+	}
+	GCHECK(n == 3 && stream == 1 && dgram == 1 && raw == 1);
+	freeaddrinfo(res);
+	hints.ai_flags = 0;
+	GCHECK_EQ(rg_getaddrinfo("c.ringo.test", "80", &hints, &res, 10000 * MS), 0);
+	n = 0;
+	for (ai = res; ai; ai = ai->ai_next, n++)
+		GCHECK_EQ(ntohs(((const struct sockaddr_in *)(const void *)ai->ai_addr)->sin_port),
+			  80);
+	GCHECK_EQ(n, 2);
+	freeaddrinfo(res);
+}
+
+static void test_cares_server(void **state)
+{
+	(void)state;
+	setenv("RINGO_DNS_SERVERS", D.servers, 1);
+	setenv("RINGO_DEBUG", "netdns=cares", 1);
+	RUN_FOR_PROCS(wire_main, NULL, 1, 2);
+	unsetenv("RINGO_DEBUG");
+	unsetenv("RINGO_DNS_SERVERS");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_resolve),
-		cmocka_unit_test(test_many),
-		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_cares_server),   cmocka_unit_test(test_resolve_cares),
+		cmocka_unit_test(test_many_cares),     cmocka_unit_test(test_timeouts_cares),
+		cmocka_unit_test(test_resolve_glibc),  cmocka_unit_test(test_many_glibc),
+		cmocka_unit_test(test_timeouts_glibc),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, dnsd_start, dnsd_stop);
 }

@@ -12,7 +12,8 @@
 // nameserver of /etc/resolv.conf is not 127.0.0.1, or a probe lookup is
 // not answered right) it exits 77.
 //
-// Three phases, as each resolver of the C side does them:
+// After a warm-up (G goroutines look up one name each, untimed), three
+// phases, as each resolver of the C side does them:
 //
 //	at once   G goroutines each look up N distinct names that dnsd
 //	          answers at once, one after the other;
@@ -165,6 +166,24 @@ func phase(g, n int, delay int, lat []int64) (rate, p50, p99 float64) {
 	return rate, float64(percentile(lat, 50)) / 1e3, float64(percentile(lat, 99)) / 1e3
 }
 
+// warmUp has g goroutines look up one name each, untimed, as the C side
+// does.
+func warmUp(g int) {
+	var wg sync.WaitGroup
+	wg.Add(g)
+	for i := 0; i < g; i++ {
+		go func(i int) {
+			defer wg.Done()
+			name := fmt.Sprintf("gw-%d.bench.", i)
+			ip, err := lookup(name, lookupTimeout)
+			if err != nil || !ip.Equal(nameAddr(name)) {
+				bad("lookup", name, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
 // timeouts looks up dropLookups unanswered names at once, then one
 // answered name: the time until the last failed, and the lookup's.
 func timeouts() (timeoutMs, afterMs float64) {
@@ -265,6 +284,7 @@ func main() {
 		sampled.Done()
 	}()
 
+	warmUp(*g)
 	c0 := cpuNs()
 	rate, p50, p99 := phase(*g, *n, 0, lat)
 	cpu := float64(cpuNs()-c0) / 1e3 / float64(*g**n)

@@ -1,0 +1,527 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * runtime/dns_cares.c - rg_getaddrinfo's DNS resolver: c-ares, driven by
+ * the calling goroutine with rg_poll.  No thread: a lookup is a UDP
+ * query on a socket the goroutine waits on in the netpoller.
+ *
+ * Which resolver (dns_cares_usable, decided once per runtime): this one
+ * when RINGO_DEBUG=netdns=cares, or, by default, when nsswitch.conf's
+ * hosts line names nothing but "files" and "dns" (c-ares reads
+ * /etc/hosts and asks DNS servers, in that line's order, and knows no
+ * other source); otherwise, or with netdns=glibc, glibc's getaddrinfo on
+ * the helper threads of runtime/dns.c.  That is Go's rule for its own
+ * resolver against cgo's.  A call with flags c-ares lacks (AI_IDN...)
+ * goes to glibc too, as do AI_NUMERICHOST, families other than IPv4 and
+ * IPv6 and socket types other than streams and datagrams.  bench/dns measured the choice (bench/RESULTS.md):
+ * with a server that answers in 2 ms the helper threads top out at
+ * DNS_THREADS lookups per round trip, c-ares did 12x that, with a third
+ * less CPU per lookup and no thread, and a query that is never answered
+ * is cancelled rather than holding a thread for glibc's own timeout.
+ *
+ * Channels.  A c-ares channel costs several lookups to make (it reads
+ * resolv.conf and seeds its query ids: about 210 us here), so the idle
+ * ones wait in a pool (at most POOL_MAX, as many as lookups were in
+ * flight at once; cares.lock) and a lookup takes one for itself: no two
+ * goroutines ever share a channel, which c-ares does not allow without a
+ * lock.  A channel closes its socket once its query is done, as glibc's
+ * and Go's resolvers do, so the idle ones hold no descriptor: with
+ * ARES_FLAG_STAYOPEN (one socket per idle channel) a burst of a thousand
+ * lookups would leave a thousand sockets open, where a program at the
+ * usual limit of 1,024 descriptors needs them for its connections.  (The
+ * open socket saved about 10% of the CPU per lookup: not kept.)  A channel
+ * made before /etc/resolv.conf last changed (its mtime or inode, looked at
+ * once a second at most) is destroyed rather than reused.  RINGO_DNS_SERVERS
+ * (c-ares's "host[:port],..." form) replaces resolv.conf's servers.  The
+ * pool is emptied when the runtime ends (dns_cares_fini).
+ *
+ * A lookup (dns_cares_lookup): ares_getaddrinfo on the channel, then, until
+ * its callback has run: wait with rg_poll on the channel's socket for what
+ * c-ares asks (ares_getsock), no longer than c-ares's next retry
+ * (ares_timeout) nor the caller's deadline, and let c-ares read or retry
+ * (ares_process_fd).  Its sockets are opened by c-ares (non-blocking) and
+ * closed through rg_close (sock_close), so the netpoller forgets them.  At
+ * the deadline, or when the goroutine's context is cancelled, ares_cancel
+ * ends the query (its callback runs at once, ARES_ECANCELLED) and the
+ * channel goes back to the pool: nothing is left in flight.
+ *
+ * The answer becomes a glibc addrinfo list (to_addrinfo), so that
+ * freeaddrinfo(3) frees it as it frees getaddrinfo's: one allocation per
+ * entry, its address after it, and the canonical name in an allocation of
+ * its own.  With no socket type in the hints there is one entry per
+ * address and type, as glibc gives (SOCK_STREAM, SOCK_DGRAM, and SOCK_RAW
+ * when no service was asked for).
+ */
+#include "runtime/dns.h"
+
+#include <ares.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+
+#include "ringo.h"
+#include "kernel_iface/kernel.h"
+#include "runtime/ctx.h"
+#include "runtime/runtime.h"
+
+#define POOL_MAX	1024	     /* idle channels kept */
+#define RESOLV_CHECK_NS 1000000000LL /* how often resolv.conf is looked at */
+#define RESOLV_CONF	"/etc/resolv.conf"
+#define NSSWITCH_CONF	"/etc/nsswitch.conf"
+#define MAX_STEP_NS	1000000LL /* a wait while other sockets are open */
+#define GAI_CARES_FLAGS \
+	(AI_PASSIVE | AI_CANONNAME | AI_V4MAPPED | AI_ALL | AI_ADDRCONFIG | AI_NUMERICSERV)
+
+struct pooled {
+	ares_channel ch;
+	uint64_t gen; /* cares.gen when it was made */
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct pooled idle[POOL_MAX]; /* lock */
+	int nidle;		      /* lock */
+	/* resolv.conf's identity and the generation it makes; lock */
+	uint64_t gen;
+	struct timespec mtime;
+	ino_t ino;
+	int64_t checked; /* when it was last looked at; lock */
+	/* Per runtime (dns_cares_init): whether to use c-ares, and how. */
+	bool usable;
+	bool lib_ok;	 /* ares_library_init succeeded (once per process) */
+	char lookups[3]; /* "fb", "bf", "f" or "b": files and DNS, in order */
+	char *servers;	 /* RINGO_DNS_SERVERS, or NULL */
+} cares = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* --- the choice ----------------------------------------------------------- */
+
+/* nsswitch.conf's hosts line as c-ares lookups ("fb"...): true when it
+ * names only files and dns (each at most once, no [action]). */
+static bool nsswitch_lookups(char out[3])
+{
+	FILE *f = fopen(NSSWITCH_CONF, "re");
+	char line[512];
+	bool ok = false;
+
+	if (!f)
+		return false; /* glibc's default then has more than c-ares */
+	while (fgets(line, sizeof(line), f)) {
+		char *save, *tok, *p = line + strspn(line, " \t");
+		int n = 0;
+
+		if (strncmp(p, "hosts:", 6))
+			continue;
+		ok = true;
+		for (tok = strtok_r(p + 6, " \t\n", &save); tok;
+		     tok = strtok_r(NULL, " \t\n", &save)) {
+			char c = !strcmp(tok, "files") ? 'f' : !strcmp(tok, "dns") ? 'b' : 0;
+
+			if (tok[0] == '#')
+				break;
+			if (!c || n == 2 || (n == 1 && out[0] == c)) {
+				ok = false;
+				break;
+			}
+			out[n++] = c;
+		}
+		out[n] = '\0';
+		ok = ok && n > 0;
+		break;
+	}
+	fclose(f);
+	return ok;
+}
+
+void dns_cares_init(int netdns)
+{
+	char lookups[3] = "fb";
+	const char *servers = getenv("RINGO_DNS_SERVERS");
+
+	cares.usable = false;
+	if (netdns == DNS_NETDNS_GLIBC)
+		return;
+	if (netdns != DNS_NETDNS_CARES && !nsswitch_lookups(lookups))
+		return;
+	pthread_mutex_lock(&cares.lock);
+	if (!cares.lib_ok)
+		cares.lib_ok = ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS;
+	memcpy(cares.lookups, lookups, sizeof(lookups));
+	free(cares.servers);
+	cares.servers = servers && *servers ? strdup(servers) : NULL;
+	cares.usable = cares.lib_ok;
+	pthread_mutex_unlock(&cares.lock);
+}
+
+bool dns_cares_usable(const struct addrinfo *hints)
+{
+	if (!cares.usable)
+		return false;
+	if (!hints)
+		return true;
+	/* What glibc alone answers: flags c-ares lacks (and AI_NUMERICHOST,
+	 * which asks no server), other families and socket types (glibc's
+	 * errors for them). */
+	return !(hints->ai_flags & ~GAI_CARES_FLAGS) &&
+	       (hints->ai_family == AF_UNSPEC || hints->ai_family == AF_INET ||
+		hints->ai_family == AF_INET6) &&
+	       (hints->ai_socktype == 0 || hints->ai_socktype == SOCK_STREAM ||
+		hints->ai_socktype == SOCK_DGRAM);
+}
+
+/* --- channels --------------------------------------------------------------- */
+
+/* c-ares leaves a socket it did not open itself as it is: non-blocking
+ * here, or its reads would block the M. */
+static ares_socket_t sock_open(int domain, int type, int protocol, void *user)
+{
+	(void)user;
+	return socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+}
+
+static int sock_close(ares_socket_t fd, void *user)
+{
+	int r = rg_close(fd);
+
+	(void)user;
+	if (r < 0) {
+		errno = -r;
+		return -1;
+	}
+	return 0;
+}
+
+static int sock_connect(ares_socket_t fd, const struct sockaddr *addr, ares_socklen_t len,
+			void *user)
+{
+	(void)user;
+	return connect(fd, addr, len);
+}
+
+static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
+				  struct sockaddr *from, ares_socklen_t *fromlen, void *user)
+{
+	(void)user;
+	return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+static ares_ssize_t sock_sendv(ares_socket_t fd, const struct iovec *iov, int cnt, void *user)
+{
+	(void)user;
+	return writev(fd, iov, cnt);
+}
+
+static const struct ares_socket_functions sock_funcs = {
+	.asocket = sock_open,
+	.aclose = sock_close,
+	.aconnect = sock_connect,
+	.arecvfrom = sock_recvfrom,
+	.asendv = sock_sendv,
+};
+
+/* Bump cares.gen if resolv.conf changed since it was last looked at (at
+ * most once every RESOLV_CHECK_NS).  cares.lock held. */
+static void resolv_check(int64_t now)
+{
+	struct stat st;
+
+	if (cares.checked && now - cares.checked < RESOLV_CHECK_NS)
+		return;
+	cares.checked = now;
+	if (stat(RESOLV_CONF, &st) < 0)
+		memset(&st, 0, sizeof(st));
+	if (st.st_ino != cares.ino || st.st_mtim.tv_sec != cares.mtime.tv_sec ||
+	    st.st_mtim.tv_nsec != cares.mtime.tv_nsec) {
+		cares.ino = st.st_ino;
+		cares.mtime = st.st_mtim;
+		cares.gen++;
+	}
+}
+
+/* A channel of the current generation: from the pool, or new.  0 or
+ * -errno. */
+static int chan_get(struct pooled *out)
+{
+	struct ares_options opts = { .flags = 0 };
+	struct pooled stale[POOL_MAX];
+	char lookups[3], *servers = NULL;
+	int nstale = 0, r;
+	bool found = false;
+
+	pthread_mutex_lock(&cares.lock);
+	resolv_check(ki_nanotime());
+	while (cares.nidle > 0 && !found) {
+		struct pooled p = cares.idle[--cares.nidle];
+
+		if (p.gen == cares.gen) {
+			*out = p;
+			found = true;
+		} else {
+			stale[nstale++] = p;
+		}
+	}
+	out->gen = cares.gen;
+	memcpy(lookups, cares.lookups, sizeof(lookups));
+	if (!found && cares.servers)
+		servers = strdup(cares.servers);
+	pthread_mutex_unlock(&cares.lock);
+	while (nstale > 0)
+		ares_destroy(stale[--nstale].ch);
+	if (found)
+		return 0;
+	if (cares.servers && !servers)
+		return -ENOMEM;
+	opts.lookups = lookups;
+	r = ares_init_options(&out->ch, &opts, ARES_OPT_FLAGS | ARES_OPT_LOOKUPS);
+	if (r == ARES_SUCCESS && servers &&
+	    ares_set_servers_ports_csv(out->ch, servers) != ARES_SUCCESS) {
+		ares_destroy(out->ch);
+		r = ARES_EBADSTR;
+	}
+	free(servers);
+	if (r != ARES_SUCCESS)
+		return r == ARES_ENOMEM ? -ENOMEM : -EIO;
+	ares_set_socket_functions(out->ch, &sock_funcs, NULL);
+	return 0;
+}
+
+static void chan_put(struct pooled *p)
+{
+	pthread_mutex_lock(&cares.lock);
+	if (cares.usable && cares.nidle < POOL_MAX && p->gen == cares.gen) {
+		cares.idle[cares.nidle++] = *p;
+		p = NULL;
+	}
+	pthread_mutex_unlock(&cares.lock);
+	if (p)
+		ares_destroy(p->ch);
+}
+
+void dns_cares_fini(void)
+{
+	struct pooled idle[POOL_MAX];
+	int n;
+
+	pthread_mutex_lock(&cares.lock);
+	n = cares.nidle;
+	memcpy(idle, cares.idle, sizeof(idle[0]) * (size_t)n);
+	cares.nidle = 0;
+	cares.usable = false;
+	pthread_mutex_unlock(&cares.lock);
+	while (n > 0)
+		ares_destroy(idle[--n].ch);
+}
+
+/* --- a lookup ----------------------------------------------------------------- */
+
+struct lookup {
+	bool done;
+	int status;
+	struct ares_addrinfo *ai;
+};
+
+static void lookup_done(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
+{
+	struct lookup *l = arg;
+
+	(void)timeouts;
+	l->done = true;
+	l->status = status;
+	l->ai = ai;
+}
+
+/* c-ares's status as rg_getaddrinfo's -errno (glibc's EAI_* mapped as
+ * runtime/dns.c maps them). */
+static int status_errno(int status)
+{
+	switch (status) {
+	case ARES_SUCCESS:
+		return 0;
+	case ARES_ENOTFOUND:
+	case ARES_ENODATA:
+	case ARES_ENONAME:
+	case ARES_EBADNAME:
+		return -ENOENT;
+	case ARES_ETIMEOUT:
+	case ARES_ESERVFAIL:
+	case ARES_ECONNREFUSED:
+	case ARES_EREFUSED:
+		return -EAGAIN;
+	case ARES_ENOMEM:
+		return -ENOMEM;
+	case ARES_EBADFAMILY:
+		return -EAFNOSUPPORT;
+	case ARES_ESERVICE:
+		return -ESOCKTNOSUPPORT;
+	case ARES_EBADFLAGS:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+/* One wait for what the channel asks, at most wait_ns, then c-ares's
+ * turn.  0, or the wait's -errno other than its own timeout. */
+static int step(ares_channel ch, int64_t wait_ns)
+{
+	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
+	/* The bits as ares_getsock sets them: readable i at bit i, writable
+	 * at bit i + ARES_GETSOCK_MAXNUM (read unsigned: c-ares's own macros
+	 * shift into the sign bit). */
+	unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+	short ev[ARES_GETSOCK_MAXNUM];
+	int n = 0, i, r = 0;
+
+	for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
+		ev[i] = (short)((bits & (1u << i) ? POLLIN : 0) |
+				(bits & (1u << (i + ARES_GETSOCK_MAXNUM)) ? POLLOUT : 0));
+		if (ev[i])
+			n = i + 1;
+	}
+	if (n == 0) { /* nothing open: only retries to make */
+		rg_sleep_ns(wait_ns < 0 || wait_ns > MAX_STEP_NS ? MAX_STEP_NS : wait_ns);
+		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+		return ctx_current_err();
+	}
+	/* rg_poll waits on one descriptor: the first; the others (a TCP
+	 * retry, a second server) are looked at after it, with the wait cut
+	 * short so that they are not left long. */
+	if (n > 1 && wait_ns > MAX_STEP_NS)
+		wait_ns = MAX_STEP_NS;
+	for (i = 0; i < n; i++) {
+		int rev;
+
+		if (!ev[i])
+			continue;
+		rev = rg_poll(socks[i], ev[i], i == 0 ? wait_ns : 0);
+		if (rev == -ETIMEDOUT && (r = ctx_current_err()) < 0)
+			break; /* the context's deadline, not the wait's */
+		if (rev == -ETIMEDOUT || rev == -EAGAIN) {
+			rev = 0;
+		} else if (rev < 0) {
+			r = rev;
+			break;
+		}
+		ares_process_fd(ch, rev & (POLLIN | POLLERR | POLLHUP) ? socks[i] : ARES_SOCKET_BAD,
+				rev & (POLLOUT | POLLERR) ? socks[i] : ARES_SOCKET_BAD);
+		if (!rev && i == 0)
+			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* retries */
+	}
+	return r;
+}
+
+/* Append to *tail one glibc-style entry for node with socktype/protocol;
+ * false when out of memory. */
+static bool add_entry(struct addrinfo ***tail, const struct ares_addrinfo_node *node, int socktype,
+		      int protocol)
+{
+	struct addrinfo *ai = calloc(1, sizeof(*ai) + (size_t)node->ai_addrlen);
+
+	if (!ai)
+		return false;
+	ai->ai_flags = node->ai_flags;
+	ai->ai_family = node->ai_family;
+	ai->ai_socktype = socktype;
+	ai->ai_protocol = protocol;
+	ai->ai_addrlen = (socklen_t)node->ai_addrlen;
+	ai->ai_addr = (struct sockaddr *)(ai + 1);
+	memcpy(ai->ai_addr, node->ai_addr, (size_t)node->ai_addrlen);
+	**tail = ai;
+	*tail = &ai->ai_next;
+	return true;
+}
+
+static int to_addrinfo(const struct ares_addrinfo *in, const struct addrinfo *hints, bool service,
+		       struct addrinfo **res)
+{
+	static const int types[][2] = { { SOCK_STREAM, IPPROTO_TCP },
+					{ SOCK_DGRAM, IPPROTO_UDP },
+					{ SOCK_RAW, 0 } };
+	struct addrinfo *head = NULL, **tail = &head;
+	int ntypes = service ? 2 : 3;
+
+	for (const struct ares_addrinfo_node *n = in->nodes; n; n = n->ai_next) {
+		bool ok = true;
+
+		if (hints && (hints->ai_socktype || hints->ai_protocol)) {
+			ok = add_entry(&tail, n,
+				       hints->ai_socktype ? hints->ai_socktype : n->ai_socktype,
+				       hints->ai_protocol ? hints->ai_protocol : n->ai_protocol);
+		} else {
+			for (int i = 0; i < ntypes && ok; i++)
+				ok = add_entry(&tail, n, types[i][0], types[i][1]);
+		}
+		if (!ok) {
+			freeaddrinfo(head);
+			return -ENOMEM;
+		}
+	}
+	if (!head)
+		return -ENOENT;
+	if (hints && (hints->ai_flags & AI_CANONNAME)) {
+		const char *name = in->cnames ? in->cnames->name : in->name;
+
+		if (name && !(head->ai_canonname = strdup(name))) {
+			freeaddrinfo(head);
+			return -ENOMEM;
+		}
+	}
+	*res = head;
+	return 0;
+}
+
+int dns_cares_lookup(const char *host, const char *service, const struct addrinfo *hints,
+		     struct addrinfo **res, int64_t deadline)
+{
+	struct ares_addrinfo_hints ah = { 0 };
+	struct lookup l = { 0 };
+	struct pooled p;
+	int r = chan_get(&p);
+
+	if (r < 0)
+		return r;
+	if (hints) {
+		ah.ai_flags = ((hints->ai_flags & AI_PASSIVE) ? ARES_AI_PASSIVE : 0) |
+			      ((hints->ai_flags & AI_CANONNAME) ? ARES_AI_CANONNAME : 0) |
+			      ((hints->ai_flags & AI_V4MAPPED) ? ARES_AI_V4MAPPED : 0) |
+			      ((hints->ai_flags & AI_ALL) ? ARES_AI_ALL : 0) |
+			      ((hints->ai_flags & AI_ADDRCONFIG) ? ARES_AI_ADDRCONFIG : 0) |
+			      ((hints->ai_flags & AI_NUMERICSERV) ? ARES_AI_NUMERICSERV : 0);
+		ah.ai_family = hints->ai_family;
+		ah.ai_socktype = hints->ai_socktype;
+		ah.ai_protocol = hints->ai_protocol;
+	}
+	ares_getaddrinfo(p.ch, host, service, &ah, lookup_done, &l);
+	while (!l.done) {
+		struct timeval tv;
+		int64_t wait = -1, now = ki_nanotime();
+
+		if (deadline && now >= deadline) {
+			r = -ETIMEDOUT;
+			break;
+		}
+		if (ares_timeout(p.ch, NULL, &tv))
+			wait = (int64_t)tv.tv_sec * 1000000000LL + (int64_t)tv.tv_usec * 1000;
+		if (deadline && (wait < 0 || deadline - now < wait))
+			wait = deadline - now;
+		r = step(p.ch, wait);
+		if (r < 0)
+			break;
+	}
+	if (!l.done)
+		ares_cancel(p.ch); /* lookup_done runs now: ARES_ECANCELLED */
+	chan_put(&p);
+	if (r == 0)
+		r = status_errno(l.status);
+	if (r == 0)
+		r = to_addrinfo(l.ai, hints, service != NULL, res);
+	if (l.ai)
+		ares_freeaddrinfo(l.ai);
+	return r;
+}
