@@ -40,6 +40,11 @@ int ki_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	return KI_CALL(accept4(fd, addr, len, flags));
 }
 
+int ki_socket(int domain, int type, int protocol)
+{
+	return KI_CALL(socket(domain, type, protocol));
+}
+
 int ki_connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
 	return KI_CALL(connect(fd, addr, len));

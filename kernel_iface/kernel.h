@@ -119,6 +119,7 @@ bool ki_syscall_restarts(long nr, const unsigned long args[6]);
 /* The libc calls of the same name: the result or -errno.  They block as the
  * descriptor says (the netpoller calls them on non-blocking attempts). */
 int ki_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int ki_socket(int domain, int type, int protocol);
 int ki_connect(int fd, const struct sockaddr *addr, socklen_t len);
 ssize_t ki_recv(int fd, void *buf, size_t len, int flags);
 ssize_t ki_send(int fd, const void *buf, size_t len, int flags);

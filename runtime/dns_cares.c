@@ -63,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 
@@ -90,8 +91,8 @@ static struct {
 	int nidle;		      /* lock */
 	/* resolv.conf's identity and the generation it makes; lock */
 	uint64_t gen;
-	struct timespec mtime;
-	ino_t ino;
+	struct statx_timestamp mtime;
+	uint64_t ino;
 	int64_t checked; /* when it was last looked at; lock */
 	/* Per runtime (dns_cares_init): whether to use c-ares, and how. */
 	bool usable;
@@ -101,6 +102,18 @@ static struct {
 } cares = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- the choice ----------------------------------------------------------- */
+
+/* A copy of s, in memory free(3) may free (freeaddrinfo frees a
+ * canonical name so). */
+static char *str_copy(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = rt_malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
+}
 
 /* nsswitch.conf's hosts line as c-ares lookups ("fb"...): true when it
  * names only files and dns (each at most once, no [action]). */
@@ -153,8 +166,8 @@ void dns_cares_init(int netdns)
 	if (!cares.lib_ok)
 		cares.lib_ok = ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS;
 	memcpy(cares.lookups, lookups, sizeof(lookups));
-	free(cares.servers);
-	cares.servers = servers && *servers ? strdup(servers) : NULL;
+	rt_free(cares.servers);
+	cares.servers = servers && *servers ? str_copy(servers) : NULL;
 	cares.usable = cares.lib_ok;
 	pthread_mutex_unlock(&cares.lock);
 }
@@ -177,44 +190,62 @@ bool dns_cares_usable(const struct addrinfo *hints)
 
 /* --- channels --------------------------------------------------------------- */
 
+/* The socket functions c-ares calls: the kernel's calls, with its -1 and
+ * errno convention. */
+static ares_ssize_t errno_ret(ssize_t r)
+{
+	if (r < 0) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
+
 /* c-ares leaves a socket it did not open itself as it is: non-blocking
  * here, or its reads would block the M. */
 static ares_socket_t sock_open(int domain, int type, int protocol, void *user)
 {
 	(void)user;
-	return socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol);
+	return (ares_socket_t)errno_ret(
+		ki_socket(domain, type | SOCK_CLOEXEC | SOCK_NONBLOCK, protocol));
 }
 
+/* rg_close: the netpoller forgets the descriptor. */
 static int sock_close(ares_socket_t fd, void *user)
 {
-	int r = rg_close(fd);
-
 	(void)user;
-	if (r < 0) {
-		errno = -r;
-		return -1;
-	}
-	return 0;
+	return (int)errno_ret(rg_close(fd));
 }
 
 static int sock_connect(ares_socket_t fd, const struct sockaddr *addr, ares_socklen_t len,
 			void *user)
 {
 	(void)user;
-	return connect(fd, addr, len);
+	return (int)errno_ret(ki_connect(fd, addr, len));
 }
 
 static ares_ssize_t sock_recvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
 				  struct sockaddr *from, ares_socklen_t *fromlen, void *user)
 {
+	struct iovec iov = { buf, len };
+	struct msghdr msg = { .msg_name = from,
+			      .msg_namelen = from && fromlen ? *fromlen : 0,
+			      .msg_iov = &iov,
+			      .msg_iovlen = 1 };
+	ssize_t r = ki_recvmsg(fd, &msg, flags);
+
 	(void)user;
-	return recvfrom(fd, buf, len, flags, from, fromlen);
+	if (r >= 0 && from && fromlen)
+		*fromlen = msg.msg_namelen;
+	return errno_ret(r);
 }
 
 static ares_ssize_t sock_sendv(ares_socket_t fd, const struct iovec *iov, int cnt, void *user)
 {
+	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
+
 	(void)user;
-	return writev(fd, iov, cnt);
+	return errno_ret(ki_sendmsg(fd, &msg, MSG_NOSIGNAL));
 }
 
 static const struct ares_socket_functions sock_funcs = {
@@ -229,17 +260,17 @@ static const struct ares_socket_functions sock_funcs = {
  * most once every RESOLV_CHECK_NS).  cares.lock held. */
 static void resolv_check(int64_t now)
 {
-	struct stat st;
+	struct statx st;
 
 	if (cares.checked && now - cares.checked < RESOLV_CHECK_NS)
 		return;
 	cares.checked = now;
-	if (stat(RESOLV_CONF, &st) < 0)
+	if (ki_statx(AT_FDCWD, RESOLV_CONF, 0, STATX_INO | STATX_MTIME, &st) < 0)
 		memset(&st, 0, sizeof(st));
-	if (st.st_ino != cares.ino || st.st_mtim.tv_sec != cares.mtime.tv_sec ||
-	    st.st_mtim.tv_nsec != cares.mtime.tv_nsec) {
-		cares.ino = st.st_ino;
-		cares.mtime = st.st_mtim;
+	if (st.stx_ino != cares.ino || st.stx_mtime.tv_sec != cares.mtime.tv_sec ||
+	    st.stx_mtime.tv_nsec != cares.mtime.tv_nsec) {
+		cares.ino = st.stx_ino;
+		cares.mtime = st.stx_mtime;
 		cares.gen++;
 	}
 }
@@ -269,7 +300,7 @@ static int chan_get(struct pooled *out)
 	out->gen = cares.gen;
 	memcpy(lookups, cares.lookups, sizeof(lookups));
 	if (!found && cares.servers)
-		servers = strdup(cares.servers);
+		servers = str_copy(cares.servers);
 	pthread_mutex_unlock(&cares.lock);
 	while (nstale > 0)
 		ares_destroy(stale[--nstale].ch);
@@ -284,7 +315,7 @@ static int chan_get(struct pooled *out)
 		ares_destroy(out->ch);
 		r = ARES_EBADSTR;
 	}
-	free(servers);
+	rt_free(servers);
 	if (r != ARES_SUCCESS)
 		return r == ARES_ENOMEM ? -ENOMEM : -EIO;
 	ares_set_socket_functions(out->ch, &sock_funcs, NULL);
@@ -421,7 +452,7 @@ static int step(ares_channel ch, int64_t wait_ns)
 static bool add_entry(struct addrinfo ***tail, const struct ares_addrinfo_node *node, int socktype,
 		      int protocol)
 {
-	struct addrinfo *ai = calloc(1, sizeof(*ai) + (size_t)node->ai_addrlen);
+	struct addrinfo *ai = rt_calloc(1, sizeof(*ai) + (size_t)node->ai_addrlen);
 
 	if (!ai)
 		return false;
@@ -467,7 +498,7 @@ static int to_addrinfo(const struct ares_addrinfo *in, const struct addrinfo *hi
 	if (hints && (hints->ai_flags & AI_CANONNAME)) {
 		const char *name = in->cnames ? in->cnames->name : in->name;
 
-		if (name && !(head->ai_canonname = strdup(name))) {
+		if (name && !(head->ai_canonname = str_copy(name))) {
 			freeaddrinfo(head);
 			return -ENOMEM;
 		}

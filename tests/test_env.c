@@ -309,7 +309,8 @@ static void test_scheddetail(void **state)
 
 static void test_debug_malformed(void **state)
 {
-	static const char *const values[] = { "schedtrace=xyz", "bogus=1", "schedtrace" };
+	static const char *const values[] = { "schedtrace=xyz", "bogus=1", "schedtrace",
+					      "netdns=bind" };
 	const char *any[] = { NULL };
 
 	(void)state;
