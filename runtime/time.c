@@ -22,8 +22,10 @@
  *
  * Firing.  run_timers takes a due timer off the heap, counts itself in
  * its state (T_RUN_ONE), drops the lock and calls t->f(t), which may add t
- * again (a ticker, runtime/timer.c), and then uncounts itself, its last
- * access to t; timer_del takes t out of its heap and waits until no run
+ * again, and then uncounts itself, its last access to t.  A periodic timer
+ * (t->period, a ticker of runtime/timer.c) is not taken off: its slot
+ * moves down to its next time, as Go's tickers do, one sift where taking
+ * it off and adding it again would cost two and the lock twice. timer_del takes t out of its heap and waits until no run
  * counts, so that it never returns while a run_timers that has not
  * finished with t may still touch it.  t->pp names the last heap that
  * held t until timer_del takes it out, also while it runs, so that
@@ -275,12 +277,18 @@ bool timer_modify(struct timer *t, int64_t when)
 	return ok;
 }
 
-/* The now of the run_timers calling a timer's f on this thread. */
-static __thread int64_t fire_now;
+/* The now of the run_timers calling a timer's f on this thread, and the
+ * time the timer was due for. */
+static __thread int64_t fire_now, fire_when;
 
 int64_t timer_fire_now(void)
 {
 	return fire_now;
+}
+
+int64_t timer_fire_when(void)
+{
+	return fire_when;
 }
 
 int run_timers(struct p *pp, int64_t now)
@@ -289,6 +297,7 @@ int run_timers(struct p *pp, int64_t now)
 
 	while (load_relaxed(&pp->timers.when0) && load_relaxed(&pp->timers.when0) <= now) {
 		struct timer *t;
+		int64_t when;
 
 		if (!trylockr(&pp->timers.lock, LR_TIMERS))
 			break; /* someone else is running them */
@@ -307,16 +316,34 @@ int run_timers(struct p *pp, int64_t now)
 			unlockr(&pp->timers.lock, LR_TIMERS);
 			continue;
 		}
-		heap_remove(pp, 0);
-		update_when0(pp);
-		/* Off the heap, and one more run, in one atomic add (the heap
-		 * bit changes only under this lock).  t->pp stays: timer_del
-		 * takes this lock before it looks at the run count. */
-		atomic_fetch_add_explicit(&t->state, T_RUN_ONE - T_HEAP, memory_order_relaxed);
+		when = t->when;
+		if (t->period > 0) {
+			/* Periodic: stays in the heap, moved to its next time
+			 * (the periods that passed skipped), and one more run. */
+			int64_t next = when + t->period;
+
+			if (next <= now)
+				next += ((now - next) / t->period + 1) * t->period;
+			t->when = next;
+			pp->timers.heap[0].when = next;
+			heap_down(pp, 0);
+			update_when0(pp);
+			atomic_fetch_add_explicit(&t->state, T_RUN_ONE, memory_order_relaxed);
+		} else {
+			heap_remove(pp, 0);
+			update_when0(pp);
+			/* Off the heap, and one more run, in one atomic add (the
+			 * heap bit changes only under this lock).  t->pp stays:
+			 * timer_del takes this lock before it looks at the run
+			 * count. */
+			atomic_fetch_add_explicit(&t->state, T_RUN_ONE - T_HEAP,
+						  memory_order_relaxed);
+		}
 		unlockr(&pp->timers.lock, LR_TIMERS);
-		rg_probe(timer_fire, t->when, now - t->when, pp->id);
+		rg_probe(timer_fire, when, now - when, pp->id);
 		metrics_count_timer(&pp->metrics);
 		fire_now = now;
+		fire_when = when;
 		t->f(t);
 		/* The last access to t: timer_del may return once it is seen. */
 		atomic_fetch_sub_explicit(&t->state, T_RUN_ONE, memory_order_release);

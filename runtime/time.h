@@ -31,9 +31,12 @@ struct timer {
 	int64_t nextwhen;
 	void (*f)(struct timer *t); /* called with no lock held, by any M or sysmon */
 	void *arg;
-	struct p *pp;		/* the last heap that held it (NULL once timer_del took it
+	struct p *pp; /* the last heap that held it (NULL once timer_del took it
 				 * out); its timers' lock (READ_ONCE) */
-	int32_t idx;		/* index in that heap; its timers' lock */
+	int32_t idx;  /* index in that heap; its timers' lock */
+	/* > 0: periodic, moved to when + period each time it fires, and
+	 * never taken off by run_timers.  Set while t is in no heap. */
+	int64_t period;
 	_Atomic uint32_t state; /* T_HEAP | runs * T_RUN_ONE (enum timer_state) */
 };
 
@@ -93,8 +96,11 @@ bool timer_del(struct timer *t);
 bool timer_modify(struct timer *t, int64_t when);
 /* Run pp's timers due at now; the number run.  (any thread, no lock) */
 int run_timers(struct p *pp, int64_t now);
-/* Within a timer's f: the time run_timers ran it at (no clock read). */
+/* Within a timer's f: the time run_timers ran it at (no clock read), and
+ * the time it was due for (for a periodic timer, t->when is already the
+ * next). */
 int64_t timer_fire_now(void);
+int64_t timer_fire_when(void);
 /* Move every timer of from to to (stop-the-world). */
 void timers_move(struct p *from, struct p *to);
 

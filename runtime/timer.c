@@ -11,8 +11,9 @@
  * channel without blocking (a full channel misses the tick, as a slow
  * ticker receiver does in Go), or starts the goroutine (go_from_p; on
  * sysmon, which has no P, it puts itself back to fire again at once on a
- * P's heap); a ticker then puts itself back in a heap for its next period,
- * counted from the time it was due, skipping the periods that passed.
+ * P's heap).  A ticker stays in its heap: run_timers moves it to its next
+ * period (t.period, runtime/time.c), counted from the time it was due,
+ * skipping the periods that passed.
  *
  * Stop and Reset have Go 1.23's semantics: once they return, no value of
  * an earlier arming can be received.  Stop clears t->armed (so a fire that
@@ -68,7 +69,7 @@ struct rg_timer {
 static void fire(struct timer *tt)
 {
 	struct rg_timer *t = tt->arg;
-	int64_t due, now = timer_fire_now(), next = 0;
+	int64_t due = timer_fire_when(), now = timer_fire_now();
 	int r;
 
 	lockr(&t->lock, LR_TIMEROBJ);
@@ -76,14 +77,8 @@ static void fire(struct timer *tt)
 		unlockr(&t->lock, LR_TIMEROBJ);
 		return;
 	}
-	due = tt->when;
-	if (t->period) {
-		next = due + t->period;
-		if (next <= now)
-			next += ((now - next) / t->period + 1) * t->period;
-	} else if (t->has_chan) {
+	if (!t->period && t->has_chan)
 		t->armed = false; /* fired: its value is in the channel */
-	}
 	unlockr(&t->lock, LR_TIMEROBJ);
 	if (t->has_chan) {
 		rg_chan_try_send(t->c, &due); /* full: the tick is missed */
@@ -93,18 +88,11 @@ static void fire(struct timer *tt)
 		if (t->armed)
 			timer_add_any(&t->t, now);
 		unlockr(&t->lock, LR_TIMEROBJ);
-		return;
 	} else if (r < 0) {
 		throw("rg_timer_func: cannot start the timer's goroutine: %s", strerror(-r));
 	} else {
 		lockr(&t->lock, LR_TIMEROBJ);
 		t->armed = false;
-		unlockr(&t->lock, LR_TIMEROBJ);
-	}
-	if (next) {
-		lockr(&t->lock, LR_TIMEROBJ);
-		if (t->armed)
-			timer_add_any(&t->t, next);
 		unlockr(&t->lock, LR_TIMEROBJ);
 	}
 }
@@ -133,6 +121,7 @@ static rg_timer *timer_make(int64_t d_ns, int64_t period, bool chan, void (*fn)(
 		t->arg = arg;
 	}
 	t->period = period;
+	t->t.period = period;
 	t->t.f = fire;
 	t->t.arg = t;
 	t->armed = true;
@@ -204,8 +193,10 @@ static bool timer_rearm(rg_timer *t, int64_t d_ns, int64_t period)
 	stopped = rg_timer_stop(t);
 
 	lockr(&t->lock, LR_TIMEROBJ);
-	if (period)
+	if (period) {
 		t->period = period;
+		t->t.period = period; /* out of every heap: stopped */
+	}
 	t->armed = true;
 	timer_add_any(&t->t, when);
 	unlockr(&t->lock, LR_TIMEROBJ);
