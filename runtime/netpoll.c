@@ -604,6 +604,8 @@ void netpoll_sleep(struct m *mp, struct p *pp)
 		timeout = when - ki_nanotime();
 		if (timeout < 0)
 			timeout = 0;
+		else if (timeout < TIMERS_SLACK_NS && timers_dense(&pp->timers))
+			timeout = TIMERS_SLACK_NS; /* runtime/time.h, "Dense heaps" */
 	}
 	/* A count, not a flag: an M whose binding was just revoked may pass
 	 * through here while the new pollm sleeps. */

@@ -1501,12 +1501,13 @@ static struct g *stealwork(struct m *mp, struct p *pp)
 #define TIMER_SPIN_NS 30000 /* below an idle M's wake-up latency */
 
 /* Spin until pp's next timer if it is due within TIMER_SPIN_NS, unless
- * other work shows up; true if it spun (the caller looks again). */
+ * other work shows up; true if it spun (the caller looks again).  Not for
+ * a dense heap, whose timers wait to be fired together (runtime/time.h). */
 static bool timer_due_soon(struct p *pp)
 {
 	int64_t when = timers_next(&pp->timers), now;
 
-	if (!when || when - (now = ki_nanotime()) > TIMER_SPIN_NS)
+	if (!when || timers_dense(&pp->timers) || when - (now = ki_nanotime()) > TIMER_SPIN_NS)
 		return false;
 	while (now < when && runqempty(pp) && !load_relaxed(&sched.runqsize) &&
 	       !load_relaxed(&sched.need_g0)) {

@@ -156,6 +156,7 @@ static void update_when0(struct p *pp)
 		heap_remove(pp, 0);
 		pp->timers.ndead--;
 	}
+	store_relaxed(&pp->timers.live, pp->timers.n - pp->timers.ndead);
 	store_release(&pp->timers.when0, pp->timers.n ? pp->timers.heap[0].when : 0);
 }
 
@@ -380,6 +381,7 @@ void timers_init(struct p_timers *ts)
 {
 	ts->heap = NULL;
 	ts->n = ts->cap = ts->ndead = 0;
+	store_relaxed(&ts->live, 0);
 	store_relaxed(&ts->when0, 0);
 }
 
