@@ -31,12 +31,12 @@ struct timer {
 	int64_t nextwhen;
 	void (*f)(struct timer *t); /* called with no lock held, by any M or sysmon */
 	void *arg;
-	struct p *pp; /* the last heap that held it (NULL once timer_del took it
-				 * out); its timers' lock (READ_ONCE) */
-	int32_t idx;  /* index in that heap; its timers' lock */
 	/* > 0: periodic, moved to when + period each time it fires, and
 	 * never taken off by run_timers.  Set while t is in no heap. */
 	int64_t period;
+	struct p *pp;		/* the last heap that held it (NULL once timer_del took it
+				 * out); its timers' lock (READ_ONCE) */
+	int32_t idx;		/* index in that heap; its timers' lock */
 	_Atomic uint32_t state; /* T_HEAP | runs * T_RUN_ONE (enum timer_state) */
 };
 

@@ -6,7 +6,8 @@
  *
  * An rg_timer is a struct timer (its entry in a heap) with a one-slot
  * channel of int64_t, or a function to run as a new goroutine, and for a
- * ticker a period.  When it fires (fire, called by run_timers with no lock
+ * ticker a period (t.period, written under t->lock while the timer is in
+ * no heap).  When it fires (fire, called by run_timers with no lock
  * held, on an M or sysmon), it sends the time it was due for on the
  * channel without blocking (a full channel misses the tick, as a slow
  * ticker receiver does in Go), or starts the goroutine (go_from_p; on
@@ -63,7 +64,6 @@ struct rg_timer {
 		void *arg;		     /* fn's */
 		struct rg_timer *next_after; /* rg_after's: the next in gext->afters */
 	};
-	int64_t period; /* a ticker's, > 0; 0 for a timer; lock */
 };
 
 static void fire(struct timer *tt)
@@ -77,7 +77,7 @@ static void fire(struct timer *tt)
 		unlockr(&t->lock, LR_TIMEROBJ);
 		return;
 	}
-	if (!t->period && t->has_chan)
+	if (!t->t.period && t->has_chan)
 		t->armed = false; /* fired: its value is in the channel */
 	unlockr(&t->lock, LR_TIMEROBJ);
 	if (t->has_chan) {
@@ -120,7 +120,6 @@ static rg_timer *timer_make(int64_t d_ns, int64_t period, bool chan, void (*fn)(
 		t->fn = fn;
 		t->arg = arg;
 	}
-	t->period = period;
 	t->t.period = period;
 	t->t.f = fire;
 	t->t.arg = t;
@@ -171,7 +170,7 @@ bool rg_timer_stop(rg_timer *t)
 	removed = timer_del(&t->t);
 	/* A timer (not a ticker) still armed had sent nothing since it was
 	 * armed, and arming emptied its channel: no need to look. */
-	if (t->has_chan && !(was && !t->period))
+	if (t->has_chan && !(was && !t->t.period))
 		drained = rg_chan_try_recv(t->c, &v) == 1;
 	return (was && removed) || drained;
 }
@@ -185,7 +184,7 @@ static bool timer_rearm(rg_timer *t, int64_t d_ns, int64_t period)
 	/* A timer armed and not fired moves within its heap
 	 * (timer_modify); nothing can be in its channel. */
 	lockr(&t->lock, LR_TIMEROBJ);
-	if (!t->period && t->armed && timer_modify(&t->t, when)) {
+	if (!t->t.period && t->armed && timer_modify(&t->t, when)) {
 		unlockr(&t->lock, LR_TIMEROBJ);
 		return true;
 	}
@@ -193,10 +192,8 @@ static bool timer_rearm(rg_timer *t, int64_t d_ns, int64_t period)
 	stopped = rg_timer_stop(t);
 
 	lockr(&t->lock, LR_TIMEROBJ);
-	if (period) {
-		t->period = period;
+	if (period)
 		t->t.period = period; /* out of every heap: stopped */
-	}
 	t->armed = true;
 	timer_add_any(&t->t, when);
 	unlockr(&t->lock, LR_TIMEROBJ);
@@ -206,7 +203,7 @@ static bool timer_rearm(rg_timer *t, int64_t d_ns, int64_t period)
 bool rg_timer_reset(rg_timer *t, int64_t d_ns)
 {
 	timer_check(t, "rg_timer_reset");
-	if (t->period)
+	if (t->t.period)
 		throw("rg_timer_reset: a ticker (use rg_ticker_reset)");
 	return timer_rearm(t, d_ns, 0);
 }
@@ -214,7 +211,7 @@ bool rg_timer_reset(rg_timer *t, int64_t d_ns)
 int rg_ticker_reset(rg_timer *t, int64_t period_ns)
 {
 	timer_check(t, "rg_ticker_reset");
-	if (!t->period)
+	if (!t->t.period)
 		throw("rg_ticker_reset: not a ticker");
 	if (period_ns <= 0)
 		return -EINVAL;
