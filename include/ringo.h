@@ -613,6 +613,9 @@ int64_t rg_now_ns(void);
 /*
  * rg_sleep_ns - sleep for at least ns nanoseconds.  A goroutine parks (its
  * M runs others; the P's timer heap wakes it); a plain thread sleeps.
+ * Timers, sleeps and deadlines fire as soon as they are due, except on a
+ * P holding 1,024 timers or more, whose timers due within a millisecond
+ * of each other fire together, at most 1 ms late (Go's are all so).
  * ns <= 0 returns at once, as Go's time.Sleep does.  0, or the err of the
  * goroutine's context (rg_ctx_attach) when it is cancelled first.  (any)
  */
