@@ -10,7 +10,8 @@
 // the wait, divided by N, is reported, and its inverse as a rate.
 //
 // Usage: mutex [-n N] [-g G]   (defaults: N = 10000000 increments in all,
-//                               G = 8 goroutines)
+//
+//	G = 8 goroutines)
 //
 // Output, one figure per line:
 //
