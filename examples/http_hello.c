@@ -29,6 +29,13 @@
  *    head longer than IN_SIZE gets 431, each with "Connection: close".
  *    Bad bytes are noticed as they arrive, before the head is complete.
  *
+ * Idle connections: a connection that sends nothing for IDLE_S seconds
+ * (the third argument; 60 by default, 0 for none) is closed, as Go's
+ * http.Server.IdleTimeout and nginx's keepalive_timeout do; one that
+ * stopped in the middle of a request head or body is answered 408 first.
+ * So a client that opens connections and sends nothing, or a byte at a
+ * time (slowloris), holds a goroutine at most IDLE_S seconds per step.
+ *
  * A connection ending after an answer is shut down for writing and then
  * read until the client closes it (at most LINGER_NS), so that what the
  * client still sends does not make the kernel reset the connection before
@@ -43,7 +50,7 @@
  * waits for the connections, returns, so does rg_main, and the exit
  * status is 0.
  *
- *   make examples && build/examples/http_hello 8080 [MAXPROCS]
+ *   make examples && build/examples/http_hello 8080 [MAXPROCS [IDLE_S]]
  *   curl http://127.0.0.1:8080/
  *   wrk -t1 -c100 -d10s http://127.0.0.1:8080/
  *
@@ -73,6 +80,7 @@
 #define MAX_BODY     (64 << 20)	  /* the longest request body accepted */
 #define LINGER_NS    1000000000LL /* how long a closing connection is drained */
 #define STOP_SEND_NS 1000000000LL /* how long a stopping server sends an answer */
+#define IDLE_S	     60		  /* the default idle timeout, seconds */
 
 struct request {
 	int status;	 /* 200, or the status of the answer */
@@ -88,6 +96,7 @@ static int port;
 static sigset_t stop_signals; /* SIGTERM and SIGINT */
 static rg_ctx *root;	      /* cancelled to stop the server */
 static rg_wg conns;	      /* the connection goroutines */
+static int64_t idle_ns;	      /* a connection silent this long is closed; 0: never */
 
 /* A request header's name: "!#$%&'*+-.^_`|~", digits and letters. */
 static bool is_tchar(char c)
@@ -290,6 +299,9 @@ static size_t respond(char *out, const struct request *r)
 			   "Allow: GET, HEAD\r\n"
 			   "Content-Length: 0\r\n");
 		break;
+	case 408:
+		o = put(o, "HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\n");
+		break;
 	case 413:
 		o = put(o, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n");
 		break;
@@ -409,7 +421,26 @@ static void serve(void *arg)
 	struct request r;
 	ssize_t n;
 
-	while (!closing && (n = rg_recv(fd, in + len, sizeof(in) - len, 0)) > 0) {
+	for (;;) {
+		if (closing)
+			break;
+		rg_set_deadline(idle_ns ? rg_now_ns() + idle_ns : 0);
+		n = rg_recv(fd, in + len, sizeof(in) - len, 0);
+		if (n == -ETIMEDOUT && (len || skip)) {
+			/* Silent in the middle of a request: 408, and close. */
+			size_t nout = 0;
+
+			r = (struct request){ .status = 408 };
+			if (queue_reply(fd, out, &nout, &r) < 0 || send_all(fd, out, nout) < 0)
+				goto out;
+			closing = true;
+			break;
+		}
+		if (n <= 0)
+			break; /* closed, failed, idle (-ETIMEDOUT), or the server stops */
+		/* The answers must leave within IDLE_S too (a client that does
+		 * not read them). */
+		rg_set_deadline(idle_ns ? rg_now_ns() + idle_ns : 0);
 		char *p = in, *end = in + len + n, *head_end;
 		size_t nout = 0;
 		int err;
@@ -542,15 +573,20 @@ int main(int argc, char **argv)
 	struct sockaddr_in addr = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(addr);
 	rg_config cfg = { 0 };
-	int one = 1, r;
+	int one = 1, idle, r;
 
 	port = argc > 1 ? atoi(argv[1]) : 8080;
 	if (argc > 2)
 		cfg.maxprocs = atoi(argv[2]);
-	if (argc > 3 || port < 0 || port > 65535 || cfg.maxprocs < 0) {
-		fprintf(stderr, "usage: %s [PORT [MAXPROCS]]   (default port 8080)\n", argv[0]);
+	idle = argc > 3 ? atoi(argv[3]) : IDLE_S;
+	if (argc > 4 || port < 0 || port > 65535 || cfg.maxprocs < 0 || idle < 0) {
+		fprintf(stderr,
+			"usage: %s [PORT [MAXPROCS [IDLE_S]]]   (default port 8080, MAXPROCS 0: "
+			"the CPUs, IDLE_S 60, 0: no idle timeout)\n",
+			argv[0]);
 		return 2;
 	}
+	idle_ns = (int64_t)idle * 1000000000LL;
 	addr.sin_port = htons(port);
 	listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (listen_fd < 0 ||

@@ -788,12 +788,15 @@ struct example {
 };
 
 /* Start the example at path with RINGO_NETPOLL=netpoll (NULL: as this
- * process has it) and read its port, waiting at most CHILD_TIMEOUT_S.  The
+ * process has it) and read its port, waiting at most CHILD_TIMEOUT_S.
+ * example_start_args passes "0" and then arg2 and arg3 (each NULL: none,
+ * and none after it).  The
  * server is killed if this process dies (a watchdog's SIGALRM included).
  * 0, or -1 (said why). */
-static inline int example_start(struct example *ex, const char *path, const char *netpoll)
+static inline int example_start_args(struct example *ex, const char *path, const char *netpoll,
+				     const char *arg2, const char *arg3)
 {
-	char *argv[] = { (char *)path, "0", NULL };
+	char *argv[] = { (char *)path, "0", (char *)arg2, (char *)arg3, NULL };
 	pid_t parent = getpid();
 	char line[256];
 	size_t len = 0;
@@ -844,6 +847,11 @@ static inline int example_start(struct example *ex, const char *path, const char
 		return -1;
 	}
 	return 0;
+}
+
+static inline int example_start(struct example *ex, const char *path, const char *netpoll)
+{
+	return example_start_args(ex, path, netpoll, NULL, NULL);
 }
 
 /* SIGTERM: the example must exit with status 0 within timeout_s.  What it

@@ -30,6 +30,10 @@
  *    501, 413), garbage that never ends a head (400 at once), and a 100 KB
  *    header line (431 and a close).  After each test a fresh connection
  *    must still be answered.
+ *  - the idle timeout, on a second server started with IDLE_S 1: a
+ *    connection that sends nothing is closed, one that stopped within a
+ *    request head gets 408 and a close, one that was answered and then
+ *    said nothing is closed; none before the second has passed.
  *
  * Exit status 77 (skipped) when curl or ab is not installed.
  */
@@ -589,6 +593,41 @@ static void test_stop_with_connections(void **state)
 	expect_alive();
 }
 
+/* A second server with an idle timeout of 1 s. */
+static void test_idle_timeout(void **state)
+{
+	struct example ex;
+	int fds[3], port = srv.port;
+	int64_t t0;
+	char c;
+
+	(void)state;
+	assert_int_equal(example_start_args(&ex, server_path, getenv("RINGO_NETPOLL"), "0", "1"),
+			 0);
+	srv.port = ex.port;
+	t0 = now_ns();
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		fds[i] = dial();
+	send_str(fds[1], "GET / HTTP/1.1\r\nHost: x\r\n");
+	send_str(fds[2], GET11);
+	expect_bytes(fds[2], OK);
+	/* Silent: the end of the stream, after the second. */
+	assert_int_equal(recv(fds[0], &c, 1, 0), 0);
+	assert_true(now_ns() - t0 >= 1000000000LL);
+	/* Half a head: 408 first. */
+	expect_bytes(fds[1], ERROR("408 Request Timeout"));
+	assert_int_equal(recv(fds[1], &c, 1, 0), 0);
+	/* Answered, then silent. */
+	assert_int_equal(recv(fds[2], &c, 1, 0), 0);
+	expect_alive();
+	for (size_t i = 0; i < ARRAY_SIZE(fds); i++)
+		close(fds[i]);
+	srv.port = port;
+	if (example_stop(&ex, CHILD_TIMEOUT_S, NULL, 0) < 0)
+		fail_msg("the server with an idle timeout did not stop cleanly on SIGTERM");
+	expect_alive();
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -609,6 +648,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_huge_header),
 		cmocka_unit_test(test_idle_connections),
 		cmocka_unit_test(test_stop_with_connections),
+		cmocka_unit_test(test_idle_timeout),
 	};
 	int rc;
 
