@@ -397,8 +397,18 @@ static int status_errno(int status)
 	}
 }
 
+/* c-ares's turn on fd, for what rg_poll said of it (rev). */
+static void process(ares_channel ch, ares_socket_t fd, int rev)
+{
+	ares_process_fd(ch, rev & (POLLIN | POLLERR | POLLHUP) ? fd : ARES_SOCKET_BAD,
+			rev & (POLLOUT | POLLERR) ? fd : ARES_SOCKET_BAD);
+}
+
 /* One wait for what the channel asks, at most wait_ns, then c-ares's
- * turn.  0, or the wait's -errno other than its own timeout. */
+ * turn: on a socket that is ready, or for its retries.  c-ares may close
+ * or open sockets in its turn, so one turn per call: the caller asks
+ * ares_getsock again.  0, or the wait's -errno other than its own
+ * timeout (a deadline, the context). */
 static int step(ares_channel ch, int64_t wait_ns)
 {
 	ares_socket_t socks[ARES_GETSOCK_MAXNUM];
@@ -407,7 +417,7 @@ static int step(ares_channel ch, int64_t wait_ns)
 	 * shift into the sign bit). */
 	unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
 	short ev[ARES_GETSOCK_MAXNUM];
-	int n = 0, i, r = 0;
+	int n = 0, i, rev;
 
 	for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
 		ev[i] = (short)((bits & (1u << i) ? POLLIN : 0) |
@@ -415,36 +425,40 @@ static int step(ares_channel ch, int64_t wait_ns)
 		if (ev[i])
 			n = i + 1;
 	}
-	if (n == 0) { /* nothing open: only retries to make */
+	if (n == 0 || !ev[0]) { /* nothing to wait on: only retries to make */
 		rg_sleep_ns(wait_ns < 0 || wait_ns > MAX_STEP_NS ? MAX_STEP_NS : wait_ns);
 		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 		return ctx_current_err();
 	}
-	/* rg_poll waits on one descriptor: the first; the others (a TCP
-	 * retry, a second server) are looked at after it, with the wait cut
-	 * short so that they are not left long. */
-	if (n > 1 && wait_ns > MAX_STEP_NS)
-		wait_ns = MAX_STEP_NS;
-	for (i = 0; i < n; i++) {
-		int rev;
-
+	/* rg_poll waits on one descriptor: the first.  The others (a TCP
+	 * retry, a second server) are looked at first without waiting, and
+	 * the wait is cut short so that they are not left long. */
+	for (i = 1; i < n; i++) {
 		if (!ev[i])
 			continue;
-		rev = rg_poll(socks[i], ev[i], i == 0 ? wait_ns : 0);
-		if (rev == -ETIMEDOUT && (r = ctx_current_err()) < 0)
-			break; /* the context's deadline, not the wait's */
-		if (rev == -ETIMEDOUT || rev == -EAGAIN) {
-			rev = 0;
-		} else if (rev < 0) {
-			r = rev;
-			break;
+		rev = rg_poll(socks[i], ev[i], 0);
+		if (rev > 0) {
+			process(ch, socks[i], rev);
+			return 0;
 		}
-		ares_process_fd(ch, rev & (POLLIN | POLLERR | POLLHUP) ? socks[i] : ARES_SOCKET_BAD,
-				rev & (POLLOUT | POLLERR) ? socks[i] : ARES_SOCKET_BAD);
-		if (!rev && i == 0)
-			ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* retries */
+		if (rev != -EAGAIN)
+			return rev;
 	}
-	return r;
+	if (n > 1 && (wait_ns < 0 || wait_ns > MAX_STEP_NS))
+		wait_ns = MAX_STEP_NS;
+	rev = rg_poll(socks[0], ev[0], wait_ns);
+	if (rev == -ETIMEDOUT) {
+		int r = ctx_current_err();
+
+		if (r < 0)
+			return r; /* the context's deadline, not the wait's */
+		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* retries */
+		return 0;
+	}
+	if (rev < 0)
+		return rev;
+	process(ch, socks[0], rev);
+	return 0;
 }
 
 /* Append to *tail one glibc-style entry for node with socktype/protocol;
