@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bench.h - what every C benchmark shares: the clock, the command line,
- * percentiles, and finding the tools some of them run.  The Go twins do
+ * percentiles, the resident set size, and finding the tools some of them
+ * run.  The Go twins do
  * the same with time.Now, strconv and sort.
  */
 #ifndef RINGO_BENCH_H
@@ -15,6 +16,20 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Resident bytes of the process, from /proc/self/statm; -1 on error. */
+static inline long rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long size, resident;
+	int ok;
+
+	if (!f)
+		return -1;
+	ok = fscanf(f, "%ld %ld", &size, &resident) == 2;
+	fclose(f);
+	return ok ? resident * sysconf(_SC_PAGESIZE) : -1;
+}
 
 /* CLOCK_MONOTONIC in nanoseconds. */
 static inline double now_ns(void)

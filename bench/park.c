@@ -48,20 +48,6 @@ struct params {
 	long live;    /* rg_num_goroutine() when all were parked */
 };
 
-/* Resident bytes of the process, from /proc/self/statm; -1 on error. */
-static long rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	long size, resident;
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fscanf(f, "%ld %ld", &size, &resident) == 2;
-	fclose(f);
-	return ok ? resident * sysconf(_SC_PAGESIZE) : -1;
-}
-
 static void parker(void *arg)
 {
 	struct params *p = arg;

@@ -39,19 +39,6 @@ static struct {
 	int err;
 } P;
 
-static long rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	long size, resident;
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fscanf(f, "%ld %ld", &size, &resident) == 2;
-	fclose(f);
-	return ok ? resident * sysconf(_SC_PAGESIZE) : -1;
-}
-
 static void bench_main(void *arg)
 {
 	rg_timer **ts = malloc(sizeof(*ts) * (size_t)P.n);

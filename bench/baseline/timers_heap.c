@@ -144,19 +144,6 @@ static void stop(struct timer *t)
 		sweep();
 }
 
-static long rss_bytes(void)
-{
-	FILE *f = fopen("/proc/self/statm", "r");
-	long size, resident;
-	int ok;
-
-	if (!f)
-		return -1;
-	ok = fscanf(f, "%ld %ld", &size, &resident) == 2;
-	fclose(f);
-	return ok ? resident * sysconf(_SC_PAGESIZE) : -1;
-}
-
 int main(int argc, char **argv)
 {
 	long n = parse_n_args(argc, argv, DEFAULT_N, "timers_heap"), i, rss0;
