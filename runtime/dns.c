@@ -76,16 +76,6 @@ static struct {
 	uint64_t epoch;
 } dns = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
 
-static char *str_dup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = rt_malloc(n);
-
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 static int eai_errno(int eai, int saved_errno)
 {
 	switch (eai) {
@@ -245,8 +235,8 @@ int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 	rq = rt_calloc(1, sizeof(*rq));
 	if (!rq)
 		return -ENOMEM;
-	rq->host = host ? str_dup(host) : NULL;
-	rq->service = service ? str_dup(service) : NULL;
+	rq->host = host ? rt_strdup(host) : NULL;
+	rq->service = service ? rt_strdup(service) : NULL;
 	rq->done = rg_chan_make(1, 0);
 	if ((host && !rq->host) || (service && !rq->service) || !rq->done) {
 		rg_chan_free(rq->done);

@@ -103,18 +103,6 @@ static struct {
 
 /* --- the choice ----------------------------------------------------------- */
 
-/* A copy of s, in memory free(3) may free (freeaddrinfo frees a
- * canonical name so). */
-static char *str_copy(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = rt_malloc(n);
-
-	if (d)
-		memcpy(d, s, n);
-	return d;
-}
-
 /* nsswitch.conf's hosts line as c-ares lookups ("fb"...): true when it
  * names only files and dns (each at most once, no [action]). */
 static bool nsswitch_lookups(char out[3])
@@ -167,7 +155,7 @@ void dns_cares_init(int netdns)
 		cares.lib_ok = ares_library_init(ARES_LIB_INIT_ALL) == ARES_SUCCESS;
 	memcpy(cares.lookups, lookups, sizeof(lookups));
 	rt_free(cares.servers);
-	cares.servers = servers && *servers ? str_copy(servers) : NULL;
+	cares.servers = servers && *servers ? rt_strdup(servers) : NULL;
 	cares.usable = cares.lib_ok;
 	pthread_mutex_unlock(&cares.lock);
 }
@@ -280,33 +268,32 @@ static void resolv_check(int64_t now)
 static int chan_get(struct pooled *out)
 {
 	struct ares_options opts = { .flags = 0 };
-	struct pooled stale[POOL_MAX];
 	char lookups[3], *servers = NULL;
-	int nstale = 0, r;
-	bool found = false;
+	bool want_servers;
+	int r;
 
 	pthread_mutex_lock(&cares.lock);
 	resolv_check(ki_nanotime());
-	while (cares.nidle > 0 && !found) {
+	while (cares.nidle > 0) {
 		struct pooled p = cares.idle[--cares.nidle];
 
 		if (p.gen == cares.gen) {
+			pthread_mutex_unlock(&cares.lock);
 			*out = p;
-			found = true;
-		} else {
-			stale[nstale++] = p;
+			return 0;
 		}
+		/* Made before resolv.conf changed: destroyed, without the lock. */
+		pthread_mutex_unlock(&cares.lock);
+		ares_destroy(p.ch);
+		pthread_mutex_lock(&cares.lock);
 	}
 	out->gen = cares.gen;
 	memcpy(lookups, cares.lookups, sizeof(lookups));
-	if (!found && cares.servers)
-		servers = str_copy(cares.servers);
+	want_servers = cares.servers != NULL;
+	if (want_servers)
+		servers = rt_strdup(cares.servers);
 	pthread_mutex_unlock(&cares.lock);
-	while (nstale > 0)
-		ares_destroy(stale[--nstale].ch);
-	if (found)
-		return 0;
-	if (cares.servers && !servers)
+	if (want_servers && !servers)
 		return -ENOMEM;
 	opts.lookups = lookups;
 	r = ares_init_options(&out->ch, &opts, ARES_OPT_FLAGS | ARES_OPT_LOOKUPS);
@@ -336,17 +323,16 @@ static void chan_put(struct pooled *p)
 
 void dns_cares_fini(void)
 {
-	struct pooled idle[POOL_MAX];
-	int n;
-
 	pthread_mutex_lock(&cares.lock);
-	n = cares.nidle;
-	memcpy(idle, cares.idle, sizeof(idle[0]) * (size_t)n);
-	cares.nidle = 0;
 	cares.usable = false;
+	while (cares.nidle > 0) {
+		ares_channel ch = cares.idle[--cares.nidle].ch;
+
+		pthread_mutex_unlock(&cares.lock);
+		ares_destroy(ch);
+		pthread_mutex_lock(&cares.lock);
+	}
 	pthread_mutex_unlock(&cares.lock);
-	while (n > 0)
-		ares_destroy(idle[--n].ch);
 }
 
 /* --- a lookup ----------------------------------------------------------------- */
@@ -512,7 +498,7 @@ static int to_addrinfo(const struct ares_addrinfo *in, const struct addrinfo *hi
 	if (hints && (hints->ai_flags & AI_CANONNAME)) {
 		const char *name = in->cnames ? in->cnames->name : in->name;
 
-		if (name && !(head->ai_canonname = str_copy(name))) {
+		if (name && !(head->ai_canonname = rt_strdup(name))) {
 			freeaddrinfo(head);
 			return -ENOMEM;
 		}

@@ -47,6 +47,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "ringo.h"
@@ -118,6 +119,18 @@ static inline void rt_free(void *p)
 	ki_call_enter();
 	free(p);
 	ki_call_exit();
+}
+
+/* A copy of s, NULL when memory is short; free(3) may free it (as
+ * freeaddrinfo frees a canonical name). */
+static inline char *rt_strdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	char *d = rt_malloc(n);
+
+	if (d)
+		memcpy(d, s, n);
+	return d;
 }
 
 /* The most Ps: the steal order's bound (numa/steal.h, 1024), lower than Go's
