@@ -58,8 +58,11 @@ static void ticker_goroutine(void *arg)
 {
 	uint32_t hist[NBUCKETS] = { 0 };
 	long long ticks = 0;
-	rg_timer *t = rg_ticker_new(P.period);
+	/* Read before the ticker is made: its schedule starts at or after
+	 * t0, so a tick is never counted early (a tick received within the
+	 * gap after a t0 read later would count as a whole period late). */
 	int64_t t0 = rg_now_ns(), due;
+	rg_timer *t = rg_ticker_new(P.period);
 
 	(void)arg;
 	if (!t) {

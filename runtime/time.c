@@ -20,6 +20,18 @@
  * runtime/proc.c).  The goroutine a timer readies takes the firing P's
  * runnext.
  *
+ * Backlog.  A goroutine a timer readies joins the run queue of the M's
+ * P, and a full ring sends its oldest half to the global queue, behind
+ * goroutines readied later; so run_timers stops, after one timer, once
+ * that ring holds TIMERS_BACKLOG goroutines.  The timers still due wait
+ * in the heap, in the order they are due, for the next scheduling point
+ * (one timer at least each: a ring that never drains, goroutines that
+ * yield in a loop, still lets them through), or for a spinning M with
+ * nothing to run, which fires them onto its own P.  100,000 tickers of
+ * 100 ms (bench/tickers, bench/RESULTS.md), medians of 6 runs: p90
+ * lateness 1.2 ms instead of 2.2 ms, p99 8.9 ms instead of 12.9 ms, p50
+ * 0.5 ms instead of 0.35 ms.
+ *
  * Firing.  run_timers takes a due timer off the heap, counts itself in
  * its state (T_RUN_ONE), drops the lock and calls t->f(t), which may add t
  * again, and then uncounts itself, its last access to t.  A periodic timer
@@ -57,6 +69,7 @@
 #include "runtime/ctx.h"
 #include "runtime/preempt.h"
 #include "runtime/probes.h"
+#include "runtime/runq.h"
 #include "runtime/runtime.h"
 #include "runtime/time.h"
 
@@ -282,6 +295,8 @@ bool timer_modify(struct timer *t, int64_t when)
  * time the timer was due for. */
 static __thread int64_t fire_now, fire_when;
 
+#define TIMERS_BACKLOG (RUNQ_SIZE / 2) /* "Backlog" above */
+
 int64_t timer_fire_now(void)
 {
 	return fire_now;
@@ -296,10 +311,15 @@ int run_timers(struct p *pp, int64_t now)
 {
 	int n = 0;
 
+	struct m *mp = getm();
+	struct p *runp = mp ? mp->p : NULL; /* where the readied goroutines go */
+
 	while (load_relaxed(&pp->timers.when0) && load_relaxed(&pp->timers.when0) <= now) {
 		struct timer *t;
 		int64_t when;
 
+		if (n && runp && runqlen(runp) >= TIMERS_BACKLOG)
+			break; /* "Backlog" above */
 		if (!trylockr(&pp->timers.lock, LR_TIMERS))
 			break; /* someone else is running them */
 		if (!pp->timers.n || pp->timers.heap[0].when > now) {

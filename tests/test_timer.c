@@ -19,6 +19,8 @@
  *  - rg_after: its value is the due time; a loop taking a fresh channel
  *    each time keeps no memory; a goroutine's pending ones go with it;
  *  - 100 tickers alone leave the CPUs idle between ticks (no busy loop);
+ *  - timers fire, none early, while a run queue never drains (300
+ *    goroutines yielding on one P);
  *  - a plain thread makes, stops and frees timers while the runtime runs
  *    (rg_after is NULL there);
  *  - misuse: a NULL timer is fatal, naming the call.
@@ -468,6 +470,66 @@ static void test_idle_with_tickers(void **state)
 	RUN_IN_RUNTIME(2, idle_main, NULL);
 }
 
+/* A run queue that never drains: 300 goroutines yield in a loop on one
+ * P, so its ring stays above the length at which run_timers stops firing
+ * ("Backlog" in runtime/time.c).  Timers still fire, one at least at each
+ * scheduling point: 1,000 timers and a sleep, all due within 15 ms, end,
+ * none early. */
+#define YIELDERS       300
+#define BACKLOG_TIMERS 1000
+
+struct backlog {
+	rg_wg wg;
+	atomic_bool stop;
+};
+
+static void backlog_yielder(void *arg)
+{
+	struct backlog *b = arg;
+
+	while (!atomic_load(&b->stop))
+		rg_yield();
+	rg_wg_done(&b->wg);
+}
+
+static void backlog_main(void *arg)
+{
+	struct backlog b = { 0 };
+	rg_timer **ts = calloc(BACKLOG_TIMERS, sizeof(*ts));
+	int64_t t0;
+
+	(void)arg;
+	GCHECK(ts != NULL);
+	rg_wg_add(&b.wg, YIELDERS);
+	for (int i = 0; i < YIELDERS; i++)
+		GCHECK_EQ(rg_go(backlog_yielder, &b), 0);
+	rg_yield(); /* they all run, and keep the ring full */
+	t0 = rg_now_ns();
+	for (int i = 0; i < BACKLOG_TIMERS; i++) {
+		ts[i] = rg_timer_new(5 * MS + (int64_t)i * 10000); /* 5-15 ms */
+		GCHECK(ts[i] != NULL);
+	}
+	GCHECK_EQ(rg_sleep_ns(10 * MS), 0);
+	GCHECK(rg_now_ns() >= t0 + 10 * MS);
+	for (int i = 0; i < BACKLOG_TIMERS; i++) {
+		int64_t v = recv_due(ts[i]);
+
+		GCHECK(v >= t0 + 5 * MS + (int64_t)i * 10000);
+		GCHECK(rg_now_ns() >= v);
+	}
+	atomic_store(&b.stop, true);
+	GCHECK_EQ(rg_wg_wait(&b.wg), 0);
+	for (int i = 0; i < BACKLOG_TIMERS; i++)
+		rg_timer_free(ts[i]);
+	free(ts);
+}
+
+static void test_backlog(void **state)
+{
+	(void)state;
+	RUN_IN_RUNTIME(1, backlog_main, NULL);
+}
+
 static void *plain_thread(void *arg)
 {
 	rg_timer *t = rg_timer_new(2 * MS), *s = rg_timer_new(60000 * MS);
@@ -546,6 +608,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stops),
 		cmocka_unit_test(test_after),
 		cmocka_unit_test(test_idle_with_tickers),
+		cmocka_unit_test(test_backlog),
 		cmocka_unit_test(test_plain_thread),
 		cmocka_unit_test(test_null_is_fatal),
 	};
