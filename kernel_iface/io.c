@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -258,6 +259,40 @@ int ki_poll_wait(int fd, short events, int64_t timeout_ns)
 		if (r != -EINTR)
 			return r <= 0 ? r : pfd.revents;
 	}
+}
+
+int ki_pollset_create(void)
+{
+	return KI_CALL(epoll_create1(EPOLL_CLOEXEC));
+}
+
+int ki_pollset_add(int set, int fd, short events)
+{
+	struct epoll_event ev = { .events = (events & POLLIN ? EPOLLIN : 0u) |
+					    (events & POLLOUT ? EPOLLOUT : 0u),
+				  .data.fd = fd };
+
+	return KI_CALL(epoll_ctl(set, EPOLL_CTL_ADD, fd, &ev));
+}
+
+int ki_pollset_ready(int set, int *fds, short *revents, int max)
+{
+	struct epoll_event ev[16];
+	int n;
+
+	if (max > (int)(sizeof(ev) / sizeof(ev[0])))
+		max = (int)(sizeof(ev) / sizeof(ev[0]));
+	do
+		n = KI_CALL(epoll_wait(set, ev, max, 0));
+	while (n == -EINTR);
+	for (int i = 0; i < n; i++) {
+		fds[i] = ev[i].data.fd;
+		revents[i] = (short)((ev[i].events & EPOLLIN ? POLLIN : 0) |
+				     (ev[i].events & EPOLLOUT ? POLLOUT : 0) |
+				     (ev[i].events & EPOLLERR ? POLLERR : 0) |
+				     (ev[i].events & EPOLLHUP ? POLLHUP : 0));
+	}
+	return n;
 }
 
 int ki_sock_error(int fd)

@@ -160,6 +160,16 @@ int ki_poll_now(int fd, short events);
 int ki_poll_wait(int fd, short events, int64_t timeout_ns);
 /* The pending error of a socket (SO_ERROR) as -errno, 0 if none. */
 int ki_sock_error(int fd);
+/* A set of descriptors to wait on together: an epoll instance
+ * (close-on-exec, level-triggered), itself readable while one of them is
+ * ready, so that one wait in the netpoller covers them all.
+ * ki_pollset_add adds fd for events (POLLIN, POLLOUT); ki_pollset_ready
+ * gives up to max of those ready now, without waiting, with their poll
+ * bits (POLLERR and POLLHUP too): how many, or -errno.  The set is closed
+ * as any descriptor. */
+int ki_pollset_create(void);
+int ki_pollset_add(int set, int fd, short events);
+int ki_pollset_ready(int set, int *fds, short *revents, int max);
 /* A non-blocking, close-on-exec eventfd, and a write of 1 to it (a full
  * counter counts as done).  ki_eventfd_signal is async-signal-safe. */
 int ki_eventfd(void);

@@ -36,13 +36,15 @@
  *
  * A lookup (dns_cares_lookup): ares_getaddrinfo on the channel, then, until
  * its callback has run: wait with rg_poll on the channel's socket for what
- * c-ares asks (ares_getsock), no longer than c-ares's next retry
- * (ares_timeout) nor the caller's deadline, and let c-ares read or retry
- * (ares_process_fd).  Its sockets are opened by c-ares (non-blocking) and
- * closed through rg_close (sock_close), so the netpoller forgets them.  At
- * the deadline, or when the goroutine's context is cancelled, ares_cancel
- * ends the query (its callback runs at once, ARES_ECANCELLED) and the
- * channel goes back to the pool: nothing is left in flight.
+ * c-ares asks (ares_getsock; on all its sockets at once, through a
+ * pollset, when it has several, as during a retry over TCP), no longer
+ * than c-ares's next retry (ares_timeout) nor the caller's deadline, and
+ * let c-ares read or retry (ares_process_fd).  Its sockets are opened by
+ * c-ares (non-blocking) and closed through rg_close (sock_close), so the
+ * netpoller forgets them.  At the deadline, or when the goroutine's
+ * context is cancelled, ares_cancel ends the query (its callback runs at
+ * once, ARES_ECANCELLED) and the channel goes back to the pool: nothing is
+ * left in flight.
  *
  * The answer becomes a glibc addrinfo list (to_addrinfo), so that
  * freeaddrinfo(3) frees it as it frees getaddrinfo's: one allocation per
@@ -76,7 +78,7 @@
 #define RESOLV_CHECK_NS 1000000000LL /* how often resolv.conf is looked at */
 #define RESOLV_CONF	"/etc/resolv.conf"
 #define NSSWITCH_CONF	"/etc/nsswitch.conf"
-#define MAX_STEP_NS	1000000LL /* a wait while other sockets are open */
+#define MAX_STEP_NS	1000000LL /* a wait with no socket open */
 #define GAI_CARES_FLAGS \
 	(AI_PASSIVE | AI_CANONNAME | AI_V4MAPPED | AI_ALL | AI_ADDRCONFIG | AI_NUMERICSERV)
 
@@ -390,6 +392,53 @@ static void process(ares_channel ch, ares_socket_t fd, int rev)
 			rev & (POLLOUT | POLLERR) ? fd : ARES_SOCKET_BAD);
 }
 
+/* What a wait of step's ended with: rev (poll bits) on fd, or -errno.
+ * Its own timeout is c-ares's next retry, so -ETIMEDOUT gives c-ares
+ * its turn for retries, unless the goroutine's deadline or context
+ * ended the wait. */
+static int step_end(ares_channel ch, ares_socket_t fd, int rev)
+{
+	if (rev == -ETIMEDOUT) {
+		int r = ctx_current_err();
+
+		if (r < 0)
+			return r; /* the context's deadline, not the wait's */
+		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* retries */
+		return 0;
+	}
+	if (rev < 0)
+		return rev;
+	process(ch, fd, rev);
+	return 0;
+}
+
+/* step's wait when the channel has several sockets open (a TCP retry
+ * after a truncated answer beside its UDP socket, a second server): all
+ * of them at once, in a pollset (kernel_iface) that rg_poll waits on,
+ * then c-ares's turn on the first that is ready. */
+static int step_set(ares_channel ch, const ares_socket_t *socks, const short *ev, int n,
+		    int64_t wait_ns)
+{
+	int set = ki_pollset_create(), r = 0, fd = ARES_SOCKET_BAD;
+	short rev = 0;
+
+	if (set < 0)
+		return set;
+	for (int i = 0; i < n && r == 0; i++)
+		if (ev[i])
+			r = ki_pollset_add(set, socks[i], ev[i]);
+	if (r == 0) {
+		r = rg_poll(set, POLLIN, wait_ns);
+		if (r > 0) {
+			r = ki_pollset_ready(set, &fd, &rev, 1);
+			r = r > 0 ? rev : r == 0 ? -ETIMEDOUT : r; /* none now: a retry's turn */
+		}
+		r = step_end(ch, fd, r);
+	}
+	rg_close(set);
+	return r;
+}
+
 /* One wait for what the channel asks, at most wait_ns, then c-ares's
  * turn: on a socket that is ready, or for its retries.  c-ares may close
  * or open sockets in its turn, so one turn per call: the caller asks
@@ -403,7 +452,7 @@ static int step(ares_channel ch, int64_t wait_ns)
 	 * shift into the sign bit). */
 	unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
 	short ev[ARES_GETSOCK_MAXNUM];
-	int n = 0, i, rev;
+	int n = 0, i;
 
 	for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
 		ev[i] = (short)((bits & (1u << i) ? POLLIN : 0) |
@@ -411,40 +460,14 @@ static int step(ares_channel ch, int64_t wait_ns)
 		if (ev[i])
 			n = i + 1;
 	}
-	if (n == 0 || !ev[0]) { /* nothing to wait on: only retries to make */
+	if (n == 0) { /* nothing to wait on: only retries to make */
 		rg_sleep_ns(wait_ns < 0 || wait_ns > MAX_STEP_NS ? MAX_STEP_NS : wait_ns);
 		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
 		return ctx_current_err();
 	}
-	/* rg_poll waits on one descriptor: the first.  The others (a TCP
-	 * retry, a second server) are looked at first without waiting, and
-	 * the wait is cut short so that they are not left long. */
-	for (i = 1; i < n; i++) {
-		if (!ev[i])
-			continue;
-		rev = rg_poll(socks[i], ev[i], 0);
-		if (rev > 0) {
-			process(ch, socks[i], rev);
-			return 0;
-		}
-		if (rev != -EAGAIN)
-			return rev;
-	}
-	if (n > 1 && (wait_ns < 0 || wait_ns > MAX_STEP_NS))
-		wait_ns = MAX_STEP_NS;
-	rev = rg_poll(socks[0], ev[0], wait_ns);
-	if (rev == -ETIMEDOUT) {
-		int r = ctx_current_err();
-
-		if (r < 0)
-			return r; /* the context's deadline, not the wait's */
-		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* retries */
-		return 0;
-	}
-	if (rev < 0)
-		return rev;
-	process(ch, socks[0], rev);
-	return 0;
+	if (n > 1)
+		return step_set(ch, socks, ev, n, wait_ns);
+	return step_end(ch, socks[0], rg_poll(socks[0], ev[0], wait_ns));
 }
 
 /* Append to *tail one glibc-style entry for node with socktype/protocol;

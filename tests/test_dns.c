@@ -25,7 +25,11 @@
  *    next lookup is answered at once (the query was cancelled, not left
  *    in flight);
  *  - with no socket type in the hints, one entry per address and type,
- *    as glibc; AI_CANONNAME names the host.
+ *    as glibc; AI_CANONNAME names the host;
+ *  - an answer truncated over UDP is asked again over TCP, c-ares's UDP
+ *    socket still open beside the TCP one: the lookup waits on both at
+ *    once (a few waits in all, where polling would take one a
+ *    millisecond) and gets the whole answer, also when it comes late.
  */
 #include <arpa/inet.h>
 #include <libgen.h>
@@ -261,14 +265,15 @@ static uint32_t dnsd_addr(const char *name)
 	return htonl((10u << 24) | (h & 0xffffff));
 }
 
-/* Start dnsd, next to this program's build, on a free port. */
+/* Start dnsd, next to this program's build, on a port free for UDP and
+ * TCP. */
 static int dnsd_start(void **state)
 {
 	char self[4096], path[4200], port[16], line[128];
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	socklen_t alen = sizeof(a);
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), out[2];
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), ufd = -1, out[2];
 	FILE *f;
 
 	(void)state;
@@ -277,10 +282,21 @@ static int dnsd_start(void **state)
 	self[n] = '\0';
 	snprintf(path, sizeof(path), "%s/../bench/tools/dnsd", dirname(self));
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    getsockname(fd, (struct sockaddr *)&a, &alen) < 0)
-		return -1;
-	close(fd); /* a port free a moment ago: dnsd takes it */
+	for (int tries = 0; ufd < 0; tries++) {
+		a.sin_port = 0;
+		if (tries == 20 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+		    getsockname(fd, (struct sockaddr *)&a, &alen) < 0)
+			return -1;
+		ufd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (ufd >= 0 && bind(ufd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+			close(ufd); /* taken for UDP: another port */
+			ufd = -1;
+			close(fd);
+			fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		}
+	}
+	close(ufd); /* a port free a moment ago: dnsd takes it */
+	close(fd);
 	snprintf(port, sizeof(port), "%d", ntohs(a.sin_port));
 	snprintf(D.servers, sizeof(D.servers), "127.0.0.1:%s", port);
 	D.pid = fork();
@@ -417,6 +433,26 @@ static void wire_main(void *arg)
 			  80);
 	GCHECK_EQ(n, 2);
 	freeaddrinfo(res);
+	/* Truncated over UDP: asked again over TCP, at once and late. */
+	GCHECK_EQ(resolve_v4("t.tc.ringo.test", 10000 * MS, &addr), 0);
+	GCHECK_EQ(addr, dnsd_addr("t.tc.ringo.test"));
+	{
+		struct rg_metrics m0 = RG_METRICS_INIT, m1 = RG_METRICS_INIT;
+		uint64_t polls = 0;
+
+		GCHECK_EQ(rg_metrics(&m0), 0);
+		t0 = rg_now_ns();
+		GCHECK_EQ(resolve_v4("s.tc.d150.ringo.test", 10000 * MS, &addr), 0);
+		GCHECK(rg_now_ns() - t0 >= 300 * MS); /* 150 ms over UDP, 150 over TCP */
+		GCHECK_EQ(addr, dnsd_addr("s.tc.d150.ringo.test"));
+		GCHECK_EQ(rg_metrics(&m1), 0);
+		for (int k = 0; k < 4; k++)
+			polls += m1.io[RG_IO_POLL][k] - m0.io[RG_IO_POLL][k];
+		/* Waits, not a poll each millisecond of the 150 on TCP. */
+		if (polls > 40)
+			gcheck_fail("a late answer over TCP took %llu waits",
+				    (unsigned long long)polls);
+	}
 }
 
 static void test_cares_server(void **state)

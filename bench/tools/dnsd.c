@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dnsd - a minimal authoritative DNS server over UDP for the dns
- * benchmark: plain C, one thread, no ringo, run as its own process
- * (scripts/dnsenv.sh starts it) so that it disturbs neither side.
+ * dnsd - a minimal authoritative DNS server over UDP and TCP for the dns
+ * benchmark and test_dns: plain C, one thread, no ringo, run as its own
+ * process (scripts/dnsenv.sh starts it) so that it disturbs neither side.
  *
  * It answers every well-formed query, whatever the name:
  *   - an A query (class IN) with one A record, TTL 60, whose address is
@@ -17,8 +17,16 @@
  *   - "nx": NXDOMAIN;
  *   - "drop": no answer at all (a server that never answers);
  *   - "d<MS>" (MS <= 60000): the answer leaves MS milliseconds later,
- *     without holding up other queries (a timer queue).
+ *     without holding up other queries (a timer queue);
+ *   - "tc": over UDP, a truncated answer (TC set, no records), which
+ *     sends the client to TCP, where the answer is whole.
  * -d MS delays every other answer the same way.
+ *
+ * TCP: the same port, each message after its two-byte length, several
+ * per connection, at most MAX_CONNS connections at once (further ones
+ * are closed at once).  A connection that sends a malformed length or a
+ * query it drops, or whose answer does not fit its socket's buffer at
+ * once, is closed; one whose delayed answer outlives it gets none.
  *
  * Queries are parsed defensively: at most 512 bytes; a header that is not
  * a standard query (QR 0, opcode 0) with exactly one question and no
@@ -31,8 +39,8 @@
  *
  * Usage: dnsd [-l ADDR] [-p PORT] [-d MS] [-v]
  *   defaults: 127.0.0.1, port 53, no delay; -v logs each query on stderr.
- * Once its socket is bound it prints "dnsd: ready ADDR:PORT" on stdout and
- * runs until killed.
+ * Once its sockets are bound it prints "dnsd: ready ADDR:PORT" on stdout
+ * and runs until killed.
  */
 
 #include <arpa/inet.h>
@@ -54,6 +62,7 @@
 #define MAX_DELAY   60000 /* ms */
 #define MAX_PENDING 65536
 #define BATCH	    64
+#define MAX_CONNS   64
 
 #define DNS_TYPE_A   1
 #define DNS_CLASS_IN 1
@@ -66,9 +75,20 @@ enum verdict { ANSWER, DROP };
 struct reply {
 	int64_t due; /* CLOCK_MONOTONIC ns */
 	struct sockaddr_in to;
+	int conn;     /* over TCP: its connection (conns[conn]); -1: UDP */
+	uint32_t gen; /* that connection's generation when asked */
 	uint16_t len;
-	uint8_t buf[MAX_MSG];
+	uint8_t buf[2 + MAX_MSG]; /* the answer; over TCP, after its length */
 };
+
+/* The TCP connections: fd -1 when the slot is free.  gen counts the
+ * connections a slot has held, so a delayed answer finds its own. */
+static struct conn {
+	int fd;
+	uint32_t gen;
+	size_t have;		 /* bytes of in[] read */
+	uint8_t in[2 + MAX_MSG]; /* a query after its two-byte length */
+} conns[MAX_CONNS];
 
 /* The delayed answers: a binary min-heap on due. */
 static struct {
@@ -131,13 +151,14 @@ static uint8_t *put16(uint8_t *p, uint16_t v)
  * for a datagram to leave unanswered; else ANSWER, with r->len set and
  * *delay_ms the delay the name asks for (-1: none named).
  */
-static enum verdict build_reply(const uint8_t *q, size_t len, struct reply *r, int64_t *delay_ms)
+static enum verdict build_reply(const uint8_t *q, size_t len, bool tcp, struct reply *r,
+				int64_t *delay_ms)
 {
 	char name[MAX_NAME + 1];
 	size_t pos = 12, nlen = 0, qend;
 	uint16_t qtype, qclass;
 	int rcode = RCODE_OK, nans = 0;
-	bool first = true;
+	bool first = true, truncate = false;
 	uint8_t *a;
 
 	*delay_ms = -1;
@@ -173,6 +194,8 @@ static enum verdict build_reply(const uint8_t *q, size_t len, struct reply *r, i
 				rcode = RCODE_NX;
 			else if (l == 4 && memcmp(name + nlen, "drop", 4) == 0)
 				return DROP;
+			else if (l == 2 && memcmp(name + nlen, "tc", 2) == 0)
+				truncate = !tcp;
 			else if (d >= 0)
 				*delay_ms = d;
 		}
@@ -188,15 +211,16 @@ static enum verdict build_reply(const uint8_t *q, size_t len, struct reply *r, i
 	qclass = (uint16_t)(q[pos + 3] << 8 | q[pos + 4]);
 	if (qclass != DNS_CLASS_IN)
 		rcode = RCODE_REFUSE;
-	else if (rcode == RCODE_OK && qtype == DNS_TYPE_A)
+	else if (rcode == RCODE_OK && qtype == DNS_TYPE_A && !truncate)
 		nans = 1;
 	if (verbose)
-		fprintf(stderr, "dnsd: %s type %u class %u: rcode %d, %d answer(s)\n", name, qtype,
-			qclass, rcode, nans);
+		fprintf(stderr, "dnsd: %s type %u class %u over %s: rcode %d, %d answer(s)%s\n",
+			name, qtype, qclass, tcp ? "TCP" : "UDP", rcode, nans,
+			truncate ? ", truncated" : "");
 
 	memcpy(r->buf, q, qend);
-	r->buf[2] = 0x84 | (q[2] & 0x01);    /* QR, AA, the query's RD */
-	r->buf[3] = (uint8_t)(0x80 | rcode); /* RA */
+	r->buf[2] = (uint8_t)(0x84 | (truncate ? 0x02 : 0) | (q[2] & 0x01)); /* QR, AA, TC, RD */
+	r->buf[3] = (uint8_t)(0x80 | rcode);				     /* RA */
 	r->buf[6] = 0;
 	r->buf[7] = (uint8_t)nans;
 	memset(r->buf + 8, 0, 4); /* no authority, no additional records */
@@ -296,6 +320,24 @@ static void send_batch(int fd, struct reply **r, unsigned n)
 	}
 }
 
+static void conn_close(struct conn *c)
+{
+	close(c->fd);
+	c->fd = -1;
+	c->have = 0;
+}
+
+/* Send r, a TCP reply, on its connection if that is still the one that
+ * asked; one that does not go out whole closes it. */
+static void tcp_send(const struct reply *r)
+{
+	struct conn *c = &conns[r->conn];
+
+	if (c->fd >= 0 && c->gen == r->gen &&
+	    send(c->fd, r->buf, r->len, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)r->len)
+		conn_close(c);
+}
+
 /* Send the delayed replies that are due; the time the next one is. */
 static int64_t send_due(int fd)
 {
@@ -304,7 +346,14 @@ static int64_t send_due(int fd)
 	int64_t now = mono_ns();
 
 	while (pending.n && pending.v[0]->due <= now) {
-		due[n++] = heap_pop();
+		struct reply *r = heap_pop();
+
+		if (r->conn >= 0) {
+			tcp_send(r);
+			free(r);
+			continue;
+		}
+		due[n++] = r;
 		if (n == BATCH) {
 			send_batch(fd, due, n);
 			while (n)
@@ -344,8 +393,9 @@ static void serve(int fd, int64_t delay_ms)
 		int64_t d;
 
 		if (h->msg_namelen != sizeof(r->to) || msg[i].msg_len > MAX_MSG ||
-		    build_reply(in[i], msg[i].msg_len, r, &d) == DROP)
+		    build_reply(in[i], msg[i].msg_len, false, r, &d) == DROP)
 			continue;
+		r->conn = -1;
 		if (d < 0)
 			d = delay_ms;
 		if (d == 0) {
@@ -359,6 +409,84 @@ static void serve(int fd, int64_t delay_ms)
 	send_batch(fd, now, n);
 }
 
+/* Take the connections waiting on the listener lfd. */
+static void tcp_accept(int lfd)
+{
+	for (;;) {
+		int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC), i;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < MAX_CONNS && conns[i].fd >= 0; i++)
+			;
+		if (i == MAX_CONNS) {
+			close(fd);
+			continue;
+		}
+		conns[i].fd = fd;
+		conns[i].gen++;
+		conns[i].have = 0;
+	}
+}
+
+/* Answer the whole query in c->in (after its length, len bytes). */
+static void tcp_answer(int i, size_t len, int64_t delay_ms)
+{
+	struct reply *r = malloc(sizeof(*r));
+	int64_t d;
+
+	if (!r || build_reply(conns[i].in + 2, len, true, r, &d) == DROP) {
+		free(r);
+		return; /* no answer, as over UDP */
+	}
+	memmove(r->buf + 2, r->buf, r->len);
+	put16(r->buf, r->len);
+	r->len += 2;
+	r->conn = i;
+	r->gen = conns[i].gen;
+	if (d < 0)
+		d = delay_ms;
+	if (d == 0) {
+		tcp_send(r);
+		free(r);
+		return;
+	}
+	r->due = mono_ns() + d * 1000000;
+	if (!heap_push(r))
+		free(r);
+}
+
+/* Read what connection i sent, and answer each whole query. */
+static void tcp_serve(int i, int64_t delay_ms)
+{
+	struct conn *c = &conns[i];
+
+	while (c->fd >= 0) {
+		size_t want = c->have < 2 ? 2 : 2 + ((size_t)c->in[0] << 8 | c->in[1]);
+		ssize_t k;
+
+		if (want != 2 && (want - 2 < 12 || want - 2 > MAX_MSG)) {
+			conn_close(c); /* not a query's length */
+			return;
+		}
+		if (c->have == want) {
+			c->have = 0;
+			tcp_answer(i, want - 2, delay_ms);
+			continue;
+		}
+		k = recv(c->fd, c->in + c->have, want - c->have, MSG_DONTWAIT);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			return;
+		if (k <= 0) {
+			conn_close(c); /* closed by the client, or broken */
+			return;
+		}
+		c->have += (size_t)k;
+	}
+}
+
 static int usage(const char *prog)
 {
 	fprintf(stderr, "usage: %s [-l ADDR] [-p PORT] [-d MS] [-v]\n", prog);
@@ -370,7 +498,7 @@ int main(int argc, char **argv)
 	struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(53) };
 	const char *host = "127.0.0.1";
 	long port = 53, delay_ms = 0;
-	int fd, rcvbuf = 8 << 20;
+	int fd, lfd, rcvbuf = 8 << 20, one = 1;
 
 	for (int i = 1; i < argc; i++) {
 		char *end;
@@ -400,6 +528,14 @@ int main(int argc, char **argv)
 		perror("dnsd: socket");
 		return 1;
 	}
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(lfd, (struct sockaddr *)&addr, sizeof(addr)) < 0 || listen(lfd, 128) < 0) {
+		perror("dnsd: TCP socket");
+		return 1;
+	}
+	for (int i = 0; i < MAX_CONNS; i++)
+		conns[i].fd = -1;
 	/* A thousand clients may send at once: room for their queries
 	 * (the forced size needs CAP_NET_ADMIN; the plain one is capped). */
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
@@ -407,9 +543,13 @@ int main(int argc, char **argv)
 	printf("dnsd: ready %s:%ld\n", host, port);
 	fflush(stdout);
 	for (;;) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p[2 + MAX_CONNS] = { { .fd = fd, .events = POLLIN },
+						   { .fd = lfd, .events = POLLIN } };
 		int64_t next = send_due(fd);
 		struct timespec ts, *tsp = NULL;
+
+		for (int i = 0; i < MAX_CONNS; i++)
+			p[2 + i] = (struct pollfd){ .fd = conns[i].fd, .events = POLLIN };
 
 		if (next >= 0) {
 			int64_t left = next - mono_ns();
@@ -418,11 +558,18 @@ int main(int argc, char **argv)
 			ts = (struct timespec){ left / 1000000000, left % 1000000000 };
 			tsp = &ts;
 		}
-		if (ppoll(&p, 1, tsp, NULL) < 0 && errno != EINTR) {
+		if (ppoll(p, 2 + MAX_CONNS, tsp, NULL) < 0) {
+			if (errno == EINTR)
+				continue;
 			perror("dnsd: ppoll");
 			return 1;
 		}
-		if (p.revents & POLLIN)
+		if (p[0].revents & POLLIN)
 			serve(fd, delay_ms);
+		if (p[1].revents & POLLIN)
+			tcp_accept(lfd);
+		for (int i = 0; i < MAX_CONNS; i++)
+			if (p[2 + i].fd >= 0 && p[2 + i].fd == conns[i].fd && p[2 + i].revents)
+				tcp_serve(i, delay_ms);
 	}
 }
