@@ -30,6 +30,13 @@
  *    socket still open beside the TCP one: the lookup waits on both at
  *    once (a few waits in all, where polling would take one a
  *    millisecond) and gets the whole answer, also when it comes late.
+ *
+ * c-ares reading /etc/resolv.conf, in a child run under scripts/dnsenv.sh
+ * (its own mount and network namespaces, dnsd on 127.0.0.1:53, a private
+ * resolv.conf; skipped where namespaces cannot be made): a lookup is
+ * answered; once resolv.conf names a server that is not there, the pooled
+ * channel is not reused and lookups fail; once it names dnsd again, they
+ * are answered again.
  */
 #include <arpa/inet.h>
 #include <libgen.h>
@@ -37,6 +44,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include "runtime/dns.h"
@@ -465,14 +473,93 @@ static void test_cares_server(void **state)
 	unsetenv("RINGO_DNS_SERVERS");
 }
 
-int main(void)
+/* Point resolv.conf at server (inside dnsenv.sh only: see child_resolv). */
+static void resolv_write(const char *server)
 {
+	FILE *f = fopen("/etc/resolv.conf", "w");
+
+	GCHECK(f != NULL);
+	if (!f)
+		return;
+	fprintf(f, "nameserver %s\noptions timeout:1 attempts:1\n", server);
+	GCHECK_EQ(fclose(f), 0);
+}
+
+static void resolv_main(void *arg)
+{
+	uint32_t addr = 0;
+
+	(void)arg;
+	GCHECK_EQ(resolve_v4("a.ringo.test", 5000 * MS, &addr), 0);
+	GCHECK_EQ(addr, dnsd_addr("a.ringo.test"));
+	/* Changed: the channel in the pool knows the old server only. */
+	resolv_write("127.0.0.2");
+	rg_sleep_ns(1100 * MS); /* resolv.conf is looked at once a second */
+	GCHECK(resolve_v4("b.ringo.test", 3000 * MS, &addr) < 0);
+	resolv_write("127.0.0.1");
+	rg_sleep_ns(1100 * MS);
+	GCHECK_EQ(resolve_v4("c.ringo.test", 5000 * MS, &addr), 0);
+	GCHECK_EQ(addr, dnsd_addr("c.ringo.test"));
+}
+
+/* Run by scripts/dnsenv.sh: its /etc/resolv.conf is a file of its own,
+ * already unlinked (no link left), which this may rewrite; anything else
+ * is refused, so that the machine's is never touched. */
+static int child_resolv(void)
+{
+	struct stat st;
+
+	if (stat("/etc/resolv.conf", &st) < 0 || st.st_nlink != 0) {
+		fprintf(stderr, "test_dns: /etc/resolv.conf is not dnsenv.sh's own\n");
+		return 3;
+	}
+	setenv("RINGO_DEBUG", "netdns=cares", 1);
+	unsetenv("RINGO_DNS_SERVERS");
+	return child_checks_status(run_child_main(2, resolv_main));
+}
+
+static const struct child_case child_cases[] = {
+	{ "resolv", child_resolv },
+};
+
+static void test_resolv_conf_change(void **state)
+{
+	char self[4096], dir[4096], dnsd[4200];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int status = -1;
+	pid_t pid;
+
+	(void)state;
+	assert_true(n > 0);
+	self[n] = '\0';
+	memcpy(dir, self, (size_t)n + 1);
+	snprintf(dnsd, sizeof(dnsd), "%s/../bench/tools/dnsd", dirname(dir));
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		unsetenv("RINGO_DEBUG");
+		execl("/bin/bash", "bash", "scripts/dnsenv.sh", dnsd, self, CHILD_FLAG, "resolv",
+		      (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 77)
+		skip(); /* no namespaces here: dnsenv.sh said why */
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = child_dispatch(argc, argv, child_cases, ARRAY_SIZE(child_cases));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cares_server),   cmocka_unit_test(test_resolve_cares),
 		cmocka_unit_test(test_many_cares),     cmocka_unit_test(test_timeouts_cares),
 		cmocka_unit_test(test_resolve_glibc),  cmocka_unit_test(test_many_glibc),
-		cmocka_unit_test(test_timeouts_glibc),
+		cmocka_unit_test(test_timeouts_glibc), cmocka_unit_test(test_resolv_conf_change),
 	};
 
+	if (rc >= 0)
+		return rc;
 	return cmocka_run_group_tests(tests, dnsd_start, dnsd_stop);
 }
