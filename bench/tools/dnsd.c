@@ -462,12 +462,17 @@ static void tcp_serve(int i, int64_t delay_ms)
 	struct conn *c = &conns[i];
 
 	while (c->fd >= 0) {
-		size_t want = c->have < 2 ? 2 : 2 + ((size_t)c->in[0] << 8 | c->in[1]);
+		size_t want = 2;
 		ssize_t k;
 
-		if (want != 2 && (want - 2 < 12 || want - 2 > MAX_MSG)) {
-			conn_close(c); /* not a query's length */
-			return;
+		if (c->have >= 2) {
+			size_t len = (size_t)c->in[0] << 8 | c->in[1];
+
+			if (len < 12 || len > MAX_MSG) {
+				conn_close(c); /* not a query's length */
+				return;
+			}
+			want += len;
 		}
 		if (c->have == want) {
 			c->have = 0;
