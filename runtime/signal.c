@@ -137,8 +137,7 @@ static void fault_handler(int sig, siginfo_t *si, void *ucv)
 	} else if (old && old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
 		old->sa_handler(sig);
 	} else {
-		if (mp)
-			report_fault(sig, si, uc, mp, gp, false);
+		report_fault(sig, si, uc, mp, gp, false);
 		fault_default(sig);
 	}
 }

@@ -201,9 +201,20 @@ static inline void gcheck_assert_none_at(int maxprocs)
 /* rg_main() with the given maxprocs and stack size; 0 means the default. */
 static inline int run_runtime(int maxprocs, size_t stack_size, void (*fn)(void *), void *arg)
 {
+	static const int faults[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL };
+	struct sigaction dfl = { .sa_handler = SIG_DFL }, old[ARRAY_SIZE(faults)];
 	rg_config cfg = { .maxprocs = maxprocs, .stack_size = stack_size };
+	int rc;
 
-	return rg_main(&cfg, fn, arg);
+	/* cmocka's handler for these signals, called on an M, would print
+	 * nothing and exit(-1): with the default action, the runtime reports
+	 * the fault (the goroutine, its stack) and the process dies of it. */
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
+		sigaction(faults[i], &dfl, &old[i]);
+	rc = rg_main(&cfg, fn, arg);
+	for (size_t i = 0; i < ARRAY_SIZE(faults); i++)
+		sigaction(faults[i], &old[i], NULL);
+	return rc;
 }
 
 #define RUN_IN_RUNTIME_STACK(maxprocs, stack_size, fn, arg)                            \

@@ -215,7 +215,7 @@ for t in "${tests[@]}"; do
 		if ((rc == 124)) || { ((rc == 137)) &&
 			awk -v e="$elapsed" -v t="$timeout_s" 'BEGIN { exit !(e >= t) }'; }; then
 			echo "$name: timed out after ${timeout_s}s (TEST_TIMEOUT)"
-		elif ((rc > 128)); then
+		elif ((rc > 128 && rc <= 128 + 64)); then
 			echo "$name: killed by signal $((rc - 128))" \
 				"(SIG$(kill -l $((rc - 128)) 2>/dev/null || echo '?'))"
 		fi

@@ -466,6 +466,73 @@ static void test_wild_write_into_other_guard(void **state)
 	child_result_free(&r);
 }
 
+/* A plain thread of the program faults while the runtime runs. */
+static void *thread_segv(void *arg)
+{
+	(void)arg;
+	fprintf(stderr, "TEST-TID %d\n", (int)gettid());
+	*null_ptr = 42;
+	return NULL;
+}
+
+static int64_t join_thread(void *arg)
+{
+	return pthread_join(*(pthread_t *)arg, NULL);
+}
+
+static void thread_segv_main(void *arg)
+{
+	pthread_t t;
+
+	(void)arg;
+	GCHECK_EQ(pthread_create(&t, NULL, thread_segv, NULL), 0);
+	rg_blocking(join_thread, &t);
+}
+
+static int child_thread_segv(void)
+{
+	rg_config cfg = { .maxprocs = 1 };
+
+	rg_main(&cfg, thread_segv_main, NULL);
+	return 0;
+}
+
+/*
+ * A fault on a thread that is not an M, with no handler of the program's
+ * to pass it to: reported as any other unexpected fault, naming the
+ * thread, and the process dies of SIGSEGV.
+ */
+static void test_plain_thread_fault_reported(void **state)
+{
+	const char *name = "thread_segv";
+	struct child_result r;
+	char want[96];
+	const char *tid;
+
+	(void)state;
+	run_child_case(name, NULL, &r);
+	if (RG_TEST_SANITIZED) { /* the sanitizers report the fault themselves */
+		assert_false(r.exited && r.exit_code == 0);
+		child_result_free(&r);
+		return;
+	}
+	assert_child_stderr_has(name, &r, FAULT_MSG);
+	assert_child_stderr_has(name, &r, "[signal SIGSEGV: segmentation violation");
+	tid = strstr(r.err, "TEST-TID ");
+	if (!tid) {
+		child_dump(name, &r);
+		fail_msg("child '%s' did not print its thread id", name);
+	}
+	snprintf(want, sizeof(want), "[on thread %d, which is not running a goroutine]",
+		 atoi(tid + 9));
+	assert_child_stderr_has(name, &r, want);
+	if (!(r.signaled && r.signo == SIGSEGV)) {
+		child_dump(name, &r);
+		fail_msg("child '%s': expected death by SIGSEGV", name);
+	}
+	child_result_free(&r);
+}
+
 /* A frame far larger than the guard page.  The library and the tests are
  * built with -fstack-clash-protection, which probes every page of it: the
  * first probe past the stack's end hits the guard. */
@@ -540,6 +607,7 @@ static const struct child_case child_cases[] = {
 	{ "yield_thread_running", child_yield_thread_running },
 	{ "segv", child_segv },
 	{ "wild_write", child_wild_write },
+	{ "thread_segv", child_thread_segv },
 	{ "large_frame", child_large_frame },
 };
 
@@ -555,6 +623,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_goroutine_only_calls),
 		cmocka_unit_test(test_unrelated_segv),
 		cmocka_unit_test(test_wild_write_into_other_guard),
+		cmocka_unit_test(test_plain_thread_fault_reported),
 		cmocka_unit_test(test_large_frame_overflow_reported),
 	};
 
