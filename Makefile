@@ -143,6 +143,8 @@ tls_echo_LDLIBS := -lssl -lcrypto
 # bench/dns.c measures c-ares on rg_poll beside rg_getaddrinfo.
 dns_LDLIBS := -lcares
 test_tls_echo_LDLIBS := -lssl -lcrypto
+# test_syscall makes the runtime's thread creation sleep (see the test).
+test_syscall_LDLIBS := -Wl,--wrap=pthread_setname_np
 
 PROG_SRCS := $(TEST_SRCS) $(BENCH_SRCS) $(EXAMPLE_SRCS)
 EXTRA_SRCS := $(sort $(foreach s,$(PROG_SRCS),$($(call prog_name,$(s))_SRCS)))

@@ -201,7 +201,7 @@ static int cpu_max_walk(char *dir, size_t end, size_t rootlen, double *limit)
 	}
 }
 
-int ki_cgroup_cpu_limit(const char *proc_self_cgroup, const char *cgroup_root, double *limit)
+static int cgroup_cpu_limit(const char *proc_self_cgroup, const char *cgroup_root, double *limit)
 {
 	const char *root = cgroup_root ? cgroup_root : CGROUP_ROOT;
 	size_t rootlen = strlen(root), pathlen, end;
@@ -237,6 +237,16 @@ out_free_path:
 	free(path);
 out:
 	errno = saved;
+	return r;
+}
+
+int ki_cgroup_cpu_limit(const char *proc_self_cgroup, const char *cgroup_root, double *limit)
+{
+	int r;
+
+	ki_call_enter(); /* stdio and malloc */
+	r = cgroup_cpu_limit(proc_self_cgroup, cgroup_root, limit);
+	ki_call_exit();
 	return r;
 }
 

@@ -71,11 +71,16 @@ long ki_max_map_count(void);
 /*
  * ki_incall counts the calls of this thread that are in progress inside
  * kernel_iface (every wrapper that can sleep in the kernel brackets its call
- * with ki_call_enter/ki_call_exit) and inside the C library on the runtime's
- * behalf (runtime/runtime.h's allocation wrappers).  The SIGURG handler reads
- * it on the same thread: a thread found asleep in a system call while the
- * count is 0 was put there by the program's own code, not by the runtime
- * (see "Blocked calls nobody annotated" in runtime/preempt.c).
+ * with ki_call_enter/ki_call_exit) and inside the C library or another
+ * library on the runtime's behalf: runtime/runtime.h's allocation wrappers,
+ * and every other call by which the runtime may wait there while a
+ * goroutine is current (thread creation, a pthread mutex, stdio, the
+ * loader, c-ares, libdw, libnuma).  The SIGURG handler reads it on the same
+ * thread: a thread found asleep in a system call while the count is 0 was
+ * put there by the program's own code, not by the runtime (see "Blocked
+ * calls nobody annotated" in runtime/preempt.c); one the runtime put there
+ * and lost its P in would go on using a P it no longer holds.  Nothing
+ * parks between the two (gopark checks): the count belongs to the M.
  */
 extern __thread uint32_t ki_incall __attribute__((tls_model("initial-exec")));
 

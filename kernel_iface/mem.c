@@ -22,7 +22,11 @@ int ki_mmap_anon(size_t len, bool noreserve, void **out)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | (noreserve ? MAP_NORESERVE : 0);
 	int saved = errno;
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	void *p;
+
+	ki_call_enter();
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, flags, -1, 0);
+	ki_call_exit();
 
 	if (p == MAP_FAILED) {
 		int e = -errno;
@@ -34,12 +38,14 @@ int ki_mmap_anon(size_t len, bool noreserve, void **out)
 	return 0;
 }
 
-#define KI_RET(expr)                          \
-	do {                                  \
-		int saved_ = errno;           \
-		int r_ = (expr) ? -errno : 0; \
-		errno = saved_;               \
-		return r_;                    \
+#define KI_RET(expr)                      \
+	do {                              \
+		int saved_ = errno, r_;   \
+		ki_call_enter();          \
+		r_ = (expr) ? -errno : 0; \
+		ki_call_exit();           \
+		errno = saved_;           \
+		return r_;                \
 	} while (0)
 
 int ki_munmap(void *addr, size_t len)
@@ -59,13 +65,18 @@ int ki_mprotect(void *addr, size_t len, int prot)
 
 long ki_max_map_count(void)
 {
-	FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+	FILE *f;
 	long v = -ENOENT;
 
-	if (!f)
-		return -errno;
-	if (fscanf(f, "%ld", &v) != 1)
-		v = -EINVAL;
-	fclose(f);
+	ki_call_enter();
+	f = fopen("/proc/sys/vm/max_map_count", "re");
+	if (!f) {
+		v = -errno;
+	} else {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -EINVAL;
+		fclose(f);
+	}
+	ki_call_exit();
 	return v;
 }

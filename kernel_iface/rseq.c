@@ -14,6 +14,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kernel_iface/kernel.h"
+
 #ifndef AT_RSEQ_FEATURE_SIZE
 #define AT_RSEQ_FEATURE_SIZE 27
 #endif
@@ -83,8 +85,11 @@ static void probe_once(void)
 
 int krseq_probe(void)
 {
-	if (krseq_mode_fast() == KRSEQ_UNPROBED)
+	if (krseq_mode_fast() == KRSEQ_UNPROBED) {
+		ki_call_enter(); /* a second caller waits for the first */
 		pthread_once(&probe_control, probe_once);
+		ki_call_exit();
+	}
 	return 0;
 }
 

@@ -23,9 +23,13 @@ int ki_thread_create(pthread_t *thr, void *(*fn)(void *), void *arg, size_t stac
 		if (r)
 			goto out_destroy;
 	}
+	/* glibc may wait for its stack cache's lock, and naming the thread
+	 * writes to /proc. */
+	ki_call_enter();
 	r = pthread_create(thr, &attr, fn, arg);
 	if (!r && name)
 		pthread_setname_np(*thr, name);
+	ki_call_exit();
 out_destroy:
 	pthread_attr_destroy(&attr);
 	return -r;
@@ -33,18 +37,26 @@ out_destroy:
 
 int ki_thread_join(pthread_t thr)
 {
-	return -pthread_join(thr, NULL);
+	int r;
+
+	ki_call_enter();
+	r = pthread_join(thr, NULL);
+	ki_call_exit();
+	return -r;
 }
 
 int ki_thread_stack(void **lo, size_t *size)
 {
 	pthread_attr_t attr;
-	int r = pthread_getattr_np(pthread_self(), &attr);
+	int r;
 
-	if (r)
-		return -r;
-	r = pthread_attr_getstack(&attr, lo, size);
-	pthread_attr_destroy(&attr);
+	ki_call_enter(); /* the main thread's reads /proc/self/maps */
+	r = pthread_getattr_np(pthread_self(), &attr);
+	if (!r) {
+		r = pthread_attr_getstack(&attr, lo, size);
+		pthread_attr_destroy(&attr);
+	}
+	ki_call_exit();
 	return -r;
 }
 
@@ -56,13 +68,31 @@ int ki_thread_stack(void **lo, size_t *size)
  */
 #define AFFINITY_MAX_CPUS (1 << 16)
 
-/* The calling thread's mask through *setp (CPU_FREE it), of *sizep bytes. */
+/* CPU_ALLOC and CPU_FREE are malloc and free: calls in progress. */
+static cpu_set_t *cpuset_alloc(int ncpus)
+{
+	cpu_set_t *set;
+
+	ki_call_enter();
+	set = CPU_ALLOC(ncpus);
+	ki_call_exit();
+	return set;
+}
+
+static void cpuset_free(cpu_set_t *set)
+{
+	ki_call_enter();
+	CPU_FREE(set);
+	ki_call_exit();
+}
+
+/* The calling thread's mask through *setp (cpuset_free it), of *sizep bytes. */
 static int affinity_get(cpu_set_t **setp, size_t *sizep)
 {
 	int ncpus;
 
 	for (ncpus = CPU_SETSIZE;; ncpus *= 2) {
-		cpu_set_t *set = CPU_ALLOC(ncpus);
+		cpu_set_t *set = cpuset_alloc(ncpus);
 		size_t size = CPU_ALLOC_SIZE(ncpus);
 		int e;
 
@@ -74,7 +104,7 @@ static int affinity_get(cpu_set_t **setp, size_t *sizep)
 			return 0;
 		}
 		e = errno;
-		CPU_FREE(set);
+		cpuset_free(set);
 		if (e != EINVAL || ncpus >= AFFINITY_MAX_CPUS)
 			return -e;
 	}
@@ -89,7 +119,7 @@ int ki_affinity_count(void)
 
 	if (r == 0) {
 		r = CPU_COUNT_S(size, set) > 0 ? CPU_COUNT_S(size, set) : 1;
-		CPU_FREE(set);
+		cpuset_free(set);
 	}
 	errno = saved;
 	return r;
@@ -118,7 +148,7 @@ int ki_affinity_cpus(int *cpus, int max)
 		if (CPU_ISSET_S(cpu, size, set))
 			cpus[i++] = cpu;
 out_free_set:
-	CPU_FREE(set);
+	cpuset_free(set);
 out:
 	errno = saved;
 	return r;
@@ -139,7 +169,7 @@ int ki_set_affinity(const int *cpus, int n)
 		if (cpus[i] > top)
 			top = cpus[i];
 	}
-	set = CPU_ALLOC(top + 1);
+	set = cpuset_alloc(top + 1);
 	if (!set)
 		return -ENOMEM;
 	size = CPU_ALLOC_SIZE(top + 1);
@@ -148,7 +178,7 @@ int ki_set_affinity(const int *cpus, int n)
 		CPU_SET_S(cpus[i], size, set);
 	if (sched_setaffinity(0, size, set) != 0)
 		r = -errno;
-	CPU_FREE(set);
+	cpuset_free(set);
 	errno = saved;
 	return r;
 }
@@ -160,12 +190,16 @@ int ki_pin_thread(int cpu)
 
 int ki_count_other_threads(const pid_t *tids, int n)
 {
-	DIR *d = opendir("/proc/self/task");
+	DIR *d;
 	struct dirent *de;
 	int count = 0;
 
-	if (!d)
-		return -errno;
+	ki_call_enter();
+	d = opendir("/proc/self/task");
+	if (!d) {
+		count = -errno;
+		goto out;
+	}
 	while ((de = readdir(d)) != NULL) {
 		pid_t tid;
 		int i;
@@ -179,6 +213,8 @@ int ki_count_other_threads(const pid_t *tids, int n)
 			count++;
 	}
 	closedir(d);
+out:
+	ki_call_exit();
 	return count;
 }
 

@@ -32,6 +32,12 @@
  * requests still queued are dropped, and those being looked up will wake
  * nothing: the helper sees their epoch has passed.
  *
+ * Calls in progress.  A goroutine takes dns.lock, starts helpers and
+ * frees results between ki_call_enter and ki_call_exit: a wait there (for
+ * the lock, for glibc's thread creation) is the runtime's, and the SIGURG
+ * handler must not give the goroutine's P away in it ("Blocked calls
+ * nobody annotated", runtime/preempt.c).  Nothing in between parks.
+ *
  * Errors become -errno (see rg_getaddrinfo in ringo.h): EAI_NONAME and
  * EAI_NODATA -ENOENT, EAI_AGAIN -EAGAIN, EAI_FAIL -EIO, EAI_MEMORY -ENOMEM,
  * EAI_FAMILY -EAFNOSUPPORT, EAI_SERVICE and EAI_SOCKTYPE -ESOCKTNOSUPPORT,
@@ -181,6 +187,7 @@ static int enqueue(struct dnsreq *rq)
 	pthread_t th;
 	int r = 0;
 
+	ki_call_enter(); /* "Calls in progress" above */
 	pthread_mutex_lock(&dns.lock);
 	if (!dns.nidle && dns.nthreads < DNS_THREADS) {
 		pthread_attr_init(&attr);
@@ -204,6 +211,7 @@ static int enqueue(struct dnsreq *rq)
 		pthread_cond_signal(&dns.cond);
 	}
 	pthread_mutex_unlock(&dns.lock);
+	ki_call_exit();
 	return r;
 }
 
@@ -255,7 +263,9 @@ int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 	r = enqueue(rq);
 	if (r < 0) {
 		rq->refs = 1;
+		ki_call_enter();
 		req_unref(rq);
+		ki_call_exit();
 		return r;
 	}
 	rc = (rg_case){ .chan = rq->done, .op = RG_RECV, .elem = &v };
@@ -268,6 +278,7 @@ int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 	} else {
 		r = rg_select(&rc, 1, -1);
 	}
+	ki_call_enter();
 	pthread_mutex_lock(&dns.lock);
 	if (r == 0) {
 		r = rq->err;
@@ -287,6 +298,7 @@ int rg_getaddrinfo(const char *host, const char *service, const struct addrinfo 
 	}
 	req_unref(rq);
 	pthread_mutex_unlock(&dns.lock);
+	ki_call_exit();
 	return r;
 }
 

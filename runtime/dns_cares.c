@@ -46,6 +46,14 @@
  * once, ARES_ECANCELLED) and the channel goes back to the pool: nothing is
  * left in flight.
  *
+ * Calls in progress.  Every call into c-ares, and the pool's lock, is
+ * bracketed by ki_call_enter and ki_call_exit (CARES): c-ares allocates,
+ * reads resolv.conf and /etc/hosts, and a wait of the C library's there is
+ * the runtime's, which the SIGURG handler must not take for the program's
+ * and give the goroutine's P away in ("Blocked calls nobody annotated",
+ * runtime/preempt.c).  Nothing c-ares calls back parks: its sockets are
+ * non-blocking, and sock_close's rg_close only forgets the descriptor.
+ *
  * The answer becomes a glibc addrinfo list (to_addrinfo), so that
  * freeaddrinfo(3) frees it as it frees getaddrinfo's: one allocation per
  * entry, its address after it, and the canonical name in an allocation of
@@ -74,7 +82,14 @@
 #include "runtime/ctx.h"
 #include "runtime/runtime.h"
 
-#define POOL_MAX	1024	     /* idle channels kept */
+#define POOL_MAX 1024 /* idle channels kept */
+/* A call into c-ares as a call in progress ("Calls in progress" above). */
+#define CARES(stmt)              \
+	do {                     \
+		ki_call_enter(); \
+		stmt;            \
+		ki_call_exit();  \
+	} while (0)
 #define RESOLV_CHECK_NS 1000000000LL /* how often resolv.conf is looked at */
 #define RESOLV_CONF	"/etc/resolv.conf"
 #define NSSWITCH_CONF	"/etc/nsswitch.conf"
@@ -267,7 +282,7 @@ static void resolv_check(int64_t now)
 
 /* A channel of the current generation: from the pool, or new.  0 or
  * -errno. */
-static int chan_get(struct pooled *out)
+static int chan_take(struct pooled *out)
 {
 	struct ares_options opts = { .flags = 0 };
 	char lookups[3], *servers = NULL;
@@ -311,8 +326,18 @@ static int chan_get(struct pooled *out)
 	return 0;
 }
 
+/* chan_take, as a call in progress. */
+static int chan_get(struct pooled *out)
+{
+	int r;
+
+	CARES(r = chan_take(out));
+	return r;
+}
+
 static void chan_put(struct pooled *p)
 {
+	ki_call_enter();
 	pthread_mutex_lock(&cares.lock);
 	if (cares.usable && cares.nidle < POOL_MAX && p->gen == cares.gen) {
 		cares.idle[cares.nidle++] = *p;
@@ -321,6 +346,7 @@ static void chan_put(struct pooled *p)
 	pthread_mutex_unlock(&cares.lock);
 	if (p)
 		ares_destroy(p->ch);
+	ki_call_exit();
 }
 
 void dns_cares_fini(void)
@@ -388,8 +414,8 @@ static int status_errno(int status)
 /* c-ares's turn on fd, for what rg_poll said of it (rev). */
 static void process(ares_channel ch, ares_socket_t fd, int rev)
 {
-	ares_process_fd(ch, rev & (POLLIN | POLLERR | POLLHUP) ? fd : ARES_SOCKET_BAD,
-			rev & (POLLOUT | POLLERR) ? fd : ARES_SOCKET_BAD);
+	CARES(ares_process_fd(ch, rev & (POLLIN | POLLERR | POLLHUP) ? fd : ARES_SOCKET_BAD,
+			      rev & (POLLOUT | POLLERR) ? fd : ARES_SOCKET_BAD));
 }
 
 /* What a wait of step's ended with: rev (poll bits) on fd, or -errno.
@@ -402,8 +428,8 @@ static int step_end(ares_channel ch, ares_socket_t fd, int rev)
 		int r = ctx_current_err();
 
 		if (r < 0)
-			return r; /* the context's deadline, not the wait's */
-		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD); /* retries */
+			return r;		 /* the context's deadline, not the wait's */
+		process(ch, ARES_SOCKET_BAD, 0); /* retries */
 		return 0;
 	}
 	if (rev < 0)
@@ -450,10 +476,11 @@ static int step(ares_channel ch, int64_t wait_ns)
 	/* The bits as ares_getsock sets them: readable i at bit i, writable
 	 * at bit i + ARES_GETSOCK_MAXNUM (read unsigned: c-ares's own macros
 	 * shift into the sign bit). */
-	unsigned bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM);
+	unsigned bits;
 	short ev[ARES_GETSOCK_MAXNUM];
 	int n = 0, i;
 
+	CARES(bits = (unsigned)ares_getsock(ch, socks, ARES_GETSOCK_MAXNUM));
 	for (i = 0; i < ARES_GETSOCK_MAXNUM; i++) {
 		ev[i] = (short)((bits & (1u << i) ? POLLIN : 0) |
 				(bits & (1u << (i + ARES_GETSOCK_MAXNUM)) ? POLLOUT : 0));
@@ -462,7 +489,7 @@ static int step(ares_channel ch, int64_t wait_ns)
 	}
 	if (n == 0) { /* nothing to wait on: only retries to make */
 		rg_sleep_ns(wait_ns < 0 || wait_ns > MAX_STEP_NS ? MAX_STEP_NS : wait_ns);
-		ares_process_fd(ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+		process(ch, ARES_SOCKET_BAD, 0);
 		return ctx_current_err();
 	}
 	if (n > 1)
@@ -551,16 +578,18 @@ int dns_cares_lookup(const char *host, const char *service, const struct addrinf
 		ah.ai_socktype = hints->ai_socktype;
 		ah.ai_protocol = hints->ai_protocol;
 	}
-	ares_getaddrinfo(p.ch, host, service, &ah, lookup_done, &l);
+	CARES(ares_getaddrinfo(p.ch, host, service, &ah, lookup_done, &l));
 	while (!l.done) {
 		struct timeval tv;
 		int64_t wait = -1, now = ki_nanotime();
+		bool retry;
 
 		if (deadline && now >= deadline) {
 			r = -ETIMEDOUT;
 			break;
 		}
-		if (ares_timeout(p.ch, NULL, &tv))
+		CARES(retry = ares_timeout(p.ch, NULL, &tv) != NULL);
+		if (retry)
 			wait = (int64_t)tv.tv_sec * 1000000000LL + (int64_t)tv.tv_usec * 1000;
 		if (deadline && (wait < 0 || deadline - now < wait))
 			wait = deadline - now;
@@ -569,13 +598,13 @@ int dns_cares_lookup(const char *host, const char *service, const struct addrinf
 			break;
 	}
 	if (!l.done)
-		ares_cancel(p.ch); /* lookup_done runs now: ARES_ECANCELLED */
+		CARES(ares_cancel(p.ch)); /* lookup_done runs now: ARES_ECANCELLED */
 	chan_put(&p);
 	if (r == 0)
 		r = status_errno(l.status);
 	if (r == 0)
-		r = to_addrinfo(l.ai, hints, service != NULL, res);
+		CARES(r = to_addrinfo(l.ai, hints, service != NULL, res));
 	if (l.ai)
-		ares_freeaddrinfo(l.ai);
+		CARES(ares_freeaddrinfo(l.ai));
 	return r;
 }

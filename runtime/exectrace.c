@@ -251,12 +251,18 @@ static const char *fn_name(struct name_cache *nc, int64_t fn, uint64_t goid, cha
 	size_t slot = ((uint64_t)fn >> 4) % NAME_CACHE, i;
 	Dl_info info;
 	const char *base;
+	int found = 0;
 
 	if (goid == 1 && !fn)
 		return "main goroutine";
 	if (fn && nc->fn[slot] == fn)
 		return nc->name[slot];
-	if (!fn || !dladdr((void *)(uintptr_t)fn, &info)) {
+	if (fn) {
+		ki_call_enter(); /* the loader's lock */
+		found = dladdr((void *)(uintptr_t)fn, &info);
+		ki_call_exit();
+	}
+	if (!found) {
 		snprintf(buf, len, "goroutine fn %#" PRIx64, (uint64_t)fn);
 		return buf;
 	}

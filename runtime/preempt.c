@@ -46,9 +46,12 @@
  *
  *   - the M runs a goroutine and holds its P and no runtime lock, and the
  *     goroutine did not disable preemption;
- *   - no kernel_iface call or runtime allocation is in progress on the
- *     thread (ki_incall == 0): every call by which the runtime may sleep in
- *     the kernel is bracketed, so a sleep outside one is the program's;
+ *   - no call of the runtime's is in progress on the thread (ki_incall ==
+ *     0): every call by which the runtime may sleep in the kernel, its own
+ *     or the C library's and other libraries' on its behalf (thread
+ *     creation, a pthread mutex, malloc, c-ares), is bracketed
+ *     (kernel_iface/kernel.h), so a sleep outside one is the program's;
+ *     test_syscall makes thread creation sleep to check it;
  *   - the kernel rewound the context to restart the call: the interrupted
  *     PC is at a syscall instruction, outside the runtime's code, and the
  *     call in rax is one ki_syscall_restarts accepts.

@@ -619,6 +619,10 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 		throw("gopark: not on a goroutine");
 	if (unlikely(!mp->p))
 		throw("a goroutine parked between rg_syscall_enter and rg_syscall_exit");
+	/* The count is the M's: a goroutine that parked inside a call in
+	 * progress would leave it raised here and lower another M's. */
+	if (unlikely(ki_incall))
+		throw("gopark: parking inside a call in progress (ki_call_enter)");
 	WRITE_ONCE(gp->ext->waitreason, reason);
 	WRITE_ONCE(gp->ext->waitsince, sysmon_clock());
 	gp->ext->param = NULL;
@@ -784,12 +788,15 @@ static int newproc(struct p *pp, void (*fn)(void *), void *arg, uintptr_t pc, ui
 	if (unlikely(stack_guard_limit()) && gcount() >= stack_guard_limit()) {
 		static _Atomic bool warned;
 
-		if (!atomic_exchange(&warned, true))
+		if (!atomic_exchange(&warned, true)) {
+			ki_call_enter(); /* stderr's lock */
 			fprintf(stderr,
 				"ringo: rg_go: no more guarded stacks: without MADV_GUARD_INSTALL "
 				"(Linux 6.13+) each guard page costs two memory maps, so "
 				"vm.max_map_count=%ld allows about %lld goroutines\n",
 				ki_max_map_count(), (long long)stack_guard_limit());
+			ki_call_exit();
+		}
 		return -EAGAIN;
 	}
 	/* Its stack is taken when it first runs, but the slot is reserved

@@ -192,7 +192,9 @@ static int arena_new(int node, uint32_t nslots, struct arena **out)
 	/* Before any page is touched.  A no-op for NODE_NONE; should mbind
 	 * be refused, the pages follow the default policy, and the stacks
 	 * still belong to node's pool. */
+	ki_call_enter(); /* libnuma: /sys reads, the first time */
 	(void)node_bind(base, a->len, node);
+	ki_call_exit();
 	a->base = base;
 	a->nslots = nslots;
 	a->node = (int16_t)node;

@@ -80,7 +80,7 @@ err_close:
 	dlclose(h);
 }
 
-void symtab_describe(uintptr_t pc, bool call, char *buf, size_t len)
+static void describe(uintptr_t pc, bool call, char *buf, size_t len)
 {
 	/* A return address names the call's line: look up the call. */
 	uintptr_t at = call && pc ? pc - 1 : pc;
@@ -120,7 +120,7 @@ void symtab_describe(uintptr_t pc, bool call, char *buf, size_t len)
 		snprintf(buf, len, "%#" PRIxPTR, pc);
 }
 
-bool symtab_func_name(uintptr_t pc, char *buf, size_t len)
+static bool func_name(uintptr_t pc, char *buf, size_t len)
 {
 	const char *name = NULL;
 	GElf_Off off = 0;
@@ -145,7 +145,7 @@ bool symtab_func_name(uintptr_t pc, char *buf, size_t len)
 	return true;
 }
 
-uintptr_t symtab_func_start(uintptr_t pc)
+static uintptr_t func_start(uintptr_t pc)
 {
 	uintptr_t start = 0;
 	GElf_Off off = 0;
@@ -165,16 +165,24 @@ uintptr_t symtab_func_start(uintptr_t pc)
 	return start;
 }
 
+/* Each call below is a call in progress (ki_call_enter): libdw and the
+ * loader allocate, read files and take the C library's locks, and a wait
+ * there is the runtime's, not the program's ("Blocked calls nobody
+ * annotated", runtime/preempt.c). */
+
 void symtab_open(void)
 {
+	ki_call_enter();
 	lock(&st.lock);
 	if (!st.dwfl)
 		dwfl_open();
 	unlock(&st.lock);
+	ki_call_exit();
 }
 
 void symtab_close(void)
 {
+	ki_call_enter();
 	lock(&st.lock);
 	if (st.dwfl)
 		st.end(st.dwfl);
@@ -183,4 +191,32 @@ void symtab_close(void)
 	st.dwfl = NULL;
 	st.handle = NULL;
 	unlock(&st.lock);
+	ki_call_exit();
+}
+
+void symtab_describe(uintptr_t pc, bool call, char *buf, size_t len)
+{
+	ki_call_enter();
+	describe(pc, call, buf, len);
+	ki_call_exit();
+}
+
+bool symtab_func_name(uintptr_t pc, char *buf, size_t len)
+{
+	bool r;
+
+	ki_call_enter();
+	r = func_name(pc, buf, len);
+	ki_call_exit();
+	return r;
+}
+
+uintptr_t symtab_func_start(uintptr_t pc)
+{
+	uintptr_t r;
+
+	ki_call_enter();
+	r = func_start(pc);
+	ki_call_exit();
+	return r;
 }

@@ -24,6 +24,7 @@
  *    "thread exhaustion", and a bad limit is -EINVAL.
  */
 #include <dirent.h>
+#include <linux/futex.h>
 #include <pthread.h>
 
 #include "tests/helpers.h"
@@ -384,6 +385,86 @@ static void test_stop_the_world_during_call(void **state)
 }
 
 /* --------------------------------------------------------------------- */
+/* The runtime's own sleeps in the C library are never retaken           */
+/* --------------------------------------------------------------------- */
+
+/*
+ * The Makefile links this test with -Wl,--wrap=pthread_setname_np, which
+ * the runtime calls as it creates an M (ki_thread_create).  Armed, the
+ * wrapper sleeps in a futex wait without a timeout, a call the safety net
+ * retakes from the program, until a plain thread wakes it 100 ms later:
+ * what happens when glibc's thread creation waits for its stack-cache
+ * lock.  The goroutine that started the M still holds its P, and work
+ * waits behind it; yet the sleep is the runtime's, and if the P were
+ * taken there, the runtime would go on using a P it no longer holds.
+ */
+int __real_pthread_setname_np(pthread_t thr, const char *name);
+
+static struct {
+	atomic_int armed, asleep;
+	_Atomic uint32_t wake;
+} setname;
+
+int __wrap_pthread_setname_np(pthread_t thr, const char *name)
+{
+	if (atomic_exchange(&setname.armed, 0)) {
+		atomic_store(&setname.asleep, 1);
+		while (!atomic_load(&setname.wake))
+			syscall(SYS_futex, &setname.wake, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	}
+	return __real_pthread_setname_np(thr, name);
+}
+
+static void *setname_waker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&setname.asleep))
+		usleep(1000);
+	usleep(100 * 1000);
+	atomic_store(&setname.wake, 1);
+	syscall(SYS_futex, &setname.wake, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	return NULL;
+}
+
+static void setname_worker(void *arg)
+{
+	atomic_fetch_add((atomic_int *)arg, 1);
+}
+
+static void setname_main(void *arg)
+{
+	struct rg_metrics m = RG_METRICS_INIT;
+	atomic_int ran = 0;
+
+	(void)arg;
+	atomic_store(&setname.armed, 1);
+	/* The first goroutine wakes an idle P, for which a new M is made:
+	 * the wrapper sleeps in it with this goroutine current, and this
+	 * goroutine's runnext (the new goroutine) waiting. */
+	for (int i = 0; i < 4; i++)
+		GCHECK_EQ(rg_go(setname_worker, &ran), 0);
+	GCHECK_EQ(atomic_load(&setname.asleep), 1);
+	while (atomic_load(&ran) < 4)
+		rg_yield();
+	GCHECK_EQ(rg_metrics(&m), 0);
+	GCHECK_EQ(m.syscalls, 0);
+	GCHECK_EQ(m.retakes, 0);
+}
+
+static void test_runtime_sleep_not_retaken(void **state)
+{
+	pthread_t t;
+
+	(void)state;
+	if (RG_TEST_TSAN)
+		skip(); /* no retakes under TSan */
+	memset(&setname, 0, sizeof(setname));
+	assert_int_equal(pthread_create(&t, NULL, setname_waker, NULL), 0);
+	RUN_IN_RUNTIME(2, setname_main, NULL);
+	pthread_join(t, NULL);
+}
+
+/* --------------------------------------------------------------------- */
 /* Plain threads; misuse                                                 */
 /* --------------------------------------------------------------------- */
 
@@ -518,6 +599,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_timed_sleep_not_interrupted),
 		cmocka_unit_test(test_fast_path),
 		cmocka_unit_test(test_stop_the_world_during_call),
+		cmocka_unit_test(test_runtime_sleep_not_retaken),
 		cmocka_unit_test(test_plain_thread),
 		cmocka_unit_test(test_misuse_is_fatal),
 		cmocka_unit_test(test_thread_limit),
