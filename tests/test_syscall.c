@@ -18,7 +18,9 @@
  *    maxprocs 1 does not stop the others either (sysmon finds the thread
  *    asleep and the SIGURG handler gives up the P); the goroutine takes a
  *    P back at its next runtime call or when it returns; a timed sleep is
- *    never interrupted (no EINTR);
+ *    never interrupted (no EINTR); and a sleep of the runtime's own in the
+ *    C library (thread creation made to wait) is never taken for the
+ *    program's;
  *  - the thread limit (rg_config.max_threads, RINGO_DEBUG=maxthreads):
  *    more goroutines blocked in system calls than it allows is a fatal
  *    "thread exhaustion", and a bad limit is -EINVAL.
