@@ -82,7 +82,14 @@
 #include "runtime/ctx.h"
 #include "runtime/runtime.h"
 
-#define POOL_MAX 1024 /* idle channels kept */
+#define POOL_MAX	1024	     /* idle channels kept */
+#define RESOLV_CHECK_NS 1000000000LL /* how often resolv.conf is looked at */
+#define RESOLV_CONF	"/etc/resolv.conf"
+#define NSSWITCH_CONF	"/etc/nsswitch.conf"
+#define MAX_STEP_NS	1000000LL /* a wait with no socket open */
+#define GAI_CARES_FLAGS \
+	(AI_PASSIVE | AI_CANONNAME | AI_V4MAPPED | AI_ALL | AI_ADDRCONFIG | AI_NUMERICSERV)
+
 /* A call into c-ares as a call in progress ("Calls in progress" above). */
 #define CARES(stmt)              \
 	do {                     \
@@ -90,12 +97,6 @@
 		stmt;            \
 		ki_call_exit();  \
 	} while (0)
-#define RESOLV_CHECK_NS 1000000000LL /* how often resolv.conf is looked at */
-#define RESOLV_CONF	"/etc/resolv.conf"
-#define NSSWITCH_CONF	"/etc/nsswitch.conf"
-#define MAX_STEP_NS	1000000LL /* a wait with no socket open */
-#define GAI_CARES_FLAGS \
-	(AI_PASSIVE | AI_CANONNAME | AI_V4MAPPED | AI_ALL | AI_ADDRCONFIG | AI_NUMERICSERV)
 
 struct pooled {
 	ares_channel ch;
@@ -428,8 +429,9 @@ static int step_end(ares_channel ch, ares_socket_t fd, int rev)
 		int r = ctx_current_err();
 
 		if (r < 0)
-			return r;		 /* the context's deadline, not the wait's */
-		process(ch, ARES_SOCKET_BAD, 0); /* retries */
+			return r; /* the context's deadline, not the wait's */
+		/* Its retries. */
+		process(ch, ARES_SOCKET_BAD, 0);
 		return 0;
 	}
 	if (rev < 0)
