@@ -177,12 +177,13 @@ static void test_global_queue_fairness(void **state)
 /* --- stop the world under load ---------------------------------------------------- */
 
 #define STW_WORKERS 64
+#define STW_ROUNDS  (RG_TEST_TSAN ? 400 : 2000) /* each worker's yields */
 
 static _Atomic long stw_work;
 
 static void stw_worker(void *arg)
 {
-	for (int i = 0; i < 2000; i++) {
+	for (int i = 0; i < STW_ROUNDS; i++) {
 		atomic_fetch_add(&stw_work, 1);
 		if ((i & 15) == 0) {
 			rg_wg *wg = arg;
@@ -215,7 +216,7 @@ static void stw_main(void *arg)
 		GCHECK_EQ(rg_gomaxprocs(0), prev);
 	}
 	rg_wg_wait(&wg);
-	GCHECK_EQ(atomic_load(&stw_work), (long)STW_WORKERS * 2000);
+	GCHECK_EQ(atomic_load(&stw_work), (long)STW_WORKERS * STW_ROUNDS);
 	/* Goroutines that called rg_wg_done may still be on their way out. */
 	for (int k = 0; k < 100000 && rg_num_goroutine() > 1; k++)
 		rg_yield();
