@@ -80,7 +80,8 @@ long ki_max_map_count(void);
  * put there by the program's own code, not by the runtime (see "Blocked
  * calls nobody annotated" in runtime/preempt.c); one the runtime put there
  * and lost its P in would go on using a P it no longer holds.  Nothing
- * parks between the two (gopark checks): the count belongs to the M.
+ * parks between the two (gopark checks, with debug checks on): the count
+ * belongs to the M.
  */
 extern __thread uint32_t ki_incall __attribute__((tls_model("initial-exec")));
 

@@ -620,8 +620,9 @@ void *gopark(bool (*unlockf)(struct g *, void *), void *arg, const char *reason)
 	if (unlikely(!mp->p))
 		throw("a goroutine parked between rg_syscall_enter and rg_syscall_exit");
 	/* The count is the M's: a goroutine that parked inside a call in
-	 * progress would leave it raised here and lower another M's. */
-	if (unlikely(ki_incall))
+	 * progress would leave it raised here and lower another M's.  A
+	 * debug check, as the lock ranks: only the runtime's code brackets. */
+	if (RG_DEBUG && unlikely(ki_incall))
 		throw("gopark: parking inside a call in progress (ki_call_enter)");
 	WRITE_ONCE(gp->ext->waitreason, reason);
 	WRITE_ONCE(gp->ext->waitsince, sysmon_clock());

@@ -309,10 +309,9 @@ int64_t timer_fire_when(void)
 
 int run_timers(struct p *pp, int64_t now)
 {
-	int n = 0;
-
 	struct m *mp = getm();
 	struct p *runp = mp ? mp->p : NULL; /* where the readied goroutines go */
+	int n = 0;
 
 	while (load_relaxed(&pp->timers.when0) && load_relaxed(&pp->timers.when0) <= now) {
 		struct timer *t;

@@ -423,6 +423,33 @@ static int child_wild_write(void)
 	return 0;
 }
 
+/* Run child case name, which faults where the runtime does not own the
+ * fault.  Under a sanitizer, which reports the fault itself, only "did not
+ * succeed" is checked and false returned (r freed); else the report's
+ * first lines are checked and true returned. */
+static bool run_faulting_child(const char *name, struct child_result *r)
+{
+	run_child_case(name, NULL, r);
+	if (RG_TEST_SANITIZED) {
+		assert_false(r->exited && r->exit_code == 0);
+		child_result_free(r);
+		return false;
+	}
+	assert_child_stderr_has(name, r, FAULT_MSG);
+	assert_child_stderr_has(name, r, "[signal SIGSEGV: segmentation violation");
+	return true;
+}
+
+/* The child died of SIGSEGV; r is freed. */
+static void expect_segv_death(const char *name, struct child_result *r)
+{
+	if (!(r->signaled && r->signo == SIGSEGV)) {
+		child_dump(name, r);
+		fail_msg("child '%s': expected death by SIGSEGV", name);
+	}
+	child_result_free(r);
+}
+
 /* The id that the child printed, named after "goroutine " in the report. */
 static void check_fault_names_goroutine(const char *name, struct child_result *r, const char *msg)
 {
@@ -449,21 +476,11 @@ static void test_wild_write_into_other_guard(void **state)
 	struct child_result r;
 
 	(void)state;
-	run_child_case(name, NULL, &r);
-	if (RG_TEST_SANITIZED) { /* the sanitizers report the fault themselves */
-		assert_false(r.exited && r.exit_code == 0);
-		child_result_free(&r);
+	if (!run_faulting_child(name, &r))
 		return;
-	}
 	assert_child_stderr_lacks(name, &r, OVERFLOW_MSG);
-	assert_child_stderr_has(name, &r, FAULT_MSG);
-	assert_child_stderr_has(name, &r, "[signal SIGSEGV: segmentation violation");
 	check_fault_names_goroutine(name, &r, FAULT_MSG);
-	if (!(r.signaled && r.signo == SIGSEGV)) {
-		child_dump(name, &r);
-		fail_msg("child '%s': expected death by SIGSEGV", name);
-	}
-	child_result_free(&r);
+	expect_segv_death(name, &r);
 }
 
 /* A plain thread of the program faults while the runtime runs. */
@@ -510,14 +527,8 @@ static void test_plain_thread_fault_reported(void **state)
 	const char *tid;
 
 	(void)state;
-	run_child_case(name, NULL, &r);
-	if (RG_TEST_SANITIZED) { /* the sanitizers report the fault themselves */
-		assert_false(r.exited && r.exit_code == 0);
-		child_result_free(&r);
+	if (!run_faulting_child(name, &r))
 		return;
-	}
-	assert_child_stderr_has(name, &r, FAULT_MSG);
-	assert_child_stderr_has(name, &r, "[signal SIGSEGV: segmentation violation");
 	tid = strstr(r.err, "TEST-TID ");
 	if (!tid) {
 		child_dump(name, &r);
@@ -526,11 +537,7 @@ static void test_plain_thread_fault_reported(void **state)
 	snprintf(want, sizeof(want), "[on thread %d, which is not running a goroutine]",
 		 atoi(tid + 9));
 	assert_child_stderr_has(name, &r, want);
-	if (!(r.signaled && r.signo == SIGSEGV)) {
-		child_dump(name, &r);
-		fail_msg("child '%s': expected death by SIGSEGV", name);
-	}
-	child_result_free(&r);
+	expect_segv_death(name, &r);
 }
 
 /* A frame far larger than the guard page.  The library and the tests are
